@@ -1,0 +1,86 @@
+# Outpost — two commands on a fresh Debian 12 machine, as root:
+#   make run    installs what is missing, builds, starts outpostd with conf/outpost.conf
+#   make test   installs what is missing, builds, runs every test layer
+# Also: make bench, make check (validate the shipped config), make clean.
+
+CC      ?= gcc
+PKGS     = luajit libuv libcares
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) -Iengine -Ibuild/gen
+LDLIBS   = $(PKG_LIBS) -lm
+ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+ENGINE_SRC  := $(filter-out engine/main.c, $(wildcard engine/*.c))
+REL_OBJ     := $(ENGINE_SRC:engine/%.c=build/rel/%.o)
+ASAN_OBJ    := $(ENGINE_SRC:engine/%.c=build/asan/%.o)
+CTEST_SRC   := $(wildcard spec/c/test_*.c)
+CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
+
+.PHONY: all deps build run test check bench clean
+all: build
+
+# Idempotent: costs one dpkg query per package when everything is there.
+deps:
+	@scripts/deps.sh
+
+build: build/outpostd build/asan/outpostd $(CTEST_BIN) $(BENCH_BIN)
+
+# V=1 shows the full commands.
+Q = $(if $(V),,@)
+build/rel/%.o: engine/%.c engine/*.h | build/rel
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+build/asan/%.o: engine/%.c engine/*.h | build/asan
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -c -o $@ $<
+
+build/outpostd: build/rel/main.o $(REL_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+build/asan/outpostd: build/asan/main.o $(ASAN_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -g $(ASAN) -o $@ $^ $(LDLIBS)
+
+build/asan/test_%: spec/c/test_%.c spec/c/ctest.h $(ASAN_OBJ)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -Ispec/c -o $@ $< $(ASAN_OBJ) $(LDLIBS)
+
+build/rel/bench-%: bench/%.c $(REL_OBJ)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(REL_OBJ) $(LDLIBS)
+
+build/rel build/asan build/gen:
+	mkdir -p $@
+
+# Lua files built into the engine (the sandbox, the test host) become C
+# string literals, so no file on disk can replace them.
+EMBEDDED := $(patsubst engine/%.lua,build/gen/%_lua.h,$(wildcard engine/*.lua))
+build/gen/%_lua.h: engine/%.lua | build/gen
+	$(Q){ printf 'static const char %s_lua[] =\n' '$*'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  printf ';\n'; } > $@
+$(REL_OBJ) $(ASAN_OBJ) build/rel/main.o build/asan/main.o: $(EMBEDDED)
+
+run: deps build
+	build/outpostd -c conf/outpost.conf
+
+check: build/outpostd
+	build/outpostd --check -c conf/outpost.conf
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@spec/run-all.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@bench/run.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,93 @@
+/* The daemon configuration: the parsed tree of conf_parse.h checked against
+ * a schema and turned into typed values.  Strict: an unknown key, a key in
+ * the wrong section, a value of the wrong type, a duplicated key or a
+ * reference to an undefined service is an error naming FILE:LINE (with a
+ * "did you mean" hint for near misses).
+ *
+ * Relative paths in the file are relative to the directory of the file, so
+ * the shipped conf/outpost.conf works from a checkout. */
+#ifndef OP_CONFIG_H
+#define OP_CONFIG_H
+
+#include "conf_parse.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum {
+    OP_LISTEN_UNIX,
+    OP_LISTEN_TCP,
+} op_listen_kind_t;
+
+typedef enum {
+    OP_PROTO_POLICY, /* Postfix policy delegation */
+} op_proto_t;
+
+typedef struct {
+    char *name;          /* listener NAME { } */
+    const char *file;    /* where it was defined, for messages */
+    int line;
+    op_listen_kind_t kind;
+    char *listen;        /* as written: "unix:PATH" or "tcp:HOST:PORT" */
+    char *path;          /* unix: absolute socket path */
+    char *host;          /* tcp: address literal, "[::1]" brackets removed */
+    int port;            /* tcp */
+    op_proto_t protocol;
+    char *service;       /* default service of requests on this listener */
+    char *tenant;        /* "" when not given */
+    char **allow_context; /* services Postfix's policy_context may select */
+    size_t nallow_context;
+    int socket_mode;     /* unix: permission bits, default 0660 */
+    char *socket_owner;  /* unix: user name, NULL = the daemon's user */
+    char *socket_group;  /* unix: group name, NULL = the daemon's group */
+} op_listener_conf_t;
+
+typedef struct {
+    char *name;           /* service NAME { } */
+    const char *file;
+    int line;
+    char *policy;         /* absolute path of the policy file */
+    double deadline;      /* seconds; default 10 */
+    char *default_action; /* Postfix action text; default "451 4.3.5 ..." */
+} op_service_conf_t;
+
+typedef struct {
+    char *path;           /* absolute path of the config file */
+    char *dir;            /* its directory */
+
+    /* daemon { } */
+    char *user;           /* NULL: keep the user we started as */
+    char *group;
+    char *state_dir;      /* absolute */
+    char *lua_dir;        /* absolute; holds lib/ and policies/ */
+    double drain_timeout; /* seconds SIGTERM waits for requests in flight */
+    int log_level;        /* op_log_level_t */
+    int log_decisions;    /* one line per request */
+    size_t max_connections;
+    double idle_timeout;  /* seconds a connection may stay silent */
+
+    /* limits { } */
+    size_t max_line;
+    size_t max_attrs;
+    size_t max_request;
+
+    op_listener_conf_t *listeners;
+    size_t nlisteners;
+    op_service_conf_t *services;
+    size_t nservices;
+
+    op_conf_node_t *root; /* the whole tree, for modules with sections of their own */
+} op_config_t;
+
+/* Loads, parses and validates.  Returns NULL with "FILE:LINE: message" in
+ * err on any error. */
+op_config_t *op_config_load(const char *path, char *err, size_t errlen);
+void op_config_free(op_config_t *cfg);
+
+const op_service_conf_t *op_config_service(const op_config_t *cfg, const char *name);
+
+/* Markdown reference of every section and key with type, default and
+ * description: the source of docs/config.md. */
+void op_config_write_reference(FILE *out);
+
+#endif

@@ -1,0 +1,43 @@
+/* Listening sockets (unix and TCP), each bound to a service and tenant. */
+#ifndef OP_LISTENER_H
+#define OP_LISTENER_H
+
+#include "config.h"
+#include "daemon.h"
+
+#include <uv.h>
+
+struct op_listener {
+    op_daemon_t *daemon;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    op_listen_kind_t kind;
+    char *name;
+    char *listen;      /* as configured: identifies the listener across reloads */
+    char *path;        /* unix socket path, unlinked on close */
+    /* The binding; replaced on reload when the same listen address is still
+     * configured. */
+    char *service;
+    char *tenant;
+    char **allow_context;
+    size_t nallow_context;
+    int closed;
+};
+
+/* Binds and listens; sets socket mode and owner for unix sockets.
+ * Returns NULL with a message in err. */
+op_listener_t *op_listener_open(op_daemon_t *d, const op_listener_conf_t *conf, char *err,
+                                size_t errlen);
+void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf);
+/* Stops accepting and unlinks the unix socket; frees in the close callback. */
+void op_listener_close(op_listener_t *l);
+
+/* The service that answers a request on l: the policy_context value when
+ * the listener allows it, else the listener's service. */
+const char *op_listener_service_for(const op_listener_t *l, const char *context, size_t context_len);
+
+#endif

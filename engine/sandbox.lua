@@ -1,0 +1,160 @@
+-- The environment policies and their libraries run in (require "outpost.sandbox").
+--
+-- Built into the engine, not loaded from lua_dir, so a broken library file
+-- can never weaken it.  Each generation gets its own copy: the module table
+-- below is created afresh by every lua_State.
+--
+-- What a policy sees: the outpost modules, libraries under <lua_dir>/lib
+-- (loaded through the same sandbox), and a safe subset of the standard
+-- library.  Not there: io, os.execute and the rest of os, load/loadstring/
+-- dofile/loadfile (no code from request data), debug, package, setfenv,
+-- getfenv, collectgarbage, string.dump, and coroutine (a primitive that
+-- waits must yield to the engine, not to a coroutine of the policy).
+--
+-- Globals: every file gets an environment of its own.  While the file loads
+-- it may define globals (top-level functions); afterwards its environment is
+-- frozen, so a request can never leave a value behind for the next one
+-- through a global.  Reading an undefined global raises, which catches typos
+-- in the request path instead of answering with a silent nil.
+
+local host_require = require
+local host_loadfile = loadfile
+local host_setfenv = setfenv
+local host_preload = package.preload
+local io_open = io.open
+
+local M = {}
+
+local lib_dir
+local loaded = {}  -- module name -> value, per generation
+local envs = {}    -- every environment made, frozen by M.freeze()
+local LOADING = {}
+
+local safe = {}
+for _, k in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "select",
+    "tonumber", "tostring", "type", "unpack", "xpcall", "rawequal", "rawget", "rawset",
+    "setmetatable", "getmetatable", "_VERSION" } do
+    safe[k] = _G[k]
+end
+
+local function copy(t, omit)
+    local c = {}
+    for k, v in pairs(t) do
+        if not (omit and omit[k]) then c[k] = v end
+    end
+    return c
+end
+safe.string = copy(string, { dump = true })
+safe.table = copy(table)
+safe.math = copy(math)
+safe.bit = copy(bit)
+safe.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
+
+local function file_exists(path)
+    local f = io_open(path, "r")
+    if f then f:close() return true end
+    return false
+end
+
+local function new_env()
+    local env = setmetatable({}, { __index = safe })
+    envs[#envs + 1] = env
+    return env
+end
+
+-- Loads a file into a fresh environment; errors carry "path:line:".
+local function load_sandboxed(path)
+    local fn, err = host_loadfile(path)
+    if not fn then error(err, 0) end
+    host_setfenv(fn, new_env())
+    return fn
+end
+
+local function sandbox_require(name)
+    if type(name) ~= "string" then
+        error("require: module name must be a string", 2)
+    end
+    local m = loaded[name]
+    if m == LOADING then error("require: circular require of '" .. name .. "'", 2) end
+    if m ~= nil then return m end
+    if name:match("^outpost") and host_preload[name] and name ~= "outpost.sandbox" then
+        m = host_require(name) -- the engine's own C modules
+    else
+        local rel = name:gsub("%.", "/")
+        local path = lib_dir .. "/" .. rel .. ".lua"
+        if not file_exists(path) then
+            path = lib_dir .. "/" .. rel .. "/init.lua"
+            if not file_exists(path) then
+                error("module '" .. name .. "' not found (looked in " .. lib_dir .. ")", 2)
+            end
+        end
+        loaded[name] = LOADING
+        local ok, res = pcall(load_sandboxed(path), name)
+        if not ok then
+            loaded[name] = nil
+            error(res, 0)
+        end
+        m = res
+        if m == nil then m = true end
+        if M.frozen then M.freeze() end -- required lazily, inside a request
+    end
+    loaded[name] = m
+    return m
+end
+safe.require = sandbox_require
+
+local core = host_require "outpost"
+safe.print = function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    core.log("info", table.concat(parts, "\t"))
+end
+
+setmetatable(safe, {
+    __index = function(_, k)
+        error("undefined global '" .. tostring(k) .. "'", 2)
+    end,
+    __newindex = function(_, k)
+        error("cannot assign global '" .. tostring(k) .. "' of the standard library", 2)
+    end,
+})
+
+function M.init(dir)
+    lib_dir = dir
+end
+
+-- Loads a policy file; returns its on_request function.  A policy returns
+-- a table with on_request(req), or that function alone.
+function M.load_policy(path)
+    local ret = load_sandboxed(path)()
+    if type(ret) == "function" then return ret end
+    if type(ret) == "table" and type(ret.on_request) == "function" then
+        return ret.on_request
+    end
+    error(path .. ": a policy must return a table with on_request(req), or a function; got "
+        .. type(ret), 0)
+end
+
+local function frozen(_, k)
+    error("assignment to global '" .. tostring(k) .. "' after loading: keep request state " ..
+        "in locals (globals would leak into the next request)", 2)
+end
+
+-- After loading, no file's globals may change any more.  An environment
+-- becomes an empty proxy in front of what it defined, so assigning to an
+-- existing global hits __newindex as well as assigning a new one.
+function M.freeze()
+    M.frozen = true
+    for _, env in ipairs(envs) do
+        local mt = getmetatable(env)
+        if mt.__newindex ~= frozen then
+            local defined = setmetatable({}, { __index = safe })
+            for k, v in pairs(env) do defined[k] = v end
+            for k in pairs(defined) do env[k] = nil end
+            setmetatable(env, { __index = defined, __newindex = frozen })
+        end
+    end
+end
+
+M.require = sandbox_require
+return M

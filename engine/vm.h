@@ -1,0 +1,53 @@
+/* VM generations: one lua_State holding the configuration, the libraries,
+ * the policies and the data lists of one load.
+ *
+ * A request takes a reference to the generation that is current when it
+ * starts and runs to its end on it, so a reload never changes the code under
+ * a request in flight.  SIGHUP builds a new generation beside the running
+ * one; only when everything loaded does it become current.  The old one is
+ * closed when its last request releases it. */
+#ifndef OP_VM_H
+#define OP_VM_H
+
+#include "config.h"
+
+#include <lua.h>
+#include <stdint.h>
+
+typedef struct op_gen op_gen_t;
+
+typedef struct {
+    const op_service_conf_t *conf;
+    int handler_ref; /* registry ref of the policy's on_request function */
+} op_gen_service_t;
+
+struct op_gen {
+    uint64_t number;        /* 1, 2, ... in load order; logged with requests */
+    lua_State *L;
+    op_config_t *cfg;       /* owned */
+    op_gen_service_t *services; /* parallel to cfg->services */
+    int refs;               /* requests in flight, +1 while current */
+    int action_mt_ref;      /* registry ref of the action metatable */
+};
+
+/* Builds a generation from cfg (taking ownership of it even on failure):
+ * standard libraries, the sandbox, the preloaded C modules, and every
+ * service's policy.  Returns NULL with "FILE:LINE: message" in err. */
+op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t errlen);
+
+void op_gen_ref(op_gen_t *gen);
+/* Closes the lua_State and frees the generation when the last ref goes. */
+void op_gen_unref(op_gen_t *gen);
+
+const op_gen_service_t *op_gen_service(const op_gen_t *gen, const char *name);
+
+/* A lua_State with the standard libraries, package.path covering
+ * <lua_dir>/lib, the outpost C modules preloaded and the action metatable
+ * registered, but no sandbox and no policies: what `outpostd test` hosts
+ * busted in.  The sandbox loader is available as require "outpost.sandbox". */
+lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen);
+
+/* Registry key of the action metatable; see lua_api_outpost.c. */
+#define OP_ACTION_MT "outpost.action"
+
+#endif

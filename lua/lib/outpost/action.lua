@@ -1,0 +1,129 @@
+-- outpost.action: the answers a policy gives, one constructor per Postfix
+-- access(5) action.  The engine accepts only values made here; a policy that
+-- returns anything else gets its service's default action.
+--
+--   local A = require "outpost.action"
+--   return A.reject("5.7.1", "account %s is locked", user)
+--
+-- Texts are formatted with string.format when arguments follow, then
+-- sanitised: control characters (CR, LF, NUL, TAB, ...) become spaces, so
+-- request data can never end a reply early, and the text is cut at
+-- MAX_TEXT bytes, which keeps the whole SMTP reply line under RFC 5321's 512.
+local core = require "outpost"
+
+local M = {}
+local mt = core.action_metatable
+
+M.MAX_TEXT = 400
+
+local function text_of(fmt, ...)
+    if fmt == nil then return nil end
+    local s = select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)
+    s = s:gsub("%c", " ")
+    if #s > M.MAX_TEXT then s = s:sub(1, M.MAX_TEXT) end
+    return s
+end
+
+local function make(kind, text)
+    return setmetatable({ kind = kind, text = text }, mt)
+end
+
+local function with_text(word, text)
+    if text == nil or text == "" then return word end
+    return word .. " " .. text
+end
+
+local function check_status(status, class, fn)
+    if type(status) ~= "string" or not status:match("^" .. class .. "%.%d%d?%d?%.%d%d?%d?$") then
+        error(fn .. ": enhanced status code must look like " .. class .. ".X.Y, got " ..
+            tostring(status), 3)
+    end
+end
+
+-- Accept or go on ------------------------------------------------------------
+
+function M.dunno() return make("dunno", "DUNNO") end
+function M.ok() return make("ok", "OK") end
+
+-- Refuse -----------------------------------------------------------------------
+
+-- reject(status, fmt, ...): 5xx; status is an enhanced code such as "5.7.1".
+function M.reject(status, fmt, ...)
+    check_status(status, "5", "reject")
+    return make("reject", "REJECT " .. status .. (fmt and " " .. text_of(fmt, ...) or ""))
+end
+
+-- defer(status, fmt, ...): 4xx, the client retries; status such as "4.7.1".
+function M.defer(status, fmt, ...)
+    check_status(status, "4", "defer")
+    return make("defer", "DEFER " .. status .. (fmt and " " .. text_of(fmt, ...) or ""))
+end
+
+-- defer_if_permit: defer when later restrictions would accept (Postfix
+-- decides at the end of the restriction list).
+function M.defer_if_permit(status, fmt, ...)
+    check_status(status, "4", "defer_if_permit")
+    return make("defer_if_permit",
+        "DEFER_IF_PERMIT " .. status .. (fmt and " " .. text_of(fmt, ...) or ""))
+end
+
+-- defer_if_reject: defer when later restrictions would reject.
+function M.defer_if_reject(status, fmt, ...)
+    check_status(status, "4", "defer_if_reject")
+    return make("defer_if_reject",
+        "DEFER_IF_REJECT " .. status .. (fmt and " " .. text_of(fmt, ...) or ""))
+end
+
+-- reply(code, status, fmt, ...): an explicit SMTP code, e.g.
+-- reply(451, "4.3.0", "directory unavailable").  Code 4xx or 5xx, and the
+-- enhanced status of the same class.
+function M.reply(code, status, fmt, ...)
+    if type(code) ~= "number" or code < 400 or code > 599 or code % 1 ~= 0 then
+        error("reply: SMTP code must be 4xx or 5xx, got " .. tostring(code), 2)
+    end
+    check_status(status, tostring(math.floor(code / 100)), "reply")
+    return make(code < 500 and "defer" or "reject",
+        code .. " " .. status .. (fmt and " " .. text_of(fmt, ...) or ""))
+end
+
+-- Queue and message actions ---------------------------------------------------
+
+function M.hold(fmt, ...) return make("hold", with_text("HOLD", text_of(fmt, ...))) end
+function M.discard(fmt, ...) return make("discard", with_text("DISCARD", text_of(fmt, ...))) end
+function M.warn(fmt, ...) return make("warn", with_text("WARN", text_of(fmt, ...))) end
+function M.info(fmt, ...) return make("info", with_text("INFO", text_of(fmt, ...))) end
+
+-- prepend("X-Outpost: checked"): adds a header line to the message.
+function M.prepend(header)
+    local h = text_of(header)
+    if not h or not h:match("^[!-9;-~]+:") then
+        error("prepend: expected 'Name: value', got " .. tostring(header), 2)
+    end
+    return make("prepend", "PREPEND " .. h)
+end
+
+local function address_arg(fn, addr)
+    local a = text_of(addr)
+    if not a or not a:match("^[^%s@]+@[^%s@]+$") then
+        error(fn .. ": expected an address, got " .. tostring(addr), 3)
+    end
+    return a
+end
+
+function M.redirect(address) return make("redirect", "REDIRECT " .. address_arg("redirect", address)) end
+function M.bcc(address) return make("bcc", "BCC " .. address_arg("bcc", address)) end
+
+-- filter("smtp:[127.0.0.1]:10025"): send the message through transport:destination.
+function M.filter(dest)
+    local d = text_of(dest)
+    if not d or not d:match("^[%w%-_]+:%S+$") then
+        error("filter: expected transport:destination, got " .. tostring(dest), 2)
+    end
+    return make("filter", "FILTER " .. d)
+end
+
+-- Inspecting ---------------------------------------------------------------------
+
+function M.is_action(v) return type(v) == "table" and getmetatable(v) == mt end
+
+return M

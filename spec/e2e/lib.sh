@@ -1,0 +1,106 @@
+# Shared by the end-to-end tests: a private outpostd in a temporary
+# directory, assertions, and cleanup by PID on any exit.
+#
+#   . spec/e2e/lib.sh
+#   e2e_setup                 temp dir in $T, lua tree in $T/lua
+#   e2e_config <<EOF ... EOF  writes $T/outpost.conf (@T@ = the temp dir)
+#   e2e_start                 starts the daemon, waits for its sockets
+#   check "what" cmd...       one test: passes when cmd exits 0
+#   e2e_finish                prints "N passed, N failed"; exit status
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUTPOSTD=${OUTPOSTD:-$ROOT/build/asan/outpostd}
+ASK="$ROOT/build/outpostd ask"
+LOADGEN=$ROOT/build/rel/bench-loadgen
+RAW="python3 $ROOT/spec/e2e/rawclient.py"
+PASSED=0
+FAILED=0
+DAEMON_PID=
+T=
+
+# ASan: report leaks, and make a report fail loudly in the log we scan.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+e2e_cleanup() {
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    [ -n "$T" ] && [ -z "${E2E_KEEP:-}" ] && rm -rf "$T"
+}
+trap e2e_cleanup EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
+
+e2e_setup() {
+    T=$(mktemp -d /tmp/outpost-e2e.XXXXXX)
+    mkdir -p "$T/lua/lib" "$T/lua/policies"
+    ln -s "$ROOT/lua/lib/outpost" "$T/lua/lib/outpost"
+    cp "$ROOT"/lua/policies/*.lua "$T/lua/policies/"
+}
+
+e2e_config() {
+    sed -e "s|@T@|$T|g" -e "s|@ROOT@|$ROOT|g" > "$T/outpost.conf"
+}
+
+# Policies for a test: e2e_policy NAME <<EOF ... EOF
+e2e_policy() {
+    cat > "$T/lua/policies/$1.lua.tmp" && mv "$T/lua/policies/$1.lua.tmp" "$T/lua/policies/$1.lua"
+}
+
+wait_for_socket() { # path, seconds
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        [ -S "$1" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+e2e_start() {
+    "$OUTPOSTD" -c "$T/outpost.conf" 2> "$T/daemon.log" &
+    DAEMON_PID=$!
+    local i
+    for ((i = 0; i < 200; i++)); do
+        grep -q "ready: generation" "$T/daemon.log" 2>/dev/null && return 0
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "daemon did not start:"; cat "$T/daemon.log"
+    return 1
+}
+
+e2e_stop() { # sends SIGTERM and waits; returns the exit status
+    kill -TERM "$DAEMON_PID"
+    local rc=0
+    wait "$DAEMON_PID" || rc=$?
+    DAEMON_PID=
+    return $rc
+}
+
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $1"; }
+
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# The daemon log must never show a sanitizer report.
+check_log_clean() {
+    if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$T/daemon.log"; then
+        grep -A30 -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T/daemon.log" | head -60
+        not_ok "daemon log has no sanitizer report"
+    else
+        ok "daemon log has no sanitizer report"
+    fi
+}
+
+log_has() { grep -qE -- "$1" "$T/daemon.log"; }
+
+e2e_finish() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}

@@ -1,0 +1,69 @@
+#!/bin/bash
+# The daemon as an admin first meets it: command line, check mode, both
+# socket kinds, the decision log.
+. "$(dirname "$0")/lib.sh"
+e2e_setup
+
+check "--help prints a man-page style text" bash -c "'$OUTPOSTD' --help | grep -q '^SYNOPSIS'"
+check "--version prints the version" bash -c "'$OUTPOSTD' --version | grep -qE '^outpostd [0-9]+\.[0-9]+'"
+check "an unknown option is a usage error (2)" bash -c "'$OUTPOSTD' --frobnicate 2>/dev/null; [ \$? -eq 2 ]"
+check "--check accepts the shipped configuration" "$OUTPOSTD" --check -c "$ROOT/conf/outpost.conf"
+
+PORT=$((20000 + RANDOM % 20000))
+e2e_config <<EOF
+daemon {
+    state_dir = @T@/state
+    lua_dir = @T@/lua
+}
+listener unix {
+    listen = unix:@T@/run/policy.sock
+    service = dunno
+    tenant = lrz
+    socket_mode = 0600
+}
+listener tcp {
+    listen = tcp:127.0.0.1:$PORT
+    service = dunno
+    allow_context = [other]
+}
+service dunno { }
+service other {
+    policy = other
+}
+EOF
+e2e_policy other <<'EOF'
+local A = require "outpost.action"
+return { on_request = function(req)
+    return A.warn("service=%s tenant=%s listener=%s sender=%s", req.service, req.tenant,
+        req.listener, req.attrs.sender)
+end }
+EOF
+
+# --check names the file and line of a mistake.
+sed 's/service = dunno/servise = dunno/' "$T/outpost.conf" > "$T/typo.conf"
+check "--check reports an unknown key with its line" bash -c \
+    "'$OUTPOSTD' --check -c '$T/typo.conf' 2>&1 | grep -qE 'typo.conf:[0-9]+:.*servise'"
+check "--check exits non-zero on a mistake" bash -c "! '$OUTPOSTD' --check -c '$T/typo.conf' 2>/dev/null"
+
+e2e_start || exit 1
+
+check "answers DUNNO on the unix socket" bash -c "$ASK unix:$T/run/policy.sock | grep -qx 'action=DUNNO'"
+check "answers DUNNO over TCP" bash -c "$ASK tcp:127.0.0.1:$PORT | grep -qx 'action=DUNNO'"
+check "policy_context selects an allowed service" bash -c \
+    "$ASK tcp:127.0.0.1:$PORT policy_context=other sender=a@b.example | grep -qx 'action=WARN service=other tenant= listener=tcp sender=a@b.example'"
+check "an unlisted policy_context keeps the listener's service" bash -c \
+    "$ASK tcp:127.0.0.1:$PORT policy_context=nosuch | grep -qx 'action=DUNNO'"
+check "the unix socket has the configured mode" bash -c "[ \$(stat -c %a '$T/run/policy.sock') = 600 ]"
+check "the state directory was created" test -d "$T/state"
+$ASK unix:$T/run/policy.sock sasl_username=alice sender=s@example.org recipient=r@example.net >/dev/null
+check "a decision line names service, tenant, client, user, sender, rcpt, action, check, time" \
+    log_has 'decision req=[0-9]+ service=dunno tenant=lrz client=127.0.0.1 sasl_user=alice sender=s@example.org rcpt=r@example.net action=DUNNO check=- reason=policy elapsed_us=[0-9]+ gen=1'
+check "attribute values with spaces reach Lua intact" bash -c \
+    "$ASK tcp:127.0.0.1:$PORT policy_context=other 'sender=x y@z' | grep -qx 'action=WARN service=other tenant= listener=tcp sender=x y@z'"
+
+check "a second daemon on the same socket is refused" bash -c \
+    "! timeout 5 '$OUTPOSTD' -c '$T/outpost.conf' 2>&1 | grep -q 'ready:'"
+check "SIGTERM stops it with status 0" e2e_stop
+check "the unix socket is removed on exit" test ! -e "$T/run/policy.sock"
+check_log_clean
+e2e_finish

@@ -1,0 +1,44 @@
+-- The sandbox policies run in (engine/sandbox.lua).
+local sandbox = require "outpost.sandbox"
+local fixtures = "spec/lua/fixtures/"
+
+describe("the policy sandbox", function()
+    it("loads a policy and returns its on_request", function()
+        local on_request = sandbox.load_policy(OUTPOST_TEST.lua_dir .. "/policies/dunno.lua")
+        assert.equal("function", type(on_request))
+        assert.equal("DUNNO", on_request({ attrs = {} }).text)
+    end)
+
+    it("reports a syntax error with file and line", function()
+        local ok, err = pcall(sandbox.load_policy, fixtures .. "syntax_error_policy.lua")
+        assert.is_false(ok)
+        assert.matches("syntax_error_policy.lua:%d+:", err)
+    end)
+
+    it("refuses a policy that returns neither a table nor a function", function()
+        local ok, err = pcall(sandbox.load_policy, fixtures .. "bad_return_policy.lua")
+        assert.is_false(ok)
+        assert.matches("must return a table with on_request", err)
+    end)
+
+    it("gives no io, no os.execute, no load, no debug", function()
+        local ok, err = pcall(sandbox.load_policy, fixtures .. "io_policy.lua")
+        assert.is_false(ok)
+        assert.matches("undefined global 'io'", err)
+    end)
+
+    it("freezes globals after loading, so requests cannot leak state", function()
+        local on_request = sandbox.load_policy(fixtures .. "globals_policy.lua")
+        sandbox.freeze()
+        local ok, err = pcall(on_request, { attrs = {} })
+        assert.is_false(ok)
+        assert.matches("assignment to global 'counter' after loading", err)
+    end)
+
+    it("loads libraries through the same sandbox", function()
+        local env_require = sandbox.require
+        local A = env_require "outpost.action"
+        assert.equal("DUNNO", A.dunno().text)
+        assert.has_error(function() env_require "no.such.module" end)
+    end)
+end)

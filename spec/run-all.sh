@@ -1,0 +1,65 @@
+#!/bin/bash
+# Runs every test layer and sums their results.  Each layer prints, as its
+# last line, "N passed, N failed"; a layer that crashes without that line
+# counts as one failure.  The last line of this script is the sum.
+#
+#   spec/run-all.sh            all layers
+#   spec/run-all.sh c lua      only the named layers (c, lua, e2e)
+set -u
+cd "$(dirname "$0")/.."
+
+total_passed=0
+total_failed=0
+summary=()
+
+run_layer() {
+    local name=$1
+    shift
+    local log
+    log=$(mktemp)
+    printf '\n=== %s: %s\n' "$name" "$*"
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    rm -f "$log"
+    local p=0 f=0
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "!!! $name exited with status $rc without reporting a failure; counting one"
+        f=1
+    fi
+    total_passed=$((total_passed + p))
+    total_failed=$((total_failed + f))
+    summary+=("$(printf '%-34s %4d passed, %d failed' "$name" "$p" "$f")")
+}
+
+want() { [ $# -eq 0 ] || [[ " $* " == *" $LAYER "* ]]; }
+layers=("$@")
+
+LAYER=c
+if want "${layers[@]}"; then
+    for t in build/asan/test_*; do
+        [ -x "$t" ] && run_layer "c: $(basename "$t")" "$t"
+    done
+fi
+
+LAYER=lua
+if want "${layers[@]}"; then
+    run_layer "lua: busted in the engine" build/asan/outpostd test -c conf/outpost.conf spec/lua
+fi
+
+LAYER=e2e
+if want "${layers[@]}"; then
+    for t in spec/e2e/test_*.sh; do
+        [ -f "$t" ] && run_layer "e2e: $(basename "$t" .sh)" bash "$t"
+    done
+fi
+
+printf '\n=== summary\n'
+printf '%s\n' "${summary[@]}"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
