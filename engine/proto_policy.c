@@ -14,19 +14,25 @@
  * scanned of SIZE_MAX means the parser failed; line_start then holds the
  * error code, returned again by every later call.
  *
- * The attrs allocation holds three arrays of capacity limits.max_attrs: the
- * public op_policy_attr_t array, then the name offsets (size_t) and a small
- * hash key per name (uint32_t) for the duplicate check.  The name and value
- * pointers are filled in only when a request is complete, from the offsets
- * and the buffer of that call.
+ * The attrs allocation holds, for a capacity of limits.max_attrs: the public
+ * op_policy_attr_t array, the name offsets (size_t), a 32-bit key per name
+ * (length and three of its bytes), the hash slot of each name (uint16_t) and
+ * an open-addressing hash table of attribute indexes + 1 (uint16_t, at least
+ * twice the capacity) for the duplicate check.  The name and value pointers
+ * are filled in only when a request is complete, from the offsets and the
+ * buffer of that call.
  *
  * Error order: the error reported is the one of the first offending byte of
  * the stream (for line-level errors: the "\n" ending that line), so the
  * result never depends on how the bytes were split into calls.  When one
  * byte offends in several ways: NUL, then bare CR, then line length.
  *
- * Cost: per call, memchr for "\n", NUL and CR over the bytes not yet
- * examined, plus a table lookup per name byte on each complete line. */
+ * Cost: one memchr per line for its "\n", a table lookup per name byte and
+ * a hash probe per attribute; NUL and CR are looked for once per call, by
+ * memchr over all the bytes that call examined (a CR costs one memchr more).
+ * Lines are first cut and checked assuming there is no NUL or bare CR; the
+ * validation then reports any such byte found before the error (or the end
+ * of request) that the line checks came to. */
 #include "proto_policy.h"
 
 #include "log.h"
@@ -52,18 +58,35 @@ static const unsigned char name_ok[256] = {
 /* The request length is returned as ssize_t, and offsets plus a line's
  * bounds must not overflow: far above any sane configuration. */
 #define MAX_REQUEST_CAP ((size_t)SSIZE_MAX / 4)
-/* The attribute arrays are allocated whole and duplicates are found by a
- * linear scan: keep both bounded whatever the configuration says. */
+/* The attribute arrays are allocated whole, and indexes are uint16_t. */
 #define MAX_ATTRS_CAP 4096
 
-static size_t *name_offs(const op_policy_parser_t *p)
+typedef struct {
+    size_t *offs;    /* offset of each name in the request */
+    uint32_t *keys;  /* name_key() of each name */
+    uint16_t *slots; /* hash slot of each name */
+    uint16_t *table; /* index + 1, or 0 */
+    unsigned bits;   /* the table has 1 << bits slots */
+} priv_t;
+
+static unsigned table_bits(size_t cap)
 {
-    return (size_t *)(void *)(p->attrs + p->limits.max_attrs);
+    unsigned bits = 3;
+    while (((size_t)1 << bits) < 2 * cap)
+        bits++;
+    return bits;
 }
 
-static uint32_t *name_keys(const op_policy_parser_t *p)
+static priv_t priv(const op_policy_parser_t *p)
 {
-    return (uint32_t *)(void *)(name_offs(p) + p->limits.max_attrs);
+    size_t cap = p->limits.max_attrs;
+    priv_t v;
+    v.offs = (size_t *)(void *)(p->attrs + cap);
+    v.keys = (uint32_t *)(void *)(v.offs + cap);
+    v.slots = (uint16_t *)(void *)(v.keys + cap);
+    v.table = v.slots + cap;
+    v.bits = table_bits(cap);
+    return v;
 }
 
 void op_policy_parser_init(op_policy_parser_t *p, const op_policy_limits_t *limits)
@@ -96,8 +119,11 @@ void op_policy_parser_init(op_policy_parser_t *p, const op_policy_limits_t *limi
 
     memset(p, 0, sizeof(*p));
     p->limits = l;
-    p->attrs = op_calloc(l.max_attrs,
-                         sizeof(op_policy_attr_t) + sizeof(size_t) + sizeof(uint32_t));
+    size_t cap = l.max_attrs;
+    size_t size = cap * (sizeof(op_policy_attr_t) + sizeof(size_t) + sizeof(uint32_t) +
+                         sizeof(uint16_t)) +
+                  ((size_t)1 << table_bits(cap)) * sizeof(uint16_t);
+    p->attrs = op_calloc(1, size);
 }
 
 void op_policy_parser_free(op_policy_parser_t *p)
@@ -115,15 +141,15 @@ static ssize_t fail(op_policy_parser_t *p, int code)
     return -(ssize_t)code;
 }
 
-/* A complete "name=value" line of len > 0 bytes at buf[ls]: checks it and
- * records it.  Returns 0 or an error code. */
+/* A complete "name=value" line of len > 0 bytes at buf[ls], followed by
+ * "\n" or "\r": checks it and records it.  Returns 0 or an error code. */
 static int add_attr(op_policy_parser_t *p, const char *buf, size_t ls, size_t len)
 {
     const unsigned char *line = (const unsigned char *)buf + ls;
     size_t n = 0;
-    while (n < len && name_ok[line[n]])
+    while (name_ok[line[n]]) /* stops at line[len] ("\n" or "\r") at worst */
         n++;
-    if (n == len || line[n] != '=')
+    if (line[n] != '=')
         return memchr(line + n, '=', len - n) ? OP_POLICY_ENAME : OP_POLICY_ESYNTAX;
     if (n == 0 || n > OP_POLICY_MAX_NAME)
         return OP_POLICY_ENAME;
@@ -132,18 +158,18 @@ static int add_attr(op_policy_parser_t *p, const char *buf, size_t ls, size_t le
     if (k == p->limits.max_attrs)
         return OP_POLICY_EATTRS;
 
-    /* Duplicate check: a linear scan over dense 32-bit keys (length, first,
-     * middle and last byte); memcmp only when a key matches. */
-    size_t *offs = name_offs(p);
-    uint32_t *keys = name_keys(p);
+    priv_t v = priv(p);
     uint32_t key = (uint32_t)n | (uint32_t)line[0] << 8 | (uint32_t)line[n / 2] << 16 |
                    (uint32_t)line[n - 1] << 24;
-    for (size_t i = 0; i < k; i++)
-        if (keys[i] == key && memcmp(buf + offs[i], line, n) == 0)
+    size_t mask = ((size_t)1 << v.bits) - 1;
+    size_t h = (size_t)((key * UINT32_C(2654435761)) >> (32 - v.bits));
+    for (uint16_t s; (s = v.table[h]) != 0; h = (h + 1) & mask)
+        if (v.keys[s - 1] == key && memcmp(buf + v.offs[s - 1], line, n) == 0)
             return OP_POLICY_EDUP;
-
-    keys[k] = key;
-    offs[k] = ls;
+    v.table[h] = (uint16_t)(k + 1);
+    v.slots[k] = (uint16_t)h;
+    v.keys[k] = key;
+    v.offs[k] = ls;
     p->attrs[k] = (op_policy_attr_t){.name = NULL, .name_len = n,
                                      .value = NULL, .value_len = len - n - 1};
     p->nattrs = k + 1;
@@ -154,14 +180,25 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
 {
     if (p->scanned == SIZE_MAX)
         return -(ssize_t)p->line_start;
-    if (p->scanned == 0)
-        p->nattrs = 0; /* a fresh request (or the one after a returned one) */
+    if (p->scanned == 0 && p->nattrs != 0) {
+        /* The request before was returned: forget its names. */
+        priv_t v = priv(p);
+        for (size_t i = 0; i < p->nattrs; i++)
+            v.table[v.slots[i]] = 0;
+        p->nattrs = 0;
+    }
     OP_ASSERT(len >= p->scanned);
 
     const size_t max_line = p->limits.max_line;
     const size_t max_req = p->limits.max_request;
-    size_t pos = p->scanned, ls = p->line_start;
+    const size_t pos0 = p->scanned;
+    size_t pos = pos0, ls = p->line_start;
+    size_t bad = SIZE_MAX; /* first offending byte found by the line checks */
+    int code = 0;
+    size_t x = len;  /* bytes [pos0, x) are to be checked for NUL and CR */
+    size_t done = 0; /* length of the request completed, if any */
 
+    /* Cut lines, assuming no NUL and no bare CR. */
     while (pos < len) {
         /* Content of this line may use [ls, e); buf[e] may only be the line
          * end ("\n", or "\r" then "\n" at e + 1).  No byte of the request may
@@ -173,75 +210,94 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
         if (wend > max_req)
             wend = max_req;
         const char *nlp = memchr(buf + pos, '\n', wend - pos);
-        size_t stop = nlp ? (size_t)(nlp - buf) : wend;
-
-        /* The first offending byte of [pos, stop), if any. */
-        size_t bad = SIZE_MAX;
-        int code = 0;
-        const char *z = memchr(buf + pos, '\0', stop - pos);
-        if (z != NULL) {
-            bad = (size_t)(z - buf);
-            code = OP_POLICY_ENUL;
-        }
-        const char *r = memchr(buf + pos, '\r', (z ? bad : stop) - pos);
-        if (r != NULL) {
-            size_t c = (size_t)(r - buf);
-            int ok;
-            if (c + 1 < stop)
-                ok = 0; /* followed by something else than "\n" */
-            else if (nlp != NULL || stop == len)
-                ok = 1; /* "\r\n", or the last byte so far: undecided */
-            else
-                ok = buf[stop] == '\n'; /* the window stopped at a limit */
-            if (!ok) {
-                bad = c;
-                code = OP_POLICY_ESYNTAX;
+        if (nlp == NULL) {
+            x = wend;
+            if (e < wend) {
+                /* buf[e] is content, unless it is a CR: then buf[e + 1], if
+                 * any, is content too (not "\n"), and the CR is bare. */
+                if (buf[e] != '\r') {
+                    bad = e;
+                    code = OP_POLICY_ELINE;
+                } else if (e + 1 < wend) {
+                    bad = e + 1;
+                    code = OP_POLICY_ELINE;
+                }
+            } else if (len > max_req) {
+                bad = max_req; /* wend == max_req */
+                code = OP_POLICY_ESIZE;
             }
+            break;
         }
-        /* buf[e] inside the window and not a good CR (a bad one is caught
-         * above, and any earlier CR would be bad): the line is too long. */
-        if (pos <= e && e < stop && e < bad && buf[e] != '\r') {
+        size_t n = (size_t)(nlp - buf);
+        size_t end = n > ls && buf[n - 1] == '\r' ? n - 1 : n;
+        if (end - ls > max_line) {
             bad = e;
             code = OP_POLICY_ELINE;
+            x = n;
+            break;
         }
-        if (code != 0)
-            return fail(p, code);
-
-        if (nlp == NULL) {
-            /* wend == len, or the window stopped at a limit: at e + 2 that is
-             * always an error above, so here at max_req < len. */
-            if (len > max_req)
-                return fail(p, OP_POLICY_ESIZE);
-            if (stop > ls && buf[stop - 1] == '\r')
-                stop--; /* re-examine it with the byte after it */
-            p->scanned = stop;
-            p->line_start = ls;
-            return 0;
-        }
-
-        size_t end = stop;
-        if (end > ls && buf[end - 1] == '\r')
-            end--;
         if (end == ls) {
-            /* The empty line: end of the request. */
-            if (p->nattrs == 0)
-                return fail(p, OP_POLICY_EEMPTY);
-            size_t *offs = name_offs(p);
-            for (size_t i = 0; i < p->nattrs; i++) {
-                op_policy_attr_t *a = &p->attrs[i];
-                a->name = buf + offs[i];
-                a->value = a->name + a->name_len + 1;
+            x = n;
+            if (p->nattrs == 0) {
+                bad = n;
+                code = OP_POLICY_EEMPTY;
+            } else {
+                done = n + 1;
             }
-            p->scanned = 0;
-            p->line_start = 0;
-            return (ssize_t)(stop + 1);
+            break;
         }
         int err = add_attr(p, buf, ls, end - ls);
-        if (err != 0)
-            return fail(p, err);
-        pos = ls = stop + 1;
+        if (err != 0) {
+            bad = n;
+            code = err;
+            x = n;
+            break;
+        }
+        pos = ls = n + 1;
     }
-    p->scanned = pos;
+
+    /* Any NUL or bare CR in [pos0, x) before bad?  A CR followed by "\n" is
+     * fine; one at the end of the buffer is undecided. */
+    const char *z = memchr(buf + pos0, '\0', x - pos0);
+    if (z != NULL && (size_t)(z - buf) <= bad) {
+        bad = (size_t)(z - buf);
+        code = OP_POLICY_ENUL;
+    }
+    size_t climit = code == OP_POLICY_ENUL ? bad : bad < x ? bad + 1 : x;
+    if (climit > x)
+        climit = x;
+    for (size_t c = pos0; c < climit;) {
+        const char *r = memchr(buf + c, '\r', climit - c);
+        if (r == NULL)
+            break;
+        c = (size_t)(r - buf);
+        if (c + 1 == len)
+            break; /* undecided */
+        if (buf[c + 1] != '\n') {
+            bad = c;
+            code = OP_POLICY_ESYNTAX;
+            break;
+        }
+        c += 2;
+    }
+    if (code != 0)
+        return fail(p, code);
+
+    if (done != 0) {
+        priv_t v = priv(p);
+        for (size_t i = 0; i < p->nattrs; i++) {
+            op_policy_attr_t *a = &p->attrs[i];
+            a->name = buf + v.offs[i];
+            a->value = a->name + a->name_len + 1;
+        }
+        p->scanned = 0;
+        p->line_start = 0;
+        return (ssize_t)done;
+    }
+    /* Need more: x == len here. */
+    if (x > ls && buf[x - 1] == '\r')
+        x--; /* re-examine it with the byte after it */
+    p->scanned = x;
     p->line_start = ls;
     return 0;
 }

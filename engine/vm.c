@@ -137,7 +137,7 @@ void op_gen_unref(op_gen_t *gen)
     OP_ASSERT(gen->refs > 0);
     if (--gen->refs > 0)
         return;
-    op_debug("generation %llu closed", (unsigned long long)gen->number);
+    op_info("generation %llu closed: its last request has ended", (unsigned long long)gen->number);
     lua_close(gen->L);
     op_config_free(gen->cfg);
     free(gen->services);
