@@ -222,8 +222,11 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
                     bad = e + 1;
                     code = OP_POLICY_ELINE;
                 }
-            } else if (len > max_req) {
-                bad = max_req; /* wend == max_req */
+            }
+            /* Stopped short of len: at e + 2 that is an error above, so at
+             * max_req, and the next byte makes the request too long. */
+            if (code == 0 && wend < len) {
+                bad = max_req;
                 code = OP_POLICY_ESIZE;
             }
             break;
@@ -294,7 +297,8 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
         p->line_start = 0;
         return (ssize_t)done;
     }
-    /* Need more: x == len here. */
+    /* Need more. */
+    OP_ASSERT(x == len);
     if (x > ls && buf[x - 1] == '\r')
         x--; /* re-examine it with the byte after it */
     p->scanned = x;

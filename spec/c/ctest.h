@@ -98,7 +98,7 @@ static inline int ctest_main(int argc, char **argv)
         if (pid == 0) {
             ctest_cases[i].fn();
             fflush(stdout);
-            _exit(ctest_failed_here ? 1 : 0);
+            exit(ctest_failed_here ? 1 : 0); /* exit, not _exit: LeakSanitizer checks at exit */
         }
         int status = 0;
         while (waitpid(pid, &status, 0) < 0)

@@ -336,6 +336,9 @@ static const pcase_t cases[] = {
     {"request_over_no_newline", "a=1\nb=22\nxy", 0, LIM(0, 0, 10), E(ESIZE), {NULL}},
     {"request_cr_at_limit_lf", "a=1234567\r\n\n", 0, LIM(0, 0, 10), E(ESIZE), {NULL}},
     {"request_cr_at_limit_bare", "a=1234567\rx", 0, LIM(0, 0, 10), E(ESYNTAX), {NULL}},
+    {"request_cr_at_both_limits_lf", "a=1234567\r\n\n", 0, LIM(9, 0, 10), E(ESIZE), {NULL}},
+    {"request_cr_at_both_limits_bare", "a=1234567\rx", 0, LIM(9, 0, 10), E(ESYNTAX), {NULL}},
+    {"request_cr_at_both_limits_wait", "a=1234567\r", 0, LIM(9, 0, 10), 0, {NULL}},
     {"request_then_next", "a=1\nb=22\n\nc=3\n\n", 0, LIM(0, 0, 10), 10, {"a", "1", "b", "22", NULL}},
     {"request_tiny_limit", "a=\n\n", 0, LIM(0, 0, 3), E(ESIZE), {NULL}},
 };
