@@ -234,7 +234,7 @@ function median(arr, n,    i, j, x, s) {
     for (i = 4; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     k = $1 SUBSEP $2
     n[k]++
-    rps[k, n[k]] = v["rps"]; p50[k, n[k]] = v["p50_us"]; p99[k, n[k]] = v["p99_us"]
+    rps[k, n[k]] = v["rps"] + 0; p50[k, n[k]] = v["p50_us"] + 0; p99[k, n[k]] = v["p99_us"] + 0
     cpu1k[k, n[k]] = v["requests"] > 0 ? v["cpu"] * 1000 / v["requests"] : 0
     if (!(k in mx) || v["max_us"] + 0 > mx[k]) mx[k] = v["max_us"] + 0
 }
@@ -249,11 +249,13 @@ END {
                median(a2, m), median(a3, m), mx[k], median(a4, m)
     }
     if (nt > 1) {
-        printf "\nratio outpostd/ceiling req/s:"
+        # Per round, of two runs seconds apart, so that a slow drift of the
+        # machine cancels out; then the median over rounds.
+        printf "\nratio outpostd/ceiling req/s (median of per-round ratios):"
         for (ci = 1; ci <= nc; ci++) {
-            c = med["ceiling" SUBSEP cl[ci]]
-            ratio = c > 0 ? med["outpostd" SUBSEP cl[ci]] / c : 0
-            printf "  %d conns %.2f", cl[ci], ratio
+            kc = "ceiling" SUBSEP cl[ci]; ko = "outpostd" SUBSEP cl[ci]; m = n[kc]
+            for (r = 1; r <= m; r++) a1[r] = rps[kc, r] > 0 ? rps[ko, r] / rps[kc, r] : 0
+            printf "  %d conns %.2f", cl[ci], median(a1, m)
         }
         printf "\n"
     }

@@ -231,8 +231,14 @@ static void announce(op_daemon_t *d)
               (unsigned long long)d->current->number, d->current->cfg->nservices, (int)getpid());
     for (size_t i = 0; i < d->nlisteners; i++) {
         op_listener_t *l = d->listeners[i];
-        op_notice("listening on %s (listener %s: service %s%s%s)", l->listen, l->name, l->service,
+        op_notice("listening on %s%s (listener %s: service %s%s%s)",
+                  l->path ? "unix:" : "", l->path ? l->path : l->listen, l->name, l->service,
                   *l->tenant ? ", tenant " : "", l->tenant);
+    }
+    if (d->nlisteners > 0) {
+        op_listener_t *l = d->listeners[0];
+        op_notice("try: outpostd ask %s%s sasl_username=alice recipient=bob@example.org",
+                  l->path ? "unix:" : "", l->path ? l->path : l->listen);
     }
 }
 
@@ -294,6 +300,7 @@ int op_daemon_run(const char *config_path)
 int op_daemon_check(const char *config_path)
 {
     char err[2048];
+    op_log_set_level(OP_LOG_WARNING); /* the verdict is printed below */
     op_config_t *cfg = op_config_load(config_path, err, sizeof err);
     if (cfg == NULL) {
         fprintf(stderr, "outpostd: %s\n", err);

@@ -234,6 +234,8 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
         size_t n = (size_t)(nlp - buf);
         size_t end = n > ls && buf[n - 1] == '\r' ? n - 1 : n;
         if (end - ls > max_line) {
+            /* The window ends at e + 2, so n <= e + 1, and end > e means
+             * n == e + 1 with no CR before it: buf[e] is content. */
             bad = e;
             code = OP_POLICY_ELINE;
             x = n;
@@ -259,16 +261,16 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
         pos = ls = n + 1;
     }
 
-    /* Any NUL or bare CR in [pos0, x) before bad?  A CR followed by "\n" is
-     * fine; one at the end of the buffer is undecided. */
+    /* Any NUL or bare CR in [pos0, x) before bad (or at it, for a NUL)?  A CR
+     * followed by "\n" is fine; one at the end of the buffer is undecided. */
     const char *z = memchr(buf + pos0, '\0', x - pos0);
     if (z != NULL && (size_t)(z - buf) <= bad) {
         bad = (size_t)(z - buf);
         code = OP_POLICY_ENUL;
     }
-    size_t climit = code == OP_POLICY_ENUL ? bad : bad < x ? bad + 1 : x;
-    if (climit > x)
-        climit = x;
+    /* (No CR can be at bad itself: an ELINE is never put on a CR, a line
+     * error is on its "\n", and ESIZE is at x.) */
+    size_t climit = bad < x ? bad : x;
     for (size_t c = pos0; c < climit;) {
         const char *r = memchr(buf + c, '\r', climit - c);
         if (r == NULL)

@@ -30,6 +30,26 @@ service dunno { }
 service other {
     policy = other
 }
+service attrs {
+    policy = attrs
+}
+listener attrs {
+    listen = unix:@T@/run/attrs.sock
+    service = attrs
+}
+EOF
+e2e_policy attrs <<'EOF'
+-- Logs every attribute it got, sorted, so the test sees all of them, and
+-- answers with their number.
+local A = require "outpost.action"
+local outpost = require "outpost"
+return function(req)
+    local parts = {}
+    for k, v in pairs(req.attrs) do parts[#parts + 1] = k .. "=" .. v end
+    table.sort(parts)
+    outpost.log("info", "attrs: " .. table.concat(parts, ","))
+    return A.warn("%d attributes", #parts)
+end
 EOF
 e2e_policy other <<'EOF'
 local A = require "outpost.action"
@@ -60,6 +80,42 @@ check "a decision line names service, tenant, client, user, sender, rcpt, action
     log_has 'decision req=[0-9]+ service=dunno tenant=lrz client=127.0.0.1 sasl_user=alice sender=s@example.org rcpt=r@example.net action=DUNNO check=- reason=policy elapsed_us=[0-9]+ gen=1'
 check "attribute values with spaces reach Lua intact" bash -c \
     "$ASK tcp:127.0.0.1:$PORT policy_context=other 'sender=x y@z' | grep -qx 'action=WARN service=other tenant= listener=tcp sender=x y@z'"
+
+# A request exactly as Postfix 3.7 sends it at RCPT time after STARTTLS+AUTH.
+POSTFIX_REQUEST='request=smtpd_access_policy
+protocol_state=RCPT
+protocol_name=ESMTP
+client_address=192.0.2.10
+client_name=mua.example.org
+client_port=44638
+reverse_client_name=mua.example.org
+server_address=127.0.0.1
+server_port=587
+helo_name=laptop
+sender=alice@example.org
+recipient=bob@example.net
+recipient_count=0
+queue_id=
+instance=583a.6b0a6fe8.6ec56.0
+size=0
+etrn_domain=
+stress=
+sasl_method=PLAIN
+sasl_username=alice@example.org
+sasl_sender=
+ccert_subject=
+ccert_issuer=
+ccert_fingerprint=
+ccert_pubkey_fingerprint=
+encryption_protocol=TLSv1.3
+encryption_cipher=TLS_AES_256_GCM_SHA384
+encryption_keysize=256
+policy_context=submission
+'
+want="attrs: $(printf '%s' "$POSTFIX_REQUEST" | LC_ALL=C sort | paste -sd, -)"
+got=$(printf '%s\n' "$POSTFIX_REQUEST" | $RAW "unix:$T/run/attrs.sock" --wait 1 | sed -n 1p)
+check "a real Postfix 3.7 request is answered" test "$got" = "b'action=WARN 29 attributes\\n\\n'"
+check "all 29 of its attributes reach Lua with their values" grep -qF -- "$want" "$T/daemon.log"
 
 check "a second daemon on the same socket is refused" bash -c \
     "! timeout 5 '$OUTPOSTD' -c '$T/outpost.conf' 2>&1 | grep -q 'ready:'"
