@@ -237,7 +237,11 @@ static void announce(op_daemon_t *d)
     }
     if (d->nlisteners > 0) {
         op_listener_t *l = d->listeners[0];
-        op_notice("try: outpostd ask %s%s sasl_username=alice recipient=bob@example.org",
+        char self[512] = "outpostd";
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0)
+            self[n] = '\0';
+        op_notice("try: %s ask %s%s sasl_username=alice recipient=bob@example.org", self,
                   l->path ? "unix:" : "", l->path ? l->path : l->listen);
     }
 }
