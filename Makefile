@@ -68,7 +68,9 @@ build/gen/%_lua.h: engine/%.lua | build/gen
 	  printf ';\n'; } > $@
 $(REL_OBJ) $(ASAN_OBJ) build/rel/main.o build/asan/main.o: $(EMBEDDED)
 
-run: deps build
+# The sub-make sees the pkg-config flags of packages deps just installed.
+run: deps
+	@$(MAKE) --no-print-directory build/outpostd
 	build/outpostd -c conf/outpost.conf
 
 check: build/outpostd

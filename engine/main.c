@@ -5,9 +5,12 @@
 #include "log.h"
 #include "testrunner.h"
 
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef OP_CONFIG_DEFAULT
 #define OP_CONFIG_DEFAULT "/etc/outpost/outpost.conf"
@@ -55,7 +58,9 @@ static const char usage[] =
     "COMMANDS\n"
     "    test [-c FILE] [busted options] [SPEC...]\n"
     "        Run busted specs inside the engine, with the real primitives and\n"
-    "        coroutines; library paths come from the configuration's lua_dir.\n"
+    "        coroutines.  Libraries come from the lua_dir of -c FILE, else of\n"
+    "        " OP_CONFIG_DEFAULT " if it exists, else from the lua/ directory\n"
+    "        beside the binary's (a checkout's build/outpostd finds lua/).\n"
     "        Prints TAP and, last, \"N passed, N failed\".  Exit status 1 when\n"
     "        anything failed.  Example: outpostd test -c conf/outpost.conf spec/lua\n"
     "    ask ADDRESS [NAME=VALUE...]\n"
@@ -107,7 +112,21 @@ static int run_tests(int argc, char **argv)
         config = argv[1];
         first = 2;
     }
-    const char *lua_dir = "/usr/share/outpost/lua";
+    if (config == NULL && access(OP_CONFIG_DEFAULT, R_OK) == 0)
+        config = OP_CONFIG_DEFAULT;
+    /* Without a configuration, the tree next to the binary: build/outpostd
+     * in a checkout finds the checkout's lua/. */
+    char lua_guess[PATH_MAX] = "/usr/share/outpost/lua";
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char candidate[PATH_MAX + 16];
+        snprintf(candidate, sizeof candidate, "%s/../lua", dirname(self));
+        if (realpath(candidate, self) != NULL && access(self, R_OK) == 0)
+            snprintf(lua_guess, sizeof lua_guess, "%s", self);
+    }
+    const char *lua_dir = lua_guess;
     op_config_t *cfg = NULL;
     if (config != NULL) {
         char err[2048];
