@@ -69,12 +69,12 @@ typedef struct {
     unsigned bits;   /* the table has 1 << bits slots */
 } priv_t;
 
+/* log2 of the hash table size: the power of two >= 2 * cap, at least 8. */
 static unsigned table_bits(size_t cap)
 {
-    unsigned bits = 3;
-    while (((size_t)1 << bits) < 2 * cap)
-        bits++;
-    return bits;
+    if (cap <= 4)
+        return 3;
+    return (unsigned)(64 - __builtin_clzll((unsigned long long)(2 * cap - 1)));
 }
 
 static priv_t priv(const op_policy_parser_t *p)

@@ -69,6 +69,13 @@ struct op_request {
     op_request_done_cb done;
     void *done_data;
     int finished;              /* done was called (or the request was cancelled) */
+    /* The Postfix attributes.  They point into the connection's buffer
+     * while the policy runs without waiting, and into attr_copy once it has
+     * waited (the buffer moves on to the next query). */
+    const op_request_attr_t *attrs;
+    size_t nattrs;
+    op_request_attr_t *attr_copy;
+    struct op_attrs_ud *attrs_ud; /* the Lua view of attrs, detached at the end */
     int host;                  /* a test-runner coroutine: no policy, no answer */
     void (*host_finished)(op_request_t *req, int status, void *data);
 };

@@ -22,6 +22,7 @@ local host_loadfile = loadfile
 local host_setfenv = setfenv
 local host_preload = package.preload
 local io_open = io.open
+local raw_getmetatable = debug.getmetatable
 
 local M = {}
 
@@ -44,6 +45,15 @@ local function copy(t, omit)
     end
     return c
 end
+-- pairs honours __pairs, as Lua 5.2 does, so pairs(req.attrs) lists every
+-- attribute of the request (a userdata read lazily, see lua_api_request.h).
+safe.pairs = function(t)
+    local mt = raw_getmetatable(t)
+    local p = type(mt) == "table" and rawget(mt, "__pairs")
+    if p then return p(t) end
+    return next, t, nil
+end
+
 safe.string = copy(string, { dump = true })
 safe.table = copy(table)
 safe.math = copy(math)

@@ -1,6 +1,7 @@
 #include "vm.h"
 
 #include "log.h"
+#include "lua_api_request.h"
 #include "mem.h"
 
 #include <lauxlib.h>
@@ -44,6 +45,7 @@ lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen)
     lua_pushstring(L, "outpost.action");
     lua_setfield(L, -2, "__name");
     lua_setfield(L, LUA_REGISTRYINDEX, OP_ACTION_MT);
+    op_attrs_register(L);
 
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");

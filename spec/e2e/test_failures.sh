@@ -24,6 +24,7 @@ local A = require "outpost.action"
 local outpost = require "outpost"
 
 local function nested_helper(x) return x.field.missing end
+local kept -- module state shared by requests: allowed, but req.attrs dies with its request
 
 local by_sender = {
     ["raise@test"] = function() local v = nested_helper({}) return v end,
@@ -32,6 +33,9 @@ local by_sender = {
     ["slow@test"] = function() outpost.sleep(5) return A.ok() end,
     ["nap@test"] = function() outpost.sleep(0.1) return A.warn("napped") end,
     ["global@test"] = function() leaked = 1 return A.ok() end,
+    ["attrwrite@test"] = function(req) req.attrs.sender = "forged@test" return A.ok() end,
+    ["keep@test"] = function(req) kept = req.attrs return A.warn("kept") end,
+    ["reuse@test"] = function() return A.warn("kept sender %s", kept.sender) end,
     ["sortwait@test"] = function()
         table.sort({ 2, 1 }, function(a, b) outpost.sleep(0.1) return a < b end)
         return A.ok()
@@ -40,7 +44,7 @@ local by_sender = {
 
 return { on_request = function(req)
     local f = by_sender[req.attrs.sender]
-    if f then return f() end
+    if f then return f(req) end
     return A.reject("5.7.1", "plain answer for %s", req.attrs.sender)
 end }
 EOF
@@ -57,6 +61,11 @@ check "a policy returning a string answers the default action" bash -c "$ASK $S 
 check "... and says why" log_has "policy returned string, not an action"
 check "a policy returning nothing answers the default action" bash -c "$ASK $S sender=nothing@test | grep -qx 'action=451 4.3.5 test default'"
 check "assigning a global in a request is an error, answered by default" bash -c "$ASK $S sender=global@test | grep -qx 'action=451 4.3.5 test default'"
+check "req.attrs is read-only" bash -c "$ASK $S sender=attrwrite@test | grep -qx 'action=451 4.3.5 test default'"
+check "... and says so" log_has "req.attrs is read-only"
+check "req.attrs kept past its request is answered at once" bash -c "$ASK $S sender=keep@test | grep -qx 'action=WARN kept'"
+check "... but reading it in a later request raises instead of reading freed memory" bash -c "$ASK $S sender=reuse@test | grep -qx 'action=451 4.3.5 test default'"
+check "... with a message that says what to do" log_has "this request has ended; copy the values you need"
 check "waiting inside table.sort is refused clearly" bash -c "$ASK $S sender=sortwait@test | grep -qx 'action=451 4.3.5 test default'"
 check "... with a message saying where waiting is allowed" log_has "outpost.sleep: cannot wait here"
 check "a normal request is answered" bash -c "$ASK $S sender=ok@test | grep -qx 'action=REJECT 5.7.1 plain answer for ok@test'"
