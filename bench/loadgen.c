@@ -16,6 +16,8 @@
  * built with memcpy into a per-connection buffer, writes try uv_try_write
  * first, latencies go into a fixed log-linear histogram; nothing is
  * allocated per request. */
+#include "mem.h"
+
 #include <uv.h>
 
 #include <errno.h>
@@ -24,7 +26,6 @@
 #include <math.h>
 #include <netdb.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,26 +75,13 @@ static uint64_t hist_value(size_t i)
     return low + ((1ULL << shift) >> 1);
 }
 
-static void hist_record(uint64_t v)
-{
-    hist[hist_index(v)]++;
-    hist_count++;
-    if (v > hist_max)
-        hist_max = v;
-}
-
-/* The smallest recorded value v such that a fraction q of the samples is <= v. */
+/* The value v such that a fraction q of the samples is <= v. */
 static uint64_t hist_quantile(double q)
 {
-    if (hist_count == 0)
-        return 0;
-    uint64_t rank = (uint64_t)ceil(q * (double)hist_count);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < HIST_BUCKETS; i++) {
+    uint64_t rank = (uint64_t)ceil(q * (double)hist_count), seen = 0;
+    for (size_t i = 0; i < HIST_BUCKETS && hist_count; i++) {
         seen += hist[i];
-        if (seen >= rank) {
+        if (seen >= rank && seen > 0) {
             uint64_t v = hist_value(i);
             return v > hist_max ? hist_max : v;
         }
@@ -162,9 +150,10 @@ static struct {
 
     lg_action_t actions[LG_MAX_ACTIONS];
     size_t nactions;
-    size_t last_action; /* most replies repeat the previous action */
+    size_t last_action;
     uint64_t other_actions;
-} lg;
+} lg = {.conns = 8, .duration = 5, .keys = 1000, .context = "", .warmup = 0.5,
+        .server_cpu_start = -1, .server_cpu_end = -1};
 
 static uint64_t now_ns(void)
 {
@@ -175,22 +164,12 @@ static uint64_t now_ns(void)
 
 static uv_stream_t *conn_stream(lg_conn_t *c) { return (uv_stream_t *)&c->h; }
 
-__attribute__((format(printf, 2, 3)))
-static void note(lg_conn_t *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "loadgen: connection %u: ", c->index);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 /* The first few problems are described; the counts tell the rest. */
-#define REPORT(c, ...)                                                         \
+#define REPORT(c, fmt, ...)                                                    \
     do {                                                                       \
         if (lg.errors + lg.dropped <= LG_MAX_ERROR_MESSAGES)                   \
-            note((c), __VA_ARGS__);                                            \
+            fprintf(stderr, "loadgen: connection %u: " fmt "\n", (c)->index,   \
+                    __VA_ARGS__);                                              \
     } while (0)
 
 /* utime + stime of the server in seconds, or -1 when unreadable. */
@@ -342,11 +321,6 @@ static size_t build_request(lg_conn_t *c)
 static void finish(void);
 static void end_measure(void);
 
-static void on_close(uv_handle_t *h)
-{
-    (void)h;
-}
-
 static void conn_close(lg_conn_t *c)
 {
     if (c->state == CONN_CLOSED || c->state == CONN_IDLE)
@@ -358,7 +332,7 @@ static void conn_close(lg_conn_t *c)
         c->in_flight = 0;
         lg.inflight--;
     }
-    uv_close((uv_handle_t *)&c->h, on_close);
+    uv_close((uv_handle_t *)&c->h, NULL);
 
     /* Nothing left to wait for: end the run instead of idling to -d. */
     if (lg.open == 0 && (lg.phase == PHASE_WARMUP || lg.phase == PHASE_MEASURE))
@@ -386,9 +360,16 @@ static void conn_lost(lg_conn_t *c, const char *how)
     conn_close(c);
 }
 
-static int is_peer_gone(ssize_t err)
+/* A failed read or write: the server going away is a drop, anything else an
+ * error. */
+static void conn_io_failed(lg_conn_t *c, const char *op, ssize_t err)
 {
-    return err == UV_EOF || err == UV_ECONNRESET || err == UV_EPIPE;
+    if (err == UV_EOF || err == UV_ECONNRESET || err == UV_EPIPE) {
+        conn_lost(c, err == UV_EOF ? "end of stream" : uv_strerror((int)err));
+    } else {
+        REPORT(c, "%s: %s", op, uv_strerror((int)err));
+        conn_error(c);
+    }
 }
 
 static void send_request(lg_conn_t *c);
@@ -400,12 +381,7 @@ static void on_write(uv_write_t *req, int status)
     if (c->state != CONN_OPEN)
         return;
     if (status < 0) {
-        if (is_peer_gone(status)) {
-            conn_lost(c, uv_strerror(status));
-        } else {
-            REPORT(c, "write: %s", uv_strerror(status));
-            conn_error(c);
-        }
+        conn_io_failed(c, "write", status);
         return;
     }
     if (c->send_pending) {
@@ -431,12 +407,7 @@ static void send_request(lg_conn_t *c)
     if (n == (int)c->req_len)
         return;
     if (n < 0 && n != UV_EAGAIN) {
-        if (is_peer_gone(n)) {
-            conn_lost(c, uv_strerror(n));
-        } else {
-            REPORT(c, "write: %s", uv_strerror(n));
-            conn_error(c);
-        }
+        conn_io_failed(c, "write", n);
         return;
     }
     if (n < 0)
@@ -446,19 +417,16 @@ static void send_request(lg_conn_t *c)
     int rc = uv_write(&c->write_req, conn_stream(c), &buf, 1, on_write);
     if (rc < 0) {
         c->writing = 0;
-        REPORT(c, "write: %s", uv_strerror(rc));
-        conn_error(c);
+        conn_io_failed(c, "write", rc);
     }
 }
 
 static void count_action(const char *text, size_t len)
 {
-    lg_action_t *a = &lg.actions[lg.last_action];
-    if (lg.nactions && a->len == len && memcmp(a->text, text, len) == 0) {
-        a->count++;
-        return;
-    }
-    for (size_t i = 0; i < lg.nactions; i++) {
+    /* Most replies repeat the previous action: start the search there. */
+    lg_action_t *a;
+    for (size_t j = 0; j < lg.nactions; j++) {
+        size_t i = (lg.last_action + j) % lg.nactions;
         a = &lg.actions[i];
         if (a->len == len && memcmp(a->text, text, len) == 0) {
             a->count++;
@@ -472,13 +440,7 @@ static void count_action(const char *text, size_t len)
     }
     /* At most LG_MAX_ACTIONS allocations in a run, none in the steady state. */
     a = &lg.actions[lg.nactions];
-    a->text = malloc(len + 1);
-    if (!a->text) {
-        fprintf(stderr, "loadgen: out of memory\n");
-        exit(2);
-    }
-    memcpy(a->text, text, len);
-    a->text[len] = '\0';
+    a->text = op_strndup(text, len);
     a->len = len;
     a->count = 1;
     lg.last_action = lg.nactions++;
@@ -565,12 +527,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->state != CONN_OPEN)
         return;
     if (nread < 0) {
-        if (is_peer_gone(nread)) {
-            conn_lost(c, nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
-        } else {
-            REPORT(c, "read: %s", uv_strerror((int)nread));
-            conn_error(c);
-        }
+        conn_io_failed(c, "read", nread);
         return;
     }
     c->in_len += (size_t)nread;
@@ -596,7 +553,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     lg.inflight--;
     c->in_len = 0;
     if (lg.phase == PHASE_MEASURE) {
-        hist_record(done - c->sent_ns);
+        uint64_t latency = done - c->sent_ns;
+        hist[hist_index(latency)]++;
+        hist_count++;
+        if (latency > hist_max)
+            hist_max = latency;
         count_action(text, text_len);
         lg.requests++;
         if (lg.max_requests && lg.requests >= lg.max_requests)
@@ -610,11 +571,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- phases ------------------------------------------------------------ */
 
-static void on_duration_timer(uv_timer_t *t)
-{
-    (void)t;
-    end_measure();
-}
+static void on_phase_timer(uv_timer_t *t);
 
 static void start_measure(void)
 {
@@ -622,15 +579,16 @@ static void start_measure(void)
     lg.measure_start_ns = now_ns();
     if (lg.server_pid)
         lg.server_cpu_start = server_cpu_seconds();
-    uv_timer_start(&lg.duration_timer, on_duration_timer,
+    uv_timer_start(&lg.duration_timer, on_phase_timer,
                    (uint64_t)llround(lg.duration * 1000.0), 0);
 }
 
-static void on_warmup_timer(uv_timer_t *t)
+static void on_phase_timer(uv_timer_t *t)
 {
-    (void)t;
-    if (lg.phase == PHASE_WARMUP)
+    if (t == &lg.warmup_timer && lg.phase == PHASE_WARMUP)
         start_measure();
+    else if (t == &lg.duration_timer)
+        end_measure();
 }
 
 static void start_run(void)
@@ -646,7 +604,7 @@ static void start_run(void)
     }
     if (lg.warmup > 0) {
         lg.phase = PHASE_WARMUP;
-        uv_timer_start(&lg.warmup_timer, on_warmup_timer,
+        uv_timer_start(&lg.warmup_timer, on_phase_timer,
                        (uint64_t)llround(lg.warmup * 1000.0), 0);
     } else {
         start_measure();
@@ -706,12 +664,12 @@ static void finish(void)
 
 static void start_connects(void);
 
-static void connect_done(void)
+static void connect_failed(lg_conn_t *c, const char *why)
 {
-    lg.connecting--;
-    start_connects();
-    if (lg.connecting == 0 && lg.next_connect == lg.conns && lg.phase == PHASE_CONNECT)
-        start_run();
+    lg.errors++;
+    REPORT(c, "connect: %s", why);
+    c->state = CONN_CLOSED;
+    uv_close((uv_handle_t *)&c->h, NULL);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -719,24 +677,21 @@ static void on_connect(uv_connect_t *req, int status)
     lg_conn_t *c = req->data;
     if (c->state != CONN_CONNECTING) /* closed by the connect timeout */
         return;
+    lg.connecting--;
     if (status < 0) {
-        lg.errors++;
-        REPORT(c, "connect: %s", uv_strerror(status));
-        c->state = CONN_CLOSED;
-        uv_close((uv_handle_t *)&c->h, on_close);
-        connect_done();
-        return;
+        connect_failed(c, uv_strerror(status));
+    } else {
+        c->state = CONN_OPEN;
+        lg.open++;
+        if (lg.tcp_spec)
+            uv_tcp_nodelay(&c->h.tcp, 1); /* one small request per round trip */
+        int rc = uv_read_start(conn_stream(c), on_alloc, on_read);
+        if (rc < 0) {
+            REPORT(c, "read: %s", uv_strerror(rc));
+            conn_error(c);
+        }
     }
-    c->state = CONN_OPEN;
-    lg.open++;
-    if (lg.tcp_spec)
-        uv_tcp_nodelay(&c->h.tcp, 1); /* one small request per round trip */
-    int rc = uv_read_start(conn_stream(c), on_alloc, on_read);
-    if (rc < 0) {
-        REPORT(c, "read: %s", uv_strerror(rc));
-        conn_error(c);
-    }
-    connect_done();
+    start_connects();
 }
 
 static void start_connects(void)
@@ -757,11 +712,7 @@ static void start_connects(void)
             int rc = uv_tcp_connect(&c->connect_req, &c->h.tcp,
                                     (const struct sockaddr *)&lg.tcp_addr, on_connect);
             if (rc < 0) {
-                /* Reported like a failed connect, through the same path. */
-                lg.errors++;
-                REPORT(c, "connect: %s", uv_strerror(rc));
-                c->state = CONN_CLOSED;
-                uv_close((uv_handle_t *)&c->h, on_close);
+                connect_failed(c, uv_strerror(rc));
                 lg.connecting--;
             }
         }
@@ -776,12 +727,9 @@ static void on_connect_timer(uv_timer_t *t)
     for (unsigned i = 0; i < lg.conns; i++) {
         lg_conn_t *c = &lg.conn[i];
         if (c->state == CONN_CONNECTING) {
-            lg.errors++;
-            REPORT(c, "connect: no answer within %d ms", LG_CONNECT_TIMEOUT_MS);
+            connect_failed(c, "no answer within the connect timeout");
+        } else if (c->state == CONN_IDLE) { /* never attempted */
             c->state = CONN_CLOSED;
-            uv_close((uv_handle_t *)&c->h, on_close);
-        } else if (c->state == CONN_IDLE) {
-            c->state = CONN_CLOSED; /* never attempted: counted below */
             lg.errors++;
         }
     }
@@ -889,25 +837,21 @@ static uint64_t parse_count(const char *s, const char *what, uint64_t min, uint6
 static void resolve_tcp(const char *spec)
 {
     char host[256];
-    const char *port;
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-        if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof host)
-            die_usage("bad --tcp %s: want [IPv6]:PORT", spec);
-        memcpy(host, spec + 1, (size_t)(close - spec - 1));
-        host[close - spec - 1] = '\0';
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(spec, ':');
-        if (!colon || (size_t)(colon - spec) >= sizeof host || strchr(spec, ':') != colon)
-            die_usage("bad --tcp %s: want HOST:PORT or [IPv6]:PORT", spec);
-        memcpy(host, spec, (size_t)(colon - spec));
-        host[colon - spec] = '\0';
-        port = colon + 1;
+    snprintf(host, sizeof host, "%s", spec);
+    char *colon = strrchr(host, ':'), *name = host;
+    if (colon && host[0] == '[' && colon[-1] == ']') { /* [IPv6]:PORT */
+        name = host + 1;
+        colon[-1] = '\0';
+    } else if (colon && memchr(host, ':', (size_t)(colon - host))) {
+        colon = NULL; /* an IPv6 literal needs its brackets */
     }
+    if (colon)
+        *colon = '\0';
+    if (!colon || !*name || !colon[1])
+        die_usage("bad --tcp %s: want HOST:PORT or [IPv6]:PORT", spec);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV}, *res;
-    int rc = getaddrinfo(host, port, &hints, &res);
+    int rc = getaddrinfo(name, colon + 1, &hints, &res);
     if (rc != 0) {
         fprintf(stderr, "loadgen: --tcp %s: %s\n", spec, gai_strerror(rc));
         exit(2);
@@ -930,12 +874,6 @@ static void parse_options(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    lg.conns = 8;
-    lg.duration = 5;
-    lg.keys = 1000;
-    lg.context = "";
-    lg.warmup = 0.5;
-
     int opt;
     while ((opt = getopt_long(argc, argv, "c:d:n:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -973,12 +911,7 @@ int main(int argc, char **argv)
 
     lg.rng = LG_SEED;
     lg.pid = (unsigned)getpid();
-    lg.server_cpu_start = lg.server_cpu_end = -1;
-    lg.conn = calloc(lg.conns, sizeof *lg.conn);
-    if (!lg.conn) {
-        fprintf(stderr, "loadgen: out of memory\n");
-        return 2;
-    }
+    lg.conn = op_calloc(lg.conns, sizeof *lg.conn);
     for (unsigned i = 0; i < lg.conns; i++)
         lg.conn[i].index = i;
 

@@ -34,7 +34,15 @@ static void release(op_request_t *req)
     free(req->attr_copy);
     req->attr_copy = NULL;
     if (req->co != NULL) {
-        luaL_unref(req->gen->L, LUA_REGISTRYINDEX, req->co_ref);
+        op_gen_t *gen = req->gen;
+        if (req->reusable && gen->npool < OP_GEN_POOL_MAX) {
+            lua_settop(req->co, 0);
+            gen->pool[gen->npool] = req->co;
+            gen->pool_ref[gen->npool] = req->co_ref;
+            gen->npool++;
+        } else {
+            luaL_unref(gen->L, LUA_REGISTRYINDEX, req->co_ref);
+        }
         req->co = NULL;
     }
     op_gen_unref(req->gen);
@@ -94,11 +102,12 @@ static int is_action(op_request_t *req, int idx)
     return same;
 }
 
-static void finish_returned(op_request_t *req)
+/* The policy's answer is at index idx of the coroutine's stack. */
+static void finish_returned(op_request_t *req, int idx)
 {
     lua_State *co = req->co;
-    if (lua_gettop(co) < 1 || !is_action(req, 1)) {
-        const char *got = lua_gettop(co) < 1 ? "nothing" : luaL_typename(co, 1);
+    if (lua_gettop(co) < idx || !is_action(req, idx)) {
+        const char *got = lua_gettop(co) < idx ? "nothing" : luaL_typename(co, idx);
         op_error("req=%llu service=%s gen=%llu: policy returned %s, not an action "
                  "(use the constructors of outpost.action); answering the default action",
                  (unsigned long long)req->serial, req->service->conf->name,
@@ -106,8 +115,8 @@ static void finish_returned(op_request_t *req)
         answer_default(req, "bad-return");
         return;
     }
-    lua_getfield(co, 1, "text");
-    lua_getfield(co, 1, "check");
+    lua_getfield(co, idx, "text");
+    lua_getfield(co, idx, "check");
     size_t len = 0;
     const char *text = lua_tolstring(co, -2, &len);
     const char *check = lua_tostring(co, -1);
@@ -157,33 +166,39 @@ static int run(op_request_t *req, int nargs)
     int status = lua_resume(req->co, nargs);
     running = prev;
 
-    if (status == LUA_YIELD) {
-        if (req->pending == NULL) {
-            /* Only primitives may suspend a request; anything else would
-             * leave it waiting for nothing. */
-            if (req->host) {
-                lua_pushstring(req->co, "coroutine yielded outside an outpost primitive");
-                req->host_finished(req, LUA_ERRRUN, req->done_data);
-                return 0;
-            }
-            log_failure(req, "policy yielded outside an outpost primitive", "yielded at");
-            answer_default(req, "error");
-            release(req);
-            return 0;
-        }
-        if (!req->host)
-            arm_deadline(req);
-        return 1;
-    }
     if (req->host) {
+        if (status == LUA_YIELD && req->pending != NULL)
+            return 1;
+        if (status == LUA_YIELD) {
+            lua_pushstring(req->co, "coroutine yielded outside an outpost primitive");
+            status = LUA_ERRRUN;
+        }
         req->host_finished(req, status, req->done_data);
         return 0;
     }
-    if (status == 0) {
-        finish_returned(req);
+    if (status == LUA_YIELD && req->pending != NULL) {
+        arm_deadline(req); /* a primitive waits */
+        return 1;
+    }
+    if (status == LUA_YIELD) {
+        /* sandbox.worker yielded (ok, answer): the policy is done and the
+         * coroutine is ready for the next request. */
+        req->reusable = 1;
+        if (lua_toboolean(req->co, 1)) {
+            finish_returned(req, 2);
+        } else {
+            const char *msg = lua_tostring(req->co, 2);
+            op_error("req=%llu service=%s gen=%llu: policy raised an error, answering the "
+                     "default action: %s", (unsigned long long)req->serial,
+                     req->service->conf->name, (unsigned long long)req->gen->number,
+                     msg ? msg : "(error object is not a string)");
+            answer_default(req, "error");
+        }
     } else {
+        /* The coroutine itself died (out of memory, an error outside the
+         * policy's xpcall): it is not reused. */
         const char *msg = lua_tostring(req->co, -1);
-        log_failure(req, "policy raised an error", msg ? msg : "(error object is not a string)");
+        log_failure(req, "request coroutine failed", msg ? msg : "(no message)");
         answer_default(req, "error");
     }
     release(req);
@@ -251,13 +266,22 @@ op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_serv
     req->deadline_s = service->conf->deadline;
 
     lua_State *L = gen->L;
-    req->co = lua_newthread(L);
-    req->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int nargs = 2;
+    if (gen->npool > 0) {
+        /* Suspended in sandbox.worker: the resume hands it the next job. */
+        gen->npool--;
+        req->co = gen->pool[gen->npool];
+        req->co_ref = gen->pool_ref[gen->npool];
+    } else {
+        req->co = lua_newthread(L);
+        req->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_rawgeti(req->co, LUA_REGISTRYINDEX, gen->worker_ref);
+    }
     lua_rawgeti(req->co, LUA_REGISTRYINDEX, service->handler_ref);
     req->attrs = attrs;
     req->nattrs = nattrs;
     push_request_table(req->co, req, tenant, listener);
-    return run(req, 1) ? req : NULL;
+    return run(req, nargs) ? req : NULL;
 }
 
 void op_request_cancel(op_request_t *req)

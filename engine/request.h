@@ -69,6 +69,7 @@ struct op_request {
     op_request_done_cb done;
     void *done_data;
     int finished;              /* done was called (or the request was cancelled) */
+    int reusable;              /* its coroutine is back in sandbox.worker, poolable */
     /* The Postfix attributes.  They point into the connection's buffer
      * while the policy runs without waiting, and into attr_copy once it has
      * waited (the buffer moves on to the next query). */

@@ -166,5 +166,23 @@ function M.freeze()
     end
 end
 
+-- The body of every request coroutine.  The engine resumes it with a
+-- policy's on_request and the request; it yields (ok, answer) when the
+-- policy is done, and stays suspended, ready for the next request, so the
+-- engine can reuse the coroutine instead of making one per request.  Yields
+-- of primitives in between go to the engine too; it tells them apart by
+-- the pending record a primitive leaves.  Errors are caught here with
+-- their traceback, so a failing policy does not kill the coroutine.
+local yield = coroutine.yield
+local traceback = debug.traceback
+local function with_traceback(e)
+    return traceback(tostring(e), 1)
+end
+function M.worker(handler, req)
+    while true do
+        handler, req = yield(xpcall(handler, with_traceback, req))
+    end
+end
+
 M.require = sandbox_require
 return M

@@ -115,6 +115,12 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
         }
         gen->services[i].handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "outpost.sandbox");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "worker");
+    gen->worker_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
     if (call_sandbox(L, "freeze", NULL, 0) != 0) {
         snprintf(err, errlen, "sandbox: %s", lua_tostring(L, -1));
         goto fail;

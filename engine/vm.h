@@ -16,6 +16,8 @@
 
 typedef struct op_gen op_gen_t;
 
+#define OP_GEN_POOL_MAX 128
+
 typedef struct {
     const op_service_conf_t *conf;
     int handler_ref; /* registry ref of the policy's on_request function */
@@ -28,6 +30,13 @@ struct op_gen {
     op_gen_service_t *services; /* parallel to cfg->services */
     int refs;               /* requests in flight, +1 while current */
     int action_mt_ref;      /* registry ref of the action metatable */
+    int worker_ref;         /* registry ref of sandbox.worker, the coroutine body */
+    /* Idle request coroutines, suspended in sandbox.worker, ready for the
+     * next request: creating and collecting a coroutine per request cost
+     * more than running a simple policy. */
+    lua_State *pool[OP_GEN_POOL_MAX];
+    int pool_ref[OP_GEN_POOL_MAX];
+    int npool;
 };
 
 /* Builds a generation from cfg (taking ownership of it even on failure):
