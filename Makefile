@@ -23,7 +23,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test check bench clean
+.PHONY: all deps build run test check bench fuzz clean
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -83,6 +83,19 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+
+# Coverage-guided fuzzing of the codecs with libFuzzer (clang); not part of
+# `make test` because it is open-ended.  FUZZ_SECONDS bounds each target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@dpkg-query -W -f='$${Status}' clang-14 2>/dev/null | grep -q "install ok installed" || \
+	    { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang-14; }
+	@mkdir -p build/fuzz
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iengine \
+	    spec/fuzz/fuzz_proto_policy.c engine/proto_policy.c engine/mem.c engine/log.c \
+	    -o build/fuzz/fuzz_proto_policy
+	mkdir -p build/fuzz/corpus-policy && cp spec/fuzz/corpus/policy/* build/fuzz/corpus-policy/
+	build/fuzz/fuzz_proto_policy -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-policy
 
 clean:
 	rm -rf build
