@@ -37,8 +37,9 @@ die() {
 is_number() { # a decimal like 5 or 0.5
     echo "$1" | grep -Eq '^[0-9]+(\.[0-9]+)?$'
 }
-is_number "$BENCH_SECONDS" && awk -v x="$BENCH_SECONDS" 'BEGIN { exit !(x + 0 > 0) }' ||
+if ! is_number "$BENCH_SECONDS" || ! awk -v x="$BENCH_SECONDS" 'BEGIN { exit !(x + 0 > 0) }'; then
     die "BENCH_SECONDS=$BENCH_SECONDS: want a number of seconds > 0"
+fi
 is_number "$BENCH_WARMUP" || die "BENCH_WARMUP=$BENCH_WARMUP: want a number of seconds"
 echo "$BENCH_ROUNDS" | grep -Eq '^[1-9][0-9]*$' || die "BENCH_ROUNDS=$BENCH_ROUNDS: want an integer >= 1"
 for c in $BENCH_CONNS; do

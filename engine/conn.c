@@ -31,12 +31,7 @@ struct op_conn {
     op_conn_t *prev, *next;
     op_daemon_t *d;
     op_listener_t *l;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } h;
+    op_stream_t h;
     char peer[80];
     char *in;
     size_t in_len, in_cap, in_max;

@@ -7,14 +7,17 @@
 
 #include <uv.h>
 
+/* A unix or TCP stream, as listeners and connections hold them. */
+typedef union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+} op_stream_t;
+
 struct op_listener {
     op_daemon_t *daemon;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } h;
+    op_stream_t h;
     op_listen_kind_t kind;
     char *name;
     char *listen;      /* as configured: identifies the listener across reloads */
