@@ -10,6 +10,7 @@
  * depend on lua_dir) run after every section is read, so sections may come
  * in any order. */
 #include "config.h"
+#include "config_schema.h"
 
 #include "log.h"
 #include "mem.h"
@@ -25,163 +26,13 @@
 #include <strings.h>
 #include <sys/un.h>
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
-typedef enum {
-    T_STRING,
-    T_PATH,     /* relative to the config file's directory */
-    T_BOOL,
-    T_INTEGER,  /* k and M suffixes multiply by 1024 */
-    T_DURATION, /* stored as seconds */
-    T_MODE,     /* always octal */
-    T_ENUM,
-    T_LIST,     /* of strings */
-} vtype_t;
-
-enum {
-    F_REQUIRED = 1 << 0,
-    F_NONEMPTY = 1 << 1,
-    F_NAME = 1 << 2,      /* a listener or service name (each element of a list) */
-    F_UNIX_ONLY = 1 << 3, /* only in a listener on a unix: socket */
-    F_ABOVE_LO = 1 << 4,  /* the value must be > lo, not >= lo */
-};
-
-typedef struct ctx ctx_t;
-
-typedef struct {
-    const char *section;
-    const char *key;
-    vtype_t type;
-    const char *def;      /* default, converted like a value from the file */
-    const char *doc_def;  /* the reference's default when def is NULL */
-    const char *doc_type; /* the reference's type when "type" says too little */
-    const char *descr;
-    unsigned flags;
-    const char *values;   /* T_ENUM: allowed values, '|' separated */
-    int (*code)(const char *value); /* T_ENUM: the number stored; NULL: the index */
-    double lo, hi;        /* T_INTEGER, T_DURATION: range; hi 0 = none */
-    size_t off;           /* of the field in op_config_t or the item struct */
-    size_t count_off;     /* T_LIST: of the element count */
-    int (*check)(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
-} key_def_t;
-
-typedef struct {
-    const char *name;
-    int named;      /* listener NAME { } */
-    int repeatable;
-    const char *descr;
-} section_def_t;
-
-struct ctx {
+struct op__config_ctx {
     op_config_t *cfg;
     char *err;
     size_t errlen;
     const op_conf_node_t **lnodes; /* the block of each listener */
     const op_conf_node_t **snodes; /* the block of each service */
-};
-
-static int log_level_code(const char *v);
-static int check_listen(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
-static int check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
-
-#define CFG(f) offsetof(op_config_t, f)
-#define LST(f) offsetof(op_listener_conf_t, f)
-#define SVC(f) offsetof(op_service_conf_t, f)
-
-static const section_def_t sections[] = {
-    {"daemon", 0, 0, "Process-wide settings. Optional, at most once."},
-    {"limits", 0, 0,
-     "Bounds on one policy request; a client that exceeds them is disconnected "
-     "without a reply. Optional, at most once."},
-    {"listener", 1, 1,
-     "`listener NAME { }`: a socket on which Postfix connects. Repeatable, "
-     "at least one; names and listen addresses must be unique."},
-    {"service", 1, 1,
-     "`service NAME { }`: a policy and how it runs. Repeatable, at least one; "
-     "names must be unique."},
-};
-
-static const key_def_t schema[] = {
-    {.section = "daemon", .key = "user", .type = T_STRING, .doc_def = "none",
-     .flags = F_NONEMPTY, .off = CFG(user),
-     .descr = "User to run as after the sockets are bound; none keeps the user outpostd was started as."},
-    {.section = "daemon", .key = "group", .type = T_STRING, .doc_def = "none",
-     .flags = F_NONEMPTY, .off = CFG(group),
-     .descr = "Group to run as; none means the primary group of `user`."},
-    {.section = "daemon", .key = "state_dir", .type = T_PATH, .def = "/var/lib/outpost",
-     .off = CFG(state_dir),
-     .descr = "Directory for state kept across restarts; must be writable by `user`."},
-    {.section = "daemon", .key = "lua_dir", .type = T_PATH, .def = "/usr/share/outpost/lua",
-     .off = CFG(lua_dir),
-     .descr = "Directory holding the Lua library (`lib/`) and the policies (`policies/`)."},
-    {.section = "daemon", .key = "drain_timeout", .type = T_DURATION, .def = "10s",
-     .lo = 0, .off = CFG(drain_timeout),
-     .descr = "On SIGTERM, how long requests in flight may take to finish before outpostd exits."},
-    {.section = "daemon", .key = "log_level", .type = T_ENUM, .def = "info",
-     .values = "debug|info|notice|warning|error", .code = log_level_code,
-     .off = CFG(log_level), .descr = "Least severe level that is logged."},
-    {.section = "daemon", .key = "log_decisions", .type = T_BOOL, .def = "yes",
-     .off = CFG(log_decisions), .descr = "Log one line per request with its decision."},
-    {.section = "daemon", .key = "max_connections", .type = T_INTEGER, .def = "1024",
-     .lo = 1, .hi = 1048576, .off = CFG(max_connections),
-     .descr = "Most client connections open at once."},
-    {.section = "daemon", .key = "idle_timeout", .type = T_DURATION, .def = "600s",
-     .flags = F_ABOVE_LO, .lo = 0, .off = CFG(idle_timeout),
-     .descr = "Close a connection that sends nothing for this long. Longer than Postfix's "
-              "`smtpd_policy_service_max_idle` (300s) so that Postfix, not outpostd, "
-              "closes idle connections."},
-
-    {.section = "limits", .key = "max_line", .type = T_INTEGER,
-     .def = STR(OP_POLICY_MAX_LINE_DEFAULT), .lo = 1, .hi = 16777216, .off = CFG(max_line),
-     .descr = "Longest request line (`name=value`) in bytes."},
-    {.section = "limits", .key = "max_attrs", .type = T_INTEGER,
-     .def = STR(OP_POLICY_MAX_ATTRS_DEFAULT), .lo = 1, .hi = 65536, .off = CFG(max_attrs),
-     .descr = "Most attributes in one request."},
-    {.section = "limits", .key = "max_request", .type = T_INTEGER,
-     .def = STR(OP_POLICY_MAX_REQUEST_DEFAULT), .lo = 1, .hi = 16777216, .off = CFG(max_request),
-     .descr = "Longest request in bytes, line ends included."},
-
-    {.section = "listener", .key = "listen", .type = T_STRING, .flags = F_REQUIRED,
-     .doc_def = "required", .doc_type = "address", .off = LST(listen), .check = check_listen,
-     .descr = "`unix:PATH` (relative to this file's directory), `tcp:IPV4:PORT` or "
-              "`tcp:[IPV6]:PORT`; host names are not accepted."},
-    {.section = "listener", .key = "protocol", .type = T_ENUM, .def = "policy",
-     .values = "policy", .off = LST(protocol),
-     .descr = "`policy`: Postfix policy delegation (SMTPD_POLICY_README)."},
-    {.section = "listener", .key = "service", .type = T_STRING, .flags = F_REQUIRED | F_NAME,
-     .doc_def = "required", .doc_type = "service name", .off = LST(service),
-     .descr = "Service that answers requests on this listener."},
-    {.section = "listener", .key = "tenant", .type = T_STRING, .def = "", .off = LST(tenant),
-     .descr = "Tenant label handed to the policy with every request from this listener."},
-    {.section = "listener", .key = "allow_context", .type = T_LIST, .flags = F_NAME,
-     .doc_def = "empty", .doc_type = "list of service names", .off = LST(allow_context),
-     .count_off = LST(nallow_context),
-     .descr = "Services a request may select: when Postfix sends `policy_context` equal to "
-              "one of these names, that service answers instead of `service`."},
-    {.section = "listener", .key = "socket_mode", .type = T_MODE, .def = "0660",
-     .flags = F_UNIX_ONLY, .off = LST(socket_mode),
-     .descr = "Permission bits of a unix socket (octal)."},
-    {.section = "listener", .key = "socket_owner", .type = T_STRING, .doc_def = "the daemon's user",
-     .flags = F_UNIX_ONLY | F_NONEMPTY, .off = LST(socket_owner),
-     .descr = "Owner of a unix socket."},
-    {.section = "listener", .key = "socket_group", .type = T_STRING, .doc_def = "the daemon's group",
-     .flags = F_UNIX_ONLY | F_NONEMPTY, .off = LST(socket_group),
-     .descr = "Group of a unix socket, e.g. `postfix`."},
-
-    {.section = "service", .key = "policy", .type = T_STRING, .flags = F_NONEMPTY,
-     .doc_def = "the service NAME", .doc_type = "name or path", .off = SVC(policy),
-     .descr = "Policy file. A name (no `/`) means `<lua_dir>/policies/NAME.lua`; a value with "
-              "`/` is a path relative to this file's directory."},
-    {.section = "service", .key = "deadline", .type = T_DURATION, .def = "10s",
-     .flags = F_ABOVE_LO, .lo = 0, .hi = 90, .off = SVC(deadline),
-     .descr = "Time the policy has to answer one request before `default_action` is sent. "
-              "At most 90s: Postfix's policy client gives up after 100s."},
-    {.section = "service", .key = "default_action", .type = T_STRING,
-     .def = "451 4.3.5 policy service unavailable, try again later", .flags = F_NONEMPTY,
-     .off = SVC(default_action), .check = check_action,
-     .descr = "Answer when the policy fails or misses its deadline: a Postfix access(5) action "
-              "on one line, at most 1000 bytes."},
 };
 
 static const char *const type_names[] = {
@@ -190,11 +41,10 @@ static const char *const type_names[] = {
     [T_ENUM] = "enum",       [T_LIST] = "list of strings",
 };
 
-#define NSECTIONS (sizeof sections / sizeof sections[0])
-#define NKEYS (sizeof schema / sizeof schema[0])
-
-_Static_assert(sizeof(op_proto_t) == sizeof(int), "enums are stored through an int");
-_Static_assert(OP_PROTO_POLICY == 0, "protocol values are the index in the schema's list");
+#define NSECTIONS op__config_nsections
+#define NKEYS op__config_nkeys
+#define sections op__config_sections
+#define schema op__config_schema
 
 static int fail(ctx_t *c, const op_conf_node_t *at, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -214,7 +64,7 @@ static int fail(ctx_t *c, const op_conf_node_t *at, const char *where, const cha
     return -1;
 }
 
-static int log_level_code(const char *v)
+int op__config_log_level_code(const char *v)
 {
     op_log_level_t level = OP_LOG_INFO;
     int rc = op_log_level_parse(v, &level);
@@ -519,17 +369,17 @@ static int convert_list(ctx_t *c, const key_def_t *k, const op_conf_node_t *list
 
 /* Checks the items of a section block against the schema, converts them
  * into obj and applies the defaults of the keys not given.  block is NULL
- * for an absent daemon { } or limits { }: then only defaults apply. */
+ * for an absent daemon { } or request_limits { }: then only defaults apply. */
 static int convert_block(ctx_t *c, const char *section, const op_conf_node_t *block,
                          const char *where, void *obj)
 {
     char buf[96];
-    unsigned char given[NKEYS] = {0};
+    unsigned char given[OP__CONFIG_MAX_KEYS] = {0};
     for (size_t i = 0; block != NULL && i < block->nchildren; i++) {
         const op_conf_node_t *n = &block->children[i];
         const key_def_t *k = find_key(section, n->key);
         if (k == NULL) {
-            const char *cands[NKEYS];
+            const char *cands[OP__CONFIG_MAX_KEYS];
             size_t nc = 0;
             for (size_t j = 0; j < NKEYS; j++)
                 if (strcmp(schema[j].section, section) == 0)
@@ -579,7 +429,7 @@ static int parse_port(const char *s, int *port)
     return *port >= 1 && *port <= 65535 ? 0 : -1;
 }
 
-static int check_listen(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+int op__config_check_listen(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
 {
     op_listener_conf_t *l = obj;
     const char *v = l->listen;
@@ -655,7 +505,7 @@ static int is_access_action(const char *word, size_t n, int whole)
     return strspn(word, "abcdefghijklmnopqrstuvwxyz0123456789_") >= n;
 }
 
-static int check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
 {
     const char *v = ((op_service_conf_t *)obj)->default_action;
     size_t len = strlen(v);
@@ -780,7 +630,7 @@ static int check_listeners(ctx_t *c)
 static int validate(ctx_t *c)
 {
     op_config_t *cfg = c->cfg;
-    const op_conf_node_t *root = cfg->root, *seen[NSECTIONS] = {0};
+    const op_conf_node_t *root = cfg->root, *seen[OP__CONFIG_MAX_SECTIONS] = {0};
     char buf[96];
     size_t nl = 0, ns = 0;
     for (size_t i = 0; i < root->nchildren; i++) {
@@ -797,12 +647,17 @@ static int validate(ctx_t *c)
         const op_conf_node_t *n = &root->children[i];
         const section_def_t *sec = find_section(n->key);
         if (sec == NULL) {
-            const char *cands[NSECTIONS];
+            const char *cands[OP__CONFIG_MAX_SECTIONS];
             for (size_t j = 0; j < NSECTIONS; j++)
                 cands[j] = sections[j].name;
             const char *hint = suggest(n->key, cands, NSECTIONS, buf, sizeof buf);
-            return fail(c, n, NULL, "unknown section '%s'%s", n->key,
-                        *hint ? hint : " (sections: daemon, limits, listener, service)");
+            if (*hint)
+                return fail(c, n, NULL, "unknown section '%s'%s", n->key, hint);
+            char all[512] = "";
+            for (size_t j = 0; j < NSECTIONS; j++)
+                snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", j ? ", " : "",
+                         sections[j].name);
+            return fail(c, n, NULL, "unknown section '%s' (sections: %s)", n->key, all);
         }
         if (n->kind != OP_CONF_BLOCK)
             return fail(c, n, NULL, "%s is a section: write %s%s { ... }", n->key, n->key,
@@ -918,7 +773,7 @@ void op_config_free(op_config_t *cfg)
         free(cfg->services[i].name);
     }
     free_fields("daemon", cfg);
-    free_fields("limits", cfg);
+    free_fields("request_limits", cfg);
     free(cfg->listeners);
     free(cfg->services);
     free(cfg->path);

@@ -66,7 +66,7 @@ typedef struct {
     size_t max_connections;
     double idle_timeout;  /* seconds a connection may stay silent */
 
-    /* limits { } */
+    /* request_limits { } */
     size_t max_line;
     size_t max_attrs;
     size_t max_request;

@@ -292,7 +292,7 @@ static const char full_conf[] =
     "}\n"
     "service inbound { policy = greylist }\n"
     "service submission { policy = ./policies/sub.lua; deadline = 90s }\n"
-    "limits { max_line = 8k; max_attrs = 64; max_request = 1M }\n"
+    "request_limits { max_line = 8k; max_attrs = 64; max_request = 1M }\n"
     "daemon {\n"
     "  user = outpost\n"
     "  group = postfix\n"
@@ -383,9 +383,9 @@ static const struct value_case {
     {"daemon { drain_timeout = 1d }", 0, 86400},
     {"daemon { drain_timeout = \"30s\" }", 0, 30},
     {"service s2 { deadline = 0.5 }", 1, 0.5},
-    {"limits { max_line = 512 }", 2, 512},
-    {"limits { max_line = 4K }", 2, 4096},
-    {"limits { max_line = 2M }", 2, 2097152},
+    {"request_limits { max_line = 512 }", 2, 512},
+    {"request_limits { max_line = 4K }", 2, 4096},
+    {"request_limits { max_line = 2M }", 2, 2097152},
     {"daemon { log_decisions = yes }", 3, 1},
     {"daemon { log_decisions = true }", 3, 1},
     {"daemon { log_decisions = on }", 3, 1},
@@ -460,10 +460,10 @@ static const struct error_case {
     {"unknown section, near miss", SERVICE "listner b {\n}\n",
      "2: unknown section 'listner' (did you mean 'listener'?)", NULL},
     {"unknown section", "frobnicate {\n}\n",
-     "1: unknown section 'frobnicate' (sections: daemon, limits, listener, service)", NULL},
+     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service)", NULL},
     {"duplicate key", "daemon {\n  user = a\n  user = b\n}\n",
      "3: daemon: duplicate key 'user' (first given at line 2)", NULL},
-    {"duplicate section", "daemon {\n}\nlimits { }\ndaemon {\n}\n",
+    {"duplicate section", "daemon {\n}\nrequest_limits { }\ndaemon {\n}\n",
      "4: section 'daemon' given twice (first at line 1)", NULL},
     {"duplicate listener name", LISTENER "listener a {\n  listen = unix:b.sock\n  service = s\n}\n" SERVICE,
      "5: listener 'a' defined twice (first at line 1)", NULL},
@@ -516,7 +516,7 @@ static const struct error_case {
      "2: daemon: log_decisions: bad boolean 'maybe' (use yes or no", NULL},
     {"bad enum", "daemon {\n  log_level = verbose\n}\n",
      "2: daemon: log_level: unknown value 'verbose' (allowed: debug, info, notice, warning, error)", NULL},
-    {"bad integer", "limits {\n  max_line = 4x\n}\n", "2: limits: max_line: bad integer '4x'", NULL},
+    {"bad integer", "request_limits {\n  max_line = 4x\n}\n", "2: request_limits: max_line: bad integer '4x'", NULL},
     {"integer 0", "daemon {\n  max_connections = 0\n}\n",
      "2: daemon: max_connections 0 is out of range: it must be at least 1", NULL},
     {"scalar for a list", "listener a {\n  listen = unix:a\n  service = s\n  allow_context = s\n}\n" SERVICE,
@@ -618,7 +618,7 @@ CTEST(reference_lists_every_section_and_key)
 {
     char *ref = reference();
     CHECK(strncmp(ref, "### daemon\n", 11) == 0);
-    CHECK(strstr(ref, "\n### limits\n") != NULL);
+    CHECK(strstr(ref, "\n### request_limits\n") != NULL);
     CHECK(strstr(ref, "\n### listener\n") != NULL);
     CHECK(strstr(ref, "\n### service\n") != NULL);
     CHECK(strstr(ref, "| key | type | default | description |\n|---|---|---|---|\n") != NULL);

@@ -10,7 +10,7 @@ daemon {
     state_dir = @T@/state
     lua_dir = @T@/lua
 }
-limits {
+request_limits {
     max_line = 2048
     max_attrs = 64
     max_request = 16k

@@ -1,0 +1,117 @@
+/* The tables of config_schema.h: what outpost.conf accepts.  The
+ * reference in docs/config.md is generated from them. */
+#include "config_schema.h"
+
+#include "proto_policy.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+#define CFG(f) offsetof(op_config_t, f)
+#define LST(f) offsetof(op_listener_conf_t, f)
+#define SVC(f) offsetof(op_service_conf_t, f)
+
+const section_def_t op__config_sections[] = {
+    {"daemon", 0, 0, "Process-wide settings. Optional, at most once."},
+    {"request_limits", 0, 0,
+     "Bounds on one policy request; a client that exceeds them is disconnected "
+     "without a reply. Optional, at most once."},
+    {"listener", 1, 1,
+     "`listener NAME { }`: a socket on which Postfix connects. Repeatable, "
+     "at least one; names and listen addresses must be unique."},
+    {"service", 1, 1,
+     "`service NAME { }`: a policy and how it runs. Repeatable, at least one; "
+     "names must be unique."},
+};
+
+const key_def_t op__config_schema[] = {
+    {.section = "daemon", .key = "user", .type = T_STRING, .doc_def = "none",
+     .flags = F_NONEMPTY, .off = CFG(user),
+     .descr = "User to run as after the sockets are bound; none keeps the user outpostd was started as."},
+    {.section = "daemon", .key = "group", .type = T_STRING, .doc_def = "none",
+     .flags = F_NONEMPTY, .off = CFG(group),
+     .descr = "Group to run as; none means the primary group of `user`."},
+    {.section = "daemon", .key = "state_dir", .type = T_PATH, .def = "/var/lib/outpost",
+     .off = CFG(state_dir),
+     .descr = "Directory for state kept across restarts; must be writable by `user`."},
+    {.section = "daemon", .key = "lua_dir", .type = T_PATH, .def = "/usr/share/outpost/lua",
+     .off = CFG(lua_dir),
+     .descr = "Directory holding the Lua library (`lib/`) and the policies (`policies/`)."},
+    {.section = "daemon", .key = "drain_timeout", .type = T_DURATION, .def = "10s",
+     .lo = 0, .off = CFG(drain_timeout),
+     .descr = "On SIGTERM, how long requests in flight may take to finish before outpostd exits."},
+    {.section = "daemon", .key = "log_level", .type = T_ENUM, .def = "info",
+     .values = "debug|info|notice|warning|error", .code = op__config_log_level_code,
+     .off = CFG(log_level), .descr = "Least severe level that is logged."},
+    {.section = "daemon", .key = "log_decisions", .type = T_BOOL, .def = "yes",
+     .off = CFG(log_decisions), .descr = "Log one line per request with its decision."},
+    {.section = "daemon", .key = "max_connections", .type = T_INTEGER, .def = "1024",
+     .lo = 1, .hi = 1048576, .off = CFG(max_connections),
+     .descr = "Most client connections open at once."},
+    {.section = "daemon", .key = "idle_timeout", .type = T_DURATION, .def = "600s",
+     .flags = F_ABOVE_LO, .lo = 0, .off = CFG(idle_timeout),
+     .descr = "Close a connection that sends nothing for this long. Longer than Postfix's "
+              "`smtpd_policy_service_max_idle` (300s) so that Postfix, not outpostd, "
+              "closes idle connections."},
+
+    {.section = "request_limits", .key = "max_line", .type = T_INTEGER,
+     .def = STR(OP_POLICY_MAX_LINE_DEFAULT), .lo = 1, .hi = 16777216, .off = CFG(max_line),
+     .descr = "Longest request line (`name=value`) in bytes."},
+    {.section = "request_limits", .key = "max_attrs", .type = T_INTEGER,
+     .def = STR(OP_POLICY_MAX_ATTRS_DEFAULT), .lo = 1, .hi = 65536, .off = CFG(max_attrs),
+     .descr = "Most attributes in one request."},
+    {.section = "request_limits", .key = "max_request", .type = T_INTEGER,
+     .def = STR(OP_POLICY_MAX_REQUEST_DEFAULT), .lo = 1, .hi = 16777216, .off = CFG(max_request),
+     .descr = "Longest request in bytes, line ends included."},
+
+    {.section = "listener", .key = "listen", .type = T_STRING, .flags = F_REQUIRED,
+     .doc_def = "required", .doc_type = "address", .off = LST(listen), .check = op__config_check_listen,
+     .descr = "`unix:PATH` (relative to this file's directory), `tcp:IPV4:PORT` or "
+              "`tcp:[IPV6]:PORT`; host names are not accepted."},
+    {.section = "listener", .key = "protocol", .type = T_ENUM, .def = "policy",
+     .values = "policy", .off = LST(protocol),
+     .descr = "`policy`: Postfix policy delegation (SMTPD_POLICY_README)."},
+    {.section = "listener", .key = "service", .type = T_STRING, .flags = F_REQUIRED | F_NAME,
+     .doc_def = "required", .doc_type = "service name", .off = LST(service),
+     .descr = "Service that answers requests on this listener."},
+    {.section = "listener", .key = "tenant", .type = T_STRING, .def = "", .off = LST(tenant),
+     .descr = "Tenant label handed to the policy with every request from this listener."},
+    {.section = "listener", .key = "allow_context", .type = T_LIST, .flags = F_NAME,
+     .doc_def = "empty", .doc_type = "list of service names", .off = LST(allow_context),
+     .count_off = LST(nallow_context),
+     .descr = "Services a request may select: when Postfix sends `policy_context` equal to "
+              "one of these names, that service answers instead of `service`."},
+    {.section = "listener", .key = "socket_mode", .type = T_MODE, .def = "0660",
+     .flags = F_UNIX_ONLY, .off = LST(socket_mode),
+     .descr = "Permission bits of a unix socket (octal)."},
+    {.section = "listener", .key = "socket_owner", .type = T_STRING, .doc_def = "the daemon's user",
+     .flags = F_UNIX_ONLY | F_NONEMPTY, .off = LST(socket_owner),
+     .descr = "Owner of a unix socket."},
+    {.section = "listener", .key = "socket_group", .type = T_STRING, .doc_def = "the daemon's group",
+     .flags = F_UNIX_ONLY | F_NONEMPTY, .off = LST(socket_group),
+     .descr = "Group of a unix socket, e.g. `postfix`."},
+
+    {.section = "service", .key = "policy", .type = T_STRING, .flags = F_NONEMPTY,
+     .doc_def = "the service NAME", .doc_type = "name or path", .off = SVC(policy),
+     .descr = "Policy file. A name (no `/`) means `<lua_dir>/policies/NAME.lua`; a value with "
+              "`/` is a path relative to this file's directory."},
+    {.section = "service", .key = "deadline", .type = T_DURATION, .def = "10s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 90, .off = SVC(deadline),
+     .descr = "Time the policy has to answer one request before `default_action` is sent. "
+              "At most 90s: Postfix's policy client gives up after 100s."},
+    {.section = "service", .key = "default_action", .type = T_STRING,
+     .def = "451 4.3.5 policy service unavailable, try again later", .flags = F_NONEMPTY,
+     .off = SVC(default_action), .check = op__config_check_action,
+     .descr = "Answer when the policy fails or misses its deadline: a Postfix access(5) action "
+              "on one line, at most 1000 bytes."},
+};
+
+const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];
+const size_t op__config_nkeys = sizeof op__config_schema / sizeof op__config_schema[0];
+
+_Static_assert(sizeof op__config_schema / sizeof op__config_schema[0] <= OP__CONFIG_MAX_KEYS,
+               "raise OP__CONFIG_MAX_KEYS");
+_Static_assert(sizeof op__config_sections / sizeof op__config_sections[0] <= OP__CONFIG_MAX_SECTIONS,
+               "raise OP__CONFIG_MAX_SECTIONS");
+_Static_assert(sizeof(op_proto_t) == sizeof(int), "enums are stored through an int");
+_Static_assert(OP_PROTO_POLICY == 0, "protocol values are the index in the schema's list");
