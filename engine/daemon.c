@@ -4,6 +4,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mem.h"
+#include "services.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -84,6 +85,7 @@ static void reload(op_daemon_t *d)
         return;
     }
     rebind_listeners(d, gen->cfg);
+    op_services_reload(gen->cfg);
     op_log_set_level((op_log_level_t)gen->cfg->log_level);
     op_gen_t *old = d->current;
     d->current = gen;
@@ -271,6 +273,8 @@ int op_daemon_run(const char *config_path)
         op_fatal("%s", err);
     if (drop_privileges(cfg, &id, err, sizeof err) != 0)
         op_fatal("%s", err);
+    if (op_services_start(d.loop, cfg, err, sizeof err) != 0)
+        op_fatal("%s", err);
 
     d.current = op_gen_create(cfg, 1, err, sizeof err);
     if (d.current == NULL)
@@ -292,6 +296,8 @@ int op_daemon_run(const char *config_path)
     uv_run(d.loop, UV_RUN_DEFAULT);
 
     op_gen_unref(d.current);
+    op_services_stop();
+    uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the services */
     free(d.listeners);
     free(d.config_path);
     int rc = uv_loop_close(d.loop);

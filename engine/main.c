@@ -67,7 +67,7 @@ static const char usage[] =
     "        Send one policy request to a running daemon and print its answer.\n"
     "        ADDRESS is unix:PATH, tcp:HOST:PORT or a socket path.  Attributes\n"
     "        not given get the values of a plain RCPT request.  Example:\n"
-    "        outpostd ask tcp:127.0.0.1:10040 sasl_username=alice recipient=bob@example.org\n"
+    "        outpostd ask tcp:127.0.0.1:10045 sasl_username=alice recipient=bob@example.org\n"
     "\n"
     "SIGNALS\n"
     "    SIGHUP   Reload: build a new generation (configuration, libraries,\n"
@@ -137,7 +137,7 @@ static int run_tests(int argc, char **argv)
         }
         lua_dir = cfg->lua_dir;
     }
-    int rc = op_test_run(lua_dir, config, argc - first, argv + first);
+    int rc = op_test_run(cfg, lua_dir, config, argc - first, argv + first);
     op_config_free(cfg);
     return rc;
 }

@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "request.h"
+#include "services.h"
 #include "vm.h"
 
 #include <lauxlib.h>
@@ -23,10 +24,15 @@ static void on_host_finished(op_request_t *req, int status, void *data)
     uv_stop(req->loop);
 }
 
-int op_test_run(const char *lua_dir, const char *config_path, int argc, char **argv)
+int op_test_run(const op_config_t *cfg, const char *lua_dir, const char *config_path, int argc,
+                char **argv)
 {
     char err[1024];
     uv_loop_t *loop = uv_default_loop();
+    if (cfg != NULL && op_services_start(loop, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "outpostd test: %s\n", err);
+        return 2;
+    }
     lua_State *L = op_vm_new_state(lua_dir, err, sizeof err);
     if (L == NULL) {
         fprintf(stderr, "outpostd test: %s\n", err);
@@ -74,6 +80,10 @@ int op_test_run(const char *lua_dir, const char *config_path, int argc, char **a
     free(host);
     luaL_unref(L, LUA_REGISTRYINDEX, co_ref);
     lua_close(L);
+    if (cfg != NULL) {
+        op_services_stop();
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
     printf("%d passed, %d failed\n", passed, failed);
     fflush(stdout);
     return failed > 0 ? 1 : 0;

@@ -4,12 +4,20 @@
 # only when something is missing.
 set -eu
 
+# build and run
 PACKAGES="
 gcc make pkg-config
 libluajit-5.1-dev luajit
 libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev
 lua-busted
-python3
+"
+# tests: the real servers the harness starts on loopback (spec/harness/),
+# the mail client, and the tools the scripts use
+PACKAGES="$PACKAGES
+python3 iproute2 openssl
+unbound bind9-dnsutils
+slapd ldap-utils
+postfix swaks sasl2-bin libsasl2-modules
 "
 
 missing=""
@@ -27,6 +35,19 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+# No system-wide setup: the tests run private instances with their own
+# configuration; nothing may listen on the machine's mail, DNS or LDAP ports.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+# Keep the packages' init scripts from starting system-wide daemons on the
+# machine's ports while installing (many build images already do this).
+own_policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+fi
+trap '[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $missing

@@ -40,6 +40,24 @@ run_layer() {
 want() { [ $# -eq 0 ] || [[ " $* " == *" $LAYER "* ]]; }
 layers=("$@")
 
+# The real servers (DNS, LDAP, SMTP, ...) the specs and end-to-end tests
+# talk to; stopped on any exit.
+HARNESS=spec/harness/harness.sh
+harness_up() {
+    [ -n "${HARNESS_UP:-}" ] && return 0
+    HARNESS_UP=1
+    trap 'bash $HARNESS down' EXIT
+    trap 'exit 130' INT TERM
+    if ! bash "$HARNESS" up; then
+        echo "!!! the test servers did not start; counting one failure"
+        total_failed=$((total_failed + 1))
+        summary+=("$(printf '%-34s %4d passed, %d failed' "harness: up" 0 1)")
+        return 1
+    fi
+    # shellcheck disable=SC1091
+    . build/harness/env
+}
+
 LAYER=c
 if want "${layers[@]}"; then
     for t in build/asan/test_*; do
@@ -48,12 +66,12 @@ if want "${layers[@]}"; then
 fi
 
 LAYER=lua
-if want "${layers[@]}"; then
-    run_layer "lua: busted in the engine" build/asan/outpostd test -c conf/outpost.conf spec/lua
+if want "${layers[@]}" && harness_up; then
+    run_layer "lua: busted in the engine" build/asan/outpostd test -c build/harness/outpost.conf spec/lua
 fi
 
 LAYER=e2e
-if want "${layers[@]}"; then
+if want "${layers[@]}" && harness_up; then
     for t in spec/e2e/test_*.sh; do
         [ -f "$t" ] && run_layer "e2e: $(basename "$t" .sh)" bash "$t"
     done

@@ -1,0 +1,40 @@
+/* The engine's services: the I/O primitives policies use (DNS, LDAP,
+ * counters, ...), started once per process and shared by every generation,
+ * so their caches and connections survive reloads.
+ *
+ * Each service is a C API that knows nothing of Lua (engine/dns.h,
+ * engine/ldap.h, ...); its lua_api_<module>.c binds it and finds it through
+ * op_services.  The daemon starts them after dropping privileges (so files
+ * they create belong to the daemon's user) and before the first generation
+ * loads; `outpostd test` starts them from the configuration given with -c,
+ * so specs use the real services. */
+#ifndef OP_SERVICES_H
+#define OP_SERVICES_H
+
+#include "config.h"
+
+#include <uv.h>
+
+typedef struct op_services {
+    uv_loop_t *loop;
+    /* One pointer per service, NULL until started.  Add yours here and in
+     * services.c; keep the order of start and the reverse for stop. */
+    int placeholder_; /* keeps the struct non-empty until the first service lands */
+} op_services_t;
+
+/* The running services (NULL before op_services_start). */
+extern op_services_t *op_services;
+
+/* Starts every service from cfg.  Returns 0, or -1 with a message. */
+int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen);
+
+/* A reload produced cfg: services apply what they can change at run time
+ * (cache sizes, timeouts, servers) and log what needs a restart.  Called
+ * only after the new generation loaded, so a broken reload changes nothing. */
+void op_services_reload(const op_config_t *cfg);
+
+/* Stops every service; callbacks of operations in flight fire with a
+ * cancellation result or not at all, as each service documents. */
+void op_services_stop(void);
+
+#endif

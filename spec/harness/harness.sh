@@ -1,0 +1,165 @@
+#!/bin/bash
+# The real servers the tests talk to (DNS, LDAP, SMTP, Postfix, ...), each a
+# private instance on loopback in a directory of its own, started and
+# stopped by PID.
+#
+#   spec/harness/harness.sh up     start every server that is not running yet;
+#                                  write $HARNESS_DIR/env and $HARNESS_DIR/outpost.conf
+#   spec/harness/harness.sh down   stop everything it started
+#   spec/harness/harness.sh status what runs, on which ports
+#
+# Each server is one file, spec/harness/svc_NAME.sh, which defines
+#   NAME_up      start it (it may assume its ports are free), wait until it answers
+#   NAME_down    stop it by the PID it recorded
+#   NAME_running exit 0 when it runs
+# and may append KEY=value lines to $HARNESS_DIR/env (sourced by tests).
+#
+# Ports: base + a fixed offset per server (table below), so two checkouts
+# pick different bases and a taken port is reported before anything starts.
+# OUTPOST_PORT_BASE overrides the base.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HARNESS_DIR=${HARNESS_DIR:-$ROOT/build/harness}
+export ROOT HARNESS_DIR
+
+if [ -z "${OUTPOST_PORT_BASE:-}" ]; then
+    # 20000..39900 in steps of 100, from the checkout's path
+    OUTPOST_PORT_BASE=$(( 20000 + ( $(printf '%s' "$ROOT" | cksum | cut -d' ' -f1) % 200 ) * 100 ))
+fi
+export OUTPOST_PORT_BASE
+
+# The port plan: one row per port any server uses.  Add rows, never reuse an offset.
+#   name            offset  proto
+PORT_PLAN="
+DNS_PORT            0       udp+tcp
+DNS_SILENT_PORT     1       udp+tcp
+LDAP_PORT           10      tcp
+LDAP_SILENT_PORT    11      tcp
+SMTP_VERIFY_PORT    20      tcp
+SMTP_SLOW_PORT      21      tcp
+OUTPOSTD_TCP_PORT   30      tcp
+OUTPOSTD_MILTER_PORT 31     tcp
+POSTFIX_BASE_PORT   40      tcp
+"
+while read -r name offset _; do
+    [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
+done <<<"$PORT_PLAN"
+
+log() { printf 'harness: %s\n' "$*" >&2; }
+
+# 0 when PID lives and is not a zombie (reparented daemons may stay zombies
+# for a while before init reaps them).
+pid_alive() {
+    local pid=$1 state
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+    state=$(sed -E 's/^[0-9]+ \(.*\) ([A-Z]).*/\1/' "/proc/$pid/stat" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Stops a process by PID: TERM, then KILL after 5 s.
+stop_pid() {
+    local pid=$1 i
+    pid_alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null
+}
+
+port_taken() { # port proto(udp|tcp|udp+tcp)
+    local out=""
+    case $2 in *tcp*) out+=$(ss -Hltnp "( sport = :$1 )" 2>/dev/null) ;; esac
+    case $2 in *udp*) out+=$(ss -Hlunp "( sport = :$1 )" 2>/dev/null) ;; esac
+    [ -n "$out" ] && printf '%s' "$out"
+}
+
+# Waits until cmd succeeds, at most $1 seconds.
+wait_until() {
+    local secs=$1 i
+    shift
+    for ((i = 0; i < secs * 20; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+services() {
+    local f
+    for f in "$ROOT"/spec/harness/svc_*.sh; do
+        [ -f "$f" ] && basename "$f" .sh | sed 's/^svc_//'
+    done
+}
+for f in "$ROOT"/spec/harness/svc_*.sh; do
+    # shellcheck disable=SC1090
+    [ -f "$f" ] && . "$f"
+done
+
+write_config() {
+    local template=$ROOT/spec/harness/outpost-test.conf.in args=() name
+    args+=(-e "s|@ROOT@|$ROOT|g" -e "s|@HARNESS_DIR@|$HARNESS_DIR|g")
+    while read -r name _; do
+        [ -n "$name" ] && args+=(-e "s|@$name@|${!name}|g")
+    done <<<"$PORT_PLAN"
+    sed "${args[@]}" "$template" > "$HARNESS_DIR/outpost.conf"
+}
+
+up() {
+    mkdir -p "$HARNESS_DIR"
+    chmod 755 "$HARNESS_DIR"
+    # Preflight: every port of every server not yet running, all at once.
+    local conflicts="" name offset proto svc owner
+    local -A running=()
+    for svc in $(services); do
+        "${svc}_running" && running[$svc]=1
+    done
+    if [ ${#running[@]} -eq 0 ]; then
+        while read -r name offset proto; do
+            [ -n "$name" ] || continue
+            owner=$(port_taken "${!name}" "$proto") && conflicts+="  127.0.0.1:${!name}/$proto ($name) is taken: $owner"$'\n'
+        done <<<"$PORT_PLAN"
+    fi
+    if [ -n "$conflicts" ]; then
+        log "ports needed by the test servers are in use:"
+        printf '%s' "$conflicts" >&2
+        log "stop what holds them, or choose other ports: OUTPOST_PORT_BASE=NNNNN (now $OUTPOST_PORT_BASE)"
+        return 1
+    fi
+    {
+        echo "ROOT=$ROOT"
+        echo "HARNESS_DIR=$HARNESS_DIR"
+        echo "OUTPOST_PORT_BASE=$OUTPOST_PORT_BASE"
+        while read -r name _; do [ -n "$name" ] && echo "$name=${!name}"; done <<<"$PORT_PLAN"
+    } > "$HARNESS_DIR/env"
+    for svc in $(services); do
+        if [ -z "${running[$svc]:-}" ]; then
+            "${svc}_up" || { log "$svc did not start"; return 1; }
+        fi
+    done
+    write_config
+}
+
+down() {
+    local svc
+    for svc in $(services | tac); do
+        "${svc}_down"
+    done
+    return 0
+}
+
+status() {
+    local svc
+    for svc in $(services); do
+        if "${svc}_running"; then echo "$svc: running"; else echo "$svc: stopped"; fi
+    done
+    [ -f "$HARNESS_DIR/env" ] && cat "$HARNESS_DIR/env"
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
