@@ -5,10 +5,12 @@
  *   outpost.now()                wall-clock seconds (float)
  *   outpost.request_id()         id of the running request, or nil
  *   outpost.generation()         number of the running request's generation, or nil
+ *   outpost.domain(name)         the normal form of a domain name (names.h), or nil, "badname"
  *   outpost.version              daemon version string
  *   outpost.action_metatable     the metatable outpost.action gives its answers */
 #include "log.h"
 #include "mem.h"
+#include "names.h"
 #include "request.h"
 #include "vm.h"
 
@@ -111,6 +113,20 @@ static int l_outpost_generation(lua_State *L)
     return 1;
 }
 
+static int l_outpost_domain(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    char out[OP_NAME_MAX + 1];
+    if (op_name_normalize(name, len, out, sizeof out) != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "badname");
+        return 2;
+    }
+    lua_pushstring(L, out);
+    return 1;
+}
+
 int luaopen_outpost(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -119,6 +135,7 @@ int luaopen_outpost(lua_State *L)
         {"now", l_outpost_now},
         {"request_id", l_outpost_request_id},
         {"generation", l_outpost_generation},
+        {"domain", l_outpost_domain},
         {NULL, NULL},
     };
     lua_createtable(L, 0, 8);
