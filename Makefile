@@ -99,6 +99,10 @@ fuzz:
 	    -o build/fuzz/fuzz_proto_policy
 	mkdir -p build/fuzz/corpus-policy && cp spec/fuzz/corpus/policy/* build/fuzz/corpus-policy/
 	build/fuzz/fuzz_proto_policy -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-policy
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iengine \
+	    spec/fuzz/fuzz_proto_milter.c engine/proto_milter.c -o build/fuzz/fuzz_proto_milter
+	mkdir -p build/fuzz/corpus-milter && cp spec/fuzz/corpus/milter/* build/fuzz/corpus-milter/
+	build/fuzz/fuzz_proto_milter -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-milter
 
 clean:
 	rm -rf build
