@@ -319,7 +319,7 @@ static void dispatch(op_conn_t *c)
         static const char fallback[] = "451 4.3.5 policy service not configured";
         op_error("connection %s: listener %s: no service '%s' in the current configuration; "
                  "answering \"%s\"", c->peer, c->l->name, service_name, fallback);
-        op_answer_t a = {fallback, sizeof fallback - 1, "-", "no-service"};
+        op_answer_t a = {fallback, sizeof fallback - 1, "-", "no-service", NULL, 0};
         complete_slot(c, s, &a);
         return;
     }

@@ -68,7 +68,8 @@ static void detach_pending(op_request_t *req)
 static void answer(op_request_t *req, const char *action, size_t len, const char *check,
                    const char *reason)
 {
-    op_answer_t a = {.action = action, .action_len = len, .check = check, .reason = reason};
+    op_answer_t a = {.action = action, .action_len = len, .check = check, .reason = reason,
+                     .L = req->co, .index = req->answer_index};
     req->finished = 1;
     if (req->done != NULL)
         req->done(req, &a, req->done_data);
@@ -127,6 +128,7 @@ static void finish_returned(op_request_t *req, int idx)
     } else {
         /* text stays referenced by the action table on the stack while
          * done runs. */
+        req->answer_index = idx;
         answer(req, text, len, check ? check : "-", "policy");
     }
 }
@@ -205,17 +207,27 @@ static int run(op_request_t *req, int nargs)
     return 0;
 }
 
-static void push_request_table(lua_State *co, op_request_t *req, const char *tenant,
-                               const char *listener)
+typedef struct {
+    const char *tenant, *listener;
+    const op_request_attr_t *attrs;
+    size_t nattrs;
+} policy_args_t;
+
+static void push_request_table(lua_State *co, op_request_t *req, void *arg)
 {
+    const policy_args_t *pa = arg;
+    /* Borrowed from the connection's buffer; copied only if the request
+     * waits (own_attrs). */
+    req->attrs = pa->attrs;
+    req->nattrs = pa->nattrs;
     lua_createtable(co, 0, 6);
     lua_pushnumber(co, (lua_Number)req->serial);
     lua_setfield(co, -2, "id");
     lua_pushstring(co, req->service->conf->name);
     lua_setfield(co, -2, "service");
-    lua_pushstring(co, tenant ? tenant : "");
+    lua_pushstring(co, pa->tenant ? pa->tenant : "");
     lua_setfield(co, -2, "tenant");
-    lua_pushstring(co, listener ? listener : "");
+    lua_pushstring(co, pa->listener ? pa->listener : "");
     lua_setfield(co, -2, "listener");
     /* Attributes are read lazily: building a table of ~30 strings per
      * request cost more than everything else the engine does for a DUNNO
@@ -249,24 +261,25 @@ static void own_attrs(op_request_t *req)
     req->attrs = req->attr_copy;
 }
 
-op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_service_t *service,
-                               const char *tenant, const char *listener,
-                               const op_request_attr_t *attrs, size_t nattrs,
-                               op_request_done_cb done, void *data)
+op_request_t *op_request_start_phase(uv_loop_t *loop, op_gen_t *gen,
+                                     const op_gen_service_t *service, op_phase_t phase,
+                                     op_request_push_cb push_cb, void *push_arg,
+                                     op_request_done_cb done, void *data)
 {
+    OP_ASSERT(service->handler_ref[phase] != LUA_NOREF);
     op_request_t *req = op_calloc(1, sizeof *req);
     req->serial = next_serial++;
     req->loop = loop;
     req->gen = gen;
     op_gen_ref(gen);
     req->service = service;
+    req->phase = phase;
     req->done = done;
     req->done_data = data;
     req->start_us = now_us();
     req->deadline_s = service->conf->deadline;
 
     lua_State *L = gen->L;
-    int nargs = 2;
     if (gen->npool > 0) {
         /* Suspended in sandbox.worker: the resume hands it the next job. */
         gen->npool--;
@@ -277,11 +290,19 @@ op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_serv
         req->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         lua_rawgeti(req->co, LUA_REGISTRYINDEX, gen->worker_ref);
     }
-    lua_rawgeti(req->co, LUA_REGISTRYINDEX, service->handler_ref);
-    req->attrs = attrs;
-    req->nattrs = nattrs;
-    push_request_table(req->co, req, tenant, listener);
-    return run(req, nargs) ? req : NULL;
+    lua_rawgeti(req->co, LUA_REGISTRYINDEX, service->handler_ref[phase]);
+    push_cb(req->co, req, push_arg);
+    return run(req, 2) ? req : NULL;
+}
+
+op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_service_t *service,
+                               const char *tenant, const char *listener,
+                               const op_request_attr_t *attrs, size_t nattrs,
+                               op_request_done_cb done, void *data)
+{
+    policy_args_t pa = {tenant, listener, attrs, nattrs};
+    return op_request_start_phase(loop, gen, service, OP_PHASE_REQUEST, push_request_table, &pa,
+                                  done, data);
 }
 
 void op_request_cancel(op_request_t *req)

@@ -43,6 +43,12 @@ typedef struct {
     size_t action_len;
     const char *check;    /* id of the check that decided, or "-" */
     const char *reason;   /* "policy", "error", "deadline", "bad-return", "shutdown", "no-service" */
+    /* The outpost.action table the policy returned, at index `index` of L's
+     * stack while done runs; index 0 for the default action.  Protocols
+     * that need more than the text (milter replies and modifications) read
+     * it there. */
+    lua_State *L;
+    int index;
 } op_answer_t;
 
 typedef void (*op_request_done_cb)(op_request_t *req, const op_answer_t *answer, void *data);
@@ -70,6 +76,8 @@ struct op_request {
     void *done_data;
     int finished;              /* done was called (or the request was cancelled) */
     int reusable;              /* its coroutine is back in sandbox.worker, poolable */
+    op_phase_t phase;          /* which handler runs */
+    int answer_index;          /* stack index of the returned action, 0 if none */
     /* The Postfix attributes.  They point into the connection's buffer
      * while the policy runs without waiting, and into attr_copy once it has
      * waited (the buffer moves on to the next query). */
@@ -80,6 +88,17 @@ struct op_request {
     int host;                  /* a test-runner coroutine: no policy, no answer */
     void (*host_finished)(op_request_t *req, int status, void *data);
 };
+
+/* Pushes the one argument of a handler onto co. */
+typedef void (*op_request_push_cb)(lua_State *co, op_request_t *req, void *arg);
+
+/* Starts a request running the service's handler for phase, called with
+ * the value push_cb pushes; otherwise as op_request_start.  The service
+ * must have a handler for the phase. */
+op_request_t *op_request_start_phase(uv_loop_t *loop, op_gen_t *gen,
+                                     const op_gen_service_t *service, op_phase_t phase,
+                                     op_request_push_cb push_cb, void *push_arg,
+                                     op_request_done_cb done, void *data);
 
 /* Starts a request on gen for service (which must belong to gen).  Runs the
  * policy at once.  Returns the request while it waits for a primitive, or

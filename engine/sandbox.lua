@@ -133,16 +133,46 @@ function M.init(dir)
     lib_dir = dir
 end
 
--- Loads a policy file; returns its on_request function.  A policy returns
--- a table with on_request(req), or that function alone.
+-- The entry points a policy may define (vm.h op_phase_t).
+local HANDLERS = {
+    on_request = true, -- Postfix policy delegation
+    on_connect = true, on_helo = true, on_mail = true, on_rcpt = true, on_data = true,
+    on_header = true, on_eoh = true, on_body = true, on_eom = true, on_abort = true, -- milter
+}
+
+-- Loads a policy file; returns its policy table.  A policy returns a table
+-- of handlers (on_request for the policy protocol, on_connect ... on_eom
+-- for milter phases), or a function, which is its on_request.  A key that
+-- looks like a handler but is none (on_rcp) is an error, not a silently
+-- ignored typo.
 function M.load_policy(path)
     local ret = load_sandboxed(path)()
-    if type(ret) == "function" then return ret end
-    if type(ret) == "table" and type(ret.on_request) == "function" then
-        return ret.on_request
+    if type(ret) == "function" then return { on_request = ret } end
+    if type(ret) ~= "table" then
+        error(path .. ": a policy must return a table of handlers (on_request, on_eom, ...) " ..
+            "or a function; got " .. type(ret), 0)
     end
-    error(path .. ": a policy must return a table with on_request(req), or a function; got "
-        .. type(ret), 0)
+    local n = 0
+    for k, v in pairs(ret) do
+        if type(k) == "string" and k:match("^on_") then
+            if not HANDLERS[k] then
+                error(path .. ": unknown handler '" .. k .. "' (handlers: on_request, on_connect, " ..
+                    "on_helo, on_mail, on_rcpt, on_data, on_header, on_eoh, on_body, on_eom, " ..
+                    "on_abort)", 0)
+            end
+            if type(v) ~= "function" then
+                error(path .. ": " .. k .. " must be a function, got " .. type(v), 0)
+            end
+            n = n + 1
+        end
+    end
+    if n == 0 then
+        error(path .. ": a policy must define at least one handler (on_request, on_eom, ...)", 0)
+    end
+    if ret.keep_body ~= nil and (type(ret.keep_body) ~= "number" or ret.keep_body < 0) then
+        error(path .. ": keep_body must be a number of bytes", 0)
+    end
+    return ret
 end
 
 local function frozen(_, k)

@@ -89,6 +89,36 @@ static int call_sandbox(lua_State *L, const char *fn, const char *arg, int nret)
     return lua_pcall(L, arg != NULL ? 1 : 0, nret, 0);
 }
 
+/* A service answers on a policy listener only with on_request, on a
+ * milter listener only with milter handlers: a mismatch is a load error,
+ * not a panic on the first request. */
+static int check_handler(const op_gen_t *gen, const op_listener_conf_t *l, const char *name,
+                         char *err, size_t errlen)
+{
+    const op_gen_service_t *gs = op_gen_service(gen, name);
+    if (gs == NULL)
+        return 0; /* config.c already refused it */
+    if (l->protocol == OP_PROTO_POLICY && gs->handler_ref[OP_PHASE_REQUEST] == LUA_NOREF) {
+        snprintf(err, errlen, "%s:%d: listener %s: service %s (%s) has no on_request, which a "
+                 "policy listener needs", l->file, l->line, l->name, name, gs->conf->policy);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_handlers(const op_gen_t *gen, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < gen->cfg->nlisteners; i++) {
+        const op_listener_conf_t *l = &gen->cfg->listeners[i];
+        if (check_handler(gen, l, l->service, err, errlen) != 0)
+            return -1;
+        for (size_t j = 0; j < l->nallow_context; j++)
+            if (check_handler(gen, l, l->allow_context[j], err, errlen) != 0)
+                return -1;
+    }
+    return 0;
+}
+
 op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t errlen)
 {
     lua_State *L = op_vm_new_state(cfg->lua_dir, err, errlen);
@@ -113,8 +143,20 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
                      lua_tostring(L, -1));
             goto fail;
         }
-        gen->services[i].handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        op_gen_service_t *gs = &gen->services[i];
+        for (int ph = 0; ph < OP_PHASE_COUNT; ph++) {
+            lua_getfield(L, -1, op_phase_handler_name((op_phase_t)ph));
+            gs->handler_ref[ph] = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+            if (gs->handler_ref[ph] == LUA_NOREF)
+                lua_pop(L, 1);
+        }
+        lua_getfield(L, -1, "keep_body");
+        gs->keep_body = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : 0;
+        lua_pop(L, 1);
+        gs->policy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    if (check_handlers(gen, err, errlen) != 0)
+        goto fail;
     lua_getglobal(L, "require");
     lua_pushstring(L, "outpost.sandbox");
     lua_call(L, 1, 1);
@@ -150,6 +192,15 @@ void op_gen_unref(op_gen_t *gen)
     op_config_free(gen->cfg);
     free(gen->services);
     free(gen);
+}
+
+const char *op_phase_handler_name(op_phase_t phase)
+{
+    static const char *const names[OP_PHASE_COUNT] = {
+        "on_request", "on_connect", "on_helo", "on_mail", "on_rcpt", "on_data",
+        "on_header",  "on_eoh",     "on_body", "on_eom",  "on_abort",
+    };
+    return (unsigned)phase < OP_PHASE_COUNT ? names[phase] : "?";
 }
 
 const op_gen_service_t *op_gen_service(const op_gen_t *gen, const char *name)

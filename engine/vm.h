@@ -18,9 +18,32 @@ typedef struct op_gen op_gen_t;
 
 #define OP_GEN_POOL_MAX 128
 
+/* The entry points a policy may define: on_request for the policy
+ * delegation protocol, the rest for milter phases. */
+typedef enum {
+    OP_PHASE_REQUEST,
+    OP_PHASE_CONNECT,
+    OP_PHASE_HELO,
+    OP_PHASE_MAIL,
+    OP_PHASE_RCPT,
+    OP_PHASE_DATA,
+    OP_PHASE_HEADER,
+    OP_PHASE_EOH,
+    OP_PHASE_BODY,
+    OP_PHASE_EOM,
+    OP_PHASE_ABORT,
+    OP_PHASE_COUNT,
+} op_phase_t;
+
+/* "on_request", "on_connect", ... */
+const char *op_phase_handler_name(op_phase_t phase);
+
 typedef struct {
     const op_service_conf_t *conf;
-    int handler_ref; /* registry ref of the policy's on_request function */
+    /* registry refs of the policy's handlers, LUA_NOREF where it has none */
+    int handler_ref[OP_PHASE_COUNT];
+    int policy_ref;  /* the policy table itself */
+    size_t keep_body; /* milter: body bytes to keep for on_eom (policy.keep_body) */
 } op_gen_service_t;
 
 struct op_gen {

@@ -4,7 +4,7 @@ local fixtures = "spec/lua/fixtures/"
 
 describe("the policy sandbox", function()
     it("loads a policy and returns its on_request", function()
-        local on_request = sandbox.load_policy(OUTPOST_TEST.lua_dir .. "/policies/dunno.lua")
+        local on_request = sandbox.load_policy(OUTPOST_TEST.lua_dir .. "/policies/dunno.lua").on_request
         assert.equal("function", type(on_request))
         assert.equal("DUNNO", on_request({ attrs = {} }).text)
     end)
@@ -18,7 +18,7 @@ describe("the policy sandbox", function()
     it("refuses a policy that returns neither a table nor a function", function()
         local ok, err = pcall(sandbox.load_policy, fixtures .. "bad_return_policy.lua")
         assert.is_false(ok)
-        assert.matches("must return a table with on_request", err)
+        assert.matches("must return a table of handlers", err)
     end)
 
     it("gives no io, no os.execute, no load, no debug", function()
@@ -28,11 +28,17 @@ describe("the policy sandbox", function()
     end)
 
     it("freezes globals after loading, so requests cannot leak state", function()
-        local on_request = sandbox.load_policy(fixtures .. "globals_policy.lua")
+        local on_request = sandbox.load_policy(fixtures .. "globals_policy.lua").on_request
         sandbox.freeze()
         local ok, err = pcall(on_request, { attrs = {} })
         assert.is_false(ok)
         assert.matches("assignment to global 'counter' after loading", err)
+    end)
+
+    it("refuses a handler name with a typo", function()
+        local ok, err = pcall(sandbox.load_policy, fixtures .. "typo_handler_policy.lua")
+        assert.is_false(ok)
+        assert.matches("unknown handler 'on_rcp'", err)
     end)
 
     it("loads libraries through the same sandbox", function()
