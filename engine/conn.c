@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "outbuf.h"
 #include "proto_policy.h"
 #include "request.h"
 
@@ -38,10 +39,8 @@ struct op_conn {
     op_policy_parser_t parser;
     slot_t slots[MAX_INFLIGHT];
     unsigned head, count;
-    char *out, *wbuf;
-    size_t out_len, out_cap, wbuf_cap;
-    uv_write_t wreq;
-    int writing, reading, closing, processing, log_decisions;
+    op_outbuf_t out;
+    int reading, closing, processing, log_decisions;
     uint64_t last_active;
 };
 
@@ -65,8 +64,7 @@ static void on_closed(uv_handle_t *h)
     d->nconns--;
     op_policy_parser_free(&c->parser);
     free(c->in);
-    free(c->out);
-    free(c->wbuf);
+    op_outbuf_free(&c->out);
     free(c);
     op_daemon_conn_closed(d);
 }
@@ -94,14 +92,13 @@ static void process_input(op_conn_t *c);
 
 static void maybe_close_drained(op_conn_t *c)
 {
-    if (c->d->stopping && c->count == 0 && !c->writing && c->out_len == 0)
+    if (c->d->stopping && c->count == 0 && op_outbuf_idle(&c->out))
         conn_close(c);
 }
 
-static void on_write(uv_write_t *w, int status)
+static void on_written(op_outbuf_t *ob, int status)
 {
-    op_conn_t *c = w->data;
-    c->writing = 0;
+    op_conn_t *c = ob->data;
     if (c->closing)
         return;
     if (status < 0) {
@@ -117,50 +114,13 @@ static void on_write(uv_write_t *w, int status)
 
 static void flush(op_conn_t *c)
 {
-    if (c->writing || c->out_len == 0 || c->closing)
+    if (c->closing)
         return;
-    uv_buf_t b = uv_buf_init(c->out, (unsigned)c->out_len);
-    int n = uv_try_write(&c->h.stream, &b, 1);
-    if (n >= 0 && (size_t)n == c->out_len) {
-        c->out_len = 0;
-        return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-        op_info("connection %s: write failed: %s", c->peer, uv_strerror(n));
-        conn_close(c);
-        return;
-    }
-    size_t sent = n > 0 ? (size_t)n : 0;
-    /* The unsent rest moves to the write buffer, which belongs to libuv
-     * until on_write; new answers keep collecting in out. */
-    size_t rest = c->out_len - sent;
-    if (c->wbuf_cap < rest) {
-        free(c->wbuf);
-        c->wbuf_cap = rest;
-        c->wbuf = op_malloc(rest);
-    }
-    memcpy(c->wbuf, c->out + sent, rest);
-    c->out_len = 0;
-    c->writing = 1;
-    c->wreq.data = c;
-    uv_buf_t wb = uv_buf_init(c->wbuf, (unsigned)rest);
-    int rc = uv_write(&c->wreq, &c->h.stream, &wb, 1, on_write);
+    int rc = op_outbuf_flush(&c->out);
     if (rc != 0) {
-        c->writing = 0;
         op_info("connection %s: write failed: %s", c->peer, uv_strerror(rc));
         conn_close(c);
     }
-}
-
-static void out_reserve(op_conn_t *c, size_t more)
-{
-    if (c->out_cap - c->out_len >= more)
-        return;
-    size_t cap = c->out_cap ? c->out_cap : 4096;
-    while (cap - c->out_len < more)
-        cap *= 2;
-    c->out = op_realloc(c->out, cap);
-    c->out_cap = cap;
 }
 
 static void out_append_answer(op_conn_t *c, const char *action, size_t len)
@@ -168,10 +128,9 @@ static void out_append_answer(op_conn_t *c, const char *action, size_t len)
     size_t need = len + 16;
     if (need > OP_POLICY_MAX_ACTION + 16)
         need = OP_POLICY_MAX_ACTION + 16;
-    out_reserve(c, need);
-    size_t n = op_policy_encode(c->out + c->out_len, c->out_cap - c->out_len, action, len);
+    size_t n = op_policy_encode(op_outbuf_reserve(&c->out, need), need, action, len);
     OP_ASSERT(n > 0);
-    c->out_len += n;
+    op_outbuf_commit(&c->out, n);
 }
 
 /* Moves answered slots at the head, in order, to the output buffer. */
@@ -180,9 +139,7 @@ static void drain_ready_slots(op_conn_t *c)
     while (c->count > 0 && c->slots[c->head].ready) {
         slot_t *s = &c->slots[c->head];
         if (s->reply != NULL) {
-            out_reserve(c, s->reply_len);
-            memcpy(c->out + c->out_len, s->reply, s->reply_len);
-            c->out_len += s->reply_len;
+            op_outbuf_append(&c->out, s->reply, s->reply_len);
             free(s->reply);
             s->reply = NULL;
         }
@@ -333,7 +290,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void set_reading(op_conn_t *c)
 {
     int want = !c->closing && !c->d->stopping && c->count < MAX_INFLIGHT &&
-               c->out_len < MAX_OUT_BUFFERED;
+               c->out.len < MAX_OUT_BUFFERED;
     if (want == c->reading)
         return;
     c->reading = want;
@@ -474,6 +431,7 @@ void op_conn_accept(op_listener_t *l)
     if (l->kind == OP_LISTEN_TCP)
         uv_tcp_nodelay(&c->h.tcp, 1);
     describe_peer(c);
+    op_outbuf_init(&c->out, &c->h.stream, on_written, c);
     op_policy_limits_t lim = {cfg->max_line, cfg->max_attrs, cfg->max_request};
     op_policy_parser_init(&c->parser, &lim);
     c->in_max = cfg->max_request + 2 * READ_CHUNK;
@@ -492,7 +450,8 @@ void op_conn_sweep(op_daemon_t *d, uint64_t idle_ms)
     for (op_conn_t *c = d->conns; c != NULL; c = c->next) {
         if (c->closing)
             continue;
-        if (idle_ms > 0 && c->count == 0 && !c->writing && now - c->last_active > idle_ms) {
+        if (idle_ms > 0 && c->count == 0 && op_outbuf_idle(&c->out) &&
+            now - c->last_active > idle_ms) {
             op_debug("connection %s: idle for %llus, closing", c->peer,
                      (unsigned long long)(idle_ms / 1000));
             conn_close(c);

@@ -1,0 +1,85 @@
+#include "outbuf.h"
+
+#include "mem.h"
+
+#include <string.h>
+
+void op_outbuf_init(op_outbuf_t *ob, uv_stream_t *stream, op_outbuf_cb on_written, void *data)
+{
+    memset(ob, 0, sizeof *ob);
+    ob->stream = stream;
+    ob->on_written = on_written;
+    ob->data = data;
+}
+
+void op_outbuf_free(op_outbuf_t *ob)
+{
+    free(ob->buf);
+    free(ob->wbuf);
+    ob->buf = ob->wbuf = NULL;
+    ob->len = ob->cap = ob->wcap = 0;
+}
+
+char *op_outbuf_reserve(op_outbuf_t *ob, size_t n)
+{
+    if (ob->cap - ob->len < n) {
+        size_t cap = ob->cap ? ob->cap : 4096;
+        while (cap - ob->len < n)
+            cap *= 2;
+        ob->buf = op_realloc(ob->buf, cap);
+        ob->cap = cap;
+    }
+    return ob->buf + ob->len;
+}
+
+void op_outbuf_commit(op_outbuf_t *ob, size_t n)
+{
+    ob->len += n;
+}
+
+void op_outbuf_append(op_outbuf_t *ob, const char *data, size_t n)
+{
+    memcpy(op_outbuf_reserve(ob, n), data, n);
+    ob->len += n;
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    op_outbuf_t *ob = w->data;
+    ob->writing = 0;
+    ob->on_written(ob, status);
+}
+
+int op_outbuf_flush(op_outbuf_t *ob)
+{
+    if (ob->writing || ob->len == 0)
+        return 0;
+    uv_buf_t b = uv_buf_init(ob->buf, (unsigned)ob->len);
+    int n = uv_try_write(ob->stream, &b, 1);
+    if (n >= 0 && (size_t)n == ob->len) {
+        ob->len = 0;
+        return 0;
+    }
+    if (n < 0 && n != UV_EAGAIN)
+        return n;
+    size_t sent = n > 0 ? (size_t)n : 0, rest = ob->len - sent;
+    if (ob->wcap < rest) {
+        free(ob->wbuf);
+        ob->wcap = rest;
+        ob->wbuf = op_malloc(rest);
+    }
+    memcpy(ob->wbuf, ob->buf + sent, rest);
+    ob->len = 0;
+    ob->wreq.data = ob;
+    uv_buf_t wb = uv_buf_init(ob->wbuf, (unsigned)rest);
+    int rc = uv_write(&ob->wreq, ob->stream, &wb, 1, on_write);
+    if (rc != 0)
+        return rc;
+    ob->writing = 1;
+    return 0;
+}
+
+int op_outbuf_idle(const op_outbuf_t *ob)
+{
+    return !ob->writing && ob->len == 0;
+}
