@@ -21,6 +21,7 @@ typedef enum {
 
 typedef enum {
     OP_PROTO_POLICY, /* Postfix policy delegation */
+    OP_PROTO_MILTER, /* milter protocol version 6 */
 } op_proto_t;
 
 typedef struct {

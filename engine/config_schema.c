@@ -69,8 +69,9 @@ const key_def_t op__config_schema[] = {
      .descr = "`unix:PATH` (relative to this file's directory), `tcp:IPV4:PORT` or "
               "`tcp:[IPV6]:PORT`; host names are not accepted."},
     {.section = "listener", .key = "protocol", .type = T_ENUM, .def = "policy",
-     .values = "policy", .off = LST(protocol),
-     .descr = "`policy`: Postfix policy delegation (SMTPD_POLICY_README)."},
+     .values = "policy|milter", .off = LST(protocol),
+     .descr = "`policy`: Postfix policy delegation (SMTPD_POLICY_README); `milter`: the milter "
+              "protocol (Postfix `smtpd_milters`, Sendmail `INPUT_MAIL_FILTER`), see docs/milter.md."},
     {.section = "listener", .key = "service", .type = T_STRING, .flags = F_REQUIRED | F_NAME,
      .doc_def = "required", .doc_type = "service name", .off = LST(service),
      .descr = "Service that answers requests on this listener."},
@@ -115,3 +116,4 @@ _Static_assert(sizeof op__config_sections / sizeof op__config_sections[0] <= OP_
                "raise OP__CONFIG_MAX_SECTIONS");
 _Static_assert(sizeof(op_proto_t) == sizeof(int), "enums are stored through an int");
 _Static_assert(OP_PROTO_POLICY == 0, "protocol values are the index in the schema's list");
+_Static_assert(OP_PROTO_MILTER == 1, "protocol values are the index in the schema's list");

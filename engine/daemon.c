@@ -4,6 +4,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mem.h"
+#include "milter.h"
 #include "services.h"
 
 #include <errno.h>
@@ -116,6 +117,7 @@ static void stop(op_daemon_t *d, int signum)
     if (d->stopping) {
         op_notice("signal %d again: answering what is in flight with the default action", signum);
         op_conn_abort_all(d);
+        op_milter_abort_all(d);
         return;
     }
     d->stopping = 1;
@@ -126,6 +128,7 @@ static void stop(op_daemon_t *d, int signum)
         op_listener_close(d->listeners[i]);
     d->drain_deadline = uv_now(d->loop) + (uint64_t)(drain * 1000.0);
     op_conn_drain_all(d);
+    op_milter_drain_all(d);
     finish_if_drained(d);
 }
 
@@ -147,8 +150,10 @@ static void on_sweep(uv_timer_t *t)
         op_warn("drain_timeout passed with %zu connections open; answering what is in flight "
                 "with the default action", d->nconns);
         op_conn_abort_all(d);
+        op_milter_abort_all(d);
     }
     op_conn_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
+    op_milter_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
     finish_if_drained(d);
 }
 

@@ -2,6 +2,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "milter.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -20,7 +21,10 @@ static void on_connection(uv_stream_t *server, int status)
         op_warn("listener %s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    op_conn_accept(l);
+    if (l->protocol == OP_PROTO_MILTER)
+        op_milter_accept(l);
+    else
+        op_conn_accept(l);
 }
 
 static void free_strings(char **v, size_t n)
@@ -189,6 +193,7 @@ op_listener_t *op_listener_open(op_daemon_t *d, const op_listener_conf_t *conf, 
     op_listener_t *l = op_calloc(1, sizeof *l);
     l->daemon = d;
     l->kind = conf->kind;
+    l->protocol = conf->protocol;
     l->name = op_strdup(conf->name);
     l->listen = op_strdup(conf->listen);
     op_listener_bind_conf(l, conf);

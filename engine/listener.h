@@ -19,6 +19,7 @@ struct op_listener {
     op_daemon_t *daemon;
     op_stream_t h;
     op_listen_kind_t kind;
+    op_proto_t protocol; /* fixed for the listener's life, like its socket */
     char *name;
     char *listen;      /* as configured: identifies the listener across reloads */
     char *path;        /* unix socket path, unlinked on close */

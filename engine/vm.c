@@ -103,6 +103,17 @@ static int check_handler(const op_gen_t *gen, const op_listener_conf_t *l, const
                  "policy listener needs", l->file, l->line, l->name, name, gs->conf->policy);
         return -1;
     }
+    if (l->protocol == OP_PROTO_MILTER) {
+        int any = 0;
+        for (int ph = OP_PHASE_CONNECT; ph < OP_PHASE_COUNT; ph++)
+            any |= gs->handler_ref[ph] != LUA_NOREF;
+        if (!any) {
+            snprintf(err, errlen, "%s:%d: listener %s: service %s (%s) has no milter handler "
+                     "(on_connect ... on_eom), which a milter listener needs", l->file, l->line,
+                     l->name, name, gs->conf->policy);
+            return -1;
+        }
+    }
     return 0;
 }
 

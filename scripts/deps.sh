@@ -18,6 +18,7 @@ python3 iproute2 openssl
 unbound bind9-dnsutils
 slapd ldap-utils
 postfix swaks sasl2-bin libsasl2-modules
+miltertest
 "
 
 missing=""

@@ -122,6 +122,54 @@ function M.filter(dest)
     return make("filter", "FILTER " .. d)
 end
 
+-- Header changes (milter only) ------------------------------------------------
+-- An answer at end of message may carry header changes, applied by the MTA
+-- before it queues the message:
+--   return A.dunno():add_header("X-Outpost-PO8", "log-only: From not authorised")
+-- Through the policy protocol they have no effect (Postfix's PREPEND is the
+-- one header action there).
+
+local methods = {}
+mt.__index = methods
+
+local function header_name(fn, name)
+    if type(name) ~= "string" or not name:match("^[!-9;-~]+$") then
+        error(fn .. ": header name expected, got " .. tostring(name), 3)
+    end
+    return name
+end
+
+local function add_mod(self, mod)
+    local mods = rawget(self, "mods")
+    if not mods then
+        mods = {}
+        rawset(self, "mods", mods)
+    end
+    mods[#mods + 1] = mod
+    return self
+end
+
+-- Appends a header.
+function methods:add_header(name, value)
+    return add_mod(self, { op = "add", name = header_name("add_header", name),
+        value = text_of(value) or "" })
+end
+
+-- Inserts a header at position index (1 = first).
+function methods:insert_header(index, name, value)
+    if type(index) ~= "number" or index < 1 then error("insert_header: index must be >= 1", 2) end
+    return add_mod(self, { op = "insert", index = math.floor(index),
+        name = header_name("insert_header", name), value = text_of(value) or "" })
+end
+
+-- Changes the index-th header called name (1 = the first); an empty value
+-- deletes it.
+function methods:change_header(name, index, value)
+    if type(index) ~= "number" or index < 1 then error("change_header: index must be >= 1", 2) end
+    return add_mod(self, { op = "change", index = math.floor(index),
+        name = header_name("change_header", name), value = text_of(value) or "" })
+end
+
 -- Inspecting ---------------------------------------------------------------------
 
 function M.is_action(v) return type(v) == "table" and getmetatable(v) == mt end

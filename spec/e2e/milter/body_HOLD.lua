@@ -1,0 +1,8 @@
+dofile(dir .. "/prelude.lua")
+local conn = connect()
+envelope(conn, "<alice@example.org>", "alice@example.org")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "continue after mail")
+message(conn, "alice@example.org", "body says HOLD\r\n")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "continue with quarantine")
+check(mt.eom_check(conn, MT_QUARANTINE, "suspicious body"), "quarantined with the reason")
+mt.disconnect(conn)

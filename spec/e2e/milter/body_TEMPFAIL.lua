@@ -1,0 +1,7 @@
+dofile(dir .. "/prelude.lua")
+local conn = connect()
+envelope(conn, "<alice@example.org>", "alice@example.org")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "continue after mail")
+message(conn, "alice@example.org", "body says TEMPFAIL\r\n")
+check(mt.getreply(conn) == SMFIR_REPLYCODE, "a reply code")
+mt.disconnect(conn)

@@ -1,0 +1,8 @@
+dofile(dir .. "/prelude.lua")
+local conn = connect()
+envelope(conn, "<alice@example.org>", "alice@example.org")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "continue after mail")
+message(conn, "The Boss <boss@example.org>", "Please pay\r\n")
+check(mt.getreply(conn) == SMFIR_REPLYCODE, "a reply code at end of message")
+check(not mt.eom_check(conn, MT_HDRADD), "no header added to a rejected message")
+mt.disconnect(conn)

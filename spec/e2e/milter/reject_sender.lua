@@ -1,0 +1,5 @@
+dofile(dir .. "/prelude.lua")
+local conn = connect()
+envelope(conn, "<blocked@example.org>", nil)
+check(mt.getreply(conn) == SMFIR_REPLYCODE, "MAIL FROM refused with a reply code")
+mt.disconnect(conn)

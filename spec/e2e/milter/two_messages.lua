@@ -1,0 +1,15 @@
+-- Two messages on one connection, the first aborted: the message state is
+-- new for each, the connection state is kept.
+dofile(dir .. "/prelude.lua")
+local conn = connect()
+envelope(conn, "<alice@example.org>", "alice@example.org")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "continue after mail")
+check(mt.rcptto(conn, "<bob@example.net>") == nil, "rcptto")
+check(mt.abort(conn) == nil, "abort")
+mt.macro(conn, SMFIC_MAIL, "{auth_authen}", "carol@example.org")
+check(mt.mailfrom(conn, "<carol@example.org>") == nil, "second mailfrom")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "continue after the second mail")
+message(conn, "carol@example.org", "second\r\n")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "the second message passes")
+check(mt.eom_check(conn, MT_HDRADD, "X-Outpost", "1 rcpts, message 2"), "message 2 of the connection, 1 rcpt")
+mt.disconnect(conn)
