@@ -87,22 +87,11 @@ bench: deps
 	@bench/run.sh
 	@for b in bench/bench_*.sh; do [ -f "$$b" ] && bash "$$b" || exit 1; done
 
-# Coverage-guided fuzzing of the codecs with libFuzzer (clang); not part of
-# `make test` because it is open-ended.  FUZZ_SECONDS bounds each target.
+# Coverage-guided fuzzing of the codecs with libFuzzer (clang).  `make test`
+# runs each target for 15 s; FUZZ_SECONDS bounds each target here.
 FUZZ_SECONDS ?= 60
 fuzz:
-	@dpkg-query -W -f='$${Status}' clang-14 2>/dev/null | grep -q "install ok installed" || \
-	    { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang-14; }
-	@mkdir -p build/fuzz
-	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iengine \
-	    spec/fuzz/fuzz_proto_policy.c engine/proto_policy.c engine/mem.c engine/log.c \
-	    -o build/fuzz/fuzz_proto_policy
-	mkdir -p build/fuzz/corpus-policy && cp spec/fuzz/corpus/policy/* build/fuzz/corpus-policy/
-	build/fuzz/fuzz_proto_policy -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-policy
-	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iengine \
-	    spec/fuzz/fuzz_proto_milter.c engine/proto_milter.c -o build/fuzz/fuzz_proto_milter
-	mkdir -p build/fuzz/corpus-milter && cp spec/fuzz/corpus/milter/* build/fuzz/corpus-milter/
-	build/fuzz/fuzz_proto_milter -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-milter
+	@spec/fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build

@@ -15,6 +15,7 @@ lua-busted
 # the mail client, and the tools the scripts use
 PACKAGES="$PACKAGES
 python3 iproute2 openssl
+clang-14 libclang-rt-14-dev
 unbound bind9-dnsutils
 slapd ldap-utils
 postfix swaks sasl2-bin libsasl2-modules

@@ -4,7 +4,7 @@
 # counts as one failure.  The last line of this script is the sum.
 #
 #   spec/run-all.sh            all layers
-#   spec/run-all.sh c lua      only the named layers (c, lua, e2e)
+#   spec/run-all.sh c lua      only the named layers (c, fuzz, lua, e2e)
 set -u
 cd "$(dirname "$0")/.."
 
@@ -63,6 +63,11 @@ if want "${layers[@]}"; then
     for t in build/asan/test_*; do
         [ -x "$t" ] && run_layer "c: $(basename "$t")" "$t"
     done
+fi
+
+LAYER=fuzz
+if want "${layers[@]}"; then
+    run_layer "fuzz: codecs, 15 s each" spec/fuzz/run.sh 15
 fi
 
 LAYER=lua
