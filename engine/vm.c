@@ -12,12 +12,14 @@
 /* engine/sandbox.lua, turned into a C string by the Makefile. */
 #include "sandbox_lua.h"
 
-int luaopen_outpost(lua_State *L); /* lua_api_outpost.c */
+int luaopen_outpost(lua_State *L);        /* lua_api_outpost.c */
+int luaopen_outpost_netset(lua_State *L); /* lua_api_netset.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
 static const luaL_Reg c_modules[] = {
     {"outpost", luaopen_outpost},
+    {"outpost.netset", luaopen_outpost_netset},
     {NULL, NULL},
 };
 
