@@ -61,6 +61,7 @@ typedef struct {
     char *group;
     char *state_dir;      /* absolute */
     char *lua_dir;        /* absolute; holds lib/ and policies/ */
+    char *lists_dir;      /* absolute; the data lists (outpost.lists) */
     double drain_timeout; /* seconds SIGTERM waits for requests in flight */
     int log_level;        /* op_log_level_t */
     int log_decisions;    /* one line per request */

@@ -37,6 +37,10 @@ const key_def_t op__config_schema[] = {
     {.section = "daemon", .key = "lua_dir", .type = T_PATH, .def = "/usr/share/outpost/lua",
      .off = CFG(lua_dir),
      .descr = "Directory holding the Lua library (`lib/`) and the policies (`policies/`)."},
+    {.section = "daemon", .key = "lists_dir", .type = T_PATH, .def = "lists",
+     .off = CFG(lists_dir),
+     .descr = "Directory of the data lists policies read when they load (`outpost.lists`): "
+              "networks, block lists, local domains. Default: `lists/` beside this file."},
     {.section = "daemon", .key = "drain_timeout", .type = T_DURATION, .def = "10s",
      .lo = 0, .off = CFG(drain_timeout),
      .descr = "On SIGTERM, how long requests in flight may take to finish before outpostd exits."},

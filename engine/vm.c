@@ -14,12 +14,14 @@
 
 int luaopen_outpost(lua_State *L);        /* lua_api_outpost.c */
 int luaopen_outpost_netset(lua_State *L); /* lua_api_netset.c */
+int luaopen_outpost_lists(lua_State *L);  /* lua_api_lists.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
 static const luaL_Reg c_modules[] = {
     {"outpost", luaopen_outpost},
     {"outpost.netset", luaopen_outpost_netset},
+    {"outpost.listfile", luaopen_outpost_lists},
     {NULL, NULL},
 };
 
@@ -132,6 +134,12 @@ static int check_handlers(const op_gen_t *gen, char *err, size_t errlen)
     return 0;
 }
 
+void op_vm_set_lists_dir(lua_State *L, const char *dir)
+{
+    lua_pushstring(L, dir);
+    lua_setfield(L, LUA_REGISTRYINDEX, "outpost.lists_dir");
+}
+
 op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t errlen)
 {
     lua_State *L = op_vm_new_state(cfg->lua_dir, err, errlen);
@@ -139,6 +147,7 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
         op_config_free(cfg);
         return NULL;
     }
+    op_vm_set_lists_dir(L, cfg->lists_dir);
     op_gen_t *gen = op_calloc(1, sizeof *gen);
     gen->number = number;
     gen->L = L;

@@ -79,6 +79,9 @@ const op_gen_service_t *op_gen_service(const op_gen_t *gen, const char *name);
  * busted in.  The sandbox loader is available as require "outpost.sandbox". */
 lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen);
 
+/* Where outpost.lists.read finds lists (the configuration's lists_dir). */
+void op_vm_set_lists_dir(lua_State *L, const char *dir);
+
 /* Registry key of the action metatable; see lua_api_outpost.c. */
 #define OP_ACTION_MT "outpost.action"
 

@@ -1,0 +1,41 @@
+-- outpost.lists: data lists read at load, errors naming file and line.
+local lists = require "outpost.lists"
+
+describe("outpost.lists", function()
+    it("reads networks with labels", function()
+        local campus = lists.networks("campus")
+        assert.equal(3, #campus)
+        assert.equal("area-a", (campus:match("10.1.2.3")))
+        assert.equal("campus6", (campus:match("2001:db8::1")))
+    end)
+
+    it("refuses a bad network with its file and line", function()
+        local ok, err = pcall(lists.networks, "bad_networks")
+        assert.is_false(ok)
+        assert.matches("bad_networks.txt:2: '10.1.2.3/8' has host bits set", err)
+    end)
+
+    it("normalises domains and refuses what is none", function()
+        local d = lists.domains("domains")
+        assert.is_true(d["example.org"])
+        assert.is_true(d["xn--bcher-kva.example"])
+        local ok, err = pcall(lists.domains, "bad_domains")
+        assert.is_false(ok)
+        assert.matches("bad_domains.txt:2: expected one domain", err)
+    end)
+
+    it("reads maps and refuses a key listed twice", function()
+        local m = lists.map("mta_domains")
+        assert.same({ "example.org", "students.example.org" }, m["mta1.example.org"])
+        local ok, err = pcall(lists.map, "dup_map")
+        assert.is_false(ok)
+        assert.matches("dup_map.txt:2: 'MTA1.example.org' is already listed at line 1", err)
+    end)
+
+    it("says which list is missing", function()
+        local ok, err = pcall(lists.entries, "no_such_list")
+        assert.is_false(ok)
+        assert.matches("list no_such_list: .*no_such_list.txt: No such file", err)
+        assert.has_error(function() lists.entries("../etc/passwd") end)
+    end)
+end)
