@@ -49,6 +49,7 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    int in_list; /* inside [ ]: '=' is part of a word (checks = [MO3=log-only]) */
 } parser_t;
 
 static void set_error(char *err, size_t errlen, const char *file, int line,
@@ -188,7 +189,7 @@ static void lex_word(parser_t *ps)
             open++;
         else if (c == ']' && open > 0)
             open--;
-        else if (!is_word_char(c))
+        else if (!is_word_char(c) && !(c == '=' && ps->in_list && ps->p > start))
             break;
         ps->p++;
     }
@@ -277,6 +278,7 @@ static void parse_list(parser_t *ps, op_conf_node_t *list)
     size_t cap = 0;
     char b[64];
     list->kind = OP_CONF_LIST;
+    ps->in_list = 1;
     lex(ps);
     for (;;) {
         while (ps->tok.kind == TK_NEWLINE)
@@ -284,6 +286,7 @@ static void parse_list(parser_t *ps, op_conf_node_t *list)
         if (ps->failed)
             return;
         if (ps->tok.kind == TK_RBRACKET) { /* empty list, or a trailing comma */
+            ps->in_list = 0;
             lex(ps);
             return;
         }
@@ -313,6 +316,7 @@ static void parse_list(parser_t *ps, op_conf_node_t *list)
         if (ps->tok.kind == TK_COMMA) {
             lex(ps);
         } else if (ps->tok.kind == TK_RBRACKET) {
+            ps->in_list = 0;
             lex(ps);
             return;
         } else {

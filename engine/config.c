@@ -364,7 +364,7 @@ static int convert_list(ctx_t *c, const key_def_t *k, const op_conf_node_t *list
                 return fail(c, el, where, "%s: '%s' is listed twice", k->key, el->value);
         items[(*count)++] = op_strdup(el->value);
     }
-    return 0;
+    return k->check ? k->check(c, list, where, obj) : 0;
 }
 
 /* Checks the items of a section block against the schema, converts them
@@ -524,6 +524,51 @@ int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *wher
                     "(e.g. DEFER_IF_PERMIT text, 451 4.3.5 text, DUNNO)",
                     (int)n, v);
     return 0;
+}
+
+/* "ID=MODE" (or "TENANT:ID=MODE" when with_tenant): a requirement id such
+ * as PO1 or G3, and enforce, log-only or off. */
+static int check_mode_list(ctx_t *c, const op_conf_node_t *list, const char *where,
+                           const char *key, int with_tenant)
+{
+    for (size_t i = 0; i < list->nchildren; i++) {
+        const op_conf_node_t *el = &list->children[i];
+        const char *v = el->value, *id = v;
+        if (with_tenant) {
+            const char *colon = strchr(v, ':');
+            if (colon == NULL || colon == v)
+                return fail(c, el, where, "%s: '%s' is not TENANT:ID=MODE", key, v);
+            id = colon + 1;
+        }
+        const char *eq = strchr(id, '=');
+        size_t n = 0;
+        while (id + n < eq && id[n] >= 'A' && id[n] <= 'Z')
+            n++;
+        size_t d = 0;
+        while (id + n + d < eq && id[n + d] >= '0' && id[n + d] <= '9')
+            d++;
+        if (eq == NULL || n == 0 || d == 0 || id + n + d != eq)
+            return fail(c, el, where, "%s: '%s' is not %sID=MODE with an id like PO1 or G3", key,
+                        v, with_tenant ? "TENANT:" : "");
+        const char *mode = eq + 1;
+        if (strcmp(mode, "enforce") != 0 && strcmp(mode, "log-only") != 0 &&
+            strcmp(mode, "off") != 0)
+            return fail(c, el, where, "%s: '%s': the mode must be enforce, log-only or off", key,
+                        v);
+    }
+    return 0;
+}
+
+int op__config_check_modes(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    (void)obj;
+    return check_mode_list(c, at, where, "checks", 0);
+}
+
+int op__config_check_tenant_modes(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    (void)obj;
+    return check_mode_list(c, at, where, "tenant_checks", 1);
 }
 
 /* ---- sections ---- */

@@ -50,6 +50,10 @@ typedef struct {
     char *policy;         /* absolute path of the policy file */
     double deadline;      /* seconds; default 10 */
     char *default_action; /* Postfix action text; default "451 4.3.5 ..." */
+    char **checks;        /* "ID=MODE" */
+    size_t nchecks;
+    char **tenant_checks; /* "TENANT:ID=MODE" */
+    size_t ntenant_checks;
 } op_service_conf_t;
 
 typedef struct {

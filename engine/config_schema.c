@@ -109,6 +109,15 @@ const key_def_t op__config_schema[] = {
      .off = SVC(default_action), .check = op__config_check_action,
      .descr = "Answer when the policy fails or misses its deadline: a Postfix access(5) action "
               "on one line, at most 1000 bytes."},
+    {.section = "service", .key = "checks", .type = T_LIST, .doc_def = "every check enforced",
+     .doc_type = "list of ID=MODE", .off = SVC(checks), .count_off = SVC(nchecks),
+     .check = op__config_check_modes,
+     .descr = "Mode of each check of the policy by requirement id: `enforce` (answer), "
+              "`log-only` (log what it would answer, go on), `off`; e.g. `[MO3=log-only, PO8=log-only]`."},
+    {.section = "service", .key = "tenant_checks", .type = T_LIST, .doc_def = "empty",
+     .doc_type = "list of TENANT:ID=MODE", .off = SVC(tenant_checks),
+     .count_off = SVC(ntenant_checks), .check = op__config_check_tenant_modes,
+     .descr = "Modes for requests of one tenant, over `checks`; e.g. `[lm:AO5=log-only]`."},
 };
 
 const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];

@@ -6,6 +6,9 @@
  *   outpost.request_id()         id of the running request, or nil
  *   outpost.generation()         number of the running request's generation, or nil
  *   outpost.domain(name)         the normal form of a domain name (names.h), or nil, "badname"
+ *   outpost.config()             a copy of the services' settings: {services = {NAME =
+ *                                {checks = {ID = MODE}, tenant_checks = {TENANT = {...}},
+ *                                deadline =, default_action =}}}
  *   outpost.version              daemon version string
  *   outpost.action_metatable     the metatable outpost.action gives its answers */
 #include "log.h"
@@ -127,6 +130,34 @@ static int l_outpost_domain(lua_State *L)
     return 1;
 }
 
+static void deep_copy(lua_State *L, int idx)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pushvalue(L, -2);
+        if (lua_istable(L, -2))
+            deep_copy(L, -2);
+        else
+            lua_pushvalue(L, -2);
+        lua_rawset(L, -5);
+        lua_pop(L, 1);
+    }
+}
+
+/* A copy, so one policy cannot change what another sees. */
+static int l_outpost_config(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "outpost.config");
+    if (!lua_istable(L, -1)) {
+        lua_newtable(L);
+        return 1;
+    }
+    deep_copy(L, -1);
+    return 1;
+}
+
 int luaopen_outpost(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -136,6 +167,7 @@ int luaopen_outpost(lua_State *L)
         {"request_id", l_outpost_request_id},
         {"generation", l_outpost_generation},
         {"domain", l_outpost_domain},
+        {"config", l_outpost_config},
         {NULL, NULL},
     };
     lua_createtable(L, 0, 8);

@@ -38,8 +38,10 @@ int op_test_run(const op_config_t *cfg, const char *lua_dir, const char *config_
         fprintf(stderr, "outpostd test: %s\n", err);
         return 2;
     }
-    if (cfg != NULL)
+    if (cfg != NULL) {
         op_vm_set_lists_dir(L, cfg->lists_dir);
+        op_vm_set_config(L, cfg);
+    }
     /* Specs find the tree and config they test through this table. */
     lua_newtable(L);
     lua_pushstring(L, lua_dir);

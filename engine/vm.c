@@ -140,6 +140,65 @@ void op_vm_set_lists_dir(lua_State *L, const char *dir)
     lua_setfield(L, LUA_REGISTRYINDEX, "outpost.lists_dir");
 }
 
+/* "ID=MODE" list into the table at the top of L's stack. */
+static void set_modes(lua_State *L, char *const *items, size_t n, const char *tenant_prefix)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *item = items[i];
+        if (tenant_prefix != NULL) {
+            size_t tl = strlen(tenant_prefix);
+            if (strncmp(item, tenant_prefix, tl) != 0 || item[tl] != ':')
+                continue;
+            item += tl + 1;
+        }
+        const char *eq = strchr(item, '=');
+        lua_pushlstring(L, item, (size_t)(eq - item));
+        lua_pushstring(L, eq + 1);
+        lua_rawset(L, -3);
+    }
+}
+
+void op_vm_set_config(lua_State *L, const op_config_t *cfg)
+{
+    /* What policies and libraries may know of the configuration, as plain
+     * tables; outpost.config() hands out copies. */
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, (int)cfg->nservices);
+    for (size_t i = 0; i < cfg->nservices; i++) {
+        const op_service_conf_t *svc = &cfg->services[i];
+        lua_createtable(L, 0, 4);
+        lua_pushnumber(L, svc->deadline);
+        lua_setfield(L, -2, "deadline");
+        lua_pushstring(L, svc->default_action);
+        lua_setfield(L, -2, "default_action");
+        lua_newtable(L);
+        set_modes(L, svc->checks, svc->nchecks, NULL);
+        lua_setfield(L, -2, "checks");
+        lua_newtable(L); /* tenant -> {ID = MODE} */
+        for (size_t t = 0; t < svc->ntenant_checks; t++) {
+            const char *item = svc->tenant_checks[t];
+            size_t tl = (size_t)(strchr(item, ':') - item);
+            lua_pushlstring(L, item, tl);
+            lua_rawget(L, -2);
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_newtable(L);
+                char tenant[256];
+                snprintf(tenant, sizeof tenant, "%.*s", (int)tl, item);
+                set_modes(L, svc->tenant_checks, svc->ntenant_checks, tenant);
+                lua_pushstring(L, tenant);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, -4);
+            }
+            lua_pop(L, 1);
+        }
+        lua_setfield(L, -2, "tenant_checks");
+        lua_setfield(L, -2, svc->name);
+    }
+    lua_setfield(L, -2, "services");
+    lua_setfield(L, LUA_REGISTRYINDEX, "outpost.config");
+}
+
 op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t errlen)
 {
     lua_State *L = op_vm_new_state(cfg->lua_dir, err, errlen);
@@ -148,6 +207,7 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
         return NULL;
     }
     op_vm_set_lists_dir(L, cfg->lists_dir);
+    op_vm_set_config(L, cfg);
     op_gen_t *gen = op_calloc(1, sizeof *gen);
     gen->number = number;
     gen->L = L;
@@ -160,6 +220,12 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
     for (size_t i = 0; i < cfg->nservices; i++) {
         const op_service_conf_t *svc = &cfg->services[i];
         gen->services[i].conf = svc;
+        /* outpost.config().loading tells a policy which service it is being
+         * loaded for (the same file may serve several). */
+        lua_getfield(L, LUA_REGISTRYINDEX, "outpost.config");
+        lua_pushstring(L, svc->name);
+        lua_setfield(L, -2, "loading");
+        lua_pop(L, 1);
         if (call_sandbox(L, "load_policy", svc->policy, 1) != 0) {
             snprintf(err, errlen, "service %s (%s:%d): %s", svc->name, svc->file, svc->line,
                      lua_tostring(L, -1));
@@ -177,6 +243,10 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
         lua_pop(L, 1);
         gs->policy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    lua_getfield(L, LUA_REGISTRYINDEX, "outpost.config");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "loading");
+    lua_pop(L, 1);
     if (check_handlers(gen, err, errlen) != 0)
         goto fail;
     lua_getglobal(L, "require");

@@ -79,6 +79,9 @@ const op_gen_service_t *op_gen_service(const op_gen_t *gen, const char *name);
  * busted in.  The sandbox loader is available as require "outpost.sandbox". */
 lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen);
 
+/* What outpost.config() returns: the services' settings policies use. */
+void op_vm_set_config(lua_State *L, const op_config_t *cfg);
+
 /* Where outpost.lists.read finds lists (the configuration's lists_dir). */
 void op_vm_set_lists_dir(lua_State *L, const char *dir);
 

@@ -170,6 +170,21 @@ static char *nested(int depth)
     return s;
 }
 
+CTEST(parse_equals_inside_lists)
+{
+    char err[256];
+    op_conf_node_t *r = parse("checks = [MO3=log-only, \"PO8=off\"]\nx = y\n", err, sizeof err);
+    CHECK(r != NULL);
+    if (r != NULL) {
+        CHECK_INT(r->nchildren, 2);
+        CHECK_STR(r->children[0].children[0].value, "MO3=log-only");
+        CHECK_STR(r->children[0].children[1].value, "PO8=off");
+        CHECK_STR(r->children[1].value, "y"); /* outside the list '=' separates again */
+        op_conf_free(r);
+    }
+    CHECK(parse("checks = [=x]\n", err, sizeof err) == NULL);
+}
+
 CTEST(parse_nesting_limit)
 {
     char err[256] = "";

@@ -1,0 +1,141 @@
+-- outpost.pipeline: a policy that reads like the requirement table.
+--
+--   local P = require "outpost.pipeline"
+--   return P.service "postout" {
+--       P.check("PO1", "session is encrypted", function(tx)
+--           if not tx.tls then return A.reject("5.7.1", "use STARTTLS on 587 or TLS on 465") end
+--       end),
+--       ...
+--   }
+--
+-- Checks run in order.  A check returns nil to pass, or an outpost.action.
+-- Its mode comes from the configuration of the service the policy is loaded
+-- for (service { checks = [...], tenant_checks = [...] }):
+--   enforce   the action is the answer (the decision log names the check)
+--   log-only  the action is logged as what it would have answered, and the
+--             next check runs (how a new check is introduced: MO3, PO8)
+--   off       the check does not run
+-- A mode for an id the policy has no check for refuses the load, so a typo
+-- in the configuration cannot silently leave a check enforced.
+-- When every check passes the answer is DUNNO: Postfix's own restrictions
+-- go on.
+local A = require "outpost.action"
+local outpost = require "outpost"
+
+local M = {}
+
+local MODES = { enforce = true, ["log-only"] = true, off = true }
+
+function M.check(id, description, fn)
+    if type(id) ~= "string" or not id:match("^%u+%d+$") then
+        error("check: the id must be a requirement id such as PO1, got " .. tostring(id), 2)
+    end
+    if type(description) ~= "string" or description == "" then
+        error("check " .. id .. ": a one-line description is needed", 2)
+    end
+    if type(fn) ~= "function" then error("check " .. id .. ": a function is needed", 2) end
+    return { id = id, description = description, fn = fn }
+end
+
+-- What checks read: the request's attributes under the names the
+-- requirements use, derived once per request.
+local derive = {
+    tls = function(tx) return (tx.attrs.encryption_protocol or "") ~= "" end,
+    sasl_user = function(tx)
+        local u = tx.attrs.sasl_username
+        if u and u ~= "" then return u end
+        return false
+    end,
+    sender = function(tx) return tx.attrs.sender or "" end,
+    recipient = function(tx) return tx.attrs.recipient or "" end,
+    client = function(tx) return tx.attrs.client_address or "" end,
+    client_name = function(tx) return tx.attrs.reverse_client_name or "" end,
+    instance = function(tx) return tx.attrs.instance or "" end,
+    stage = function(tx) return tx.attrs.protocol_state or "" end,
+}
+local tx_mt = {
+    __index = function(tx, k)
+        local f = derive[k]
+        if f == nil then return nil end
+        local v = f(tx)
+        rawset(tx, k, v)
+        return v
+    end,
+}
+
+local function modes_of(config, service, checks_by_id)
+    local svc = config.services[service] or { checks = {}, tenant_checks = {} }
+    local function validate(modes, where)
+        for id, mode in pairs(modes) do
+            if not checks_by_id[id] then
+                error(string.format("service %s: %s names %s, which is not a check of this " ..
+                    "policy", service, where, id), 0)
+            end
+            assert(MODES[mode])
+        end
+    end
+    validate(svc.checks, "checks")
+    local per_tenant = {}
+    for tenant, modes in pairs(svc.tenant_checks) do
+        validate(modes, "tenant_checks (" .. tenant .. ")")
+        local merged = {}
+        for id, mode in pairs(svc.checks) do merged[id] = mode end
+        for id, mode in pairs(modes) do merged[id] = mode end
+        per_tenant[tenant] = merged
+    end
+    return svc.checks, per_tenant
+end
+
+function M.service(name)
+    return function(checks)
+        local by_id = {}
+        for i, c in ipairs(checks) do
+            if type(c) ~= "table" or not c.fn then
+                error(string.format("service %s: item %d is not a check (use P.check)", name, i), 2)
+            end
+            if by_id[c.id] then error("service " .. name .. ": check " .. c.id .. " twice", 2) end
+            by_id[c.id] = c
+        end
+        local config = outpost.config()
+        local base, per_tenant = modes_of(config, config.loading or name, by_id)
+
+        -- hits: the check answered; enforced / logged: what became of it
+        local stats = {}
+        for _, c in ipairs(checks) do stats[c.id] = { hits = 0, enforced = 0, logged = 0 } end
+
+        local n = #checks
+        local function on_request(req)
+            local tx = setmetatable({ req = req, attrs = req.attrs, service = req.service,
+                tenant = req.tenant }, tx_mt)
+            local modes = per_tenant[req.tenant] or base
+            for i = 1, n do
+                local c = checks[i]
+                local mode = modes[c.id] or "enforce"
+                if mode ~= "off" then
+                    local action = c.fn(tx)
+                    if action ~= nil then
+                        if not A.is_action(action) then
+                            error(c.id .. ": a check returns nil or an outpost.action, not a " ..
+                                type(action), 0)
+                        end
+                        local st = stats[c.id]
+                        st.hits = st.hits + 1
+                        if mode == "enforce" then
+                            st.enforced = st.enforced + 1
+                            action.check = c.id
+                            return action
+                        end
+                        st.logged = st.logged + 1
+                        outpost.log("notice", string.format("%s (%s) log-only: would answer %s",
+                            c.id, c.description, action.text))
+                    end
+                end
+            end
+            return A.dunno()
+        end
+
+        return { on_request = on_request, checks = checks, stats = stats, name = name }
+    end
+end
+
+return M
