@@ -71,6 +71,15 @@ typedef struct {
     size_t max_attrs;
     size_t max_request;
 
+    /* dns { } */
+    char **dns_servers;   /* none: resolv.conf */
+    size_t ndns_servers;
+    double dns_timeout;
+    size_t dns_tries;
+    size_t dns_cache_size;
+    double dns_max_ttl;
+    double dns_negative_max_ttl;
+
     op_listener_conf_t *listeners;
     size_t nlisteners;
     op_service_conf_t *services;

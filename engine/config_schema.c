@@ -22,6 +22,10 @@ const section_def_t op__config_sections[] = {
     {"service", 1, 1,
      "`service NAME { }`: a policy and how it runs. Repeatable, at least one; "
      "names must be unique."},
+    {"dns", 0, 0,
+     "The DNS resolver and its cache, shared by every request (`outpost.dns`). Optional, "
+     "at most once. The cache survives reloads; new servers, timeout and tries apply to "
+     "queries sent after a reload."},
 };
 
 const key_def_t op__config_schema[] = {
@@ -104,6 +108,25 @@ const key_def_t op__config_schema[] = {
      .off = SVC(default_action), .check = op__config_check_action,
      .descr = "Answer when the policy fails or misses its deadline: a Postfix access(5) action "
               "on one line, at most 1000 bytes."},
+
+    {.section = "dns", .key = "servers", .type = T_LIST, .doc_def = "the system's (/etc/resolv.conf)",
+     .doc_type = "list of addresses", .off = CFG(dns_servers), .count_off = CFG(ndns_servers),
+     .descr = "Recursive resolvers to ask, in order: `IP`, `IP:PORT` or `[IPV6]:PORT`."},
+    {.section = "dns", .key = "timeout", .type = T_DURATION, .def = "2s", .flags = F_ABOVE_LO,
+     .lo = 0, .hi = 60, .off = CFG(dns_timeout),
+     .descr = "Time one try waits for an answer before the next try (or server)."},
+    {.section = "dns", .key = "tries", .type = T_INTEGER, .def = "2", .lo = 1, .hi = 10,
+     .off = CFG(dns_tries), .descr = "Tries per query, per server, before `timeout` is the answer."},
+    {.section = "dns", .key = "cache_size", .type = T_INTEGER, .def = "100k", .lo = 0,
+     .hi = 16777216, .off = CFG(dns_cache_size),
+     .descr = "Most answers kept in the cache; the least recently used go first. 0 turns "
+              "caching off (lookups of one name in flight still share one query)."},
+    {.section = "dns", .key = "max_ttl", .type = T_DURATION, .def = "1d", .lo = 0,
+     .off = CFG(dns_max_ttl), .descr = "Longest time an answer is cached, whatever its TTL."},
+    {.section = "dns", .key = "negative_max_ttl", .type = T_DURATION, .def = "1h", .lo = 0,
+     .off = CFG(dns_negative_max_ttl),
+     .descr = "Longest time NXDOMAIN and NODATA are cached; their TTL is min(SOA TTL, SOA "
+              "minimum) (RFC 2308), and without an SOA they are not cached."},
 };
 
 const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];

@@ -20,6 +20,7 @@ typedef struct op_services {
     /* One pointer per service, NULL until started.  Add yours here and in
      * services.c; keep the order of start and the reverse for stop. */
     int placeholder_; /* keeps the struct non-empty until the first service lands */
+    struct op_dns *dns; /* engine/dns.h */
 } op_services_t;
 
 /* The running services (NULL before op_services_start). */
