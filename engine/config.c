@@ -775,6 +775,7 @@ void op_config_free(op_config_t *cfg)
     free_fields("daemon", cfg);
     free_fields("request_limits", cfg);
     free_fields("dns", cfg);
+    free_fields("smtp_verify", cfg);
     free(cfg->listeners);
     free(cfg->services);
     free(cfg->path);

@@ -26,6 +26,9 @@ const section_def_t op__config_sections[] = {
      "The DNS resolver and its cache, shared by every request (`outpost.dns`). Optional, "
      "at most once. The cache survives reloads; new servers, timeout and tries apply to "
      "queries sent after a reload."},
+    {"smtp_verify", 0, 0,
+     "The SMTP call-out `outpost.smtp.verify` (MO5): how it connects and how long its "
+     "verdicts are cached. Optional, at most once; the cache survives reloads."},
 };
 
 const key_def_t op__config_schema[] = {
@@ -127,6 +130,37 @@ const key_def_t op__config_schema[] = {
      .off = CFG(dns_negative_max_ttl),
      .descr = "Longest time NXDOMAIN and NODATA are cached; their TTL is min(SOA TTL, SOA "
               "minimum) (RFC 2308), and without an SOA they are not cached."},
+
+    {.section = "smtp_verify", .key = "helo", .type = T_STRING, .def = "localhost",
+     .flags = F_NONEMPTY, .off = CFG(smtp_helo),
+     .descr = "Name the call-out gives in EHLO; use the host's name in DNS."},
+    {.section = "smtp_verify", .key = "host", .type = T_STRING, .doc_def = "none: the domain's MX",
+     .flags = F_NONEMPTY, .off = CFG(smtp_host),
+     .descr = "Ask this host (IP address or name) instead of the address's MX; a policy's "
+              "`opts.host` overrides it."},
+    {.section = "smtp_verify", .key = "port", .type = T_INTEGER, .def = "25", .lo = 1,
+     .hi = 65535, .off = CFG(smtp_port), .descr = "SMTP port to connect to."},
+    {.section = "smtp_verify", .key = "connect_timeout", .type = T_DURATION, .def = "10s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 300, .off = CFG(smtp_connect_timeout),
+     .descr = "Time to wait for the TCP connection."},
+    {.section = "smtp_verify", .key = "step_timeout", .type = T_DURATION, .def = "30s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 600, .off = CFG(smtp_step_timeout),
+     .descr = "Time to wait for each reply (greeting, EHLO, MAIL, RCPT); past it the verdict "
+              "is tempfail."},
+    {.section = "smtp_verify", .key = "positive_ttl", .type = T_DURATION, .def = "7d", .lo = 0,
+     .off = CFG(smtp_positive_ttl), .descr = "How long an accepted address is cached."},
+    {.section = "smtp_verify", .key = "negative_ttl", .type = T_DURATION, .def = "1h", .lo = 0,
+     .off = CFG(smtp_negative_ttl), .descr = "How long a rejected (5xx) address is cached."},
+    {.section = "smtp_verify", .key = "tempfail_ttl", .type = T_DURATION, .def = "5m", .lo = 0,
+     .off = CFG(smtp_tempfail_ttl),
+     .descr = "How long a temporary failure (4xx, timeout, no connection) is cached, so MTA "
+              "retries do not hammer a server that is down."},
+    {.section = "smtp_verify", .key = "per_destination", .type = T_INTEGER, .def = "4", .lo = 1,
+     .hi = 1000, .off = CFG(smtp_per_destination),
+     .descr = "Most call-out sessions open at once to one server (IP and port); more wait in line."},
+    {.section = "smtp_verify", .key = "cache_size", .type = T_INTEGER, .def = "100k", .lo = 0,
+     .hi = 16777216, .off = CFG(smtp_cache_size),
+     .descr = "Most verdicts kept; the least recently used go first."},
 };
 
 const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];
