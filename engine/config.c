@@ -10,6 +10,8 @@
  * depend on lua_dir) run after every section is read, so sections may come
  * in any order. */
 #include "config.h"
+
+#include "dns.h"
 #include "config_schema.h"
 
 #include "log.h"
@@ -364,7 +366,7 @@ static int convert_list(ctx_t *c, const key_def_t *k, const op_conf_node_t *list
                 return fail(c, el, where, "%s: '%s' is listed twice", k->key, el->value);
         items[(*count)++] = op_strdup(el->value);
     }
-    return 0;
+    return k->check ? k->check(c, list, where, obj) : 0;
 }
 
 /* Checks the items of a section block against the schema, converts them
@@ -503,6 +505,18 @@ static int is_access_action(const char *word, size_t n, int whole)
         if (strlen(actions[i]) == n && strncasecmp(actions[i], word, n) == 0)
             return 1;
     return strspn(word, "abcdefghijklmnopqrstuvwxyz0123456789_") >= n;
+}
+
+int op__config_check_dns_servers(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    const op_config_t *cfg = obj;
+    for (size_t i = 0; i < cfg->ndns_servers; i++)
+        if (op_dns_server_check(cfg->dns_servers[i]) != 0)
+            return fail(c, at, where,
+                        "servers: '%s' is not IP, IP:PORT or [IPV6]:PORT (host names are not "
+                        "accepted: a resolver cannot look up its own servers)",
+                        cfg->dns_servers[i]);
+    return 0;
 }
 
 int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)

@@ -114,7 +114,9 @@ const key_def_t op__config_schema[] = {
 
     {.section = "dns", .key = "servers", .type = T_LIST, .doc_def = "the system's (/etc/resolv.conf)",
      .doc_type = "list of addresses", .off = CFG(dns_servers), .count_off = CFG(ndns_servers),
-     .descr = "Recursive resolvers to ask, in order: `IP`, `IP:PORT` or `[IPV6]:PORT`."},
+     .check = op__config_check_dns_servers,
+     .descr = "Recursive resolvers to ask, in order: `IP`, `IP:PORT` or `[IPV6]:PORT` "
+              "(quoted inside the list: `[\"[::1]:53\"]`)."},
     {.section = "dns", .key = "timeout", .type = T_DURATION, .def = "2s", .flags = F_ABOVE_LO,
      .lo = 0, .hi = 60, .off = CFG(dns_timeout),
      .descr = "Time one try waits for an answer before the next try (or server)."},

@@ -67,5 +67,6 @@ extern const size_t op__config_nkeys;
 int op__config_log_level_code(const char *v);
 int op__config_check_listen(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
 int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
+int op__config_check_dns_servers(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
 
 #endif

@@ -17,6 +17,7 @@
 #include <ares.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct waiter {
@@ -682,4 +683,42 @@ int op_dns_reverse_name(const char *ip, char *out, size_t cap)
     }
     strcpy(p, "ip6.arpa");
     return 0;
+}
+
+int op_dns_server_check(const char *s)
+{
+    unsigned char buf[16];
+    char host[64];
+    const char *port = NULL;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || (size_t)(close - s - 1) >= sizeof host)
+            return -1;
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        if (inet_pton(AF_INET6, host, buf) != 1)
+            return -1;
+        if (close[1] == '\0')
+            return 0;
+        if (close[1] != ':')
+            return -1;
+        port = close + 2;
+    } else {
+        if (inet_pton(AF_INET6, s, buf) == 1)
+            return 0;
+        const char *colon = strchr(s, ':');
+        size_t hl = colon ? (size_t)(colon - s) : strlen(s);
+        if (hl >= sizeof host)
+            return -1;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+        if (inet_pton(AF_INET, host, buf) != 1)
+            return -1;
+        if (colon == NULL)
+            return 0;
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    return (*port != '\0' && *end == '\0' && p >= 1 && p <= 65535) ? 0 : -1;
 }

@@ -118,6 +118,10 @@ int op_dns_reverse_name(const char *ip, char *out, size_t cap);
  * "2001:DB8:0::1" and "2001:db8::1" compare equal.  0, or -1. */
 int op_dns_canonical_ip(const char *ip, char *out, size_t cap);
 
+/* 0 when s is a server as dns { servers } takes it: IP, IP:PORT or
+ * [IPV6]:PORT (the checks of the configuration use it). */
+int op_dns_server_check(const char *s);
+
 /* Counters, for tests and the log. */
 typedef struct {
     uint64_t lookups;   /* op_dns_lookup calls with a valid name */
