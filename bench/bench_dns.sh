@@ -13,15 +13,25 @@ LOADGEN=build/rel/bench-loadgen
 OUTPOSTD=${BENCH_OUTPOSTD:-build/outpostd}
 [ -x "$LOADGEN" ] && [ -x "$OUTPOSTD" ] || { echo "bench_dns: build first (make bench)"; exit 1; }
 
+# Stop the test servers afterwards only if this script started them.
+started_harness=
+bash spec/harness/harness.sh status | grep -q "^dns: running" || started_harness=1
 bash spec/harness/harness.sh up >/dev/null || { echo "bench_dns: the test servers did not start"; exit 1; }
 # shellcheck disable=SC1091
 . build/harness/env
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/outpost-bench-dns.XXXXXX")
 PID=
 cleanup() {
-    [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    if [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null; then
+        for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$PID" 2>/dev/null
+        wait "$PID" 2>/dev/null
+    fi
+    if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$TMP/outpostd.log" 2>/dev/null; then
+        echo "bench_dns: sanitizer report in the daemon log:"; head -40 "$TMP/outpostd.log"
+    fi
     rm -rf "$TMP"
-    [ -z "${BENCH_KEEP_HARNESS:-}" ] && bash spec/harness/harness.sh down >/dev/null
+    [ -n "$started_harness" ] && bash spec/harness/harness.sh down >/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
