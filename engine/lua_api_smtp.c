@@ -99,9 +99,10 @@ static int l_smtp_verify_at(lua_State *L)
     op->pending.cancel = verify_cancel;
     op->w = op_smtp_verify(s, address, ip, (int)port, verify_done, op);
     if (op->w == NULL) {
+        /* The service is stopping, or ip/port/address is not usable: no session. */
         free(op);
         lua_pushliteral(L, "tempfail");
-        lua_pushliteral(L, "cancelled");
+        lua_pushfstring(L, "cannot ask %s port %d", ip, (int)port);
         return 2;
     }
     uv_timer_init(req->loop, &op->budget);
