@@ -167,6 +167,28 @@ CTEST(records_of_each_type)
     stop();
 }
 
+static size_t big_len;
+static void on_big(void *data, const op_dns_result_t *res, uint32_t ttl)
+{
+    (void)ttl;
+    *(int *)data = 1;
+    big_len = res->status == OP_DNS_OK && res->n == 1 ? res->rr[0].len : 0;
+}
+
+CTEST(a_truncated_answer_is_asked_again_over_tcp)
+{
+    start(dns_port, 1000);
+    int done = 0;
+    op_dns_result_t *hit = NULL;
+    uint32_t ttl;
+    const char *name = "big._domainkey.test";
+    CHECK_INT(op_dns_lookup(dns, name, strlen(name), OP_DNS_TXT, on_big, &done, &hit, &ttl),
+              OP_DNS_STARTED);
+    run_until(&done, 5);
+    CHECK_INT(big_len, 750);
+    stop();
+}
+
 CTEST(cname_chain_is_followed)
 {
     start(dns_port, 1000);
