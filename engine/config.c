@@ -10,6 +10,8 @@
  * depend on lua_dir) run after every section is read, so sections may come
  * in any order. */
 #include "config.h"
+
+#include "dns.h"
 #include "config_schema.h"
 
 #include "log.h"
@@ -505,6 +507,18 @@ static int is_access_action(const char *word, size_t n, int whole)
     return strspn(word, "abcdefghijklmnopqrstuvwxyz0123456789_") >= n;
 }
 
+int op__config_check_dns_servers(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    const op_config_t *cfg = obj;
+    for (size_t i = 0; i < cfg->ndns_servers; i++)
+        if (op_dns_server_check(cfg->dns_servers[i]) != 0)
+            return fail(c, at, where,
+                        "servers: '%s' is not IP, IP:PORT or [IPV6]:PORT (host names are not "
+                        "accepted: a resolver cannot look up its own servers)",
+                        cfg->dns_servers[i]);
+    return 0;
+}
+
 int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
 {
     const char *v = ((op_service_conf_t *)obj)->default_action;
@@ -819,6 +833,8 @@ void op_config_free(op_config_t *cfg)
     }
     free_fields("daemon", cfg);
     free_fields("request_limits", cfg);
+    free_fields("dns", cfg);
+    free_fields("smtp_verify", cfg);
     free(cfg->listeners);
     free(cfg->services);
     free(cfg->path);

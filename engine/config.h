@@ -77,6 +77,27 @@ typedef struct {
     size_t max_attrs;
     size_t max_request;
 
+    /* dns { } */
+    char **dns_servers;   /* none: resolv.conf */
+    size_t ndns_servers;
+    double dns_timeout;
+    size_t dns_tries;
+    size_t dns_cache_size;
+    double dns_max_ttl;
+    double dns_negative_max_ttl;
+
+    /* smtp_verify { } */
+    char *smtp_helo;
+    char *smtp_host;      /* NULL: the address's MX */
+    size_t smtp_port;
+    double smtp_connect_timeout;
+    double smtp_step_timeout;
+    double smtp_positive_ttl;
+    double smtp_negative_ttl;
+    double smtp_tempfail_ttl;
+    size_t smtp_per_destination;
+    size_t smtp_cache_size;
+
     op_listener_conf_t *listeners;
     size_t nlisteners;
     op_service_conf_t *services;

@@ -22,6 +22,13 @@ const section_def_t op__config_sections[] = {
     {"service", 1, 1,
      "`service NAME { }`: a policy and how it runs. Repeatable, at least one; "
      "names must be unique."},
+    {"dns", 0, 0,
+     "The DNS resolver and its cache, shared by every request (`outpost.dns`). Optional, "
+     "at most once. The cache survives reloads; new servers, timeout and tries apply to "
+     "queries sent after a reload."},
+    {"smtp_verify", 0, 0,
+     "The SMTP call-out `outpost.smtp.verify` (MO5): how it connects and how long its "
+     "verdicts are cached. Optional, at most once; the cache survives reloads."},
 };
 
 const key_def_t op__config_schema[] = {
@@ -118,6 +125,58 @@ const key_def_t op__config_schema[] = {
      .doc_type = "list of TENANT:ID=MODE", .off = SVC(tenant_checks),
      .count_off = SVC(ntenant_checks), .check = op__config_check_tenant_modes,
      .descr = "Modes for requests of one tenant, over `checks`; e.g. `[lm:AO5=log-only]`."},
+
+    {.section = "dns", .key = "servers", .type = T_LIST, .doc_def = "the system's (/etc/resolv.conf)",
+     .doc_type = "list of addresses", .off = CFG(dns_servers), .count_off = CFG(ndns_servers),
+     .check = op__config_check_dns_servers,
+     .descr = "Recursive resolvers to ask, in order: `IP`, `IP:PORT` or `[IPV6]:PORT` "
+              "(quoted inside the list: `[\"[::1]:53\"]`)."},
+    {.section = "dns", .key = "timeout", .type = T_DURATION, .def = "2s", .flags = F_ABOVE_LO,
+     .lo = 0, .hi = 60, .off = CFG(dns_timeout),
+     .descr = "Time one try waits for an answer before the next try (or server)."},
+    {.section = "dns", .key = "tries", .type = T_INTEGER, .def = "2", .lo = 1, .hi = 10,
+     .off = CFG(dns_tries), .descr = "Tries per query, per server, before `timeout` is the answer."},
+    {.section = "dns", .key = "cache_size", .type = T_INTEGER, .def = "100k", .lo = 0,
+     .hi = 16777216, .off = CFG(dns_cache_size),
+     .descr = "Most answers kept in the cache; the least recently used go first. 0 turns "
+              "caching off (lookups of one name in flight still share one query)."},
+    {.section = "dns", .key = "max_ttl", .type = T_DURATION, .def = "1d", .lo = 0,
+     .off = CFG(dns_max_ttl), .descr = "Longest time an answer is cached, whatever its TTL."},
+    {.section = "dns", .key = "negative_max_ttl", .type = T_DURATION, .def = "1h", .lo = 0,
+     .off = CFG(dns_negative_max_ttl),
+     .descr = "Longest time NXDOMAIN and NODATA are cached; their TTL is min(SOA TTL, SOA "
+              "minimum) (RFC 2308), and without an SOA they are not cached."},
+
+    {.section = "smtp_verify", .key = "helo", .type = T_STRING, .def = "localhost",
+     .flags = F_NONEMPTY, .off = CFG(smtp_helo),
+     .descr = "Name the call-out gives in EHLO; use the host's name in DNS."},
+    {.section = "smtp_verify", .key = "host", .type = T_STRING, .doc_def = "none: the domain's MX",
+     .flags = F_NONEMPTY, .off = CFG(smtp_host),
+     .descr = "Ask this host (IP address or name) instead of the address's MX; a policy's "
+              "`opts.host` overrides it."},
+    {.section = "smtp_verify", .key = "port", .type = T_INTEGER, .def = "25", .lo = 1,
+     .hi = 65535, .off = CFG(smtp_port), .descr = "SMTP port to connect to."},
+    {.section = "smtp_verify", .key = "connect_timeout", .type = T_DURATION, .def = "10s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 300, .off = CFG(smtp_connect_timeout),
+     .descr = "Time to wait for the TCP connection."},
+    {.section = "smtp_verify", .key = "step_timeout", .type = T_DURATION, .def = "30s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 600, .off = CFG(smtp_step_timeout),
+     .descr = "Time to wait for each reply (greeting, EHLO, MAIL, RCPT); past it the verdict "
+              "is tempfail."},
+    {.section = "smtp_verify", .key = "positive_ttl", .type = T_DURATION, .def = "7d", .lo = 0,
+     .off = CFG(smtp_positive_ttl), .descr = "How long an accepted address is cached."},
+    {.section = "smtp_verify", .key = "negative_ttl", .type = T_DURATION, .def = "1h", .lo = 0,
+     .off = CFG(smtp_negative_ttl), .descr = "How long a rejected (5xx) address is cached."},
+    {.section = "smtp_verify", .key = "tempfail_ttl", .type = T_DURATION, .def = "5m", .lo = 0,
+     .off = CFG(smtp_tempfail_ttl),
+     .descr = "How long a temporary failure (4xx, timeout, no connection) is cached, so MTA "
+              "retries do not hammer a server that is down."},
+    {.section = "smtp_verify", .key = "per_destination", .type = T_INTEGER, .def = "4", .lo = 1,
+     .hi = 1000, .off = CFG(smtp_per_destination),
+     .descr = "Most call-out sessions open at once to one server (IP and port); more wait in line."},
+    {.section = "smtp_verify", .key = "cache_size", .type = T_INTEGER, .def = "100k", .lo = 0,
+     .hi = 16777216, .off = CFG(smtp_cache_size),
+     .descr = "Most verdicts kept; the least recently used go first."},
 };
 
 const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];

@@ -69,5 +69,6 @@ int op__config_check_listen(ctx_t *c, const op_conf_node_t *at, const char *wher
 int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
 int op__config_check_modes(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
 int op__config_check_tenant_modes(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
+int op__config_check_dns_servers(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
 
 #endif

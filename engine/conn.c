@@ -65,6 +65,7 @@ static void on_closed(uv_handle_t *h)
     op_policy_parser_free(&c->parser);
     free(c->in);
     op_outbuf_free(&c->out);
+    op_listener_unref(c->l);
     free(c);
     op_daemon_conn_closed(d);
 }
@@ -399,7 +400,9 @@ static void describe_peer(op_conn_t *c)
 
 static void close_rejected(uv_handle_t *h)
 {
-    free(h->data);
+    op_conn_t *c = h->data;
+    op_listener_unref(c->l);
+    free(c);
 }
 
 void op_conn_accept(op_listener_t *l)
@@ -408,6 +411,7 @@ void op_conn_accept(op_listener_t *l)
     op_conn_t *c = op_calloc(1, sizeof *c);
     c->d = d;
     c->l = l;
+    op_listener_ref(l);
     if (l->kind == OP_LISTEN_UNIX)
         uv_pipe_init(d->loop, &c->h.pipe, 0);
     else

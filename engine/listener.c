@@ -175,9 +175,15 @@ static int open_tcp(op_listener_t *l, const op_listener_conf_t *conf, char *err,
     return 0;
 }
 
-static void free_listener(uv_handle_t *h)
+void op_listener_ref(op_listener_t *l)
 {
-    op_listener_t *l = h->data;
+    l->refs++;
+}
+
+void op_listener_unref(op_listener_t *l)
+{
+    if (--l->refs > 0)
+        return;
     free(l->name);
     free(l->listen);
     free(l->path);
@@ -187,10 +193,16 @@ static void free_listener(uv_handle_t *h)
     free(l);
 }
 
+static void listener_closed(uv_handle_t *h)
+{
+    op_listener_unref(h->data);
+}
+
 op_listener_t *op_listener_open(op_daemon_t *d, const op_listener_conf_t *conf, char *err,
                                 size_t errlen)
 {
     op_listener_t *l = op_calloc(1, sizeof *l);
+    l->refs = 1;
     l->daemon = d;
     l->kind = conf->kind;
     l->protocol = conf->protocol;
@@ -209,9 +221,9 @@ op_listener_t *op_listener_open(op_daemon_t *d, const op_listener_conf_t *conf, 
         l->h.handle.data = l;
         if (l->h.handle.loop != NULL) { /* initialised: free in the close callback */
             l->closed = 1;
-            uv_close(&l->h.handle, free_listener);
+            uv_close(&l->h.handle, listener_closed);
         } else {
-            free_listener(&l->h.handle);
+            op_listener_unref(l);
         }
         return NULL;
     }
@@ -225,5 +237,5 @@ void op_listener_close(op_listener_t *l)
     l->closed = 1;
     if (l->path != NULL)
         unlink(l->path);
-    uv_close(&l->h.handle, free_listener);
+    uv_close(&l->h.handle, listener_closed);
 }

@@ -30,6 +30,7 @@ struct op_listener {
     char **allow_context;
     size_t nallow_context;
     int closed;
+    int refs;          /* the daemon's, and one per connection (which reads name, tenant) */
 };
 
 /* Binds and listens; sets socket mode and owner for unix sockets.
@@ -37,8 +38,13 @@ struct op_listener {
 op_listener_t *op_listener_open(op_daemon_t *d, const op_listener_conf_t *conf, char *err,
                                 size_t errlen);
 void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf);
-/* Stops accepting and unlinks the unix socket; frees in the close callback. */
+/* Stops accepting and unlinks the unix socket; drops the daemon's
+ * reference.  The listener is freed when its handle is closed and the last
+ * connection accepted on it has gone (connections drain after SIGTERM and
+ * still log their listener's tenant). */
 void op_listener_close(op_listener_t *l);
+void op_listener_ref(op_listener_t *l);
+void op_listener_unref(op_listener_t *l);
 
 /* The service that answers a request on l: the policy_context value when
  * the listener allows it, else the listener's service. */

@@ -103,6 +103,7 @@ static void on_closed(uv_handle_t *h)
     if (s->next)
         s->next->prev = s->prev;
     d->nconns--;
+    op_listener_unref(s->l);
     free(s->in);
     op_outbuf_free(&s->out);
     free(s->tenant);
@@ -541,7 +542,9 @@ static void set_reading(op_milter_session_t *s)
 
 static void close_rejected(uv_handle_t *h)
 {
-    free(h->data);
+    op_milter_session_t *s = h->data;
+    op_listener_unref(s->l);
+    free(s);
 }
 
 void op_milter_accept(op_listener_t *l)
@@ -550,6 +553,7 @@ void op_milter_accept(op_listener_t *l)
     op_milter_session_t *s = op_calloc(1, sizeof *s);
     s->d = d;
     s->l = l;
+    op_listener_ref(l); /* it may close while the session drains */
     if (l->kind == OP_LISTEN_UNIX)
         uv_pipe_init(d->loop, &s->h.pipe, 0);
     else

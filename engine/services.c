@@ -1,9 +1,36 @@
 #include "services.h"
 
+#include "dns.h"
 #include "log.h"
+#include "smtp.h"
+
+#include <stdio.h>
 
 static op_services_t running_services;
 op_services_t *op_services;
+
+static void dns_conf_of(const op_config_t *cfg, op_dns_conf_t *dc)
+{
+    dc->servers = cfg->dns_servers;
+    dc->nservers = cfg->ndns_servers;
+    dc->timeout = cfg->dns_timeout;
+    dc->tries = (int)cfg->dns_tries;
+    dc->cache_size = cfg->dns_cache_size;
+    dc->max_ttl = cfg->dns_max_ttl;
+    dc->negative_max_ttl = cfg->dns_negative_max_ttl;
+}
+
+static void smtp_conf_of(const op_config_t *cfg, op_smtp_conf_t *sc)
+{
+    sc->helo = cfg->smtp_helo;
+    sc->connect_timeout = cfg->smtp_connect_timeout;
+    sc->step_timeout = cfg->smtp_step_timeout;
+    sc->positive_ttl = cfg->smtp_positive_ttl;
+    sc->negative_ttl = cfg->smtp_negative_ttl;
+    sc->tempfail_ttl = cfg->smtp_tempfail_ttl;
+    sc->per_destination = cfg->smtp_per_destination;
+    sc->cache_size = cfg->smtp_cache_size;
+}
 
 int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
@@ -11,6 +38,17 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
     (void)err;
     (void)errlen;
     running_services.loop = loop;
+    op_dns_conf_t dc;
+    dns_conf_of(cfg, &dc);
+    running_services.dns = op_dns_new(loop, &dc, err, errlen);
+    if (running_services.dns == NULL)
+        return -1;
+    op_smtp_conf_t sc;
+    smtp_conf_of(cfg, &sc);
+    running_services.smtp = op_smtp_new(loop, &sc, err, errlen);
+    snprintf(running_services.smtp_host, sizeof running_services.smtp_host, "%s",
+             cfg->smtp_host ? cfg->smtp_host : "");
+    running_services.smtp_port = (int)cfg->smtp_port;
     op_services = &running_services;
     return 0;
 }
@@ -18,9 +56,24 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
 void op_services_reload(const op_config_t *cfg)
 {
     (void)cfg;
+    char err[512];
+    op_dns_conf_t dc;
+    dns_conf_of(cfg, &dc);
+    if (running_services.dns != NULL && op_dns_reconfigure(running_services.dns, &dc, err, sizeof err) != 0)
+        op_error("reload: %s; the DNS settings stay as they were", err);
+    op_smtp_conf_t sc;
+    smtp_conf_of(cfg, &sc);
+    op_smtp_reconfigure(running_services.smtp, &sc);
+    snprintf(running_services.smtp_host, sizeof running_services.smtp_host, "%s",
+             cfg->smtp_host ? cfg->smtp_host : "");
+    running_services.smtp_port = (int)cfg->smtp_port;
 }
 
 void op_services_stop(void)
 {
+    op_smtp_free(running_services.smtp);
+    running_services.smtp = NULL;
+    op_dns_free(running_services.dns);
+    running_services.dns = NULL;
     op_services = NULL;
 }

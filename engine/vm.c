@@ -15,6 +15,8 @@
 int luaopen_outpost(lua_State *L);        /* lua_api_outpost.c */
 int luaopen_outpost_netset(lua_State *L); /* lua_api_netset.c */
 int luaopen_outpost_lists(lua_State *L);  /* lua_api_lists.c */
+int luaopen_outpost_dns(lua_State *L);    /* lua_api_dns.c */
+int luaopen_outpost_smtp(lua_State *L);   /* lua_api_smtp.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
@@ -22,6 +24,8 @@ static const luaL_Reg c_modules[] = {
     {"outpost", luaopen_outpost},
     {"outpost.netset", luaopen_outpost_netset},
     {"outpost.listfile", luaopen_outpost_lists},
+    {"outpost.dns", luaopen_outpost_dns},
+    {"outpost.smtp", luaopen_outpost_smtp},
     {NULL, NULL},
 };
 

@@ -1,0 +1,417 @@
+/* The DNS service against the harness's real unbound (fixture zones in
+ * spec/harness/dns/zones.conf) and its fake server for FORMERR and silence.
+ * Needs `spec/harness/harness.sh up` (spec/run-all.sh does it). */
+#include "ctest.h"
+#include "dns.h"
+
+#include <time.h>
+
+static char dns_port[16], silent_port[16], dns_log[512];
+
+static void load_env(void)
+{
+    FILE *f = fopen("build/harness/env", "r");
+    if (f == NULL) {
+        fprintf(stderr, "  build/harness/env missing: run spec/harness/harness.sh up\n");
+        exit(1);
+    }
+    char line[600];
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "DNS_PORT=", 9) == 0)
+            snprintf(dns_port, sizeof dns_port, "%.15s", line + 9);
+        else if (strncmp(line, "DNS_SILENT_PORT=", 16) == 0)
+            snprintf(silent_port, sizeof silent_port, "%.15s", line + 16);
+        else if (strncmp(line, "HARNESS_DIR=", 12) == 0)
+            snprintf(dns_log, sizeof dns_log, "%.480s/dns/unbound.log", line + 12);
+    }
+    fclose(f);
+    if (!dns_port[0] || !silent_port[0] || !dns_log[0]) {
+        fprintf(stderr, "  build/harness/env has no DNS_PORT/DNS_SILENT_PORT/HARNESS_DIR\n");
+        exit(1);
+    }
+}
+
+static uv_loop_t loop;
+static op_dns_t *dns;
+static char server[64];
+static char *servers[1] = {server};
+
+static op_dns_conf_t conf_for(const char *port, size_t cache_size)
+{
+    snprintf(server, sizeof server, "127.0.0.1:%s", port);
+    op_dns_conf_t c = {.servers = servers, .nservers = 1, .timeout = 0.3, .tries = 1,
+                       .cache_size = cache_size, .max_ttl = 86400, .negative_max_ttl = 3600};
+    return c;
+}
+
+static void start(const char *port, size_t cache_size)
+{
+    load_env();
+    uv_loop_init(&loop);
+    op_dns_conf_t c = conf_for(port, cache_size);
+    char err[256];
+    dns = op_dns_new(&loop, &c, err, sizeof err);
+    if (dns == NULL) {
+        fprintf(stderr, "  %s\n", err);
+        exit(1);
+    }
+}
+
+static void stop(void)
+{
+    op_dns_free(dns);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+/* One lookup's outcome, copied out of the callback. */
+typedef struct {
+    int done;
+    op_dns_status_t status;
+    uint32_t ttl;
+    char text[512]; /* records joined with spaces, MX as "pref:host" */
+} got_t;
+
+static void copy_result(got_t *g, const op_dns_result_t *res, uint32_t ttl)
+{
+    g->done = 1;
+    g->status = res->status;
+    g->ttl = ttl;
+    g->text[0] = '\0';
+    for (size_t i = 0; i < res->n; i++) {
+        size_t n = strlen(g->text);
+        if (res->rr[i].pref)
+            snprintf(g->text + n, sizeof g->text - n, "%s%u:%s", i ? " " : "", res->rr[i].pref,
+                     res->rr[i].text);
+        else
+            snprintf(g->text + n, sizeof g->text - n, "%s%.*s", i ? " " : "", (int)res->rr[i].len,
+                     res->rr[i].text);
+    }
+}
+
+static void on_result(void *data, const op_dns_result_t *res, uint32_t ttl)
+{
+    copy_result(data, res, ttl);
+}
+
+static void guard_fired(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+/* Runs the loop until *done or `secs` pass. */
+static void run_until(const int *done, double secs)
+{
+    uv_timer_t guard;
+    int expired = 0;
+    uv_timer_init(&loop, &guard);
+    guard.data = &expired;
+    uv_timer_start(&guard, guard_fired, (uint64_t)(secs * 1000), 0);
+    while (!*done && !expired)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (!*done)
+        fprintf(stderr, "  no answer within %.1fs\n", secs);
+}
+
+/* A lookup through cache or wire; *was_hit tells which. */
+static got_t lookup(const char *name, int type, int *was_hit)
+{
+    got_t g = {0};
+    op_dns_result_t *hit = NULL;
+    uint32_t ttl = 0;
+    op_dns_start_t st = op_dns_lookup(dns, name, strlen(name), type, on_result, &g, &hit, &ttl);
+    if (was_hit)
+        *was_hit = st == OP_DNS_HIT;
+    if (st == OP_DNS_HIT) {
+        copy_result(&g, hit, ttl);
+        op_dns_result_unref(hit);
+    } else if (st == OP_DNS_STARTED) {
+        run_until(&g.done, 5);
+    } else {
+        g.done = 1;
+        g.status = st == OP_DNS_INVALID ? OP_DNS_BADNAME : OP_DNS_CANCELLED;
+    }
+    return g;
+}
+
+static uint64_t queries(void)
+{
+    op_dns_stats_t s;
+    op_dns_stats(dns, &s);
+    return s.queries;
+}
+
+CTEST(records_of_each_type)
+{
+    start(dns_port, 1000);
+    got_t g = lookup("withmx.test", OP_DNS_MX, NULL);
+    CHECK_INT(g.status, OP_DNS_OK);
+    CHECK_STR(g.text, "10:mx1.withmx.test 20:mx2.withmx.test");
+    CHECK_INT(g.ttl, 300);
+    g = lookup("dual.test", OP_DNS_A, NULL);
+    CHECK_STR(g.text, "127.0.0.8 127.0.0.9");
+    CHECK_INT(g.ttl, 100); /* the smallest TTL of the set */
+    g = lookup("aaaaonly.test", OP_DNS_AAAA, NULL);
+    CHECK_STR(g.text, "2001:db8::3");
+    g = lookup("multitxt.test", OP_DNS_TXT, NULL);
+    CHECK_STR(g.text, "part onepart two");
+    char rev[128];
+    CHECK_INT(op_dns_reverse_name("127.0.0.15", rev, sizeof rev), 0);
+    g = lookup(rev, OP_DNS_PTR, NULL);
+    CHECK_STR(g.text, "multi1.example.org multi2.example.org");
+    g = lookup("nullmx.test", OP_DNS_MX, NULL);
+    CHECK_STR(g.text, "."); /* pref 0, root */
+    stop();
+}
+
+static size_t big_len;
+static void on_big(void *data, const op_dns_result_t *res, uint32_t ttl)
+{
+    (void)ttl;
+    *(int *)data = 1;
+    big_len = res->status == OP_DNS_OK && res->n == 1 ? res->rr[0].len : 0;
+}
+
+CTEST(a_truncated_answer_is_asked_again_over_tcp)
+{
+    start(dns_port, 1000);
+    int done = 0;
+    op_dns_result_t *hit = NULL;
+    uint32_t ttl;
+    const char *name = "big._domainkey.test";
+    CHECK_INT(op_dns_lookup(dns, name, strlen(name), OP_DNS_TXT, on_big, &done, &hit, &ttl),
+              OP_DNS_STARTED);
+    run_until(&done, 5);
+    CHECK_INT(big_len, 750);
+    stop();
+}
+
+CTEST(cname_chain_is_followed)
+{
+    start(dns_port, 1000);
+    got_t g = lookup("chain1.test", OP_DNS_A, NULL);
+    CHECK_INT(g.status, OP_DNS_OK);
+    CHECK_STR(g.text, "127.0.0.20");
+    CHECK_INT(g.ttl, 200); /* min(300, 250, 200) */
+    CHECK_INT(queries(), 3); /* unbound gives one CNAME per answer */
+    int hit;
+    g = lookup("CHAIN1.test.", OP_DNS_A, &hit);
+    CHECK(hit);
+    CHECK_STR(g.text, "127.0.0.20");
+    stop();
+}
+
+CTEST(every_failure_token)
+{
+    start(dns_port, 1000);
+    CHECK_INT(lookup("nxdomain.test", OP_DNS_A, NULL).status, OP_DNS_NXDOMAIN);
+    CHECK_INT(lookup("aonly.test", OP_DNS_MX, NULL).status, OP_DNS_NODATA);
+    CHECK_INT(lookup("a.servfail.test", OP_DNS_A, NULL).status, OP_DNS_SERVFAIL);
+    CHECK_INT(lookup("a.refused.test", OP_DNS_A, NULL).status, OP_DNS_REFUSED);
+    uint64_t t0 = uv_hrtime();
+    CHECK_INT(lookup("a.timeout.test", OP_DNS_A, NULL).status, OP_DNS_TIMEOUT);
+    double waited = (double)(uv_hrtime() - t0) / 1e9;
+    CHECK(waited >= 0.25 && waited < 2.0);
+    CHECK_INT(lookup("a..b", OP_DNS_A, NULL).status, OP_DNS_BADNAME);
+    CHECK_INT(lookup("exa mple.test", OP_DNS_A, NULL).status, OP_DNS_BADNAME);
+    CHECK_STR(op_dns_status_token(OP_DNS_FORMERR), "formerr");
+    stop();
+}
+
+CTEST(formerr_and_silence_from_the_fake_server)
+{
+    start(silent_port, 1000);
+    CHECK_INT(lookup("x.formerr.test", OP_DNS_A, NULL).status, OP_DNS_FORMERR);
+    CHECK_INT(lookup("anything.test", OP_DNS_A, NULL).status, OP_DNS_TIMEOUT);
+    stop();
+}
+
+CTEST(failures_are_not_cached)
+{
+    start(dns_port, 1000);
+    lookup("b.servfail.test", OP_DNS_A, NULL);
+    int hit;
+    CHECK_INT(lookup("b.servfail.test", OP_DNS_A, &hit).status, OP_DNS_SERVFAIL);
+    CHECK(!hit);
+    CHECK_INT(queries(), 2);
+    stop();
+}
+
+CTEST(cancelled_when_the_service_stops)
+{
+    start(silent_port, 1000);
+    got_t g = {0};
+    op_dns_result_t *hit = NULL;
+    uint32_t ttl;
+    CHECK_INT(op_dns_lookup(dns, "x.test", 6, OP_DNS_A, on_result, &g, &hit, &ttl), OP_DNS_STARTED);
+    stop();
+    CHECK(g.done);
+    CHECK_INT(g.status, OP_DNS_CANCELLED);
+}
+
+CTEST(positive_ttl_expires_on_the_clock)
+{
+    start(dns_port, 1000);
+    int hit;
+    got_t g = lookup("aonly.test", OP_DNS_A, &hit);
+    CHECK(!hit);
+    CHECK_INT(g.ttl, 200);
+    op_dns_advance_clock(dns, 150);
+    g = lookup("aonly.test", OP_DNS_A, &hit);
+    CHECK(hit);
+    CHECK(g.ttl <= 50 && g.ttl >= 48);
+    CHECK_INT(queries(), 1);
+    op_dns_advance_clock(dns, 51);
+    g = lookup("aonly.test", OP_DNS_A, &hit);
+    CHECK(!hit);
+    CHECK_INT(g.status, OP_DNS_OK);
+    CHECK_INT(queries(), 2);
+    stop();
+}
+
+CTEST(negative_entries_expire_by_the_soa_minimum)
+{
+    start(dns_port, 1000);
+    int hit;
+    /* test. has SOA TTL 3600, minimum 30; example.org. TTL 120, minimum 60 */
+    got_t g = lookup("gone.test", OP_DNS_A, &hit);
+    CHECK_INT(g.status, OP_DNS_NXDOMAIN);
+    CHECK_INT(g.ttl, 30);
+    g = lookup("nowhere.example.org", OP_DNS_A, NULL);
+    CHECK_INT(g.ttl, 60);
+    g = lookup("aonly.test", OP_DNS_MX, NULL);
+    CHECK_INT(g.status, OP_DNS_NODATA);
+    CHECK_INT(g.ttl, 30);
+    op_dns_advance_clock(dns, 29);
+    CHECK_INT(lookup("gone.test", OP_DNS_A, &hit).status, OP_DNS_NXDOMAIN);
+    CHECK(hit);
+    CHECK_INT(lookup("aonly.test", OP_DNS_MX, &hit).status, OP_DNS_NODATA);
+    CHECK(hit);
+    CHECK_INT(lookup("nowhere.example.org", OP_DNS_A, &hit).status, OP_DNS_NXDOMAIN);
+    CHECK(hit);
+    op_dns_advance_clock(dns, 2);
+    lookup("gone.test", OP_DNS_A, &hit);
+    CHECK(!hit);
+    lookup("nowhere.example.org", OP_DNS_A, &hit);
+    CHECK(hit); /* 31s of its 60 */
+    op_dns_advance_clock(dns, 30);
+    lookup("nowhere.example.org", OP_DNS_A, &hit);
+    CHECK(!hit);
+    stop();
+}
+
+CTEST(lru_eviction_keeps_the_recently_used)
+{
+    start(dns_port, 2);
+    int hit;
+    lookup("aonly.test", OP_DNS_A, NULL);
+    lookup("withmx.test", OP_DNS_MX, NULL);
+    lookup("aonly.test", OP_DNS_A, &hit); /* now the most recent */
+    CHECK(hit);
+    lookup("dual.test", OP_DNS_A, NULL);  /* evicts withmx MX */
+    op_dns_stats_t s;
+    op_dns_stats(dns, &s);
+    CHECK_INT(s.evictions, 1);
+    CHECK_INT(s.entries, 2);
+    lookup("aonly.test", OP_DNS_A, &hit);
+    CHECK(hit);
+    lookup("withmx.test", OP_DNS_MX, &hit);
+    CHECK(!hit);
+    stop();
+}
+
+CTEST(reconfigure_keeps_the_cache_and_switches_servers)
+{
+    start(dns_port, 1000);
+    lookup("aonly.test", OP_DNS_A, NULL);
+    op_dns_conf_t c = conf_for(silent_port, 1000);
+    char err[256];
+    CHECK_INT(op_dns_reconfigure(dns, &c, err, sizeof err), 0);
+    int hit;
+    CHECK_INT(lookup("aonly.test", OP_DNS_A, &hit).status, OP_DNS_OK);
+    CHECK(hit);
+    CHECK_INT(lookup("withmx.test", OP_DNS_MX, NULL).status, OP_DNS_TIMEOUT);
+    char *bad[1] = {"not-an-address"};
+    c.servers = bad;
+    CHECK_INT(op_dns_reconfigure(dns, &c, err, sizeof err), -1);
+    CHECK(strstr(err, "not-an-address") != NULL);
+    stop();
+}
+
+/* Counts the queries for name that reached unbound (log-queries). */
+static int count_at_server(const char *name)
+{
+    FILE *f = fopen(dns_log, "r");
+    if (f == NULL)
+        return -1;
+    char line[1024], want[300];
+    snprintf(want, sizeof want, " %s. A IN", name);
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strstr(line, want) != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
+static int ncoalesced_done;
+static int ncoalesced_nx;
+static int ncoalesced_all;
+static void on_coalesced(void *data, const op_dns_result_t *res, uint32_t ttl)
+{
+    (void)data;
+    (void)ttl;
+    ncoalesced_done++;
+    if (res->status == OP_DNS_NXDOMAIN)
+        ncoalesced_nx++;
+    ncoalesced_all = ncoalesced_done == 1000;
+}
+
+CTEST(thousand_lookups_of_one_name_send_one_query)
+{
+    start(dns_port, 1000);
+    char name[128];
+    snprintf(name, sizeof name, "coalesce-%d-%ld.test", (int)getpid(), (long)time(NULL));
+    for (int i = 0; i < 1000; i++) {
+        op_dns_result_t *hit = NULL;
+        uint32_t ttl;
+        /* spellings differ (case, trailing dot); the normal form is one */
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s%s", name, (i % 3 == 0) ? "." : "");
+        if (i % 5 == 0)
+            buf[0] = 'C';
+        CHECK_INT(op_dns_lookup(dns, buf, strlen(buf), OP_DNS_A, on_coalesced, NULL, &hit, &ttl),
+                  OP_DNS_STARTED);
+    }
+    run_until(&ncoalesced_all, 5);
+    CHECK_INT(ncoalesced_done, 1000);
+    CHECK_INT(ncoalesced_nx, 1000);
+    op_dns_stats_t s;
+    op_dns_stats(dns, &s);
+    CHECK_INT(s.queries, 1);
+    CHECK_INT(s.coalesced, 999);
+    /* unbound writes its log line before it answers */
+    CHECK_INT(count_at_server(name), 1);
+    stop();
+}
+
+CTEST(addresses)
+{
+    char out[128];
+    CHECK_INT(op_dns_reverse_name("192.0.2.1", out, sizeof out), 0);
+    CHECK_STR(out, "1.2.0.192.in-addr.arpa");
+    CHECK_INT(op_dns_reverse_name("2001:db8::10", out, sizeof out), 0);
+    CHECK_STR(out, "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+    CHECK_INT(op_dns_reverse_name("example.org", out, sizeof out), -1);
+    CHECK_INT(op_dns_canonical_ip("2001:DB8:0::1", out, sizeof out), 0);
+    CHECK_STR(out, "2001:db8::1");
+    CHECK_INT(op_dns_canonical_ip("1.2.3", out, sizeof out), -1);
+}
+
+int main(int argc, char **argv)
+{
+    return ctest_main(argc, argv);
+}

@@ -1,0 +1,222 @@
+/* The SMTP call-out service against the harness's Postfix
+ * (spec/harness/svc_smtp.sh): verify.test on 127.0.0.1:SMTP_VERIFY_PORT,
+ * and a listener on SMTP_SLOW_PORT that waits 3 s before its greeting. */
+#include "ctest.h"
+#include "smtp.h"
+
+static int verify_port, slow_port;
+static uv_loop_t loop;
+static op_smtp_t *smtp;
+
+static void load_env(void)
+{
+    FILE *f = fopen("build/harness/env", "r");
+    if (f == NULL) {
+        fprintf(stderr, "  build/harness/env missing: run spec/harness/harness.sh up\n");
+        exit(1);
+    }
+    char line[600];
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "SMTP_VERIFY_PORT=", 17) == 0)
+            verify_port = atoi(line + 17);
+        else if (strncmp(line, "SMTP_SLOW_PORT=", 15) == 0)
+            slow_port = atoi(line + 15);
+    }
+    fclose(f);
+    if (!verify_port || !slow_port) {
+        fprintf(stderr, "  build/harness/env has no SMTP_VERIFY_PORT/SMTP_SLOW_PORT\n");
+        exit(1);
+    }
+}
+
+static op_smtp_conf_t conf = {.helo = "outpost-test.example.org", .connect_timeout = 1,
+                              .step_timeout = 1, .positive_ttl = 3600, .negative_ttl = 0.3,
+                              .tempfail_ttl = 0, .per_destination = 4, .cache_size = 1000};
+
+static void start(void)
+{
+    load_env();
+    uv_loop_init(&loop);
+    char err[128];
+    smtp = op_smtp_new(&loop, &conf, err, sizeof err);
+}
+
+static void stop(void)
+{
+    op_smtp_free(smtp);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+typedef struct {
+    int done;
+    op_smtp_result_t res;
+} got_t;
+
+static int ndone;
+static void on_result(void *data, const op_smtp_result_t *res)
+{
+    got_t *g = data;
+    g->done = 1;
+    g->res = *res;
+    ndone++;
+}
+
+static void guard_fired(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+static void run_until(const int *done, double secs)
+{
+    uv_timer_t guard;
+    int expired = 0;
+    uv_timer_init(&loop, &guard);
+    guard.data = &expired;
+    uv_timer_start(&guard, guard_fired, (uint64_t)(secs * 1000), 0);
+    while (!*done && !expired)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static got_t verify(const char *address, int port)
+{
+    got_t g = {0};
+    CHECK(op_smtp_verify(smtp, address, "127.0.0.1", port, on_result, &g) != NULL);
+    run_until(&g.done, 8);
+    CHECK(g.done);
+    return g;
+}
+
+CTEST(verdicts)
+{
+    start();
+    got_t g = verify("alice@verify.test", verify_port);
+    CHECK_INT(g.res.verdict, OP_SMTP_ACCEPTED);
+    CHECK_INT(g.res.code, 250);
+    g = verify("nobody@verify.test", verify_port);
+    CHECK_INT(g.res.verdict, OP_SMTP_REJECTED);
+    CHECK_INT(g.res.code, 550);
+    CHECK(strstr(g.res.reply, "User unknown") != NULL);
+    g = verify("busy@verify.test", verify_port);
+    CHECK_INT(g.res.verdict, OP_SMTP_TEMPFAIL);
+    CHECK_INT(g.res.code, 450);
+    stop();
+}
+
+CTEST(step_and_connect_timeouts_are_tempfail)
+{
+    start();
+    uint64_t t0 = uv_hrtime();
+    got_t g = verify("alice@verify.test", slow_port); /* greeting after 3 s */
+    double secs = (double)(uv_hrtime() - t0) / 1e9;
+    CHECK_INT(g.res.verdict, OP_SMTP_TEMPFAIL);
+    CHECK_STR(g.res.reply, "timeout");
+    CHECK(secs >= 0.9 && secs < 2.5);
+    g = verify("slow@verify.test", verify_port); /* RCPT answered after 2 s */
+    CHECK_INT(g.res.verdict, OP_SMTP_TEMPFAIL);
+    CHECK_STR(g.res.reply, "timeout");
+    g = verify("alice@verify.test", 1); /* nothing listens */
+    CHECK_INT(g.res.verdict, OP_SMTP_TEMPFAIL);
+    CHECK_STR(g.res.reply, "connect: ECONNREFUSED");
+    stop();
+}
+
+CTEST(cache_ttls_per_verdict)
+{
+    start();
+    op_smtp_result_t r;
+    CHECK(!op_smtp_cached(smtp, "alice@verify.test", &r));
+    verify("alice@verify.test", verify_port);
+    verify("nobody@verify.test", verify_port);
+    verify("busy@verify.test", verify_port);
+    CHECK(op_smtp_cached(smtp, "ALICE@verify.TEST.", &r));
+    CHECK_INT(r.verdict, OP_SMTP_ACCEPTED);
+    CHECK(op_smtp_cached(smtp, "nobody@verify.test", &r));
+    CHECK_INT(r.verdict, OP_SMTP_REJECTED);
+    CHECK(!op_smtp_cached(smtp, "busy@verify.test", &r)); /* tempfail_ttl 0 */
+    usleep(400 * 1000);
+    uv_update_time(&loop);
+    CHECK(!op_smtp_cached(smtp, "nobody@verify.test", &r)); /* negative_ttl 0.3 s */
+    CHECK(op_smtp_cached(smtp, "alice@verify.test", &r));
+    stop();
+}
+
+CTEST(one_session_per_address_and_a_line_per_destination)
+{
+    start();
+    static got_t g[40];
+    ndone = 0;
+    char addr[64];
+    for (int i = 0; i < 40; i++) {
+        /* 10 addresses, each asked 4 times */
+        snprintf(addr, sizeof addr, "user%d@verify.test", i % 10);
+        CHECK(op_smtp_verify(smtp, addr, "127.0.0.1", verify_port, on_result, &g[i]) != NULL);
+    }
+    int all = 0;
+    for (int tries = 0; tries < 100 && !all; tries++) {
+        run_until(&all, 0.1);
+        all = ndone == 40;
+    }
+    CHECK_INT(ndone, 40);
+    op_smtp_stats_t st;
+    op_smtp_stats(smtp, &st);
+    CHECK_INT(st.sessions, 10);
+    CHECK_INT(st.joined, 30);
+    CHECK_INT(st.active_max, 4); /* per_destination */
+    for (int i = 0; i < 40; i++)
+        CHECK_INT(g[i].res.verdict, OP_SMTP_REJECTED);
+    stop();
+}
+
+CTEST(forgotten_waiters_still_fill_the_cache)
+{
+    start();
+    got_t g = {0};
+    op_smtp_waiter_t *w = op_smtp_verify(smtp, "bob@verify.test", "127.0.0.1", verify_port,
+                                         on_result, &g);
+    op_smtp_forget(w);
+    op_smtp_result_t r;
+    int hit = 0;
+    for (int i = 0; i < 50 && !hit; i++) {
+        run_until(&g.done, 0.05);
+        hit = op_smtp_cached(smtp, "bob@verify.test", &r);
+    }
+    CHECK(hit);
+    CHECK(!g.done);
+    stop();
+}
+
+CTEST(stopping_cancels_sessions_and_the_line)
+{
+    conf.per_destination = 1;
+    start();
+    got_t a = {0}, b = {0};
+    CHECK(op_smtp_verify(smtp, "alice@verify.test", "127.0.0.1", slow_port, on_result, &a) != NULL);
+    CHECK(op_smtp_verify(smtp, "bob@verify.test", "127.0.0.1", slow_port, on_result, &b) != NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    stop();
+    CHECK(a.done && b.done);
+    CHECK_STR(a.res.reply, "cancelled");
+    CHECK_STR(b.res.reply, "cancelled");
+}
+
+CTEST(addresses)
+{
+    char key[256];
+    CHECK_INT(op_smtp_address_key("Alice@Example.ORG.", key, sizeof key), 0);
+    CHECK_STR(key, "alice@example.org");
+    CHECK_INT(op_smtp_address_key("a@b\xc3\xbc.test", key, sizeof key), 0);
+    CHECK_STR(key, "a@xn--b-eha.test");
+    CHECK_INT(op_smtp_address_key("no-at", key, sizeof key), -1);
+    CHECK_INT(op_smtp_address_key("@x.test", key, sizeof key), -1);
+    CHECK_INT(op_smtp_address_key("a b@x.test", key, sizeof key), -1);
+    CHECK_INT(op_smtp_address_key("a>@x.test", key, sizeof key), -1);
+    CHECK_INT(op_smtp_address_key("a\r\nRSET@x.test", key, sizeof key), -1);
+}
+
+int main(int argc, char **argv)
+{
+    return ctest_main(argc, argv);
+}
