@@ -36,12 +36,20 @@ trap 'echo "interrupted"; exit 130' INT TERM
 e2e_setup() {
     T=$(mktemp -d /tmp/outpost-e2e.XXXXXX)
     mkdir -p "$T/lua/lib" "$T/lua/policies"
-    ln -s "$ROOT/lua/lib/outpost" "$T/lua/lib/outpost"
+    local f
+    for f in "$ROOT"/lua/lib/*; do ln -s "$f" "$T/lua/lib/"; done
     cp "$ROOT"/lua/policies/*.lua "$T/lua/policies/"
 }
 
+# Writes $T/outpost.conf from stdin; a config without a daemon section
+# gets the usual one (state and Lua tree in $T).
 e2e_config() {
-    sed -e "s|@T@|$T|g" -e "s|@ROOT@|$ROOT|g" > "$T/outpost.conf"
+    local text
+    text=$(cat)
+    if ! grep -q '^daemon {' <<<"$text"; then
+        text=$(printf 'daemon {\n    state_dir = @T@/state\n    lua_dir = @T@/lua\n}\n%s' "$text")
+    fi
+    sed -e "s|@T@|$T|g" -e "s|@ROOT@|$ROOT|g" <<<"$text" > "$T/outpost.conf"
 }
 
 # Policies for a test: e2e_policy NAME <<EOF ... EOF

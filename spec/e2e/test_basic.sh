@@ -11,10 +11,6 @@ check "--check accepts the shipped configuration" "$OUTPOSTD" --check -c "$ROOT/
 
 PORT=$((20000 + RANDOM % 20000))
 e2e_config <<EOF
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-}
 listener unix {
     listen = unix:@T@/run/policy.sock
     service = dunno

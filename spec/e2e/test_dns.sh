@@ -9,10 +9,6 @@ e2e_setup
 
 write_config() { # dns server port
     e2e_config <<EOF
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-}
 listener unix {
     listen = unix:@T@/policy.sock
     service = po5

@@ -5,10 +5,6 @@
 e2e_setup
 
 e2e_config <<'EOF'
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-}
 listener unix {
     listen = unix:@T@/policy.sock
     service = faulty

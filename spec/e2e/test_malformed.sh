@@ -6,10 +6,6 @@
 e2e_setup
 
 e2e_config <<'EOF'
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-}
 request_limits {
     max_line = 2048
     max_attrs = 64

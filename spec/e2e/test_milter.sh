@@ -8,10 +8,6 @@ e2e_setup
 command -v miltertest >/dev/null || { echo "miltertest is not installed (scripts/deps.sh)"; not_ok "miltertest present"; e2e_finish; exit 1; }
 PORT=$((20000 + RANDOM % 20000))
 e2e_config <<EOF
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-}
 listener milter {
     listen = tcp:127.0.0.1:$PORT
     protocol = milter

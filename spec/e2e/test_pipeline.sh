@@ -5,10 +5,6 @@
 . "$(dirname "$0")/lib.sh"
 e2e_setup
 e2e_config <<'EOF'
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-}
 listener main {
     listen = unix:@T@/main.sock
     service = checks

@@ -8,10 +8,6 @@
 . "$ROOT/build/harness/env" || { echo "harness not up"; echo "0 passed, 1 failed"; exit 1; }
 e2e_setup
 e2e_config <<EOF
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-}
 listener unix {
     listen = unix:@T@/policy.sock
     service = mo5
