@@ -1,5 +1,7 @@
 #include "services.h"
 
+#include "control.h"
+#include "counters.h"
 #include "log.h"
 
 static op_services_t running_services;
@@ -7,20 +9,28 @@ op_services_t *op_services;
 
 int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
-    (void)cfg;
-    (void)err;
-    (void)errlen;
     running_services.loop = loop;
     op_services = &running_services;
+    if ((running_services.counters = op_counters_open(loop, cfg, err, errlen)) == NULL)
+        return -1;
+    if ((running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
+        return -1;
     return 0;
 }
 
 void op_services_reload(const op_config_t *cfg)
 {
-    (void)cfg;
+    if (running_services.counters != NULL)
+        op_counters_configure(running_services.counters, cfg);
+    if (running_services.control != NULL)
+        op_control_reload(running_services.control, cfg);
 }
 
 void op_services_stop(void)
 {
+    op_control_stop(running_services.control);
+    running_services.control = NULL;
+    op_counters_close(running_services.counters);
+    running_services.counters = NULL;
     op_services = NULL;
 }

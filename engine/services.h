@@ -20,6 +20,8 @@ typedef struct op_services {
     /* One pointer per service, NULL until started.  Add yours here and in
      * services.c; keep the order of start and the reverse for stop. */
     int placeholder_; /* keeps the struct non-empty until the first service lands */
+    struct op_counters *counters; /* counters.h: outpost.limit */
+    struct op_control *control;   /* control.h: the outpostctl socket */
 } op_services_t;
 
 /* The running services (NULL before op_services_start). */

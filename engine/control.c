@@ -1,0 +1,233 @@
+/* The control socket's transport: listening, credentials, one line in and
+ * one answer out.  The commands are in control_cmd.c. */
+#include "control.h"
+
+#include "log.h"
+#include "mem.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_LINE 4096
+#define MAX_FIELDS 16
+
+struct op_control {
+    uv_pipe_t server;
+    uv_loop_t *loop;
+    char *path;
+    gid_t admin_gid;
+    int has_admin_group;
+};
+
+typedef struct {
+    uv_pipe_t pipe;
+    op_control_t *ctl;
+    char buf[MAX_LINE + 1];
+    size_t n;
+    int answered;
+    uv_write_t wr;
+    char *answer;
+    unsigned uid;
+} client_t;
+
+static void client_free(uv_handle_t *h)
+{
+    client_t *cl = h->data;
+    free(cl->answer);
+    free(cl);
+}
+
+static void on_written(uv_write_t *wr, int status)
+{
+    (void)status;
+    client_t *cl = wr->data;
+    uv_close((uv_handle_t *)&cl->pipe, client_free);
+}
+
+static void answer(client_t *cl, char *text)
+{
+    cl->answered = 1;
+    uv_read_stop((uv_stream_t *)&cl->pipe);
+    cl->answer = text;
+    uv_buf_t b = uv_buf_init(text, (unsigned)strlen(text));
+    cl->wr.data = cl;
+    if (uv_write(&cl->wr, (uv_stream_t *)&cl->pipe, &b, 1, on_written) != 0)
+        uv_close((uv_handle_t *)&cl->pipe, client_free);
+}
+
+static char *error_text(int code, const char *msg)
+{
+    size_t len = strlen(msg) + 32;
+    char *t = op_malloc(len);
+    snprintf(t, len, "error %d %s\n", code, msg);
+    return t;
+}
+
+static int in_group(uid_t uid, gid_t gid, gid_t want)
+{
+    if (gid == want)
+        return 1;
+    struct passwd *pw = getpwuid(uid);
+    if (pw == NULL)
+        return 0;
+    gid_t groups[256];
+    int n = 256;
+    if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == want)
+            return 1;
+    return 0;
+}
+
+static void on_line(client_t *cl, char *line)
+{
+    char *fields[MAX_FIELDS];
+    size_t n = 0;
+    for (char *p = line; n < MAX_FIELDS;) {
+        fields[n++] = p;
+        p = strchr(p, '\t');
+        if (p == NULL)
+            break;
+        *p++ = '\0';
+    }
+    if (n < 2 || (strcmp(fields[0], "text") != 0 && strcmp(fields[0], "json") != 0)) {
+        answer(cl, error_text(2, "malformed request"));
+        return;
+    }
+    answer(cl, op_control_execute(fields + 1, n - 1, strcmp(fields[0], "json") == 0, cl->uid));
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    client_t *cl = h->data;
+    *buf = uv_buf_init(cl->buf + cl->n, (unsigned)(MAX_LINE - cl->n));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    client_t *cl = s->data;
+    if (cl->answered)
+        return;
+    if (nread < 0) {
+        uv_close((uv_handle_t *)&cl->pipe, client_free);
+        return;
+    }
+    cl->n += (size_t)nread;
+    char *nl = memchr(cl->buf, '\n', cl->n);
+    if (nl != NULL) {
+        *nl = '\0';
+        on_line(cl, cl->buf);
+    } else if (cl->n >= MAX_LINE) {
+        answer(cl, error_text(2, "request line too long"));
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    op_control_t *ctl = server->data;
+    if (status < 0)
+        return;
+    client_t *cl = op_calloc(1, sizeof *cl);
+    cl->ctl = ctl;
+    uv_pipe_init(ctl->loop, &cl->pipe, 0);
+    cl->pipe.data = cl;
+    if (uv_accept(server, (uv_stream_t *)&cl->pipe) != 0) {
+        uv_close((uv_handle_t *)&cl->pipe, client_free);
+        return;
+    }
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        uv_close((uv_handle_t *)&cl->pipe, client_free);
+        return;
+    }
+    cl->uid = cred.uid;
+    if (cred.uid != 0 && cred.uid != geteuid() &&
+        !(ctl->has_admin_group && in_group(cred.uid, cred.gid, ctl->admin_gid))) {
+        op_warn("control: refused uid %u (pid %d): not root, the daemon's user or in the admin group",
+                (unsigned)cred.uid, (int)cred.pid);
+        answer(cl, error_text(4, "permission denied: outpostctl needs root or the admin group"));
+        return;
+    }
+    uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read);
+}
+
+static void apply_access(op_control_t *ctl, const op_config_t *cfg)
+{
+    ctl->has_admin_group = 0;
+    if (cfg->control_group != NULL) {
+        struct group *gr = getgrnam(cfg->control_group);
+        if (gr == NULL) {
+            op_warn("control: group %s does not exist; only root and the daemon's user may connect",
+                    cfg->control_group);
+        } else {
+            ctl->admin_gid = gr->gr_gid;
+            ctl->has_admin_group = 1;
+            if (chown(ctl->path, (uid_t)-1, gr->gr_gid) != 0)
+                op_warn("control: chgrp %s %s: %s", cfg->control_group, ctl->path, strerror(errno));
+        }
+    }
+    if (chmod(ctl->path, (mode_t)cfg->control_mode) != 0)
+        op_warn("control: chmod %s: %s", ctl->path, strerror(errno));
+}
+
+static void server_free(uv_handle_t *h)
+{
+    op_control_t *ctl = h->data;
+    free(ctl->path);
+    free(ctl);
+}
+
+op_control_t *op_control_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
+{
+    op_control_t *ctl = op_calloc(1, sizeof *ctl);
+    ctl->loop = loop;
+    if (cfg->control_socket != NULL) {
+        ctl->path = op_strdup(cfg->control_socket);
+    } else {
+        ctl->path = op_malloc(strlen(cfg->state_dir) + sizeof "/control.sock");
+        sprintf(ctl->path, "%s/control.sock", cfg->state_dir);
+    }
+    uv_pipe_init(loop, &ctl->server, 0);
+    ctl->server.data = ctl;
+    /* A socket left by a daemon that died; the counters' lock already
+     * refused a second daemon on the same state. */
+    unlink(ctl->path);
+    mode_t old = umask(0177);
+    int rc = uv_pipe_bind(&ctl->server, ctl->path);
+    umask(old);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&ctl->server, 16, on_connection);
+    if (rc != 0) {
+        snprintf(err, errlen, "control: cannot listen on %s: %s", ctl->path, uv_strerror(rc));
+        uv_close((uv_handle_t *)&ctl->server, server_free);
+        return NULL;
+    }
+    apply_access(ctl, cfg);
+    uv_unref((uv_handle_t *)&ctl->server); /* the daemon's lifetime is not ours to hold */
+    op_info("control: listening on %s", ctl->path);
+    return ctl;
+}
+
+void op_control_reload(op_control_t *ctl, const op_config_t *cfg)
+{
+    apply_access(ctl, cfg);
+}
+
+void op_control_stop(op_control_t *ctl)
+{
+    if (ctl == NULL)
+        return;
+    unlink(ctl->path);
+    uv_close((uv_handle_t *)&ctl->server, server_free);
+}

@@ -1,0 +1,82 @@
+/* Internal to counters*.c: the store and its key layout.
+ *
+ *   'c' limit 0 subject 0 bucket(8, big-endian)  -> count(8) leaves(8)   window buckets
+ *   'r' instance 0 limit 0 subject 0 bucket(8)   -> n(8) deadline(8)     reservations
+ *   't' deadline(8) instance 0 limit 0 subject 0 bucket(8) -> ""        reservation deadlines
+ *   'o' limit 0 subject                          -> max until set_at who reason (tab-separated)
+ *
+ * Integers in values are little-endian; buckets and deadlines in keys are
+ * big-endian so keys sort by time.  A subject's window is one prefix scan
+ * from its first bucket.  `leaves` is the second the bucket leaves its
+ * window, so the compaction filter drops old buckets without knowing the
+ * limits (no cron job). */
+#ifndef OP_COUNTERS_STORE_H
+#define OP_COUNTERS_STORE_H
+
+#include "counter_window.h"
+#include "counters.h"
+
+#include <rocksdb/c.h>
+
+typedef struct {
+    char *name;
+    int64_t max, max_override;
+    op_window_t w;
+} op__limit_t;
+
+struct op_counters {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_compactionfilter_t *filter;
+    op__limit_t *limits;
+    size_t nlimits;
+    double reservation_timeout;
+    op_counters_clock_fn clock;
+    void *clock_data;
+    int64_t last_now;       /* the clock's last reading, for the compaction filter */
+    uv_timer_t *timer;      /* reservation deadlines; NULL without a loop */
+    char *path;
+};
+
+typedef struct {
+    char b[3 * OP_COUNTERS_MAX_KEY + 32];
+    size_t n;
+} op__key_t;
+
+void op__key_init(op__key_t *k, char tag);
+void op__key_str(op__key_t *k, const char *s); /* s and a 0 */
+void op__key_u64(op__key_t *k, uint64_t v);
+uint64_t op__get_be(const char *p);
+int64_t op__get_le(const char *p);
+void op__put_le(char *p, int64_t v);
+
+const op__limit_t *op__limit(const op_counters_t *c, const char *name);
+/* A string argument is usable in a key: 1..OP_COUNTERS_MAX_KEY bytes, no 0. */
+int op__key_ok(const char *s);
+
+/* Reads the window of (limit, subject) into sums for `want` more, with the
+ * subject's effective maximum. */
+int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
+               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count);
+/* Adds n to (limit, subject)'s current bucket in batch, given its count. */
+void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+                    const char *subject, int64_t bucket, int64_t count);
+int op__write(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* Check and add into wb: nothing runs between the read and the write (the
+ * loop thread does both), so no two requests pass the last slot. */
+int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t n,
+                   int64_t dir_max, op_counters_answer_t *a, rocksdb_writebatch_t *wb,
+                   int64_t *bucket);
+/* Completes an admitted add's answer once it was written. */
+int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *subject,
+                         int64_t dir_max, op_counters_answer_t *a);
+/* Gives n back to a bucket, if it is still there; reads its count. */
+int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+                   const char *subject, int64_t bucket, int64_t n);
+/* The operator override of (limit, subject), if any: 1 found, 0 none. */
+int op__override_get(op_counters_t *c, const char *limit, const char *subject,
+                     op_counters_override_t *o);
+
+#endif
