@@ -163,6 +163,21 @@ void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
 
 /* ---- open / close ---- */
 
+/* `outpostd test` runs without the daemon, which creates state_dir. */
+static void mkdir_parents(const char *path)
+{
+    char *dir = op_strdup(path);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0750);
+            *p = '/';
+        }
+    }
+    mkdir(dir, 0750);
+    free(dir);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     op_counters_expire(t->data);
@@ -191,7 +206,7 @@ op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *e
     op_counters_configure(c, cfg);
 
     char *dberr = NULL;
-    mkdir(c->path, 0750);
+    mkdir_parents(c->path);
     c->db = rocksdb_open(c->opts, c->path, &dberr);
     if (c->db == NULL) {
         snprintf(err, errlen, "counters: cannot open %s: %s", c->path, dberr ? dberr : "?");
