@@ -284,7 +284,7 @@ static char *cmd_limit(out_t *o, char **f, size_t n, unsigned uid)
             snprintf(who, sizeof who, "uid %u", uid);
         int rc = op_counters_override_set(c, f[2], f[3], max, until, who, f[6], err, sizeof err);
         if (rc < 0)
-            return fail(rc == OP_COUNTERS_EIO || rc == OP_COUNTERS_ENOLIMIT ? 1 : 2, "limit set: %s", err);
+            return fail(1, "limit set: %s", err);
         if (o->json)
             put(o, "{\"set\":true}");
         else
