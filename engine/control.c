@@ -33,6 +33,7 @@ typedef struct {
     uv_write_t wr;
     char *answer;
     unsigned uid;
+    int denied;       /* answered with the refusal once its line is read */
 } client_t;
 
 static void client_free(uv_handle_t *h)
@@ -87,6 +88,10 @@ static int in_group(uid_t uid, gid_t gid, gid_t want)
 
 static void on_line(client_t *cl, char *line)
 {
+    if (cl->denied) {
+        answer(cl, error_text(4, "permission denied: outpostctl needs root or the admin group"));
+        return;
+    }
     char *fields[MAX_FIELDS];
     size_t n = 0;
     for (char *p = line; n < MAX_FIELDS;) {
@@ -156,8 +161,9 @@ static void on_connection(uv_stream_t *server, int status)
         !(ctl->has_admin_group && in_group(cred.uid, cred.gid, ctl->admin_gid))) {
         op_warn("control: refused uid %u (pid %d): not root, the daemon's user or in the admin group",
                 (unsigned)cred.uid, (int)cred.pid);
-        answer(cl, error_text(4, "permission denied: outpostctl needs root or the admin group"));
-        return;
+        /* Read the request first: a reply to an unread request could
+         * reach the client as a broken pipe instead of the message. */
+        cl->denied = 1;
     }
     uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read);
 }
