@@ -199,6 +199,13 @@ op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *e
     rocksdb_options_set_keep_log_file_num(c->opts, 2);
     /* Counters are small; the WAL is preallocated at about this size. */
     rocksdb_options_set_write_buffer_size(c->opts, 16 << 20);
+    /* Most subjects have no override: a bloom filter answers that Get
+     * without reading every file. */
+    c->table = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_filter_policy(c->table, rocksdb_filterpolicy_create_bloom(10));
+    c->cache = rocksdb_cache_create_lru(32 << 20);
+    rocksdb_block_based_options_set_block_cache(c->table, c->cache);
+    rocksdb_options_set_block_based_table_factory(c->opts, c->table);
     c->filter = rocksdb_compactionfilter_create(c, filter_destroy, filter_old_buckets, filter_name);
     rocksdb_options_set_compaction_filter(c->opts, c->filter);
     c->wopts = rocksdb_writeoptions_create();
@@ -241,6 +248,10 @@ void op_counters_close(op_counters_t *c)
     if (c->db != NULL)
         rocksdb_close(c->db);
     rocksdb_options_destroy(c->opts);
+    if (c->table != NULL)
+        rocksdb_block_based_options_destroy(c->table);
+    if (c->cache != NULL)
+        rocksdb_cache_destroy(c->cache);
     rocksdb_compactionfilter_destroy(c->filter);
     rocksdb_writeoptions_destroy(c->wopts);
     rocksdb_readoptions_destroy(c->ropts);

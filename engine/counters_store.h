@@ -30,6 +30,8 @@ struct op_counters {
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
     rocksdb_compactionfilter_t *filter;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_cache_t *cache;
     op__limit_t *limits;
     size_t nlimits;
     double reservation_timeout;
