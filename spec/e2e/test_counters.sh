@@ -127,6 +127,13 @@ for s in App@Example.org app+1@example.org "<app@example.org>"; do
 done
 check "without SASL the sender counts, normalised" test "$(used app@example.org)" = 3
 
+# --- a reload keeps every counter
+before=$(used bob@example.org)
+kill -HUP "$DAEMON_PID"
+for i in $(seq 1 40); do log_has "generation 2 is current" && break; sleep 0.1; done
+check "reload: generation 2 is current" log_has "generation 2 is current"
+check "reload keeps the counters ($before)" test "$(used bob@example.org)" = "$before"
+
 # --- crash: kill -9 with load running; every acknowledged recipient is still counted
 $CTL limit set rcpt user0@example.org 100000 --reason "crash test" >/dev/null
 $CTL counter reset rcpt user0@example.org >/dev/null
