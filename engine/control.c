@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define MAX_LINE 4096
+#define CLIENT_TIMEOUT_MS 10000 /* a client that sends no line in time is dropped */
 #define MAX_FIELDS 16
 
 struct op_control {
@@ -26,6 +27,8 @@ struct op_control {
 
 typedef struct {
     uv_pipe_t pipe;
+    uv_timer_t timer;
+    int open_handles; /* freed when both handles are closed */
     op_control_t *ctl;
     char buf[MAX_LINE + 1];
     size_t n;
@@ -39,15 +42,29 @@ typedef struct {
 static void client_free(uv_handle_t *h)
 {
     client_t *cl = h->data;
+    if (--cl->open_handles > 0)
+        return;
     free(cl->answer);
     free(cl);
+}
+
+static void client_close(client_t *cl)
+{
+    if (uv_is_closing((uv_handle_t *)&cl->pipe))
+        return;
+    uv_close((uv_handle_t *)&cl->timer, client_free);
+    uv_close((uv_handle_t *)&cl->pipe, client_free);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    client_close(t->data);
 }
 
 static void on_written(uv_write_t *wr, int status)
 {
     (void)status;
-    client_t *cl = wr->data;
-    uv_close((uv_handle_t *)&cl->pipe, client_free);
+    client_close(wr->data);
 }
 
 static void answer(client_t *cl, char *text)
@@ -58,7 +75,7 @@ static void answer(client_t *cl, char *text)
     uv_buf_t b = uv_buf_init(text, (unsigned)strlen(text));
     cl->wr.data = cl;
     if (uv_write(&cl->wr, (uv_stream_t *)&cl->pipe, &b, 1, on_written) != 0)
-        uv_close((uv_handle_t *)&cl->pipe, client_free);
+        client_close(cl);
 }
 
 static char *error_text(int code, const char *msg)
@@ -122,7 +139,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (cl->answered)
         return;
     if (nread < 0) {
-        uv_close((uv_handle_t *)&cl->pipe, client_free);
+        client_close(cl);
         return;
     }
     cl->n += (size_t)nread;
@@ -143,17 +160,20 @@ static void on_connection(uv_stream_t *server, int status)
     client_t *cl = op_calloc(1, sizeof *cl);
     cl->ctl = ctl;
     uv_pipe_init(ctl->loop, &cl->pipe, 0);
-    cl->pipe.data = cl;
+    uv_timer_init(ctl->loop, &cl->timer);
+    cl->pipe.data = cl->timer.data = cl;
+    cl->open_handles = 2;
     if (uv_accept(server, (uv_stream_t *)&cl->pipe) != 0) {
-        uv_close((uv_handle_t *)&cl->pipe, client_free);
+        client_close(cl);
         return;
     }
+    uv_timer_start(&cl->timer, on_timeout, CLIENT_TIMEOUT_MS, 0);
     struct ucred cred;
     socklen_t len = sizeof cred;
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) != 0 ||
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-        uv_close((uv_handle_t *)&cl->pipe, client_free);
+        client_close(cl);
         return;
     }
     cl->uid = cred.uid;
