@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define MAX_LINE 4096
@@ -207,6 +208,19 @@ static void apply_access(op_control_t *ctl, const op_config_t *cfg)
         op_warn("control: chmod %s: %s", ctl->path, strerror(errno));
 }
 
+static int socket_alive(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return 0;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    int alive = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return alive;
+}
+
 static void server_free(uv_handle_t *h)
 {
     op_control_t *ctl = h->data;
@@ -224,11 +238,17 @@ op_control_t *op_control_start(uv_loop_t *loop, const op_config_t *cfg, char *er
         ctl->path = op_malloc(strlen(cfg->state_dir) + sizeof "/control.sock");
         sprintf(ctl->path, "%s/control.sock", cfg->state_dir);
     }
+    /* Replace a socket left by a daemon that died, never a live one. */
+    if (socket_alive(ctl->path)) {
+        snprintf(err, errlen, "control: %s is in use: another outpostd runs with this state",
+                 ctl->path);
+        free(ctl->path);
+        free(ctl);
+        return NULL;
+    }
+    unlink(ctl->path);
     uv_pipe_init(loop, &ctl->server, 0);
     ctl->server.data = ctl;
-    /* A socket left by a daemon that died; the counters' lock already
-     * refused a second daemon on the same state. */
-    unlink(ctl->path);
     mode_t old = umask(0177);
     int rc = uv_pipe_bind(&ctl->server, ctl->path);
     umask(old);

@@ -7,6 +7,8 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -183,11 +185,15 @@ static void on_timer(uv_timer_t *t)
     op_counters_expire(t->data);
 }
 
-op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
+static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
+                              char *err, size_t errlen)
 {
     op_counters_t *c = op_calloc(1, sizeof *c);
     c->clock = real_clock;
-    if (cfg->counters_path != NULL) {
+    if (path != NULL) {
+        c->path = op_strdup(path);
+        c->remove_on_close = 1;
+    } else if (cfg->counters_path != NULL) {
         c->path = op_strdup(cfg->counters_path);
     } else {
         c->path = op_malloc(strlen(cfg->state_dir) + sizeof "/counters");
@@ -232,6 +238,30 @@ op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *e
     return c;
 }
 
+op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
+{
+    return open_at(loop, cfg, NULL, err, errlen);
+}
+
+op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+                                        size_t errlen)
+{
+    char dir[] = "/tmp/outpost-counters.XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        snprintf(err, errlen, "counters: cannot make a temporary directory: %s", strerror(errno));
+        return NULL;
+    }
+    return open_at(loop, cfg, dir, err, errlen);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static void free_timer(uv_handle_t *h)
 {
     free(h);
@@ -256,6 +286,8 @@ void op_counters_close(op_counters_t *c)
     rocksdb_writeoptions_destroy(c->wopts);
     rocksdb_readoptions_destroy(c->ropts);
     free_limits(c);
+    if (c->remove_on_close)
+        nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(c->path);
     free(c);
 }

@@ -71,6 +71,11 @@ typedef struct {
 /* Opens the store of cfg (counters.path or <state_dir>/counters) and
  * starts the reservation timer on loop (NULL: no timer, as in C tests). */
 op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen);
+/* The same on a private store in a new temporary directory, removed by
+ * op_counters_close: `outpostd test` must not touch (or wait for the lock
+ * of) the store of a daemon running with the same configuration. */
+op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+                                        size_t errlen);
 /* Takes the limits and settings of a reloaded config; the path needs a restart. */
 void op_counters_configure(op_counters_t *c, const op_config_t *cfg);
 void op_counters_close(op_counters_t *c);

@@ -40,6 +40,7 @@ struct op_counters {
     int64_t last_now;       /* the clock's last reading, for the compaction filter */
     uv_timer_t *timer;      /* reservation deadlines; NULL without a loop */
     char *path;
+    int remove_on_close;    /* a private store (op_counters_open_private) */
 };
 
 typedef struct {

@@ -6,14 +6,19 @@
 
 static op_services_t running_services;
 op_services_t *op_services;
+int op_services_private_state;
 
 int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
     running_services.loop = loop;
     op_services = &running_services;
-    if ((running_services.counters = op_counters_open(loop, cfg, err, errlen)) == NULL)
+    running_services.counters = op_services_private_state
+                                    ? op_counters_open_private(loop, cfg, err, errlen)
+                                    : op_counters_open(loop, cfg, err, errlen);
+    if (running_services.counters == NULL)
         return -1;
-    if ((running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
+    if (!op_services_private_state &&
+        (running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
         return -1;
     return 0;
 }

@@ -110,6 +110,26 @@ check "... and prints FILE:LINE and the error" grep -q "outpost.conf:[0-9]*: lim
 check "... the running generation keeps serving" test "$(ask sasl_username=dave@example.org)" = DUNNO
 cp "$T/outpost.conf.good" "$T/outpost.conf"
 
+# --- the daemon's state is its own
+mkdir -p "$T/spec"
+cat > "$T/spec/count_spec.lua" <<'EOF2'
+local limit = require "outpost.limit"
+describe("outpostd test beside a running daemon", function()
+    it("counts in a private store", function()
+        assert.equal(1, limit.add("rcpt", "zoe@example.org").used)
+    end)
+end)
+EOF2
+ask sasl_username=zoe@example.org >/dev/null
+check "outpostd test with the daemon's config runs beside it" \
+    bash -c "'$OUTPOSTD' test -c '$T/outpost.conf' '$T/spec' 2>&1 | grep -q '^1 passed, 0 failed'"
+check "... without touching the daemon's counters" bash -c "$CTL counter show rcpt zoe@example.org | grep -qE '^used +1 '"
+check "... nor its control socket" quiet $CTL status
+sed -e "s|unix:$T/p.sock|unix:$T/p2.sock|" "$T/outpost.conf" > "$T/second.conf"
+"$OUTPOSTD" -c "$T/second.conf" > "$T/second.log" 2>&1
+check "a second daemon on the same state refuses to start" grep -qE "in use|lock" "$T/second.log"
+check "... and the first keeps its control socket" quiet $CTL status
+
 # --- who may connect
 check "nobody cannot connect to a 0660 socket: 4" \
     test "$(status_of setpriv --reuid nobody --regid nogroup --clear-groups $CTL status)" = 4
