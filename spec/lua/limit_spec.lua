@@ -1,6 +1,7 @@
 -- outpost.limit against the real counters service of the harness config
 -- (limit spec_rcpt: 5 per hour, max_override 10, reservation_timeout 2s).
--- The store persists between runs: every test counts a subject of its own.
+-- `outpostd test` gives the specs a private store; still, every test counts a
+-- subject of its own so that tests do not depend on each other.
 local limit = require "outpost.limit"
 local outpost = require "outpost"
 
