@@ -160,6 +160,7 @@ void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
         l->w.nbuckets = (int64_t)(lc->window / lc->resolution);
     }
     c->reservation_timeout = cfg->reservation_timeout > 0 ? cfg->reservation_timeout : 1800;
+    c->expired_until = 0; /* a shorter timeout may put new deadlines before it */
     rocksdb_writeoptions_set_sync(c->wopts, (unsigned char)(cfg->counters_sync != 0));
 }
 

@@ -41,6 +41,10 @@ struct op_counters {
     uv_timer_t *timer;      /* reservation deadlines; NULL without a loop */
     char *path;
     int remove_on_close;    /* a private store (op_counters_open_private) */
+    /* Deadlines before this were all handled: the next sweep seeks here
+     * instead of stepping over the tombstones of every released record. */
+    int64_t expired_until;
+    int64_t last_sweep;
 };
 
 typedef struct {

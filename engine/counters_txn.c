@@ -256,10 +256,15 @@ int op_counters_release(op_counters_t *c, const char *instance, int64_t *release
 
 int64_t op_counters_expire(op_counters_t *c)
 {
+    int64_t now = op_counters_now(c);
+    if (now < c->last_sweep)
+        c->expired_until = 0; /* the clock went back: deadlines before the mark may be new */
+    c->last_sweep = now;
     op__key_t lo, hi;
     op__key_init(&lo, 't');
+    op__key_u64(&lo, (uint64_t)c->expired_until + BIAS);
     op__key_init(&hi, 't');
-    op__key_u64(&hi, (uint64_t)op_counters_now(c) + 1 + BIAS);
+    op__key_u64(&hi, (uint64_t)now + 1 + BIAS);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
@@ -291,6 +296,11 @@ int64_t op_counters_expire(op_counters_t *c)
         if (op__write(c, wb) < 0)
             break;
     }
+    char *dberr = NULL;
+    rocksdb_iter_get_error(it, &dberr);
+    if (dberr == NULL && !rocksdb_iter_valid(it))
+        c->expired_until = now + 1; /* everything up to now was handled */
+    free(dberr);
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
     return total;

@@ -205,6 +205,43 @@ CTEST(reservations_expire)
     cleanup(c);
 }
 
+CTEST(reservations_expire_after_the_clock_went_back)
+{
+    now_s = T0 + 1000;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_reserve(c, "day", "alice", "one", 1, -1, &a);
+    now_s = T0 + 2000;
+    CHECK_INT(op_counters_expire(c), 1);
+    CHECK_INT(op_counters_expire(c), 0);
+    now_s = T0; /* back: the next deadline is before the last sweep */
+    op_counters_reserve(c, "day", "alice", "two", 2, -1, &a);
+    op_counters_reserve(c, "day", "alice", "three", 4, -1, &a);
+    now_s = T0 + 30;
+    CHECK_INT(op_counters_expire(c), 6);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    cleanup(c);
+}
+
+CTEST(the_sweep_resumes_where_it_stopped)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    char inst[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(inst, sizeof inst, "i%d", i);
+        op_counters_reserve(c, "day", "alice", inst, 1, -1, &a);
+        if (i % 100 == 0)
+            now_s++;
+    }
+    now_s += 31;
+    CHECK_INT(op_counters_expire(c), 100); /* the day limit allows 100 */
+    CHECK_INT(c->expired_until, now_s + 1);
+    CHECK_INT(op_counters_expire(c), 0);
+    cleanup(c);
+}
+
 CTEST(overrides_directory_and_operator)
 {
     now_s = T0;
