@@ -65,13 +65,15 @@ echo "counters: check-and-add through a policy, $BENCH_KEYS distinct subjects (s
 grep -q "DEFER" "$TMP/fill.out" && { echo "bench_counters: the policy deferred" >&2; cat "$TMP/fill.out" >&2; exit 1; }
 fill=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$TMP/fill.out")
 echo "fill: $fill requests in ${BENCH_FILL_SECONDS}s (unmeasured)"
-printf '%-6s %10s %8s %8s %8s\n' conns "ops/s" p50_us p99_us max_us
+printf '%-6s %10s %8s %8s %8s %10s\n' conns "ops/s" p50_us p99_us max_us cpu_s/1k
 for c in $BENCH_CONNS; do
     "$LOADGEN" --unix "$TMP/outpostd.sock" -c "$c" -d "$BENCH_SECONDS" --warmup 0.5 --keys "$BENCH_KEYS" \
         --quiet --server-pid "$PID" > "$TMP/run-$c.out" 2>&1 || { cat "$TMP/run-$c.out" >&2; exit 1; }
-    tail -n 1 "$TMP/run-$c.out" | awk -v c="$c" '{
+    cpu=$(sed -n 's/^server_cpu_s=//p' "$TMP/run-$c.out")
+    tail -n 1 "$TMP/run-$c.out" | awk -v c="$c" -v cpu="${cpu:-0}" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        printf "%-6d %10d %8d %8d %8d\n", c, v["rps"], v["p50_us"], v["p99_us"], v["max_us"] }'
+        printf "%-6d %10d %8d %8d %8d %10.4f\n", c, v["rps"], v["p50_us"], v["p99_us"], v["max_us"],
+               v["requests"] > 0 ? cpu * 1000 / v["requests"] : 0 }'
 done
 live=$(build/outpostctl -s "$TMP/state/control.sock" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters_disk_bytes"])')
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status")

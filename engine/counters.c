@@ -373,13 +373,14 @@ static int effective_max(op_counters_t *c, const op__limit_t *l, const char *sub
 }
 
 int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
-               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count)
+               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count, int64_t *now_out)
 {
     memset(a, 0, sizeof *a);
     int rc = effective_max(c, l, subject, dir_max, a);
     if (rc < 0)
         return rc;
     int64_t now = op_counters_now(c), cur = op_window_bucket(&l->w, now);
+    *now_out = now;
     op__key_t lo, hi;
     window_key(&lo, l->name, subject);
     hi = lo;
@@ -440,9 +441,9 @@ int op_counters_check(op_counters_t *c, const char *limit, const char *subject, 
                       int64_t dir_max, op_counters_answer_t *a)
 {
     const op__limit_t *l;
-    int64_t cur;
+    int64_t cur, now;
     int rc = lookup(c, limit, subject, n, &l);
-    return rc < 0 ? rc : op__window(c, l, subject, n, dir_max, a, &cur);
+    return rc < 0 ? rc : op__window(c, l, subject, n, dir_max, a, &cur, &now);
 }
 
 /* After an admitted add the answer describes the window with it: what
@@ -461,11 +462,11 @@ int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, 
                    int64_t dir_max, op_counters_answer_t *a, rocksdb_writebatch_t *wb,
                    int64_t *bucket)
 {
-    int64_t cur_count;
-    int rc = op__window(c, l, subject, n, dir_max, a, &cur_count);
+    /* The bucket written is the one read: the same reading of the clock. */
+    int64_t cur_count, now;
+    int rc = op__window(c, l, subject, n, dir_max, a, &cur_count, &now);
     if (rc < 0 || !a->ok)
         return rc;
-    int64_t now = op_counters_now(c);
     *bucket = op_window_bucket(&l->w, now);
     op__bucket_put(c, wb, l, subject, *bucket, cur_count + n);
     account_added(a, n, now);
@@ -480,8 +481,8 @@ int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *sub
     if (a->next_free != NEXT_FREE_UNKNOWN)
         return 0;
     op_counters_answer_t b;
-    int64_t cur;
-    int rc = op__window(c, l, subject, 1, dir_max, &b, &cur);
+    int64_t cur, now;
+    int rc = op__window(c, l, subject, 1, dir_max, &b, &cur, &now);
     if (rc < 0)
         return rc;
     a->next_free = b.next_free;

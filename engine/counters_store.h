@@ -64,9 +64,10 @@ const op__limit_t *op__limit(const op_counters_t *c, const char *name);
 int op__key_ok(const char *s);
 
 /* Reads the window of (limit, subject) into sums for `want` more, with the
- * subject's effective maximum. */
+ * subject's effective maximum; cur_count is the current bucket's count at
+ * now_out, the clock reading it used. */
 int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
-               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count);
+               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count, int64_t *now_out);
 /* Adds n to (limit, subject)'s current bucket in batch, given its count. */
 void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                     const char *subject, int64_t bucket, int64_t count);
