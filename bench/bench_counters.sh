@@ -73,7 +73,7 @@ for c in $BENCH_CONNS; do
     tail -n 1 "$TMP/run-$c.out" | awk -v c="$c" -v cpu="${cpu:-0}" '{
         for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         printf "%-6d %10d %8d %8d %8d %10.4f\n", c, v["rps"], v["p50_us"], v["p99_us"], v["max_us"],
-               v["requests"] > 0 ? cpu * 1000 / v["requests"] : 0 }'
+               (v["requests"] > 0 ? cpu * 1000 / v["requests"] : 0) }'
 done
 live=$(build/outpostctl -s "$TMP/state/control.sock" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters_disk_bytes"])')
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status")
