@@ -228,6 +228,7 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
         op_counters_close(c);
         return NULL;
     }
+    op__override_index(c);
     if (loop != NULL) {
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
@@ -287,6 +288,7 @@ void op_counters_close(op_counters_t *c)
     rocksdb_writeoptions_destroy(c->wopts);
     rocksdb_readoptions_destroy(c->ropts);
     free_limits(c);
+    free(c->override_hashes);
     if (c->remove_on_close)
         nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(c->path);

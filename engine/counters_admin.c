@@ -75,9 +75,51 @@ static int parse_override(const char *v, size_t vl, op_counters_override_t *o, i
     return 0;
 }
 
+/* FNV-1a over limit 0 subject */
+uint64_t op__override_hash(const char *limit, const char *subject)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = limit;; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        if (*p == '\0')
+            break;
+    }
+    for (const char *p = subject; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int index_one(const op_counters_override_t *o, void *data)
+{
+    op_counters_t *c = data;
+    c->override_hashes = op_realloc(c->override_hashes, (c->noverride_hashes + 1) * sizeof(uint64_t));
+    c->override_hashes[c->noverride_hashes++] = op__override_hash(o->limit, o->subject);
+    return 0;
+}
+
+void op__override_index(op_counters_t *c)
+{
+    free(c->override_hashes);
+    c->override_hashes = NULL;
+    c->noverride_hashes = 0;
+    op_counters_override_list(c, NULL, index_one, c);
+    if (c->noverride_hashes > 0)
+        qsort(c->override_hashes, c->noverride_hashes, sizeof(uint64_t), cmp_u64);
+}
+
 int op__override_get(op_counters_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o)
 {
+    uint64_t h = op__override_hash(limit, subject);
+    if (c->noverride_hashes == 0 ||
+        bsearch(&h, c->override_hashes, c->noverride_hashes, sizeof h, cmp_u64) == NULL)
+        return 0;
     op__key_t k;
     override_key(&k, limit, subject);
     char *dberr = NULL;
@@ -141,6 +183,7 @@ int op_counters_override_set(op_counters_t *c, const char *limit, const char *su
     int rc = op__write(c, wb);
     if (rc < 0)
         snprintf(err, errlen, "the counters store failed (see the daemon's log)");
+    op__override_index(c);
     return rc;
 }
 
@@ -158,7 +201,9 @@ int op_counters_override_clear(op_counters_t *c, const char *limit, const char *
     rocksdb_writebatch_delete(wb, k.b, k.n);
     op_notice("counters: override %s %s cleared (was max=%lld by %s: %s)", limit, subject,
               (long long)o.max, o.who, o.reason);
-    return op__write(c, wb);
+    rc = op__write(c, wb);
+    op__override_index(c);
+    return rc;
 }
 
 int op_counters_override_list(op_counters_t *c, const char *limit,

@@ -45,6 +45,11 @@ struct op_counters {
      * instead of stepping over the tombstones of every released record. */
     int64_t expired_until;
     int64_t last_sweep;
+    /* Hashes of the (limit, subject) pairs with an override, sorted: most
+     * subjects have none, and a miss here saves a store lookup on every
+     * request.  Rebuilt from the store when an override is set or cleared. */
+    uint64_t *override_hashes;
+    size_t noverride_hashes;
 };
 
 typedef struct {
@@ -83,6 +88,9 @@ int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *sub
 /* Gives n back to a bucket, if it is still there; reads its count. */
 int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t bucket, int64_t n);
+/* Rebuilds override_hashes from the store. */
+void op__override_index(op_counters_t *c);
+uint64_t op__override_hash(const char *limit, const char *subject);
 /* The operator override of (limit, subject), if any: 1 found, 0 none. */
 int op__override_get(op_counters_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o);

@@ -276,6 +276,23 @@ CTEST(overrides_directory_and_operator)
     cleanup(c);
 }
 
+CTEST(overrides_survive_reopen)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    char err[256];
+    CHECK_INT(op_counters_override_set(c, "rcpt", "bob", 7, 0, "root", "why", err, sizeof err), 0);
+    op_counters_close(c);
+    c = open_store();
+    op_counters_check(c, "rcpt", "bob", 1, -1, &a);
+    CHECK_INT(a.max, 7);
+    CHECK_INT(a.source, OP_MAX_OPERATOR);
+    op_counters_check(c, "rcpt", "bobby", 1, -1, &a);
+    CHECK_INT(a.max, 5);
+    cleanup(c);
+}
+
 static int collect(const op_counters_override_t *o, void *data)
 {
     char *out = data;
