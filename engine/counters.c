@@ -318,19 +318,19 @@ static void window_key(op__key_t *k, const char *limit, const char *subject)
 }
 
 void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
-                    const char *subject, int64_t bucket, int64_t count)
+                    const char *subject, int64_t start, int64_t count)
 {
     (void)c;
     op__key_t k;
     window_key(&k, l->name, subject);
-    op__key_u64(&k, (uint64_t)bucket + BIAS);
+    op__key_u64(&k, (uint64_t)start + BIAS);
     if (count <= 0) {
         rocksdb_writebatch_delete(wb, k.b, k.n);
         return;
     }
     char v[16];
     op__put_le(v, count);
-    op__put_le(v + 8, op_window_leaves(&l->w, bucket));
+    op__put_le(v + 8, op_window_leaves(&l->w, op_window_bucket(&l->w, start)));
     rocksdb_writebatch_put(wb, k.b, k.n, v, sizeof v);
 }
 
@@ -387,7 +387,7 @@ int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int6
     window_key(&lo, l->name, subject);
     hi = lo;
     hi.b[hi.n - 1] = 1; /* just past every key of this subject */
-    op__key_u64(&lo, (uint64_t)op_window_first(&l->w, now) + BIAS);
+    op__key_u64(&lo, (uint64_t)(op_window_first(&l->w, now) * l->w.resolution) + BIAS);
 
     buckets_t v = {.b = NULL, .n = 0, .cap = 64};
     v.b = v.small;
@@ -400,9 +400,11 @@ int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int6
         const char *k = rocksdb_iter_key(it, &kl), *val = rocksdb_iter_value(it, &vl);
         if (kl < 8 || vl != 16)
             continue;
-        int64_t b = (int64_t)(op__get_be(k + kl - 8) - BIAS), n = op__get_le(val);
-        buckets_push(&v, b, n);
-        if (b == cur)
+        /* Keys hold the bucket's first second, so buckets written under
+         * another resolution (before a reload) still fall into place. */
+        int64_t t = (int64_t)(op__get_be(k + kl - 8) - BIAS), n = op__get_le(val);
+        buckets_push(&v, op_window_bucket(&l->w, t), n);
+        if (t == cur * l->w.resolution)
             *cur_count = n;
     }
     char *dberr = NULL;
@@ -469,7 +471,7 @@ int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, 
     int rc = op__window(c, l, subject, n, dir_max, a, &cur_count, &now);
     if (rc < 0 || !a->ok)
         return rc;
-    *bucket = op_window_bucket(&l->w, now);
+    *bucket = op_window_bucket(&l->w, now) * l->w.resolution;
     op__bucket_put(c, wb, l, subject, *bucket, cur_count + n);
     account_added(a, n, now);
     return 0;

@@ -307,7 +307,8 @@ int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out,
             subj[sl] = '\0';
             used = 0;
         }
-        if (vl == 16 && (int64_t)(op__get_be(k + kl - 8) - BIAS) >= first && op__get_le(v) > 0)
+        if (vl == 16 && (int64_t)(op__get_be(k + kl - 8) - BIAS) >= first * l->w.resolution &&
+            op__get_le(v) > 0)
             used += op__get_le(v);
         rocksdb_iter_next(it);
     }

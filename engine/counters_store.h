@@ -1,12 +1,14 @@
 /* Internal to counters*.c: the store and its key layout.
  *
- *   'c' limit 0 subject 0 bucket(8, big-endian)  -> count(8) leaves(8)   window buckets
- *   'r' instance 0 limit 0 subject 0 bucket(8)   -> n(8) deadline(8)     reservations
- *   't' deadline(8) instance 0 limit 0 subject 0 bucket(8) -> ""        reservation deadlines
+ *   'c' limit 0 subject 0 start(8, big-endian)  -> count(8) leaves(8)    window buckets
+ *   'r' instance 0 limit 0 subject 0 start(8)   -> n(8) deadline(8)      reservations
+ *   't' deadline(8) instance 0 limit 0 subject 0 start(8) -> ""         reservation deadlines
  *   'o' limit 0 subject                          -> max until set_at who reason (tab-separated)
  *
- * Integers in values are little-endian; buckets and deadlines in keys are
- * big-endian so keys sort by time.  A subject's window is one prefix scan
+ * `start` is a bucket's first second (not its index), so a reload that
+ * changes a limit's resolution reads old buckets at the right time.
+ * Integers in values are little-endian; times in keys are big-endian (with
+ * a bias for negative values) so keys sort by time.  A subject's window is one prefix scan
  * from its first bucket.  `leaves` is the second the bucket leaves its
  * window, so the compaction filter drops old buckets without knowing the
  * limits (no cron job). */
@@ -73,21 +75,22 @@ int op__key_ok(const char *s);
  * now_out, the clock reading it used. */
 int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
                int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count, int64_t *now_out);
-/* Adds n to (limit, subject)'s current bucket in batch, given its count. */
+/* Sets the count of (limit, subject)'s bucket starting at second `start`
+ * in the batch (deletes it at 0). */
 void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
-                    const char *subject, int64_t bucket, int64_t count);
+                    const char *subject, int64_t start, int64_t count);
 int op__write(op_counters_t *c, rocksdb_writebatch_t *wb);
 /* Check and add into wb: nothing runs between the read and the write (the
  * loop thread does both), so no two requests pass the last slot. */
 int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t n,
                    int64_t dir_max, op_counters_answer_t *a, rocksdb_writebatch_t *wb,
-                   int64_t *bucket);
+                   int64_t *start);
 /* Completes an admitted add's answer once it was written. */
 int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *subject,
                          int64_t dir_max, op_counters_answer_t *a);
-/* Gives n back to a bucket, if it is still there; reads its count. */
+/* Gives n back to the bucket starting at `start`, if it is still there. */
 int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
-                   const char *subject, int64_t bucket, int64_t n);
+                   const char *subject, int64_t start, int64_t n);
 /* Rebuilds override_hashes from the store. */
 void op__override_index(op_counters_t *c);
 uint64_t op__override_hash(const char *limit, const char *subject);

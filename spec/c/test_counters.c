@@ -121,6 +121,34 @@ CTEST(clock_backwards_keeps_counts)
     cleanup(c);
 }
 
+CTEST(a_new_resolution_reads_old_buckets_at_their_time)
+{
+    now_s = T0 + 120;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "rcpt", "alice", 2, -1, &a); /* minute buckets */
+    now_s = T0 + 300;
+    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    limits[0].resolution = 900; /* a reload: 15-minute buckets */
+    op_counters_configure(c, &cfg);
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    CHECK_INT(a.used, 4);
+    now_s = T0 + 3599;
+    CHECK_INT(used(c, "rcpt", "alice"), 4);
+    now_s = T0 + 3600; /* the 15-minute bucket from T0 leaves as a whole */
+    CHECK_INT(used(c, "rcpt", "alice"), 0);
+    limits[0].resolution = 60; /* and back */
+    now_s = T0 + 400;
+    op_counters_configure(c, &cfg);
+    CHECK_INT(used(c, "rcpt", "alice"), 4);
+    now_s = T0 + 3600 + 120;
+    /* minute 2 has left; the add made under 15-minute buckets sits at T0
+     * and has left too; the one of minute 5 stays */
+    CHECK_INT(used(c, "rcpt", "alice"), 1);
+    cleanup(c);
+}
+
 CTEST(survives_close_and_reopen)
 {
     now_s = T0;
