@@ -30,7 +30,7 @@ all: build
 deps:
 	@scripts/deps.sh
 
-build: build/outpostd build/asan/outpostd $(CTEST_BIN) $(BENCH_BIN)
+build: build/outpostd build/asan/outpostd $(CTEST_BIN) $(BENCH_BIN) build/outpostctl
 
 # V=1 shows the full commands.
 Q = $(if $(V),,@)
@@ -58,6 +58,11 @@ build/rel/bench-%: bench/%.c $(REL_OBJ)
 
 build/rel build/asan build/gen:
 	mkdir -p $@
+
+# The operator's CLI: standalone, nothing of the engine.
+build/outpostctl: cli/outpostctl.c | build/rel
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -o $@ $<
 
 # Lua files built into the engine (the sandbox, the test host) become C
 # string literals, so no file on disk can replace them.

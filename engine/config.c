@@ -37,6 +37,8 @@ struct op__config_ctx {
     const op_conf_node_t **snodes; /* the block of each service */
 };
 
+static int check_limit(ctx_t *c, const op_conf_node_t *block, const char *where, op_limit_conf_t *l);
+
 static const char *const type_names[] = {
     [T_STRING] = "string",   [T_PATH] = "path",         [T_BOOL] = "bool",
     [T_INTEGER] = "integer", [T_DURATION] = "duration", [T_MODE] = "octal mode",
@@ -587,6 +589,31 @@ int op__config_check_tenant_modes(ctx_t *c, const op_conf_node_t *at, const char
 
 /* ---- sections ---- */
 
+/* The counters keep whole-second buckets and scan a window bucket by
+ * bucket, so the window must split into a bounded number of them. */
+static int check_limit(ctx_t *c, const op_conf_node_t *block, const char *where, op_limit_conf_t *l)
+{
+    const op_conf_node_t *at = find_child(block, "resolution");
+    if (at == NULL)
+        at = find_child(block, "window");
+    if (at == NULL)
+        at = block;
+    double r = l->resolution, w = l->window;
+    if (r != (double)(long long)r || w != (double)(long long)w)
+        return fail(c, at, where, "window and resolution must be whole seconds");
+    if (r > w || (long long)w % (long long)r != 0)
+        return fail(c, at, where, "resolution %.0fs must divide window %.0fs", r, w);
+    if (w / r > 10000)
+        return fail(c, at, where, "window %.0fs / resolution %.0fs gives %.0f buckets; at most 10000",
+                    w, r, w / r);
+    if (l->max_override == 0)
+        l->max_override = l->max;
+    if (l->max_override < l->max)
+        return fail(c, find_child(block, "max_override"), where,
+                    "max_override %zu is below max %zu", l->max_override, l->max);
+    return 0;
+}
+
 static int check_unix_only(ctx_t *c, const op_conf_node_t *block, const char *where,
                            const op_listener_conf_t *l)
 {
@@ -699,6 +726,10 @@ static int validate(ctx_t *c)
     /* calloc'ed whole, so op_config_free copes with a half-loaded item. */
     cfg->listeners = op_calloc(nl, sizeof *cfg->listeners);
     cfg->services = op_calloc(ns, sizeof *cfg->services);
+    size_t nlim = 0;
+    for (size_t i = 0; i < root->nchildren; i++)
+        nlim += root->children[i].kind == OP_CONF_BLOCK && strcmp(root->children[i].key, "limit") == 0;
+    cfg->limits = op_calloc(nlim, sizeof *cfg->limits);
     c->lnodes = op_calloc(nl, sizeof *c->lnodes);
     c->snodes = op_calloc(ns, sizeof *c->snodes);
 
@@ -750,6 +781,11 @@ static int validate(ctx_t *c)
             c->snodes[cfg->nservices++] = n;
             *s = (op_service_conf_t){.name = op_strdup(n->name), .file = n->file, .line = n->line};
             if (convert_block(c, n->key, n, where, s) < 0)
+                return -1;
+        } else if (strcmp(n->key, "limit") == 0) {
+            op_limit_conf_t *l = &cfg->limits[cfg->nlimits++];
+            *l = (op_limit_conf_t){.name = op_strdup(n->name), .file = n->file, .line = n->line};
+            if (convert_block(c, n->key, n, where, l) < 0 || check_limit(c, n, where, l) < 0)
                 return -1;
         } else if (convert_block(c, n->key, n, n->key, cfg) < 0) {
             return -1;
@@ -835,6 +871,13 @@ void op_config_free(op_config_t *cfg)
     free_fields("request_limits", cfg);
     free_fields("dns", cfg);
     free_fields("smtp_verify", cfg);
+    for (size_t i = 0; i < cfg->nlimits; i++) {
+        free_fields("limit", &cfg->limits[i]);
+        free(cfg->limits[i].name);
+    }
+    free(cfg->limits);
+    free_fields("counters", cfg);
+    free_fields("control", cfg);
     free(cfg->listeners);
     free(cfg->services);
     free(cfg->path);

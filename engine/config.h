@@ -56,6 +56,17 @@ typedef struct {
     size_t ntenant_checks;
 } op_service_conf_t;
 
+/* limit NAME { }: one rate limit of the counters service (counters.h). */
+typedef struct {
+    char *name;
+    const char *file;
+    int line;
+    size_t max;           /* default maximum per subject in one window */
+    double window;        /* seconds */
+    double resolution;    /* seconds per bucket; divides window */
+    size_t max_override;  /* highest maximum an override may set; 0 = max */
+} op_limit_conf_t;
+
 typedef struct {
     char *path;           /* absolute path of the config file */
     char *dir;            /* its directory */
@@ -102,6 +113,18 @@ typedef struct {
     size_t nlisteners;
     op_service_conf_t *services;
     size_t nservices;
+
+    /* counters { } */
+    char *counters_path;        /* RocksDB directory; NULL = <state_dir>/counters */
+    double reservation_timeout; /* seconds an uncommitted reservation lives */
+    int counters_sync;          /* fsync the WAL on every write */
+    op_limit_conf_t *limits;
+    size_t nlimits;
+
+    /* control { } */
+    char *control_socket;       /* NULL = <state_dir>/control.sock */
+    int control_mode;
+    char *control_group;        /* admin group, NULL = root and the daemon's user only */
 
     op_conf_node_t *root; /* the whole tree, for modules with sections of their own */
 } op_config_t;

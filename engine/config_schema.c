@@ -10,6 +10,7 @@
 #define CFG(f) offsetof(op_config_t, f)
 #define LST(f) offsetof(op_listener_conf_t, f)
 #define SVC(f) offsetof(op_service_conf_t, f)
+#define LIM(f) offsetof(op_limit_conf_t, f)
 
 const section_def_t op__config_sections[] = {
     {"daemon", 0, 0, "Process-wide settings. Optional, at most once."},
@@ -29,6 +30,15 @@ const section_def_t op__config_sections[] = {
     {"smtp_verify", 0, 0,
      "The SMTP call-out `outpost.smtp.verify` (MO5): how it connects and how long its "
      "verdicts are cached. Optional, at most once; the cache survives reloads."},
+    {"counters", 0, 0,
+     "The persistent counters behind `outpost.limit` (see [limits.md](limits.md)). Optional, "
+     "at most once."},
+    {"limit", 1, 1,
+     "`limit NAME { }`: a rate limit policies count against with `outpost.limit`: at most "
+     "`max` per subject in any `window`, counted in buckets of `resolution`. Repeatable; "
+     "names must be unique."},
+    {"control", 0, 0,
+     "The control socket `outpostctl` talks to. Optional, at most once."},
 };
 
 const key_def_t op__config_schema[] = {
@@ -177,6 +187,41 @@ const key_def_t op__config_schema[] = {
     {.section = "smtp_verify", .key = "cache_size", .type = T_INTEGER, .def = "100k", .lo = 0,
      .hi = 16777216, .off = CFG(smtp_cache_size),
      .descr = "Most verdicts kept; the least recently used go first."},
+
+    {.section = "counters", .key = "path", .type = T_PATH, .doc_def = "`<state_dir>/counters`",
+     .off = CFG(counters_path),
+     .descr = "RocksDB directory of the counters; must be writable by the daemon's user."},
+    {.section = "counters", .key = "reservation_timeout", .type = T_DURATION, .def = "30m",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 86400, .off = CFG(reservation_timeout),
+     .descr = "A reservation (`limit.reserve`) that is neither committed nor released within "
+              "this time is released: the client went away or the message was rejected later."},
+    {.section = "counters", .key = "sync", .type = T_BOOL, .def = "no", .off = CFG(counters_sync),
+     .descr = "Flush the write-ahead log to disk (fsync) before answering. `no` survives a crash "
+              "or `kill -9` of outpostd; `yes` also survives a power loss, at the cost of one "
+              "fsync per counted request."},
+
+    {.section = "limit", .key = "max", .type = T_INTEGER, .flags = F_REQUIRED, .doc_def = "required",
+     .lo = 0, .hi = 1e9, .off = LIM(max),
+     .descr = "Default maximum per subject within one window."},
+    {.section = "limit", .key = "window", .type = T_DURATION, .def = "24h", .lo = 1, .hi = 31 * 86400,
+     .off = LIM(window), .descr = "Length of the sliding window."},
+    {.section = "limit", .key = "resolution", .type = T_DURATION, .def = "15m", .lo = 1,
+     .hi = 31 * 86400, .off = LIM(resolution),
+     .descr = "Bucket size: the window slides in steps of this size. Whole seconds; must divide "
+              "`window`, into at most 10000 buckets."},
+    {.section = "limit", .key = "max_override", .type = T_INTEGER, .doc_def = "`max`",
+     .lo = 0, .hi = 1e9, .off = LIM(max_override),
+     .descr = "Highest maximum an override may give a subject: a value from the directory "
+              "passed by the policy is capped at it, an `outpostctl limit set` above it is refused."},
+
+    {.section = "control", .key = "socket", .type = T_PATH, .doc_def = "`<state_dir>/control.sock`",
+     .off = CFG(control_socket), .descr = "Unix socket of `outpostctl`."},
+    {.section = "control", .key = "mode", .type = T_MODE, .def = "0660", .off = CFG(control_mode),
+     .descr = "Permission bits of the control socket (octal)."},
+    {.section = "control", .key = "group", .type = T_STRING, .doc_def = "none", .flags = F_NONEMPTY,
+     .off = CFG(control_group),
+     .descr = "Admin group: its members may use `outpostctl` besides root and the daemon's "
+              "user. The socket gets this group, and each client's credentials are checked."},
 };
 
 const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];

@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include "conn.h"
+#include "control.h"
 #include "listener.h"
 #include "log.h"
 #include "mem.h"
@@ -13,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SWEEP_MS 1000
@@ -75,15 +77,15 @@ static void rebind_listeners(op_daemon_t *d, const op_config_t *cfg)
                     cfg->listeners[j].name, cfg->listeners[j].listen);
 }
 
-static void reload(op_daemon_t *d)
+/* SIGHUP and outpostctl reload: 0, or -1 with the error in err. */
+static int reload(op_daemon_t *d, char *err, size_t errlen)
 {
-    char err[2048];
     op_notice("reload: loading %s", d->config_path);
-    op_gen_t *gen = build_generation(d, err, sizeof err);
+    op_gen_t *gen = build_generation(d, err, errlen);
     if (gen == NULL) {
         op_error("reload failed; generation %llu keeps serving: %s",
                  (unsigned long long)d->current->number, err);
-        return;
+        return -1;
     }
     rebind_listeners(d, gen->cfg);
     op_services_reload(gen->cfg);
@@ -94,6 +96,25 @@ static void reload(op_daemon_t *d)
               "in flight on it", (unsigned long long)gen->number,
               (unsigned long long)old->number);
     op_gen_unref(old);
+    return 0;
+}
+
+static int control_reload(void *data, char *err, size_t errlen)
+{
+    op_daemon_t *d = data;
+    if (d->stopping) {
+        snprintf(err, errlen, "the daemon is stopping");
+        return -1;
+    }
+    return reload(d, err, errlen);
+}
+
+static void control_status(void *data, op_control_status_t *st)
+{
+    op_daemon_t *d = data;
+    st->generation = d->current->number;
+    st->connections = d->nconns;
+    st->started = d->started;
 }
 
 static void finish_if_drained(op_daemon_t *d)
@@ -136,8 +157,9 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     op_daemon_t *d = s->data;
     if (signum == SIGHUP) {
+        char err[2048];
         if (!d->stopping)
-            reload(d);
+            reload(d, err, sizeof err);
         return;
     }
     stop(d, signum);
@@ -297,8 +319,11 @@ int op_daemon_run(const char *config_path)
     d.sweep.data = &d;
     uv_timer_start(&d.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 
+    d.started = (double)time(NULL);
+    op_control_set_hooks(&(op_control_hooks_t){control_reload, control_status, &d});
     announce(&d);
     uv_run(d.loop, UV_RUN_DEFAULT);
+    op_control_set_hooks(NULL);
 
     op_gen_unref(d.current);
     op_services_stop();

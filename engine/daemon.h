@@ -28,6 +28,7 @@ typedef struct op_daemon {
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t sweep;         /* idle connections, drain deadline */
     uint64_t drain_deadline;  /* uv_now() ms when the drain gives up */
+    double started;           /* epoch seconds, for outpostctl status */
 } op_daemon_t;
 
 /* Runs the daemon until SIGTERM; returns the exit status. */

@@ -1,6 +1,8 @@
 #include "services.h"
 
 #include "dns.h"
+#include "control.h"
+#include "counters.h"
 #include "log.h"
 #include "smtp.h"
 
@@ -8,6 +10,7 @@
 
 static op_services_t running_services;
 op_services_t *op_services;
+int op_services_private_state;
 
 static void dns_conf_of(const op_config_t *cfg, op_dns_conf_t *dc)
 {
@@ -34,9 +37,6 @@ static void smtp_conf_of(const op_config_t *cfg, op_smtp_conf_t *sc)
 
 int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
-    (void)cfg;
-    (void)err;
-    (void)errlen;
     running_services.loop = loop;
     op_dns_conf_t dc;
     dns_conf_of(cfg, &dc);
@@ -50,6 +50,14 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
              cfg->smtp_host ? cfg->smtp_host : "");
     running_services.smtp_port = (int)cfg->smtp_port;
     op_services = &running_services;
+    running_services.counters = op_services_private_state
+                                    ? op_counters_open_private(loop, cfg, err, errlen)
+                                    : op_counters_open(loop, cfg, err, errlen);
+    if (running_services.counters == NULL)
+        return -1;
+    if (!op_services_private_state &&
+        (running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
+        return -1;
     return 0;
 }
 
@@ -67,6 +75,10 @@ void op_services_reload(const op_config_t *cfg)
     snprintf(running_services.smtp_host, sizeof running_services.smtp_host, "%s",
              cfg->smtp_host ? cfg->smtp_host : "");
     running_services.smtp_port = (int)cfg->smtp_port;
+    if (running_services.counters != NULL)
+        op_counters_configure(running_services.counters, cfg);
+    if (running_services.control != NULL)
+        op_control_reload(running_services.control, cfg);
 }
 
 void op_services_stop(void)
@@ -75,5 +87,9 @@ void op_services_stop(void)
     running_services.smtp = NULL;
     op_dns_free(running_services.dns);
     running_services.dns = NULL;
+    op_control_stop(running_services.control);
+    running_services.control = NULL;
+    op_counters_close(running_services.counters);
+    running_services.counters = NULL;
     op_services = NULL;
 }

@@ -24,7 +24,14 @@ typedef struct op_services {
     struct op_smtp *smtp; /* engine/smtp.h */
     char smtp_host[256];  /* smtp_verify { host }, "": the address's MX */
     int smtp_port;
+    struct op_counters *counters; /* counters.h: outpost.limit */
+    struct op_control *control;   /* control.h: the outpostctl socket */
 } op_services_t;
+
+/* Set by `outpostd test` before op_services_start: state that a daemon
+ * with the same configuration may own (the counters store, the control
+ * socket) is replaced by private state or not started. */
+extern int op_services_private_state;
 
 /* The running services (NULL before op_services_start). */
 extern op_services_t *op_services;

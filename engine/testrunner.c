@@ -29,6 +29,7 @@ int op_test_run(const op_config_t *cfg, const char *lua_dir, const char *config_
 {
     char err[1024];
     uv_loop_t *loop = uv_default_loop();
+    op_services_private_state = 1; /* a daemon with this config may be running */
     if (cfg != NULL && op_services_start(loop, cfg, err, sizeof err) != 0) {
         fprintf(stderr, "outpostd test: %s\n", err);
         return 2;

@@ -17,6 +17,7 @@ int luaopen_outpost_netset(lua_State *L); /* lua_api_netset.c */
 int luaopen_outpost_lists(lua_State *L);  /* lua_api_lists.c */
 int luaopen_outpost_dns(lua_State *L);    /* lua_api_dns.c */
 int luaopen_outpost_smtp(lua_State *L);   /* lua_api_smtp.c */
+int luaopen_outpost_limit(lua_State *L);  /* lua_api_limit.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
@@ -26,6 +27,7 @@ static const luaL_Reg c_modules[] = {
     {"outpost.listfile", luaopen_outpost_lists},
     {"outpost.dns", luaopen_outpost_dns},
     {"outpost.smtp", luaopen_outpost_smtp},
+    {"outpost.limit", luaopen_outpost_limit},
     {NULL, NULL},
 };
 

@@ -1,0 +1,299 @@
+/* outpostctl: the operator's command line for a running outpostd, over its
+ * control socket (engine/control.h has the protocol).  Standalone: links
+ * nothing of the engine. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/var/lib/outpost/control.sock"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_DENIED = 4 };
+
+static const char usage[] =
+    "NAME\n"
+    "    outpostctl - control a running outpostd\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    outpostctl [-s SOCKET] [--json] status\n"
+    "    outpostctl [-s SOCKET] [--json] reload\n"
+    "    outpostctl [-s SOCKET] [--json] counter show NAME SUBJECT\n"
+    "    outpostctl [-s SOCKET] [--json] counter reset NAME SUBJECT\n"
+    "    outpostctl [-s SOCKET] [--json] counter top NAME [COUNT]\n"
+    "    outpostctl [-s SOCKET] [--json] limit set NAME SUBJECT MAX [--until TIME] --reason TEXT\n"
+    "    outpostctl [-s SOCKET] [--json] limit show [NAME]\n"
+    "    outpostctl [-s SOCKET] [--json] limit clear NAME SUBJECT\n"
+    "    outpostctl --help\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Talks to outpostd over its control socket (control { socket } in the\n"
+    "    configuration).  Only root, the daemon's user and members of the\n"
+    "    configured admin group (control { group }) may use it.\n"
+    "\n"
+    "    NAME is a limit of the configuration (limit NAME { }); SUBJECT is what the\n"
+    "    policy counts, in the normal form of lua/lib/address.lua (lower case, IDN\n"
+    "    domains as A-labels, +tags removed), e.g. alice@example.org.\n"
+    "\n"
+    "COMMANDS\n"
+    "    status\n"
+    "        Version, pid, current generation, open connections, uptime, and the\n"
+    "        size of the counters on disk.\n"
+    "    reload\n"
+    "        Reload configuration, libraries and policies, as SIGHUP does.  Prints\n"
+    "        the new generation, or the error (FILE:LINE) and exits 1; on error\n"
+    "        the running generation keeps serving.\n"
+    "    counter show NAME SUBJECT\n"
+    "        Used, maximum (and where it comes from: default, directory, operator),\n"
+    "        remaining, reserved and not yet committed, and when the next slot frees.\n"
+    "    counter reset NAME SUBJECT\n"
+    "        Forget what SUBJECT used in the window.\n"
+    "    counter top NAME [COUNT]\n"
+    "        The COUNT subjects (default 10) nearest their maximum.\n"
+    "    limit set NAME SUBJECT MAX [--until TIME] --reason TEXT\n"
+    "        Give SUBJECT its own maximum, at most the limit's max_override, until\n"
+    "        TIME (default: until cleared).  Who set it, when and why are kept and\n"
+    "        logged.  TIME is +N[smhd] from now, YYYY-MM-DD[THH:MM] (UTC) or\n"
+    "        @EPOCH.  Takes effect on the next request; no reload needed.\n"
+    "    limit show [NAME]\n"
+    "        Every override (of NAME), with who set it, when and why.\n"
+    "    limit clear NAME SUBJECT\n"
+    "        Remove an override: SUBJECT is back to the default or directory value.\n"
+    "\n"
+    "OPTIONS\n"
+    "    -s, --socket SOCKET\n"
+    "        The control socket (default $OUTPOSTCTL_SOCKET, else " DEFAULT_SOCKET ").\n"
+    "    --json\n"
+    "        Print the answer as one JSON document.\n"
+    "    -h, --help\n"
+    "        This text.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0  success\n"
+    "    1  the command failed (reload error, unknown limit, nothing to clear, ...)\n"
+    "    2  bad usage\n"
+    "    3  outpostd cannot be reached (not running, wrong socket)\n"
+    "    4  permission denied\n"
+    "\n"
+    "EXAMPLES\n"
+    "    outpostctl counter show postout_rcpt alice@example.org\n"
+    "    outpostctl limit set postout_rcpt alice@example.org 500 --until +7d --reason \"ticket 4711\"\n"
+    "    outpostctl --json counter top postout_rcpt 20\n";
+
+static int die_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "outpostctl: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(outpostctl --help lists the commands)\n");
+    return EXIT_USAGE;
+}
+
+/* TIME of --until as epoch seconds, or -1. */
+static long long parse_time(const char *s)
+{
+    char *end;
+    if (s[0] == '@') {
+        long long t = strtoll(s + 1, &end, 10);
+        return s[1] != '\0' && *end == '\0' && t > 0 ? t : -1;
+    }
+    if (s[0] == '+') {
+        long long n = strtoll(s + 1, &end, 10), mul;
+        if (s[1] < '0' || s[1] > '9' || n <= 0)
+            return -1;
+        if (strcmp(end, "s") == 0 || *end == '\0')
+            mul = 1;
+        else if (strcmp(end, "m") == 0)
+            mul = 60;
+        else if (strcmp(end, "h") == 0)
+            mul = 3600;
+        else if (strcmp(end, "d") == 0)
+            mul = 86400;
+        else
+            return -1;
+        return (long long)time(NULL) + n * mul;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *rest = strptime(s, "%Y-%m-%d", &tm);
+    if (rest == NULL)
+        return -1;
+    if (*rest == 'T' || *rest == ' ')
+        rest = strptime(rest + 1, "%H:%M", &tm);
+    if (rest == NULL || *rest != '\0')
+        return -1;
+    return (long long)timegm(&tm);
+}
+
+static int clean_arg(const char *s)
+{
+    return strpbrk(s, "\t\r\n") == NULL && s[0] != '\0';
+}
+
+int main(int argc, char **argv)
+{
+    const char *sock = getenv("OUTPOSTCTL_SOCKET");
+    int json = 0, i = 1;
+    if (sock == NULL || *sock == '\0')
+        sock = DEFAULT_SOCKET;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc) {
+            sock = argv[++i];
+        } else {
+            return die_usage("unknown option '%s'", argv[i]);
+        }
+    }
+    if (i >= argc)
+        return die_usage("%s", "no command given");
+
+    /* The request: positional words, with limit set's options folded in. */
+    const char *f[16];
+    size_t n = 0;
+    const char *until = NULL, *reason = NULL;
+    int is_set = argc - i >= 2 && strcmp(argv[i], "limit") == 0 && strcmp(argv[i + 1], "set") == 0;
+    for (; i < argc; i++) {
+        if (is_set && strcmp(argv[i], "--until") == 0 && i + 1 < argc) {
+            until = argv[++i];
+        } else if (is_set && strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return die_usage("unknown option '%s' (options go before the command, except "
+                             "--until and --reason of limit set)", argv[i]);
+        } else if (n >= 10) {
+            return die_usage("%s", "too many arguments");
+        } else if (!clean_arg(argv[i])) {
+            return die_usage("bad argument '%s': empty, or contains a tab or line end", argv[i]);
+        } else {
+            f[n++] = argv[i];
+        }
+    }
+    const char *cmd = f[0], *sub = n > 1 ? f[1] : "";
+    char until_buf[32] = "0";
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
+        if (n != 1)
+            return die_usage("%s takes no arguments", cmd);
+    } else if (strcmp(cmd, "counter") == 0) {
+        if (!((strcmp(sub, "show") == 0 || strcmp(sub, "reset") == 0) && n == 4) &&
+            !(strcmp(sub, "top") == 0 && (n == 3 || n == 4)))
+            return die_usage("%s", "usage: counter show|reset NAME SUBJECT, counter top NAME [COUNT]");
+    } else if (strcmp(cmd, "limit") == 0) {
+        if (strcmp(sub, "set") == 0) {
+            if (n != 5)
+                return die_usage("%s", "usage: limit set NAME SUBJECT MAX [--until TIME] --reason TEXT");
+            if (reason == NULL || !clean_arg(reason))
+                return die_usage("%s", "limit set needs --reason TEXT (kept with the override, for the audit)");
+            char *end;
+            long long max = strtoll(f[4], &end, 10);
+            if (*end != '\0' || max < 0)
+                return die_usage("MAX must be a whole number >= 0, not '%s'", f[4]);
+            if (until != NULL) {
+                long long t = parse_time(until);
+                if (t < 0)
+                    return die_usage("bad --until '%s': want +N[smhd], YYYY-MM-DD[THH:MM] or @EPOCH", until);
+                snprintf(until_buf, sizeof until_buf, "%lld", t);
+            }
+            f[n++] = until_buf;
+            f[n++] = reason;
+        } else if (strcmp(sub, "show") == 0) {
+            if (n > 3)
+                return die_usage("%s", "usage: limit show [NAME]");
+        } else if (strcmp(sub, "clear") == 0) {
+            if (n != 4)
+                return die_usage("%s", "usage: limit clear NAME SUBJECT");
+        } else {
+            return die_usage("%s", "usage: limit set|show|clear ...");
+        }
+    } else {
+        return die_usage("unknown command '%s'", cmd);
+    }
+
+    /* A daemon that answers before reading everything must not kill us
+     * with SIGPIPE: its answer is still there to read. */
+    signal(SIGPIPE, SIG_IGN);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(sock) >= sizeof sa.sun_path)
+        return die_usage("socket path too long: %s", sock);
+    strcpy(sa.sun_path, sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        if (e == EACCES || e == EPERM) {
+            fprintf(stderr, "outpostctl: permission denied on %s: run as root or as a member of "
+                            "the admin group (control { group })\n", sock);
+            return EXIT_DENIED;
+        }
+        fprintf(stderr, "outpostctl: cannot reach outpostd at %s: %s\n", sock, strerror(e));
+        return EXIT_UNREACHABLE;
+    }
+    char req[8192];
+    size_t len = (size_t)snprintf(req, sizeof req, "%s", json ? "json" : "text");
+    for (size_t k = 0; k < n && len < sizeof req; k++)
+        len += (size_t)snprintf(req + len, sizeof req - len, "\t%s", f[k]);
+    if (len + 1 >= sizeof req)
+        return die_usage("%s", "arguments too long");
+    req[len++] = '\n';
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, req + off, len - off);
+        if (w <= 0)
+            break; /* read what the daemon said, if anything */
+        off += (size_t)w;
+    }
+    size_t cap = 65536, got = 0;
+    char *ans = malloc(cap);
+    for (;;) {
+        if (got + 1 == cap) {
+            char *bigger = realloc(ans, cap *= 2);
+            if (bigger == NULL) {
+                fprintf(stderr, "outpostctl: out of memory\n");
+                return EXIT_FAILED;
+            }
+            ans = bigger;
+        }
+        ssize_t r = read(fd, ans + got, cap - got - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    ans[got] = '\0';
+    char *nl = strchr(ans, '\n');
+    if (nl == NULL) {
+        fprintf(stderr, "outpostctl: no answer from outpostd at %s\n", sock);
+        free(ans);
+        return EXIT_UNREACHABLE;
+    }
+    *nl = '\0';
+    if (strcmp(ans, "ok") == 0) {
+        fputs(nl + 1, stdout);
+        free(ans);
+        return EXIT_OK;
+    }
+    int code = EXIT_FAILED;
+    char *msg = ans;
+    if (strncmp(ans, "error ", 6) == 0) {
+        code = (int)strtol(ans + 6, &msg, 10);
+        if (code < 1 || code > 4)
+            code = EXIT_FAILED;
+        while (*msg == ' ')
+            msg++;
+    }
+    if (json) {
+        printf("{\"error\":\"");
+        for (const char *p = msg; *p; p++)
+            printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+        printf("\",\"exit\":%d}\n", code);
+    }
+    fprintf(stderr, "outpostctl: %s\n", msg);
+    free(ans);
+    return code;
+}

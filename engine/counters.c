@@ -1,0 +1,512 @@
+/* The counters store: opening RocksDB, the limits of the config, and the
+ * atomic check-and-add (counters.h explains the model, counters_store.h
+ * the keys). */
+#include "counters_store.h"
+
+#include "log.h"
+#include "mem.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void op__key_init(op__key_t *k, char tag)
+{
+    k->b[0] = tag;
+    k->n = 1;
+}
+
+void op__key_str(op__key_t *k, const char *s)
+{
+    size_t len = strlen(s);
+    OP_ASSERT(k->n + len + 1 <= sizeof k->b);
+    memcpy(k->b + k->n, s, len + 1);
+    k->n += len + 1;
+}
+
+void op__key_u64(op__key_t *k, uint64_t v)
+{
+    OP_ASSERT(k->n + 8 <= sizeof k->b);
+    for (int i = 7; i >= 0; i--)
+        k->b[k->n++] = (char)(v >> (8 * i));
+}
+
+uint64_t op__get_be(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | (unsigned char)p[i];
+    return v;
+}
+
+int64_t op__get_le(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | (unsigned char)p[i];
+    return (int64_t)v;
+}
+
+void op__put_le(char *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)((uint64_t)v >> (8 * i));
+}
+
+/* Buckets are signed times but sort as unsigned big-endian keys: the bias
+ * keeps negative times (never expected, but a clock can be wrong) in order. */
+#define BIAS ((uint64_t)1 << 63)
+#define NEXT_FREE_UNKNOWN (-2)
+
+int op__key_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= OP_COUNTERS_MAX_KEY;
+}
+
+const char *op_counters_source_name(op_max_source_t s)
+{
+    return s == OP_MAX_OPERATOR ? "operator" : s == OP_MAX_DIRECTORY ? "directory" : "default";
+}
+
+static int64_t real_clock(void *data)
+{
+    (void)data;
+    return (int64_t)time(NULL);
+}
+
+int64_t op_counters_now(op_counters_t *c)
+{
+    int64_t now = c->clock(c->clock_data);
+    __atomic_store_n(&c->last_now, now, __ATOMIC_RELAXED);
+    return now;
+}
+
+void op_counters_set_clock(op_counters_t *c, op_counters_clock_fn fn, void *data)
+{
+    c->clock = fn ? fn : real_clock;
+    c->clock_data = data;
+}
+
+/* ---- the compaction filter: old buckets go without a cron job ---- */
+
+/* Runs on RocksDB's compaction threads, so it never calls a test clock:
+ * it reads the time the loop thread saw last. */
+static unsigned char filter_old_buckets(void *state, int level, const char *key, size_t klen,
+                                        const char *val, size_t vlen, char **nv, size_t *nvlen,
+                                        unsigned char *changed)
+{
+    (void)level;
+    (void)nv;
+    (void)nvlen;
+    (void)changed;
+    op_counters_t *c = state;
+    if (klen < 1 || key[0] != 'c' || vlen != 16)
+        return 0;
+    int64_t now = c->clock == real_clock ? (int64_t)time(NULL)
+                                         : __atomic_load_n(&c->last_now, __ATOMIC_RELAXED);
+    return op__get_le(val) <= 0 || op__get_le(val + 8) <= now;
+}
+
+static void filter_destroy(void *state)
+{
+    (void)state; /* the filter's state is the op_counters_t, freed by op_counters_close */
+}
+
+static const char *filter_name(void *state)
+{
+    (void)state;
+    return "outpost.old-buckets";
+}
+
+/* ---- limits ---- */
+
+const op__limit_t *op__limit(const op_counters_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->nlimits; i++)
+        if (strcmp(c->limits[i].name, name) == 0)
+            return &c->limits[i];
+    return NULL;
+}
+
+int op_counters_has_limit(const op_counters_t *c, const char *limit)
+{
+    return op__limit(c, limit) != NULL;
+}
+
+static void free_limits(op_counters_t *c)
+{
+    for (size_t i = 0; i < c->nlimits; i++)
+        free(c->limits[i].name);
+    free(c->limits);
+    c->limits = NULL;
+    c->nlimits = 0;
+}
+
+void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
+{
+    free_limits(c);
+    c->limits = op_calloc(cfg->nlimits ? cfg->nlimits : 1, sizeof *c->limits);
+    for (size_t i = 0; i < cfg->nlimits; i++) {
+        const op_limit_conf_t *lc = &cfg->limits[i];
+        op__limit_t *l = &c->limits[c->nlimits++];
+        l->name = op_strdup(lc->name);
+        l->max = (int64_t)lc->max;
+        l->max_override = (int64_t)(lc->max_override ? lc->max_override : lc->max);
+        l->w.resolution = (int64_t)lc->resolution;
+        l->w.nbuckets = (int64_t)(lc->window / lc->resolution);
+    }
+    c->reservation_timeout = cfg->reservation_timeout > 0 ? cfg->reservation_timeout : 1800;
+    c->expired_until = 0; /* a shorter timeout may put new deadlines before it */
+    rocksdb_writeoptions_set_sync(c->wopts, (unsigned char)(cfg->counters_sync != 0));
+}
+
+/* ---- open / close ---- */
+
+/* `outpostd test` runs without the daemon, which creates state_dir. */
+static void mkdir_parents(const char *path)
+{
+    char *dir = op_strdup(path);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0750);
+            *p = '/';
+        }
+    }
+    mkdir(dir, 0750);
+    free(dir);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    op_counters_expire(t->data);
+}
+
+static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
+                              char *err, size_t errlen)
+{
+    op_counters_t *c = op_calloc(1, sizeof *c);
+    c->clock = real_clock;
+    if (path != NULL) {
+        c->path = op_strdup(path);
+        c->remove_on_close = 1;
+    } else if (cfg->counters_path != NULL) {
+        c->path = op_strdup(cfg->counters_path);
+    } else {
+        c->path = op_malloc(strlen(cfg->state_dir) + sizeof "/counters");
+        sprintf(c->path, "%s/counters", cfg->state_dir);
+    }
+    c->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(c->opts, 1);
+    rocksdb_options_set_max_open_files(c->opts, 256);
+    rocksdb_options_set_keep_log_file_num(c->opts, 2);
+    /* Counters are small; the WAL is preallocated at about this size. */
+    rocksdb_options_set_write_buffer_size(c->opts, 16 << 20);
+    /* Most subjects have no override: a bloom filter answers that Get
+     * without reading every file. */
+    c->table = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_filter_policy(c->table, rocksdb_filterpolicy_create_bloom(10));
+    c->cache = rocksdb_cache_create_lru(32 << 20);
+    rocksdb_block_based_options_set_block_cache(c->table, c->cache);
+    rocksdb_options_set_block_based_table_factory(c->opts, c->table);
+    c->filter = rocksdb_compactionfilter_create(c, filter_destroy, filter_old_buckets, filter_name);
+    rocksdb_options_set_compaction_filter(c->opts, c->filter);
+    c->wopts = rocksdb_writeoptions_create();
+    c->ropts = rocksdb_readoptions_create();
+    op_counters_configure(c, cfg);
+
+    char *dberr = NULL;
+    mkdir_parents(c->path);
+    c->db = rocksdb_open(c->opts, c->path, &dberr);
+    if (c->db == NULL) {
+        snprintf(err, errlen, "counters: cannot open %s: %s", c->path, dberr ? dberr : "?");
+        free(dberr);
+        op_counters_close(c);
+        return NULL;
+    }
+    op__override_index(c);
+    if (loop != NULL) {
+        c->timer = op_calloc(1, sizeof *c->timer);
+        uv_timer_init(loop, c->timer);
+        c->timer->data = c;
+        uv_timer_start(c->timer, on_timer, 1000, 1000);
+        uv_unref((uv_handle_t *)c->timer); /* the daemon's lifetime is not ours to hold */
+    }
+    op_info("counters: %s open, %zu limits", c->path, c->nlimits);
+    return c;
+}
+
+op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
+{
+    return open_at(loop, cfg, NULL, err, errlen);
+}
+
+op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+                                        size_t errlen)
+{
+    char dir[] = "/tmp/outpost-counters.XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        snprintf(err, errlen, "counters: cannot make a temporary directory: %s", strerror(errno));
+        return NULL;
+    }
+    return open_at(loop, cfg, dir, err, errlen);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
+void op_counters_close(op_counters_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->timer != NULL) {
+        uv_timer_stop(c->timer);
+        uv_close((uv_handle_t *)c->timer, free_timer);
+    }
+    if (c->db != NULL)
+        rocksdb_close(c->db);
+    rocksdb_options_destroy(c->opts);
+    if (c->table != NULL)
+        rocksdb_block_based_options_destroy(c->table);
+    if (c->cache != NULL)
+        rocksdb_cache_destroy(c->cache);
+    rocksdb_compactionfilter_destroy(c->filter);
+    rocksdb_writeoptions_destroy(c->wopts);
+    rocksdb_readoptions_destroy(c->ropts);
+    free_limits(c);
+    free(c->override_hashes);
+    if (c->remove_on_close)
+        nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(c->path);
+    free(c);
+}
+
+int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
+{
+    char *dberr = NULL;
+    rocksdb_write(c->db, c->wopts, wb, &dberr);
+    rocksdb_writebatch_destroy(wb);
+    if (dberr != NULL) {
+        op_error("counters: write to %s failed: %s", c->path, dberr);
+        free(dberr);
+        return OP_COUNTERS_EIO;
+    }
+    return 0;
+}
+
+/* ---- the window ---- */
+
+static void window_key(op__key_t *k, const char *limit, const char *subject)
+{
+    op__key_init(k, 'c');
+    op__key_str(k, limit);
+    op__key_str(k, subject);
+}
+
+void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+                    const char *subject, int64_t start, int64_t count)
+{
+    (void)c;
+    op__key_t k;
+    window_key(&k, l->name, subject);
+    op__key_u64(&k, (uint64_t)start + BIAS);
+    if (count <= 0) {
+        rocksdb_writebatch_delete(wb, k.b, k.n);
+        return;
+    }
+    char v[16];
+    op__put_le(v, count);
+    op__put_le(v + 8, op_window_leaves(&l->w, op_window_bucket(&l->w, start)));
+    rocksdb_writebatch_put(wb, k.b, k.n, v, sizeof v);
+}
+
+typedef struct {
+    op_bucket_t *b;
+    size_t n, cap;
+    op_bucket_t small[64];
+} buckets_t;
+
+static void buckets_push(buckets_t *v, int64_t bucket, int64_t count)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap * 2;
+        op_bucket_t *nb = op_malloc(cap * sizeof *nb);
+        memcpy(nb, v->b, v->n * sizeof *nb);
+        if (v->b != v->small)
+            free(v->b);
+        v->b = nb;
+        v->cap = cap;
+    }
+    v->b[v->n++] = (op_bucket_t){bucket, count};
+}
+
+static int effective_max(op_counters_t *c, const op__limit_t *l, const char *subject,
+                         int64_t dir_max, op_counters_answer_t *a)
+{
+    op_counters_override_t o;
+    int rc = op__override_get(c, l->name, subject, &o);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && !o.expired) {
+        a->max = o.max;
+        a->source = OP_MAX_OPERATOR;
+    } else if (dir_max >= 0) {
+        a->max = dir_max < l->max_override ? dir_max : l->max_override;
+        a->source = OP_MAX_DIRECTORY;
+    } else {
+        a->max = l->max;
+        a->source = OP_MAX_DEFAULT;
+    }
+    return 0;
+}
+
+int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
+               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count, int64_t *now_out)
+{
+    memset(a, 0, sizeof *a);
+    int rc = effective_max(c, l, subject, dir_max, a);
+    if (rc < 0)
+        return rc;
+    int64_t now = op_counters_now(c), cur = op_window_bucket(&l->w, now);
+    *now_out = now;
+    op__key_t lo, hi;
+    window_key(&lo, l->name, subject);
+    hi = lo;
+    hi.b[hi.n - 1] = 1; /* just past every key of this subject */
+    op__key_u64(&lo, (uint64_t)(op_window_first(&l->w, now) * l->w.resolution) + BIAS);
+
+    buckets_t v = {.b = NULL, .n = 0, .cap = 64};
+    v.b = v.small;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
+    *cur_count = 0;
+    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl), *val = rocksdb_iter_value(it, &vl);
+        if (kl < 8 || vl != 16)
+            continue;
+        /* Keys hold the bucket's first second, so buckets written under
+         * another resolution (before a reload) still fall into place. */
+        int64_t t = (int64_t)(op__get_be(k + kl - 8) - BIAS), n = op__get_le(val);
+        buckets_push(&v, op_window_bucket(&l->w, t), n);
+        if (t == cur * l->w.resolution)
+            *cur_count = n;
+    }
+    char *dberr = NULL;
+    rocksdb_iter_get_error(it, &dberr);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (dberr != NULL) {
+        op_error("counters: read of %s failed: %s", c->path, dberr);
+        free(dberr);
+        if (v.b != v.small)
+            free(v.b);
+        return OP_COUNTERS_EIO;
+    }
+    op_window_sum_t s;
+    op_window_sum(&l->w, now, v.b, v.n, a->max, want, &s);
+    if (v.b != v.small)
+        free(v.b);
+    a->ok = s.used + want <= a->max;
+    a->used = s.used;
+    a->remaining = s.remaining;
+    a->next_free = s.next_free;
+    a->window = l->w.nbuckets * l->w.resolution;
+    a->resolution = l->w.resolution;
+    return 0;
+}
+
+static int lookup(op_counters_t *c, const char *limit, const char *subject, int64_t n,
+                  const op__limit_t **l)
+{
+    if ((*l = op__limit(c, limit)) == NULL)
+        return OP_COUNTERS_ENOLIMIT;
+    if (!op__key_ok(subject) || n < 0)
+        return OP_COUNTERS_EINVAL;
+    return 0;
+}
+
+int op_counters_check(op_counters_t *c, const char *limit, const char *subject, int64_t n,
+                      int64_t dir_max, op_counters_answer_t *a)
+{
+    const op__limit_t *l;
+    int64_t cur, now;
+    int rc = lookup(c, limit, subject, n, &l);
+    return rc < 0 ? rc : op__window(c, l, subject, n, dir_max, a, &cur, &now);
+}
+
+/* After an admitted add the answer describes the window with it: what
+ * remains, and when one more fits (now, unless the add took the last slot:
+ * then op__answer_after_add reads the window again). */
+static void account_added(op_counters_answer_t *a, int64_t n, int64_t now)
+{
+    a->used += n;
+    a->remaining = a->used < a->max ? a->max - a->used : 0;
+    a->next_free = a->remaining > 0 ? now : NEXT_FREE_UNKNOWN;
+}
+
+/* Check and add in one step: nothing runs between the read and the write
+ * (the loop thread does both), so no two requests pass the last slot. */
+int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t n,
+                   int64_t dir_max, op_counters_answer_t *a, rocksdb_writebatch_t *wb,
+                   int64_t *bucket)
+{
+    /* The bucket written is the one read: the same reading of the clock. */
+    int64_t cur_count, now;
+    int rc = op__window(c, l, subject, n, dir_max, a, &cur_count, &now);
+    if (rc < 0 || !a->ok)
+        return rc;
+    *bucket = op_window_bucket(&l->w, now) * l->w.resolution;
+    op__bucket_put(c, wb, l, subject, *bucket, cur_count + n);
+    account_added(a, n, now);
+    return 0;
+}
+
+/* The answer after an add: one more re-read gives next_free exactly when
+ * the add used the last slot (rare, so the common path reads once). */
+int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *subject,
+                         int64_t dir_max, op_counters_answer_t *a)
+{
+    if (a->next_free != NEXT_FREE_UNKNOWN)
+        return 0;
+    op_counters_answer_t b;
+    int64_t cur, now;
+    int rc = op__window(c, l, subject, 1, dir_max, &b, &cur, &now);
+    if (rc < 0)
+        return rc;
+    a->next_free = b.next_free;
+    return 0;
+}
+
+int op_counters_add(op_counters_t *c, const char *limit, const char *subject, int64_t n,
+                    int64_t dir_max, op_counters_answer_t *a)
+{
+    const op__limit_t *l;
+    int rc = lookup(c, limit, subject, n, &l);
+    if (rc < 0)
+        return rc;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    int64_t bucket;
+    rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
+    if (rc < 0 || !a->ok) {
+        rocksdb_writebatch_destroy(wb);
+        return rc;
+    }
+    rc = op__write(c, wb);
+    return rc < 0 ? rc : op__answer_after_add(c, l, subject, dir_max, a);
+}

@@ -1,0 +1,427 @@
+/* The counters store (counters.h) on a real RocksDB in a temporary
+ * directory, with a clock the tests move. */
+#include "counters_store.h"
+#include "ctest.h"
+#include "mem.h"
+
+#include <stdlib.h>
+
+static int64_t now_s;
+static int64_t test_clock(void *data)
+{
+    (void)data;
+    return now_s;
+}
+
+static char dir[64];
+static op_limit_conf_t limits[2];
+static op_config_t cfg;
+
+#define T0 ((int64_t)1800000000 - (int64_t)1800000000 % 86400) /* a midnight UTC */
+
+static op_counters_t *open_store(void)
+{
+    char err[512] = "";
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof dir, "/tmp/outpost-ctest-XXXXXX");
+        if (mkdtemp(dir) == NULL)
+            abort();
+    }
+    limits[0] = (op_limit_conf_t){.name = "rcpt", .max = 5, .window = 3600, .resolution = 60, .max_override = 8};
+    limits[1] = (op_limit_conf_t){.name = "day", .max = 100, .window = 86400, .resolution = 900, .max_override = 100};
+    cfg = (op_config_t){.state_dir = dir, .limits = limits, .nlimits = 2, .reservation_timeout = 30};
+    op_counters_t *c = op_counters_open(NULL, &cfg, err, sizeof err);
+    if (c == NULL) {
+        fprintf(stderr, "%s\n", err);
+        abort();
+    }
+    op_counters_set_clock(c, test_clock, NULL);
+    return c;
+}
+
+static void cleanup(op_counters_t *c)
+{
+    op_counters_close(c);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static int64_t used(op_counters_t *c, const char *limit, const char *subject)
+{
+    op_counters_answer_t a;
+    CHECK_INT(op_counters_check(c, limit, subject, 1, -1, &a), 0);
+    return a.used;
+}
+
+CTEST(add_up_to_max_then_refuse)
+{
+    now_s = T0 + 30;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    for (int i = 1; i <= 5; i++) {
+        CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+        CHECK(a.ok);
+        CHECK_INT(a.used, i);
+        CHECK_INT(a.remaining, 5 - i);
+    }
+    CHECK_INT(a.next_free, T0 + 3600); /* the last slot taken: when the first bucket leaves */
+    CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK(!a.ok);
+    CHECK_INT(a.used, 5);
+    CHECK_INT(a.max, 5);
+    CHECK_INT(a.window, 3600);
+    CHECK_INT(a.next_free, T0 + 3600);
+    CHECK_INT(used(c, "rcpt", "bob"), 0); /* subjects are separate */
+    CHECK_INT(used(c, "day", "alice"), 0); /* and limits */
+    cleanup(c);
+}
+
+CTEST(all_or_nothing)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "rcpt", "alice", 3, -1, &a);
+    CHECK_INT(op_counters_add(c, "rcpt", "alice", 3, -1, &a), 0);
+    CHECK(!a.ok);
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    cleanup(c);
+}
+
+CTEST(window_slides_bucket_by_bucket)
+{
+    now_s = T0 + 10;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "rcpt", "alice", 2, -1, &a);
+    now_s = T0 + 600;
+    op_counters_add(c, "rcpt", "alice", 3, -1, &a);
+    now_s = T0 + 3599;
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    now_s = T0 + 3600; /* the first bucket has left */
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    now_s = T0 + 600 + 3600;
+    CHECK_INT(used(c, "rcpt", "alice"), 0);
+    cleanup(c);
+}
+
+CTEST(clock_backwards_keeps_counts)
+{
+    now_s = T0 + 7200;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "rcpt", "alice", 5, -1, &a);
+    now_s = T0; /* two hours back */
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK(!a.ok);
+    CHECK_INT(a.next_free, T0 + 7200 + 3600);
+    cleanup(c);
+}
+
+CTEST(a_new_resolution_reads_old_buckets_at_their_time)
+{
+    now_s = T0 + 120;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "rcpt", "alice", 2, -1, &a); /* minute buckets */
+    now_s = T0 + 300;
+    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    limits[0].resolution = 900; /* a reload: 15-minute buckets */
+    op_counters_configure(c, &cfg);
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    CHECK_INT(a.used, 4);
+    now_s = T0 + 3599;
+    CHECK_INT(used(c, "rcpt", "alice"), 4);
+    now_s = T0 + 3600; /* the 15-minute bucket from T0 leaves as a whole */
+    CHECK_INT(used(c, "rcpt", "alice"), 0);
+    limits[0].resolution = 60; /* and back */
+    now_s = T0 + 400;
+    op_counters_configure(c, &cfg);
+    CHECK_INT(used(c, "rcpt", "alice"), 4);
+    now_s = T0 + 3600 + 120;
+    /* minute 2 has left; the add made under 15-minute buckets sits at T0
+     * and has left too; the one of minute 5 stays */
+    CHECK_INT(used(c, "rcpt", "alice"), 1);
+    cleanup(c);
+}
+
+CTEST(survives_close_and_reopen)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "day", "alice", 42, -1, &a);
+    op_counters_close(c);
+    c = open_store();
+    CHECK_INT(used(c, "day", "alice"), 42);
+    cleanup(c);
+}
+
+CTEST(reserve_commit_release)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    int64_t kept, released;
+    for (int i = 0; i < 5; i++)
+        op_counters_reserve(c, "rcpt", "alice", "inst.1", 1, -1, &a);
+    CHECK(a.ok);
+    CHECK_INT(used(c, "rcpt", "alice"), 5); /* reserved counts against the limit */
+    op_counters_reserve(c, "rcpt", "alice", "inst.2", 1, -1, &a);
+    CHECK(!a.ok);
+    int64_t r;
+    op_counters_reserved(c, "rcpt", "alice", &r);
+    CHECK_INT(r, 5);
+    CHECK_INT(op_counters_release(c, "inst.1", &released), 0);
+    CHECK_INT(released, 5);
+    CHECK_INT(used(c, "rcpt", "alice"), 0); /* 5 slots back */
+    CHECK_INT(op_counters_release(c, "inst.1", &released), 0);
+    CHECK_INT(released, 0); /* twice is harmless */
+
+    for (int i = 0; i < 5; i++)
+        op_counters_reserve(c, "rcpt", "alice", "inst.3", 1, -1, &a);
+    CHECK_INT(op_counters_commit(c, "inst.3", -1, &kept, &released), 0);
+    CHECK_INT(kept, 5);
+    CHECK_INT(released, 0);
+    CHECK_INT(op_counters_release(c, "inst.3", &released), 0);
+    CHECK_INT(released, 0); /* committed is final */
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    op_counters_reserved(c, "rcpt", "alice", &r);
+    CHECK_INT(r, 0);
+    cleanup(c);
+}
+
+CTEST(commit_keeps_what_postfix_accepted)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    int64_t kept, released;
+    op_counters_reserve(c, "rcpt", "alice", "i", 2, -1, &a);
+    now_s += 120; /* a later bucket */
+    op_counters_reserve(c, "rcpt", "alice", "i", 2, -1, &a);
+    op_counters_reserve(c, "day", "alice", "i", 4, -1, &a);
+    /* DATA: recipient_count=3, one recipient was rejected after the policy */
+    CHECK_INT(op_counters_commit(c, "i", 3, &kept, &released), 0);
+    CHECK_INT(kept, 6);
+    CHECK_INT(released, 2);
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    CHECK_INT(used(c, "day", "alice"), 3);
+    cleanup(c);
+}
+
+CTEST(reservations_expire)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_reserve(c, "rcpt", "alice", "gone", 4, -1, &a);
+    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    now_s = T0 + 29;
+    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    now_s = T0 + 30;
+    CHECK_INT(op_counters_expire(c), 4);
+    CHECK_INT(used(c, "rcpt", "alice"), 1);
+    int64_t released;
+    op_counters_release(c, "gone", &released);
+    CHECK_INT(released, 0);
+    cleanup(c);
+}
+
+CTEST(reservations_expire_after_the_clock_went_back)
+{
+    now_s = T0 + 1000;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_reserve(c, "day", "alice", "one", 1, -1, &a);
+    now_s = T0 + 2000;
+    CHECK_INT(op_counters_expire(c), 1);
+    CHECK_INT(op_counters_expire(c), 0);
+    now_s = T0; /* back: the next deadline is before the last sweep */
+    op_counters_reserve(c, "day", "alice", "two", 2, -1, &a);
+    op_counters_reserve(c, "day", "alice", "three", 4, -1, &a);
+    now_s = T0 + 30;
+    CHECK_INT(op_counters_expire(c), 6);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    cleanup(c);
+}
+
+CTEST(the_sweep_resumes_where_it_stopped)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    char inst[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(inst, sizeof inst, "i%d", i);
+        op_counters_reserve(c, "day", "alice", inst, 1, -1, &a);
+        if (i % 100 == 0)
+            now_s++;
+    }
+    now_s += 31;
+    CHECK_INT(op_counters_expire(c), 100); /* the day limit allows 100 */
+    CHECK_INT(c->expired_until, now_s + 1);
+    CHECK_INT(op_counters_expire(c), 0);
+    cleanup(c);
+}
+
+CTEST(overrides_directory_and_operator)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    char err[256];
+    op_counters_check(c, "rcpt", "alice", 1, 7, &a);
+    CHECK_INT(a.max, 7);
+    CHECK_INT(a.source, OP_MAX_DIRECTORY);
+    op_counters_check(c, "rcpt", "alice", 1, 1000, &a);
+    CHECK_INT(a.max, 8); /* capped at max_override */
+    op_counters_check(c, "rcpt", "alice", 1, 2, &a);
+    CHECK_INT(a.max, 2); /* a tier may also be lower */
+
+    CHECK_INT(op_counters_override_set(c, "rcpt", "alice", 9, 0, "root", "why", err, sizeof err),
+              OP_COUNTERS_EINVAL); /* above max_override */
+    CHECK_INT(op_counters_override_set(c, "rcpt", "alice", 6, 0, "root", "", err, sizeof err),
+              OP_COUNTERS_EINVAL); /* no reason */
+    CHECK_INT(op_counters_override_set(c, "nope", "alice", 6, 0, "root", "x", err, sizeof err),
+              OP_COUNTERS_ENOLIMIT);
+    CHECK_INT(op_counters_override_set(c, "rcpt", "alice", 6, T0 + 100, "root", "ticket\t1\n", err,
+                                       sizeof err), 0);
+    op_counters_check(c, "rcpt", "alice", 1, 2, &a);
+    CHECK_INT(a.max, 6); /* the operator wins over the directory */
+    CHECK_INT(a.source, OP_MAX_OPERATOR);
+    now_s = T0 + 100;
+    op_counters_check(c, "rcpt", "alice", 1, -1, &a);
+    CHECK_INT(a.max, 5); /* expired */
+    CHECK_INT(a.source, OP_MAX_DEFAULT);
+    CHECK_INT(op_counters_override_clear(c, "rcpt", "alice"), 0);
+    CHECK_INT(op_counters_override_clear(c, "rcpt", "alice"), OP_COUNTERS_ENOTFOUND);
+    cleanup(c);
+}
+
+CTEST(overrides_survive_reopen)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    char err[256];
+    CHECK_INT(op_counters_override_set(c, "rcpt", "bob", 7, 0, "root", "why", err, sizeof err), 0);
+    op_counters_close(c);
+    c = open_store();
+    op_counters_check(c, "rcpt", "bob", 1, -1, &a);
+    CHECK_INT(a.max, 7);
+    CHECK_INT(a.source, OP_MAX_OPERATOR);
+    op_counters_check(c, "rcpt", "bobby", 1, -1, &a);
+    CHECK_INT(a.max, 5);
+    cleanup(c);
+}
+
+static int collect(const op_counters_override_t *o, void *data)
+{
+    char *out = data;
+    snprintf(out + strlen(out), 512 - strlen(out), "%s/%s/%lld/%s/%s/%d;", o->limit, o->subject,
+             (long long)o->max, o->who, o->reason, o->expired);
+    return 0;
+}
+
+CTEST(override_list_keeps_the_audit)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    char err[256], out[512] = "";
+    op_counters_override_set(c, "rcpt", "bob", 7, 0, "admin", "ticket 1", err, sizeof err);
+    op_counters_override_set(c, "day", "carol", 50, T0 + 10, "root", "tab\there", err, sizeof err);
+    op_counters_override_list(c, NULL, collect, out);
+    CHECK_STR(out, "day/carol/50/root/tab here/0;rcpt/bob/7/admin/ticket 1/0;");
+    out[0] = '\0';
+    now_s = T0 + 10;
+    op_counters_override_list(c, "day", collect, out);
+    CHECK_STR(out, "day/carol/50/root/tab here/1;");
+    cleanup(c);
+}
+
+CTEST(reset_and_top)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "rcpt", "a", 1, -1, &a);
+    op_counters_add(c, "rcpt", "b", 4, -1, &a);
+    op_counters_add(c, "rcpt", "c", 2, -1, &a);
+    op_counters_top_t t[2];
+    CHECK_INT(op_counters_top(c, "rcpt", t, 2), 2);
+    CHECK_STR(t[0].subject, "b");
+    CHECK_INT(t[0].used, 4);
+    CHECK_STR(t[1].subject, "c");
+    CHECK_INT(op_counters_reset(c, "rcpt", "b"), 0);
+    CHECK_INT(used(c, "rcpt", "b"), 0);
+    CHECK_INT(op_counters_top(c, "rcpt", t, 2), 2);
+    CHECK_STR(t[0].subject, "c");
+    CHECK_INT(op_counters_top(c, "nope", t, 2), OP_COUNTERS_ENOLIMIT);
+    cleanup(c);
+}
+
+static size_t count_keys(op_counters_t *c, char tag)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, c->ropts);
+    size_t n = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        n += rocksdb_iter_key(it, &kl)[0] == tag;
+    }
+    rocksdb_iter_destroy(it);
+    return n;
+}
+
+CTEST(compaction_drops_old_buckets)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    op_counters_add(c, "rcpt", "old", 1, -1, &a);
+    now_s = T0 + 3000;
+    op_counters_add(c, "rcpt", "new", 1, -1, &a);
+    CHECK_INT(count_keys(c, 'c'), 2);
+    now_s = T0 + 3600;
+    op_counters_now(c); /* the filter reads the last time the loop saw */
+    rocksdb_compact_range(c->db, NULL, 0, NULL, 0);
+    CHECK_INT(count_keys(c, 'c'), 1);
+    CHECK_INT(used(c, "rcpt", "new"), 1);
+    cleanup(c);
+}
+
+CTEST(bad_arguments)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    CHECK_INT(op_counters_add(c, "nope", "alice", 1, -1, &a), OP_COUNTERS_ENOLIMIT);
+    CHECK_INT(op_counters_add(c, "rcpt", "", 1, -1, &a), OP_COUNTERS_EINVAL);
+    CHECK_INT(op_counters_add(c, "rcpt", "alice", -1, -1, &a), OP_COUNTERS_EINVAL);
+    char big[OP_COUNTERS_MAX_KEY + 2];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CHECK_INT(op_counters_add(c, "rcpt", big, 1, -1, &a), OP_COUNTERS_EINVAL);
+    CHECK_INT(op_counters_reserve(c, "rcpt", "alice", "", 1, -1, &a), OP_COUNTERS_EINVAL);
+    cleanup(c);
+}
+
+CTEST(second_open_of_the_same_store_fails)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    char err[512] = "";
+    CHECK(op_counters_open(NULL, &cfg, err, sizeof err) == NULL);
+    CHECK(strstr(err, "cannot open") != NULL);
+    cleanup(c);
+}
+
+int main(int argc, char **argv)
+{
+    return ctest_main(argc, argv);
+}
