@@ -19,7 +19,6 @@ typedef struct op_services {
     uv_loop_t *loop;
     /* One pointer per service, NULL until started.  Add yours here and in
      * services.c; keep the order of start and the reverse for stop. */
-    int placeholder_; /* keeps the struct non-empty until the first service lands */
     struct op_dns *dns; /* engine/dns.h */
     struct op_smtp *smtp; /* engine/smtp.h */
     char smtp_host[256];  /* smtp_verify { host }, "": the address's MX */
