@@ -774,6 +774,8 @@ void op_config_free(op_config_t *cfg)
     }
     free_fields("daemon", cfg);
     free_fields("request_limits", cfg);
+    free_fields("ldap", cfg);
+    free_fields("directory", cfg);
     free(cfg->listeners);
     free(cfg->services);
     free(cfg->path);

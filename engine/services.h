@@ -3,7 +3,7 @@
  * so their caches and connections survive reloads.
  *
  * Each service is a C API that knows nothing of Lua (engine/dns.h,
- * engine/ldap.h, ...); its lua_api_<module>.c binds it and finds it through
+ * engine/ldap_service.h, ...); its lua_api_<module>.c binds it and finds it through
  * op_services.  The daemon starts them after dropping privileges (so files
  * they create belong to the daemon's user) and before the first generation
  * loads; `outpostd test` starts them from the configuration given with -c,
@@ -20,6 +20,7 @@ typedef struct op_services {
     /* One pointer per service, NULL until started.  Add yours here and in
      * services.c; keep the order of start and the reverse for stop. */
     int placeholder_; /* keeps the struct non-empty until the first service lands */
+    struct op_ldap *ldap; /* engine/ldap_service.h; NULL without ldap { uris } */
 } op_services_t;
 
 /* The running services (NULL before op_services_start). */

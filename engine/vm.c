@@ -13,11 +13,13 @@
 #include "sandbox_lua.h"
 
 int luaopen_outpost(lua_State *L); /* lua_api_outpost.c */
+int luaopen_outpost_ldap(lua_State *L); /* lua_api_ldap.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
 static const luaL_Reg c_modules[] = {
     {"outpost", luaopen_outpost},
+    {"outpost.ldap", luaopen_outpost_ldap},
     {NULL, NULL},
 };
 
