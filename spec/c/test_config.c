@@ -460,7 +460,7 @@ static const struct error_case {
     {"unknown section, near miss", SERVICE "listner b {\n}\n",
      "2: unknown section 'listner' (did you mean 'listener'?)", NULL},
     {"unknown section", "frobnicate {\n}\n",
-     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service)", NULL},
+     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service, ldap, directory)", NULL},
     {"duplicate key", "daemon {\n  user = a\n  user = b\n}\n",
      "3: daemon: duplicate key 'user' (first given at line 2)", NULL},
     {"duplicate section", "daemon {\n}\nrequest_limits { }\ndaemon {\n}\n",
