@@ -154,7 +154,7 @@ static int l_ldap_search(lua_State *L)
         if (n > OP_LDAP_FILTER_ARGS)
             return luaL_argerror(L, 1, "at most 9 args");
         for (size_t i = 0; i < n; i++) {
-            lua_rawgeti(L, -1, (int)i + 1);
+            lua_rawgeti(L, args_at, (int)i + 1);
             int t = lua_type(L, -1);
             if (t != LUA_TSTRING && t != LUA_TNUMBER)
                 return luaL_argerror(L, 1, "args must be strings or numbers");
