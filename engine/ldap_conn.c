@@ -201,6 +201,9 @@ static void after_job(uv_work_t *w, int status)
     l->holds++;
     c->poll.data = c;
     uv_poll_start(&c->poll, UV_READABLE, on_poll);
+    /* Connections alone do not keep the daemon running: it stops when its
+     * requests are done, then stops the services. */
+    uv_unref((uv_handle_t *)&c->poll);
     c->ld = j->ld;
     snprintf(c->uri, sizeof c->uri, "%s", j->uris[j->uri_used]);
     c->state = OP__LDAP_READY;
@@ -269,6 +272,7 @@ void op__ldap_conn_init(op_ldap_t *l, op__ldap_conn_t *c)
     c->index = (size_t)(c - l->conns);
     c->state = OP__LDAP_WAIT;
     uv_timer_init(l->loop, &c->retry);
+    uv_unref((uv_handle_t *)&c->retry);
     c->retry.data = c;
     l->holds++;
 }

@@ -55,8 +55,9 @@ ldap_answers() {
 
 # Starts slapd on the loaded data (ldap_load first).
 ldap_slapd_start() {
-    ( cd "$LDAP_DIR" && setsid slapd -f "$LDAP_DIR/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" -d 256 \
-        </dev/null >>"$LDAP_DIR/slapd.log" 2>&1 & )
+    # exec: no shell stays behind holding the caller's stdout open
+    ( cd "$LDAP_DIR" && exec setsid slapd -f "$LDAP_DIR/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" -d 256 \
+        </dev/null >>"$LDAP_DIR/slapd.log" 2>&1 ) </dev/null >/dev/null 2>&1 &
     wait_until 10 ldap_answers || { log "slapd does not answer on 127.0.0.1:$LDAP_PORT (see $LDAP_DIR/slapd.log)"; return 1; }
 }
 
