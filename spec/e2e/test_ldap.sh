@@ -128,6 +128,21 @@ echo "    $stats"
 coalesced=$(echo "$stats" | sed -nE 's/.*coalesced=([0-9]+).*/\1/p')
 check "they shared one search (19 coalesced)" test "${coalesced:-0}" -ge 19
 
+# The cache lives in the service: a reload keeps it.
+field() { echo "$1" | sed -nE "s/.*$2=([0-9]+).*/\1/p"; }
+before=$(ask stats.sock x=1)
+kill -HUP "$DAEMON_PID"
+reloaded() {
+    local i
+    for ((i = 0; i < 100; i++)); do log_has "generation 2" && return 0; sleep 0.05; done
+    return 1
+}
+check "SIGHUP loads generation 2" reloaded
+check "after the reload a cached user still answers" test "$(ask test.sock sasl_username=bob)" = "action=INFO limit=500"
+after=$(ask stats.sock x=1)
+check "... from the cache that survived the reload (no new search)" \
+    test "$(field "$after" sent)" = "$(field "$before" sent)" -a "$(field "$after" hits)" -gt "$(field "$before" hits)"
+
 # slapd down: the policy defers (4xx), then recovers by itself.
 "$CTL" kill
 check "with slapd killed a lookup answers 4xx within its deadline" bash -c \
