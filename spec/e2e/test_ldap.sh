@@ -66,6 +66,11 @@ ldap_conf "$T/failover.conf" "\"$DEAD\", \"$S\", \"$L\"" 300ms
 run_spec "failover: dead, silent, then slapd" "$T/failover.conf" failover_spec.lua
 ldap_conf "$T/silent.conf" "\"$S\"" 5s
 run_spec "silent server" "$T/silent.conf" silent_spec.lua
+ldap_conf "$T/tls.conf" "\"$L\""
+sed -i "s|^    timeout = 2s|    timeout = 2s\\n    starttls = yes\\n    ca_file = $HARNESS_DIR/ldap/tls/ca.pem|" "$T/tls.conf"
+run_spec "StartTLS with the right CA" "$T/tls.conf" starttls_spec.lua
+sed "s|tls/ca.pem|tls/other-ca.pem|" "$T/tls.conf" > "$T/tls-bad.conf"
+OUTPOST_EXPECT_TLS=fail run_spec "StartTLS with another CA" "$T/tls-bad.conf" starttls_spec.lua
 ldap_conf "$T/faults.conf" "\"$L\""
 run_spec "slapd paused, killed, restarted" "$T/faults.conf" faults_spec.lua
 

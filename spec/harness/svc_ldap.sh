@@ -35,6 +35,9 @@ index uid,mail,mailLocalAddress,cn,associatedDomain eq
 index member eq
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,dc=example,dc=org"
+TLSCACertificateFile $LDAP_DIR/tls/ca.pem
+TLSCertificateFile $LDAP_DIR/tls/server.pem
+TLSCertificateKeyFile $LDAP_DIR/tls/server.key
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 CONF
@@ -66,7 +69,27 @@ ldap_slapd_stop() {
     rm -f "$LDAP_DIR/slapd.pid"
 }
 
+# A private CA and a certificate for 127.0.0.1, for StartTLS; plus a second
+# CA that did not sign it (a client trusting only that one must refuse).
+ldap_tls() {
+    local d=$LDAP_DIR/tls
+    [ -f "$d/server.pem" ] && return 0
+    mkdir -p "$d"
+    (
+        cd "$d" || exit 1
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=outpost test CA" \
+            -keyout ca.key -out ca.pem
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=other test CA" \
+            -keyout other-ca.key -out other-ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext.cnf
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile ext.cnf -out server.pem
+    ) >"$LDAP_DIR/tls.log" 2>&1 || { log "cannot make the test certificates (see $LDAP_DIR/tls.log)"; return 1; }
+}
+
 ldap_load() {
+    ldap_tls || return 1
     rm -rf "$LDAP_DIR/data"
     mkdir -p "$LDAP_DIR/data"
     ldap_conf > "$LDAP_DIR/slapd.conf"
