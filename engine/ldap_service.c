@@ -7,6 +7,7 @@
 
 #include <ldap.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 static double now_s(op_ldap_t *l)
@@ -429,6 +430,10 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
     err[0] = '\0';
     if (cfg->nldap_uris == 0)
         return NULL;
+    /* libldap writes with write(2), and an unbind on a connection the
+     * server reset would kill the process (the daemon ignores SIGPIPE too;
+     * `outpostd test` and other hosts may not). */
+    signal(SIGPIPE, SIG_IGN);
     op_ldap_t *l = op_calloc(1, sizeof *l);
     l->loop = loop;
     if (op__ldap_settings_load(l, cfg, err, errlen) < 0) {

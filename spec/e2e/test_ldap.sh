@@ -75,6 +75,8 @@ ldap_conf "$T/faults.conf" "\"$L\""
 run_spec "slapd paused, killed, restarted" "$T/faults.conf" faults_spec.lua
 
 # ---- a daemon whose policy asks the directory ----
+"$CTL" resume >/dev/null 2>&1
+"$CTL" start || not_ok "slapd is up again after the fault specs"
 e2e_policy lookup <<'EOF'
 local A = require "outpost.action"
 local directory = require "directory"
