@@ -146,12 +146,20 @@ static void queue_remove(op_ldap_t *l, op__ldap_flight_t *f)
     f->next = NULL;
 }
 
+/* A cache = false search is not in the table (it joins nobody and nobody
+ * joins it), so it must not remove a cacheable search with its key. */
+static void flights_remove(op_ldap_t *l, op__ldap_flight_t *f)
+{
+    if (!f->no_cache)
+        op_ldap_cache_take(l->flights, f->key, f->keylen);
+}
+
 /* Ends a flight: answers every waiter, fills the cache, frees the flight.
  * The flight must already be off its connection or the queue. */
 void op__ldap_flight_finish(op__ldap_flight_t *f, op_ldap_status_t status)
 {
     op_ldap_t *l = f->l;
-    op_ldap_cache_take(l->flights, f->key, f->keylen);
+    flights_remove(l, f);
     op_ldap_result_t *r = result_new(status);
     if (status == OP_LDAP_OK) {
         r->entries = f->entries;
@@ -194,7 +202,7 @@ void op__ldap_flight_finish(op__ldap_flight_t *f, op_ldap_status_t status)
 static void flight_abandon(op__ldap_flight_t *f)
 {
     op_ldap_t *l = f->l;
-    op_ldap_cache_take(l->flights, f->key, f->keylen);
+    flights_remove(l, f);
     if (f->conn != NULL)
         op__ldap_conn_abandon(f->conn, f);
     else

@@ -150,6 +150,29 @@ after=$(ask stats.sock x=1)
 check "... from the cache that survived the reload (no new search)" \
     test "$(field "$after" sent)" = "$(field "$before" sent)" -a "$(field "$after" hits)" -gt "$(field "$before" hits)"
 
+# A reload that changes the servers: connections are re-established to the
+# new list (a dead server first, then slapd), the cache starts empty.
+wait_gen() {
+    local i
+    for ((i = 0; i < 100; i++)); do log_has "generation $1" && return 0; sleep 0.05; done
+    return 1
+}
+sed -i "s|    uris = \[|    uris = [\"$DEAD\", |" "$T/outpost.conf"
+before=$(ask stats.sock x=1)
+kill -HUP "$DAEMON_PID"
+check "a reload with other servers loads generation 3" wait_gen 3
+check "after it a user answers, through the new server list" test "$(ask test.sock sasl_username=bob)" = "action=INFO limit=500"
+after=$(ask stats.sock x=1)
+check "... with a new search: the cache of the old servers was emptied" \
+    test "$(field "$after" sent)" -gt "$(field "$before" sent)"
+
+# A reload whose password file cannot be read keeps the LDAP settings.
+sed -i "s|bind_password_file = .*|bind_password_file = $T/no-such.pw|" "$T/outpost.conf"
+kill -HUP "$DAEMON_PID"
+check "a reload with an unreadable password file is logged" \
+    bash -c "for i in \$(seq 100); do grep -q 'no-such.pw.*keeps its previous settings' '$T/daemon.log' && exit 0; sleep 0.05; done; exit 1"
+check "... and lookups go on with the old settings" test "$(ask test.sock sasl_username=carol)" = "action=INFO limit=1000"
+
 # slapd down: the policy defers (4xx), then recovers by itself.
 "$CTL" kill
 check "with slapd killed a lookup answers 4xx within its deadline" bash -c \
