@@ -71,6 +71,11 @@ sed -i "s|^    timeout = 2s|    timeout = 2s\\n    starttls = yes\\n    ca_file 
 run_spec "StartTLS with the right CA" "$T/tls.conf" starttls_spec.lua
 sed "s|tls/ca.pem|tls/other-ca.pem|" "$T/tls.conf" > "$T/tls-bad.conf"
 OUTPOST_EXPECT_TLS=fail run_spec "StartTLS with another CA" "$T/tls-bad.conf" starttls_spec.lua
+ldap_conf "$T/ldaps.conf" "\"ldaps://127.0.0.1:$LDAPS_PORT/\""
+sed -i "s|^    timeout = 2s|    timeout = 2s\\n    ca_file = $HARNESS_DIR/ldap/tls/ca.pem|" "$T/ldaps.conf"
+run_spec "ldaps with the right CA" "$T/ldaps.conf" starttls_spec.lua
+sed "s|tls/ca.pem|tls/other-ca.pem|" "$T/ldaps.conf" > "$T/ldaps-bad.conf"
+OUTPOST_EXPECT_TLS=fail run_spec "ldaps with another CA" "$T/ldaps-bad.conf" starttls_spec.lua
 ldap_conf "$T/faults.conf" "\"$L\""
 run_spec "slapd paused, killed, restarted" "$T/faults.conf" faults_spec.lua
 

@@ -1,5 +1,5 @@
 # The LDAP servers of the tests (sourced by harness.sh):
-#  - slapd on 127.0.0.1:$LDAP_PORT, loaded with spec/fixtures/ldap/ by
+#  - slapd on 127.0.0.1:$LDAP_PORT (and ldaps on $LDAPS_PORT), loaded with spec/fixtures/ldap/ by
 #    slapadd before it starts (fresh on every `up`), bind DN
 #    cn=policyd,ou=services,dc=example,dc=org with the password in
 #    $HARNESS_DIR/ldap/bind.pw;
@@ -59,7 +59,7 @@ ldap_answers() {
 # Starts slapd on the loaded data (ldap_load first).
 ldap_slapd_start() {
     # exec: no shell stays behind holding the caller's stdout open
-    ( cd "$LDAP_DIR" && exec setsid slapd -f "$LDAP_DIR/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" -d 256 \
+    ( cd "$LDAP_DIR" && exec setsid slapd -f "$LDAP_DIR/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/ ldaps://127.0.0.1:$LDAPS_PORT/" -d 256 \
         </dev/null >>"$LDAP_DIR/slapd.log" 2>&1 ) </dev/null >/dev/null 2>&1 &
     wait_until 10 ldap_answers || { log "slapd does not answer on 127.0.0.1:$LDAP_PORT (see $LDAP_DIR/slapd.log)"; return 1; }
 }

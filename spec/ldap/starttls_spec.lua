@@ -1,7 +1,7 @@
--- Run by spec/e2e/test_ldap.sh twice against the harness's slapd with
--- starttls = yes: with the CA that signed slapd's certificate (searches
--- work), and with another CA (OUTPOST_EXPECT_TLS=fail: no connection comes
--- up, searches answer unavailable).
+-- Run by spec/e2e/test_ldap.sh against the harness's slapd, over StartTLS
+-- (starttls = yes) and over ldaps: with the CA that signed slapd's
+-- certificate (searches work), and with another CA (OUTPOST_EXPECT_TLS=fail:
+-- no connection comes up, searches answer unavailable).
 local ldap = require "outpost.ldap"
 local outpost = require "outpost"
 
