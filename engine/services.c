@@ -23,7 +23,10 @@ void op_services_reload(const op_config_t *cfg)
 {
     (void)cfg;
     char err[512];
-    if (running_services.ldap != NULL && op_ldap_reload(running_services.ldap, cfg, err, sizeof err) < 0)
+    if (running_services.ldap != NULL && cfg->nldap_uris == 0)
+        op_notice("ldap: no uris any more: the LDAP service stops at the next restart, "
+                  "until then it keeps its previous settings");
+    else if (running_services.ldap != NULL && op_ldap_reload(running_services.ldap, cfg, err, sizeof err) < 0)
         op_error("%s; the LDAP service keeps its previous settings", err);
     else if (running_services.ldap == NULL && cfg->nldap_uris > 0)
         op_notice("ldap: the LDAP service starts at the next restart");
