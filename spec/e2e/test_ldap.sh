@@ -76,6 +76,9 @@ sed -i "s|^    timeout = 2s|    timeout = 2s\\n    ca_file = $HARNESS_DIR/ldap/t
 run_spec "ldaps with the right CA" "$T/ldaps.conf" starttls_spec.lua
 sed "s|tls/ca.pem|tls/other-ca.pem|" "$T/ldaps.conf" > "$T/ldaps-bad.conf"
 OUTPOST_EXPECT_TLS=fail run_spec "ldaps with another CA" "$T/ldaps-bad.conf" starttls_spec.lua
+ldap_conf "$T/ttl.conf" "\"$L\""
+sed -i "s|^    timeout = 2s|    timeout = 2s\\n    cache_ttl = 400ms\\n    negative_ttl = 200ms\\n    cache_size = 2|" "$T/ttl.conf"
+run_spec "cache TTLs and bound" "$T/ttl.conf" ttl_spec.lua
 ldap_conf "$T/faults.conf" "\"$L\""
 run_spec "slapd paused, killed, restarted" "$T/faults.conf" faults_spec.lua
 
