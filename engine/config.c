@@ -878,6 +878,8 @@ void op_config_free(op_config_t *cfg)
     free(cfg->limits);
     free_fields("counters", cfg);
     free_fields("control", cfg);
+    free_fields("ldap", cfg);
+    free_fields("directory", cfg);
     free(cfg->listeners);
     free(cfg->services);
     free(cfg->path);

@@ -125,6 +125,37 @@ typedef struct {
     char *control_socket;       /* NULL = <state_dir>/control.sock */
     int control_mode;
     char *control_group;        /* admin group, NULL = root and the daemon's user only */
+    /* ldap { } (engine/ldap_service.c); no uris: no LDAP service */
+    char **ldap_uris;
+    size_t nldap_uris;
+    char *ldap_bind_dn;            /* NULL: anonymous */
+    char *ldap_bind_password_file; /* absolute */
+    int ldap_starttls;
+    char *ldap_ca_file;            /* absolute, NULL: the system's */
+    size_t ldap_pool_size;
+    double ldap_timeout;
+    double ldap_connect_timeout;
+    double ldap_reconnect_min;
+    double ldap_reconnect_max;
+    size_t ldap_size_limit;
+    size_t ldap_cache_size;
+    double ldap_cache_ttl;
+    double ldap_negative_ttl;
+
+    /* directory { } (lua/lib/directory.lua, through outpost.ldap.directory()) */
+    char *dir_base;
+    char *dir_user_filter;
+    char *dir_address_filter;
+    char *dir_domain_filter;
+    char *dir_protected_filter;
+    char *dir_function_filter;
+    char **dir_sender_attrs;
+    size_t ndir_sender_attrs;
+    char *dir_limit_attr;
+    char *dir_lock_attr;
+    char *dir_networks_attr;
+    char *dir_tenants_attr;
+    size_t dir_default_limit;
 
     op_conf_node_t *root; /* the whole tree, for modules with sections of their own */
 } op_config_t;

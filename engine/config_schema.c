@@ -39,6 +39,14 @@ const section_def_t op__config_sections[] = {
      "names must be unique."},
     {"control", 0, 0,
      "The control socket `outpostctl` talks to. Optional, at most once."},
+    {"ldap", 0, 0,
+     "The LDAP directory `outpost.ldap` searches (engine/ldap_service.c): servers, binding, "
+     "connection pool, timeouts and the answer cache. Optional, at most once; without "
+     "`uris` there is no LDAP service and `outpost.ldap.search` raises."},
+    {"directory", 0, 0,
+     "How `lua/lib/directory.lua` finds users, addresses, local domains and function "
+     "accounts in the LDAP directory: base DN, filter templates (`%s`/`%1` placeholders, "
+     "see docs/lua-api.md) and attribute names, so any mail schema fits. Optional, at most once."},
 };
 
 const key_def_t op__config_schema[] = {
@@ -222,6 +230,98 @@ const key_def_t op__config_schema[] = {
      .off = CFG(control_group),
      .descr = "Admin group: its members may use `outpostctl` besides root and the daemon's "
               "user. The socket gets this group, and each client's credentials are checked."},
+
+    /* ldap { } */
+    {.section = "ldap", .key = "uris", .type = T_LIST, .doc_def = "empty",
+     .doc_type = "list of URIs", .off = CFG(ldap_uris), .count_off = CFG(nldap_uris),
+     .descr = "Servers, tried in order: `ldap://HOST:PORT/` or `ldaps://HOST:PORT/`. A connection "
+              "uses the first that answers; when it breaks, the next attempt starts again at the first."},
+    {.section = "ldap", .key = "bind_dn", .type = T_STRING, .doc_def = "none (anonymous)",
+     .flags = F_NONEMPTY, .off = CFG(ldap_bind_dn),
+     .descr = "DN for a simple bind; without it connections bind anonymously."},
+    {.section = "ldap", .key = "bind_password_file", .type = T_PATH, .doc_def = "none",
+     .off = CFG(ldap_bind_password_file),
+     .descr = "File holding the bind password (one line; a trailing newline is ignored), "
+              "read at start and at every reload. Keep it readable by outpostd only."},
+    {.section = "ldap", .key = "starttls", .type = T_BOOL, .def = "no", .off = CFG(ldap_starttls),
+     .descr = "Send StartTLS on `ldap://` connections before binding; a failure fails the connection."},
+    {.section = "ldap", .key = "ca_file", .type = T_PATH, .doc_def = "the system's CAs",
+     .off = CFG(ldap_ca_file),
+     .descr = "CA certificates (PEM) that verify the server for `ldaps://` and StartTLS."},
+    {.section = "ldap", .key = "pool_size", .type = T_INTEGER, .def = "2", .lo = 1, .hi = 64,
+     .off = CFG(ldap_pool_size),
+     .descr = "Connections kept open; searches go to the least busy. Applied at restart."},
+    {.section = "ldap", .key = "timeout", .type = T_DURATION, .def = "5s", .flags = F_ABOVE_LO,
+     .lo = 0, .hi = 90, .off = CFG(ldap_timeout),
+     .descr = "Default time a search may take (`timeout=` of a search overrides it); then it "
+              "answers `nil, \"timeout\"`."},
+    {.section = "ldap", .key = "connect_timeout", .type = T_DURATION, .def = "3s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 60, .off = CFG(ldap_connect_timeout),
+     .descr = "Time to connect, StartTLS and bind to one server before trying the next."},
+    {.section = "ldap", .key = "reconnect_min", .type = T_DURATION, .def = "100ms",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 3600, .off = CFG(ldap_reconnect_min),
+     .descr = "Wait before reconnecting after a connection failed; doubles with every failure "
+              "in a row up to `reconnect_max`."},
+    {.section = "ldap", .key = "reconnect_max", .type = T_DURATION, .def = "10s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 3600, .off = CFG(ldap_reconnect_max),
+     .descr = "Longest wait between reconnection attempts."},
+    {.section = "ldap", .key = "size_limit", .type = T_INTEGER, .def = "100", .lo = 1,
+     .hi = 100000, .off = CFG(ldap_size_limit),
+     .descr = "Most entries one search returns; more answer `nil, \"sizelimit\"`."},
+    {.section = "ldap", .key = "cache_size", .type = T_INTEGER, .def = "10000", .lo = 0,
+     .hi = 10000000, .off = CFG(ldap_cache_size),
+     .descr = "Most answers kept in the cache (least recently used go first); 0 turns the cache off. "
+              "The cache lives in the service and survives reloads."},
+    {.section = "ldap", .key = "cache_ttl", .type = T_DURATION, .def = "60s", .lo = 0,
+     .hi = 86400, .off = CFG(ldap_cache_ttl),
+     .descr = "How long an answer with entries is reused."},
+    {.section = "ldap", .key = "negative_ttl", .type = T_DURATION, .def = "30s", .lo = 0,
+     .hi = 86400, .off = CFG(ldap_negative_ttl),
+     .descr = "How long an answer without entries (or `nosuchobject`) is reused. Errors are never cached."},
+
+    /* directory { } */
+    {.section = "directory", .key = "base", .type = T_STRING, .def = "dc=example,dc=org",
+     .flags = F_NONEMPTY, .off = CFG(dir_base), .descr = "Base DN of every directory search (subtree)."},
+    {.section = "directory", .key = "user_filter", .type = T_STRING,
+     .def = "(&(objectClass=inetOrgPerson)(uid=%s))", .flags = F_NONEMPTY, .off = CFG(dir_user_filter),
+     .descr = "Finds a user by login name (`%s`): `directory.user(uid)`."},
+    {.section = "directory", .key = "address_filter", .type = T_STRING,
+     .def = "(|(mail=%1)(mailLocalAddress=%1))", .flags = F_NONEMPTY, .off = CFG(dir_address_filter),
+     .descr = "Finds whatever receives mail at an address (`%1`): `directory.mailbox_exists(address)`."},
+    {.section = "directory", .key = "domain_filter", .type = T_STRING,
+     .def = "(&(objectClass=domainRelatedObject)(associatedDomain=%s))", .flags = F_NONEMPTY,
+     .off = CFG(dir_domain_filter),
+     .descr = "Finds a local mail domain (`%s`, in normal form): `directory.is_local_domain(domain)`."},
+    {.section = "directory", .key = "protected_filter", .type = T_STRING,
+     .def = "(&(|(mail=%1)(mailLocalAddress=%1))(mailAuthRequired=TRUE))", .flags = F_NONEMPTY,
+     .off = CFG(dir_protected_filter),
+     .descr = "Finds a recipient that accepts only authenticated senders (`%1`): "
+              "`directory.requires_authenticated_sender(address)`."},
+    {.section = "directory", .key = "function_filter", .type = T_STRING,
+     .def = "(&(objectClass=outpostFunctionAccount)(uid=%s))", .flags = F_NONEMPTY,
+     .off = CFG(dir_function_filter),
+     .descr = "Finds an application's function account by login name (`%s`): "
+              "`directory.function_account(uid)`."},
+    {.section = "directory", .key = "sender_attrs", .type = T_LIST, .def = NULL,
+     .doc_def = "[mail, mailLocalAddress]", .doc_type = "list of attribute names",
+     .off = CFG(dir_sender_attrs), .count_off = CFG(ndir_sender_attrs),
+     .descr = "Attributes holding the addresses an account may send as."},
+    {.section = "directory", .key = "limit_attr", .type = T_STRING, .def = "mailSendLimit",
+     .flags = F_NONEMPTY, .off = CFG(dir_limit_attr),
+     .descr = "Integer attribute: a user's recipient limit per 24 h (PO7 tier) or a function "
+              "account's agreed send limit (AO8)."},
+    {.section = "directory", .key = "lock_attr", .type = T_STRING, .def = "pwdAccountLockedTime",
+     .flags = F_NONEMPTY, .off = CFG(dir_lock_attr),
+     .descr = "An account with this attribute is locked (PO3, AO3); operational attributes work."},
+    {.section = "directory", .key = "networks_attr", .type = T_STRING, .def = "mailAllowedNetwork",
+     .flags = F_NONEMPTY, .off = CFG(dir_networks_attr),
+     .descr = "A function account's allowed client networks (CIDR), AO5."},
+    {.section = "directory", .key = "tenants_attr", .type = T_STRING, .def = "mailServiceTenant",
+     .flags = F_NONEMPTY, .off = CFG(dir_tenants_attr),
+     .descr = "The appout tenants a function account is enabled for."},
+    {.section = "directory", .key = "default_limit", .type = T_INTEGER, .def = "250", .lo = 1,
+     .hi = 10000000, .off = CFG(dir_default_limit),
+     .descr = "A user's recipient limit per 24 h when the directory names none (PO7)."},
 };
 
 const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];

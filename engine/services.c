@@ -3,6 +3,7 @@
 #include "dns.h"
 #include "control.h"
 #include "counters.h"
+#include "ldap_service.h"
 #include "log.h"
 #include "smtp.h"
 
@@ -58,12 +59,15 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
     if (!op_services_private_state &&
         (running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
         return -1;
+    err[0] = '\0';
+    running_services.ldap = op_ldap_start(loop, cfg, err, errlen);
+    if (running_services.ldap == NULL && err[0] != '\0')
+        return -1;
     return 0;
 }
 
 void op_services_reload(const op_config_t *cfg)
 {
-    (void)cfg;
     char err[512];
     op_dns_conf_t dc;
     dns_conf_of(cfg, &dc);
@@ -79,6 +83,13 @@ void op_services_reload(const op_config_t *cfg)
         op_counters_configure(running_services.counters, cfg);
     if (running_services.control != NULL)
         op_control_reload(running_services.control, cfg);
+    if (running_services.ldap != NULL && cfg->nldap_uris == 0)
+        op_notice("ldap: no uris any more: the LDAP service stops at the next restart, "
+                  "until then it keeps its previous settings");
+    else if (running_services.ldap != NULL && op_ldap_reload(running_services.ldap, cfg, err, sizeof err) < 0)
+        op_error("%s; the LDAP service keeps its previous settings", err);
+    else if (running_services.ldap == NULL && cfg->nldap_uris > 0)
+        op_notice("ldap: the LDAP service starts at the next restart");
 }
 
 void op_services_stop(void)
@@ -91,5 +102,7 @@ void op_services_stop(void)
     running_services.control = NULL;
     op_counters_close(running_services.counters);
     running_services.counters = NULL;
+    op_ldap_stop(running_services.ldap);
+    running_services.ldap = NULL;
     op_services = NULL;
 }

@@ -3,7 +3,7 @@
  * so their caches and connections survive reloads.
  *
  * Each service is a C API that knows nothing of Lua (engine/dns.h,
- * engine/ldap.h, ...); its lua_api_<module>.c binds it and finds it through
+ * engine/ldap_service.h, ...); its lua_api_<module>.c binds it and finds it through
  * op_services.  The daemon starts them after dropping privileges (so files
  * they create belong to the daemon's user) and before the first generation
  * loads; `outpostd test` starts them from the configuration given with -c,
@@ -25,6 +25,7 @@ typedef struct op_services {
     int smtp_port;
     struct op_counters *counters; /* counters.h: outpost.limit */
     struct op_control *control;   /* control.h: the outpostctl socket */
+    struct op_ldap *ldap; /* engine/ldap_service.h; NULL without ldap { uris } */
 } op_services_t;
 
 /* Set by `outpostd test` before op_services_start: state that a daemon

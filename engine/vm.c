@@ -18,6 +18,7 @@ int luaopen_outpost_lists(lua_State *L);  /* lua_api_lists.c */
 int luaopen_outpost_dns(lua_State *L);    /* lua_api_dns.c */
 int luaopen_outpost_smtp(lua_State *L);   /* lua_api_smtp.c */
 int luaopen_outpost_limit(lua_State *L);  /* lua_api_limit.c */
+int luaopen_outpost_ldap(lua_State *L);   /* lua_api_ldap.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
@@ -28,6 +29,7 @@ static const luaL_Reg c_modules[] = {
     {"outpost.dns", luaopen_outpost_dns},
     {"outpost.smtp", luaopen_outpost_smtp},
     {"outpost.limit", luaopen_outpost_limit},
+    {"outpost.ldap", luaopen_outpost_ldap},
     {NULL, NULL},
 };
 

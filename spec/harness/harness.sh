@@ -35,6 +35,7 @@ DNS_PORT            0       udp+tcp
 DNS_SILENT_PORT     1       udp+tcp
 LDAP_PORT           10      tcp
 LDAP_SILENT_PORT    11      tcp
+LDAPS_PORT          12      tcp
 SMTP_VERIFY_PORT    20      tcp
 SMTP_SLOW_PORT      21      tcp
 OUTPOSTD_TCP_PORT   30      tcp
