@@ -19,18 +19,19 @@
 -- change here.  Addresses are compared in one normal form: the local part
 -- in lower case, the domain as outpost.domain() gives it.
 local core = require "outpost"
+local address = require "address"
 local ldap = require "outpost.ldap"
 
 local M = {}
 
--- "Local@Dom.Example." -> "local@dom.example", or nil when it is no address.
-function M.normalize_address(address)
-    if type(address) ~= "string" then return nil end
-    local lp, dom = address:match("^(.+)@([^@]+)$")
-    if lp == nil then return nil end
-    local d = core.domain(dom)
-    if d == nil then return nil end
-    return lp:lower() .. "@" .. d
+-- "Local@Dom.Example." -> "local@dom.example", or nil when it is no
+-- address: address.lua's normal form (the one counters use too), keeping
+-- a +tag, since the directory lists addresses as they are written.
+function M.normalize_address(s)
+    if type(s) ~= "string" then return nil end
+    local n = address.normalize(s, { strip_tag = false })
+    if n == nil or n == "" then return nil end
+    return n
 end
 
 local function want_string(v, what, level)
