@@ -4,7 +4,6 @@
 # running, and the bypass attempts that must all land on one counter.
 . "$(dirname "$0")/lib.sh"
 e2e_setup
-ln -s "$ROOT/lua/lib/address.lua" "$T/lua/lib/address.lua"
 CTL="$ROOT/build/outpostctl -s $T/state/control.sock"
 
 e2e_config <<'EOF2'

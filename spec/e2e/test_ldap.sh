@@ -10,7 +10,6 @@
 . "$ROOT/build/harness/env"
 export ROOT HARNESS_DIR
 e2e_setup
-ln -s "$ROOT/lua/lib/directory.lua" "$T/lua/lib/directory.lua"
 CTL=$ROOT/spec/harness/ldap-ctl.sh
 trap '"$CTL" resume >/dev/null 2>&1; "$CTL" start >/dev/null 2>&1; e2e_cleanup' EXIT
 

@@ -3,7 +3,6 @@
 # exit codes, and who may use the control socket.
 . "$(dirname "$0")/lib.sh"
 e2e_setup
-ln -s "$ROOT/lua/lib/address.lua" "$T/lua/lib/address.lua"
 OUTPOSTCTL=$ROOT/build/outpostctl
 SOCK=$T/ctl/control.sock
 CTL="$OUTPOSTCTL -s $SOCK"
