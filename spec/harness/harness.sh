@@ -98,7 +98,19 @@ for f in "$ROOT"/spec/harness/svc_*.sh; do
     [ -f "$f" ] && . "$f"
 done
 
+# The lists the test configuration reads: the shipped example lists, and
+# the fixtures of spec/lua/lists_spec.lua.
+link_lists() {
+    rm -rf "$HARNESS_DIR/lists"
+    mkdir -p "$HARNESS_DIR/lists"
+    local f
+    for f in "$ROOT"/conf/lists/*.txt "$ROOT"/spec/lua/fixtures/lists/*.txt; do
+        [ -f "$f" ] && ln -sf "$f" "$HARNESS_DIR/lists/"
+    done
+}
+
 write_config() {
+    link_lists
     local template=$ROOT/spec/harness/outpost-test.conf.in args=() name
     args+=(-e "s|@ROOT@|$ROOT|g" -e "s|@HARNESS_DIR@|$HARNESS_DIR|g")
     while read -r name _; do

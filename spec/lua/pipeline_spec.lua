@@ -44,6 +44,18 @@ describe("outpost.pipeline", function()
         assert.is_true(policy.stats.T1.enforced >= 1)
     end)
 
+    it("runs under other modes for specs: log-only goes on, off skips", function()
+        local logged = policy.with_modes({ T1 = "log-only" })
+        local a = logged.on_request(req { encryption_protocol = "", sasl_username = "alice" })
+        assert.equal("DUNNO", a.text)
+        assert.same({ "T1", "T2" }, ran)
+        ran = {}
+        a = policy.with_modes({ T1 = "off" }).on_request(req { encryption_protocol = "" })
+        assert.equal("T2", a.check)
+        assert.same({ "T2" }, ran)
+        assert.has_error(function() policy.with_modes({ T9 = "off" }) end)
+    end)
+
     it("refuses a check that returns something else", function()
         local bad = P.service "bad" { P.check("B1", "returns a string", function() return "REJECT" end) }
         assert.has_error(function() bad.on_request(req {}) end,

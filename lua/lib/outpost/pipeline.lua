@@ -104,37 +104,51 @@ function M.service(name)
         for _, c in ipairs(checks) do stats[c.id] = { hits = 0, enforced = 0, logged = 0 } end
 
         local n = #checks
-        local function on_request(req)
-            local tx = setmetatable({ req = req, attrs = req.attrs, service = req.service,
-                tenant = req.tenant }, tx_mt)
-            local modes = per_tenant[req.tenant] or base
-            for i = 1, n do
-                local c = checks[i]
-                local mode = modes[c.id] or "enforce"
-                if mode ~= "off" then
-                    local action = c.fn(tx)
-                    if action ~= nil then
-                        if not A.is_action(action) then
-                            error(c.id .. ": a check returns nil or an outpost.action, not a " ..
-                                type(action), 0)
+        local function handler(base_modes, tenant_modes)
+            return function(req)
+                local tx = setmetatable({ req = req, attrs = req.attrs, service = req.service,
+                    tenant = req.tenant }, tx_mt)
+                local modes = tenant_modes[req.tenant] or base_modes
+                for i = 1, n do
+                    local c = checks[i]
+                    local mode = modes[c.id] or "enforce"
+                    if mode ~= "off" then
+                        local action = c.fn(tx)
+                        if action ~= nil then
+                            if not A.is_action(action) then
+                                error(c.id .. ": a check returns nil or an outpost.action, not a " ..
+                                    type(action), 0)
+                            end
+                            local st = stats[c.id]
+                            st.hits = st.hits + 1
+                            if mode == "enforce" then
+                                st.enforced = st.enforced + 1
+                                action.check = c.id
+                                return action
+                            end
+                            st.logged = st.logged + 1
+                            outpost.log("notice", string.format("%s (%s) log-only: would answer %s",
+                                c.id, c.description, action.text))
                         end
-                        local st = stats[c.id]
-                        st.hits = st.hits + 1
-                        if mode == "enforce" then
-                            st.enforced = st.enforced + 1
-                            action.check = c.id
-                            return action
-                        end
-                        st.logged = st.logged + 1
-                        outpost.log("notice", string.format("%s (%s) log-only: would answer %s",
-                            c.id, c.description, action.text))
                     end
                 end
+                return A.dunno()
             end
-            return A.dunno()
         end
 
-        return { on_request = on_request, checks = checks, stats = stats, name = name }
+        local policy = { on_request = handler(base, per_tenant), checks = checks, stats = stats,
+            name = name }
+        -- For specs: the same checks under other modes, e.g.
+        -- policy.with_modes({ PO6 = "log-only" }).on_request(req)
+        function policy.with_modes(modes, tenant_modes)
+            for id, mode in pairs(modes) do
+                if not by_id[id] then error("with_modes: " .. id .. " is not a check of " .. name, 2) end
+                if not MODES[mode] then error("with_modes: bad mode " .. tostring(mode), 2) end
+            end
+            return { on_request = handler(modes, tenant_modes or {}), checks = checks, stats = stats,
+                name = name }
+        end
+        return policy
     end
 end
 
