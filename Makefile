@@ -75,8 +75,8 @@ $(REL_OBJ) $(ASAN_OBJ) build/rel/main.o build/asan/main.o: $(EMBEDDED)
 
 # The sub-make sees the pkg-config flags of packages deps just installed.
 run: deps
-	@$(MAKE) --no-print-directory build/outpostd
-	build/outpostd -c conf/outpost.conf
+	@$(MAKE) --no-print-directory build/outpostd build/outpostctl
+	@scripts/run.sh
 
 check: build/outpostd
 	build/outpostd --check -c conf/outpost.conf

@@ -87,10 +87,17 @@ wait_until() {
     return 1
 }
 
+# The servers of spec/harness/svc_*.sh; HARNESS_ONLY="dns ldap" limits them
+# (make run starts only the example directory and DNS).
 services() {
-    local f
+    local f name
     for f in "$ROOT"/spec/harness/svc_*.sh; do
-        [ -f "$f" ] && basename "$f" .sh | sed 's/^svc_//'
+        [ -f "$f" ] || continue
+        name=$(basename "$f" .sh | sed 's/^svc_//')
+        if [ -n "${HARNESS_ONLY:-}" ] && [[ " $HARNESS_ONLY " != *" $name "* ]]; then
+            continue
+        fi
+        echo "$name"
     done
 }
 for f in "$ROOT"/spec/harness/svc_*.sh; do
