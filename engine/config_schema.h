@@ -63,7 +63,22 @@ extern const size_t op__config_nsections;
 extern const key_def_t op__config_schema[];
 extern const size_t op__config_nkeys;
 
-/* Checks and conversions the tables point to (config.c). */
+/* The state of one load (config.c). */
+struct op__config_ctx {
+    op_config_t *cfg;
+    char *err;
+    size_t errlen;
+    const op_conf_node_t **lnodes; /* the block of each listener */
+    const op_conf_node_t **snodes; /* the block of each service */
+};
+
+/* Writes "FILE:LINE: WHERE: message" into the load's error and returns -1. */
+int op__config_fail(ctx_t *c, const op_conf_node_t *at, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* value as an absolute path: relative ones are relative to dir. */
+char *op__config_abs_path(const char *dir, const char *value);
+
+/* Checks and conversions the tables point to (config.c, config_checks.c). */
 int op__config_log_level_code(const char *v);
 int op__config_check_listen(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
 int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
