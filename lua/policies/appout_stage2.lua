@@ -66,6 +66,10 @@ return P.service "appout-stage2" {
         if mine == nil then return A.defer("4.4.3", T.dir_down, appout.shown(tx.recipient), err) end
         if mine then
             local exists, derr = directory.mailbox_exists(tx.recipient)
+            local plain = address.normalize(tx.recipient) -- bob+news@ is delivered to bob@
+            if exists == false and plain and plain ~= directory.normalize_address(tx.recipient) then
+                exists, derr = directory.mailbox_exists(plain)
+            end
             if exists == nil then return A.defer("4.4.3", T.dir_down, appout.shown(tx.recipient), derr) end
             if not exists then return A.reject("5.1.1", T.no_mailbox, appout.shown(tx.recipient)) end
             return nil

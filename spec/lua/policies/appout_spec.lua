@@ -263,7 +263,7 @@ describe("appout stage 2 (AO7, AO8)", function()
     describe("AO7 recipients deliverable", function()
         it("AO7 passes for domains with MX, with only A or AAAA, and existing local recipients", function()
             for _, r in ipairs { "x@withmx.test", "x@aonly.test", "x@aaaaonly.test", "bob@example.org",
-                "Bob.Brown@Example.ORG", "all-staff@example.org", "a.adams@lrz.example" } do
+                "Bob.Brown@Example.ORG", "all-staff@example.org", "a.adams@lrz.example", "bob+news@example.org" } do
                 assert.equal("DUNNO", answer(stage2, s2 { recipient = r }).text, r)
             end
         end)
@@ -281,6 +281,7 @@ describe("appout stage 2 (AO7, AO8)", function()
             assert.equal("AO7", a.check)
             assert.matches("^REJECT 5%.1%.1 recipient <nobody@example.org> does not exist", a.text)
             assert.equal("AO7", answer(stage2, s2 { recipient = "nobody@lrz.example" }).check)
+            assert.equal("AO7", answer(stage2, s2 { recipient = "nobody+bob@example.org" }).check)
         end)
         it("AO7 answers 4xx when DNS times out or fails, so the mail stays queued", function()
             local a = answer(stage2, s2 { recipient = "x@timeout.test" })
