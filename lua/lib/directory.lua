@@ -173,4 +173,29 @@ function M.function_account(uid)
     }
 end
 
+-- AO8 (appout stage 2, which has no SASL login, only the envelope sender):
+-- the function account that may send as address, as function_account()
+-- gives it; false when no function account has the address, nil, token
+-- when the directory cannot answer ("ambiguous" when several have it).
+-- One search finds the login name: function_filter with its value made a
+-- wildcard ("(&(objectClass=X)(uid=%s))" -> "(&(objectClass=X)(uid=*))",
+-- every function account) and address_filter for the address; then
+-- function_account(login) (both answers cached).
+function M.function_account_by_sender(address)
+    want_string(address, "directory.function_account_by_sender: address", 2)
+    local n = M.normalize_address(address)
+    if n == nil then return false end
+    local s = ldap.directory()
+    local login = s.function_filter:match("%(([%w%.;%-]+)=%%[s1]%)") or "uid"
+    local any = s.function_filter:gsub("%%(.)", function(c)
+        if c == "s" or c:match("%d") then return "*" end
+        return "%" .. c
+    end)
+    local e, err = one("(&" .. any .. s.address_filter .. ")", n, { login })
+    if not e then return e, err end
+    local uid = e.attrs[login] and e.attrs[login][1]
+    if uid == nil or uid == "" then return nil, "invalid" end
+    return M.function_account(uid)
+end
+
 return M
