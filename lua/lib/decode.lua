@@ -49,9 +49,29 @@ end
 
 local function hex(h) return char(tonumber(h, 16)) end
 
+-- Trailing white space on a line was added in transport (RFC 2045 6.7 (3)).
+-- Found by scanning back from each line end: a pattern such as
+-- "[ \t]+\r?\n" would rescan a long run of blanks from every position in it.
+local function strip_trailing_blanks(s)
+    if not s:find("[ \t]\r?\n") and not s:find("[ \t]$") then return s end
+    local out, pos, n = {}, 1, #s
+    while pos <= n do
+        local nl = s:find("\n", pos, true)
+        local stop = nl and nl - 1 or n
+        local e = stop
+        if e >= pos and byte(s, e) == 13 then e = e - 1 end
+        local cr = e < stop
+        while e >= pos and (byte(s, e) == 32 or byte(s, e) == 9) do e = e - 1 end
+        out[#out + 1] = s:sub(pos, e)
+        if cr then out[#out + 1] = "\r" end
+        if nl then out[#out + 1] = "\n" end
+        pos = (nl or n) + 1
+    end
+    return table.concat(out)
+end
+
 function M.quoted_printable(s)
-    -- trailing white space on a line was added in transport (RFC 2045 6.7 (3))
-    s = s:gsub("[ \t]+(\r?\n)", "%1"):gsub("[ \t]+$", "")
+    s = strip_trailing_blanks(s)
     return (s:gsub("=\r?\n", ""):gsub("=(%x%x)", hex))
 end
 

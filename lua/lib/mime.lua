@@ -34,9 +34,28 @@ function M.header(headers, name)
     return nil
 end
 
+-- RFC 822 comments, nested, removed in one pass (outside quoted strings is
+-- not tracked: parameters with "(" in quotes are rare and harmless here)
+local function strip_comments(value)
+    local out, depth, pos = {}, 0, 1
+    while true do
+        local i = value:find("[()]", pos)
+        if not i then
+            if depth == 0 then out[#out + 1] = value:sub(pos) end
+            break
+        end
+        if depth == 0 then out[#out + 1] = value:sub(pos, i - 1) end
+        if value:sub(i, i) == "(" then depth = depth + 1 elseif depth > 0 then depth = depth - 1 end
+        pos = i + 1
+    end
+    return table.concat(out)
+end
+
 function M.content_type(value)
     if not value then return "text/plain", {} end
-    value = value:gsub("%b()", "") -- comments (not nested; enough for parameters)
+    -- real ones are short; the cap keeps the patterns below cheap
+    if #value > 4096 then value = value:sub(1, 4096) end
+    if value:find("(", 1, true) then value = strip_comments(value) end
     local t = value:match("^%s*([%w!#$%%&'*+%-.^_`{|}~]+/[%w!#$%%&'*+%-.^_`{|}~]+)")
     if not t then return "text/plain", {} end -- RFC 2045 5.2: a bad one is text/plain
     local params = {}

@@ -49,8 +49,10 @@ function M.po8(headers, senders)
             for _, m in ipairs(list) do
                 if not is_users(set, m.address) then return m.address, "not an address of the user" end
                 -- an address in the display name is what the recipient reads
-                for shown in m.display:gmatch("[^%s<>\"'(),;:]+@[^%s<>\"'(),;:]+") do
-                    if address.normalize(shown) and not is_users(set, shown) then
+                -- (words first, then "@" in a word: one pass, no rescans)
+                for shown in m.display:gmatch("[^%s<>\"'(),;:]+") do
+                    if #shown <= 254 and shown:find("^[^@]+@[^@]+$")
+                        and address.normalize(shown) and not is_users(set, shown) then
                         return shown, "the display name shows an address that is not the user's"
                     end
                 end
@@ -97,7 +99,8 @@ function M.g3(headers)
     if #from > 1 and not count.sender then
         return violation("sender-missing", "From has %d addresses and there is no Sender header", #from)
     end
-    if not rfc5322.unfold(first["message-id"]):find("^%s*<[^<>%s]+@[^<>%s]+>%s*$") then
+    local mid = rfc5322.unfold(first["message-id"])
+    if #mid > 998 or not mid:find("^%s*<[^<>%s@]+@[^<>%s]+>%s*$") then
         return violation("message-id-syntax", "Message-ID is not <left@right>")
     end
     return nil

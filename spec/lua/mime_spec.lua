@@ -31,6 +31,10 @@ describe("decode", function()
         end)
     end
 
+    it("quoted-printable keeps CRLF and blanks inside lines", function()
+        assert.equal("a  b\r\nc\n\r\nd", decode.quoted_printable("a  b \t\r\nc  \n\r\nd\t"))
+    end)
+
     it("latin-1 to UTF-8", function()
         assert.equal("Jörg ÿ", decode.latin1_to_utf8("J\246rg \255"))
         assert.equal("Jörg", decode.to_utf8("ISO-8859-1", "J\246rg"))
@@ -158,6 +162,11 @@ epilogue
             string.rep("QUFB", 500000))
         mime.text_parts(H { ["Content-Type"] = "text/plain", ["Content-Transfer-Encoding"] = "quoted-printable" },
             string.rep("=\r\n=3D", 300000))
+        -- blanks that are not trailing, and comments that do not close
+        decode.quoted_printable(string.rep(" ", 1000000) .. "x")
+        decode.quoted_printable(string.rep(" \r\n", 300000) .. string.rep("\t", 100000) .. "x")
+        local ctype = string.rep("(", 100000) .. "text/plain"
+        for _ = 1, 50 do mime.content_type(ctype) end
         local hdrs = string.rep("X-A: b\r\n", 100000)
         mime.text_parts(H { ["Content-Type"] = "multipart/mixed; boundary=b" }, "--b\r\n" .. hdrs .. "\r\nx\r\n--b--")
         assert.is_true(os.clock() - t0 < 3, "took " .. (os.clock() - t0) .. " s")

@@ -244,6 +244,14 @@ aHR0cHM6Ly9iaXQubHkveA==
         for _, b in ipairs(bodies) do
             msgchecks.g4(H("Content-Type: text/html"), b, shorteners)
         end
+        -- headers built to make patterns rescan
+        local long = string.rep("a", 60000)
+        msgchecks.po8(H("From: " .. long .. " <alice@example.org>"), ALICE)
+        msgchecks.po8(H('From: "' .. string.rep("a@", 30000) .. '" <alice@example.org>'), ALICE)
+        msgchecks.g3(H("From: a@b.c", "Date: x", "Message-ID: <" .. string.rep("@", 100000) .. ">"))
+        msgchecks.g3(H("From: a@b.c", "Date: x", "Message-ID: <" .. long .. "@" .. long))
+        msgchecks.g4(H("Content-Type: " .. string.rep("(", 100000), "Content-Transfer-Encoding: quoted-printable"),
+            string.rep(" ", 500000) .. "x", shorteners)
         -- nested multiparts and many parts
         local nested = "x"
         for i = 50, 1, -1 do
