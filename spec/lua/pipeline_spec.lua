@@ -69,4 +69,52 @@ describe("outpost.pipeline", function()
             P.service "dup" { P.check("D1", "a", function() end), P.check("D1", "b", function() end) }
         end)
     end)
+
+    describe("end-of-message checks (milter)", function()
+        local seen
+        local mixed = P.service "mixed" {
+            P.check("R1", "a request check", function() seen[#seen + 1] = "R1" end),
+            P.eom_check("E1", "needs a Subject", function(tx)
+                seen[#seen + 1] = "E1"
+                for _, h in ipairs(tx.headers) do
+                    if h.name:lower() == "subject" then return nil end
+                end
+                return A.reject("5.6.0", "no Subject from %s as %s", tx.sasl_user or "-", tx.sender)
+            end),
+        }
+        local function ctx(headers)
+            return { headers = headers, body = "", macros = { ["{auth_authen}"] = "alice", i = "Q1" },
+                sender = "alice@example.org", client = { address = "192.0.2.7" }, service = "mixed", tenant = "" }
+        end
+        before_each(function() seen = {} end)
+
+        it("a service gets on_eom for its eom checks, on_request runs only the others", function()
+            assert.equal("DUNNO", mixed.on_request(req {}).text)
+            assert.same({ "R1" }, seen)
+            seen = {}
+            local a = mixed.on_eom(ctx({ { name = "From", value = "a@b.c" } }))
+            assert.equal("REJECT 5.6.0 no Subject from alice as alice@example.org", a.text)
+            assert.equal("E1", a.check)
+            assert.same({ "E1" }, seen)
+            assert.equal("DUNNO", mixed.on_eom(ctx({ { name = "subject", value = "x" } })).text)
+        end)
+
+        it("the milter ctx gives the derived names", function()
+            local got
+            local p = P.service "derive" { P.eom_check("E2", "reads", function(tx)
+                got = { tx.sasl_user, tx.sender, tx.client, tx.instance, tx.tls, tx.body, tx.macros.i }
+            end) }
+            p.on_eom(ctx({}))
+            assert.same({ "alice", "alice@example.org", "192.0.2.7", "Q1", false, "", "Q1" }, got)
+        end)
+
+        it("modes apply as for request checks; only eom checks: no on_request", function()
+            local only = P.service "only" { P.eom_check("E3", "always", function() return A.reject("5.7.1", "no") end) }
+            assert.is_nil(only.on_request)
+            assert.equal("REJECT 5.7.1 no", only.on_eom(ctx({})).text)
+            assert.equal("DUNNO", only.with_modes({ E3 = "log-only" }).on_eom(ctx({})).text)
+            assert.is_nil(only.with_modes({ E3 = "off" }).on_request)
+            assert.is_function(P.service "none" {}.on_request)
+        end)
+    end)
 end)

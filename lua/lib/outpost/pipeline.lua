@@ -37,6 +37,16 @@ function M.check(id, description, fn)
     return { id = id, description = description, fn = fn }
 end
 
+-- A check of the message (milter end of message, docs/milter.md): the same
+-- modes, run by the policy's on_eom over a tx that also has tx.headers,
+-- tx.body, tx.macros and tx.ctx (the milter's ctx).  A service with such
+-- checks gets an on_eom handler; one with only these has no on_request.
+function M.eom_check(id, description, fn)
+    local c = M.check(id, description, fn)
+    c.phase = "eom"
+    return c
+end
+
 -- What checks read: the request's attributes under the names the
 -- requirements use, derived once per request.
 local derive = {
@@ -62,6 +72,29 @@ local tx_mt = {
         return v
     end,
 }
+
+local function request_tx(req)
+    return setmetatable({ req = req, attrs = req.attrs, service = req.service, tenant = req.tenant },
+        tx_mt)
+end
+
+-- At end of message the milter's macros and envelope stand in for the
+-- policy attributes, so tx.sasl_user, tx.sender, tx.client, tx.tls and
+-- tx.instance mean the same in both phases.
+local function eom_tx(ctx)
+    local macros = ctx.macros or {}
+    local attrs = {
+        sasl_username = macros["{auth_authen}"],
+        sender = ctx.sender,
+        client_address = ctx.client and ctx.client.address,
+        reverse_client_name = ctx.client and ctx.client.name,
+        encryption_protocol = macros["{tls_version}"],
+        instance = macros.i,
+        protocol_state = "END-OF-MESSAGE",
+    }
+    return setmetatable({ ctx = ctx, attrs = attrs, service = ctx.service, tenant = ctx.tenant,
+        headers = ctx.headers or {}, body = ctx.body or "", macros = macros }, tx_mt)
+end
 
 local function modes_of(config, service, checks_by_id)
     local svc = config.services[service] or { checks = {}, tenant_checks = {} }
@@ -103,14 +136,18 @@ function M.service(name)
         local stats = {}
         for _, c in ipairs(checks) do stats[c.id] = { hits = 0, enforced = 0, logged = 0 } end
 
-        local n = #checks
-        local function handler(base_modes, tenant_modes)
+        local request_checks, eom_checks = {}, {}
+        for _, c in ipairs(checks) do
+            local list = c.phase == "eom" and eom_checks or request_checks
+            list[#list + 1] = c
+        end
+        local function handler(list, make_tx, base_modes, tenant_modes)
+            local n = #list
             return function(req)
-                local tx = setmetatable({ req = req, attrs = req.attrs, service = req.service,
-                    tenant = req.tenant }, tx_mt)
+                local tx = make_tx(req)
                 local modes = tenant_modes[req.tenant] or base_modes
                 for i = 1, n do
-                    local c = checks[i]
+                    local c = list[i]
                     local mode = modes[c.id] or "enforce"
                     if mode ~= "off" then
                         local action = c.fn(tx)
@@ -136,8 +173,15 @@ function M.service(name)
             end
         end
 
-        local policy = { on_request = handler(base, per_tenant), checks = checks, stats = stats,
-            name = name }
+        local function handlers(modes, tenant_modes)
+            local p = { checks = checks, stats = stats, name = name }
+            if #request_checks > 0 or #eom_checks == 0 then
+                p.on_request = handler(request_checks, request_tx, modes, tenant_modes)
+            end
+            if #eom_checks > 0 then p.on_eom = handler(eom_checks, eom_tx, modes, tenant_modes) end
+            return p
+        end
+        local policy = handlers(base, per_tenant)
         -- For specs: the same checks under other modes, e.g.
         -- policy.with_modes({ PO6 = "log-only" }).on_request(req)
         function policy.with_modes(modes, tenant_modes)
@@ -145,8 +189,7 @@ function M.service(name)
                 if not by_id[id] then error("with_modes: " .. id .. " is not a check of " .. name, 2) end
                 if not MODES[mode] then error("with_modes: bad mode " .. tostring(mode), 2) end
             end
-            return { on_request = handler(modes, tenant_modes or {}), checks = checks, stats = stats,
-                name = name }
+            return handlers(modes, tenant_modes or {})
         end
         return policy
     end
