@@ -27,13 +27,20 @@ local limit = require "outpost.limit"
 local address = require "address"
 local directory = require "directory"
 
--- Settings an admin may want to change.
-local LIMIT = "mailout_rcpt"    -- limit mailout_rcpt { max = 1000 (no FCrDNS); max_override = 10000 }
-local FCRDNS_MAX = 10000        -- MO7 with forward-confirmed reverse DNS (capped at max_override)
-local CALLOUT_BUDGET = 1.5      -- MO5: seconds a call-out may hold the RCPT before "pending" (4xx)
+-- Settings an admin may want to change (policy.settings; specs change them too).
+local SETTINGS = {
+    limit = "mailout_rcpt",     -- limit mailout_rcpt { max = 1000 (no FCrDNS); max_override = 10000 }
+    fcrdns_max = 10000,         -- MO7 with forward-confirmed reverse DNS (capped at max_override)
+    callout_budget = 1.5,       -- MO5: seconds a call-out may hold the RCPT before "pending" (4xx)
+}
 
 -- Every reply text, in one place.  %s/%d are filled in by the check; the
 -- texts name what is wrong and what the MTA's admin can do about it.
+-- MO5's sender answers use X.7.1, not the sender-address codes X.1.7 and
+-- X.1.8: Postfix asks at RCPT (smtpd_recipient_restrictions) and rewrites
+-- any X.1.x code there into a recipient-address code (smtpd_dsn_fix: 5.1.8
+-- becomes 5.1.2, "bad destination system"), which would blame the
+-- recipient.  X.7.1 reaches the MTA as written (spec/e2e/test_mailout_postfix.sh).
 local TEXT = {
     MO1 = { "5.7.1", "client %s is not in the campus network; mailout relays only for campus mail servers" },
     MO2 = { "5.7.1", "mail server %s is blocked from mailout (%s); contact the postmaster to lift the block" },
@@ -41,12 +48,12 @@ local TEXT = {
     MO4_nullmx = { "5.1.10", "recipient domain %s accepts no mail (null MX)" },
     MO4_none = { "5.1.2", "recipient domain %s does not exist or has no mail server (no MX, A or AAAA)" },
     MO4_dns = { "4.4.3", "cannot look up recipient domain %s (DNS %s), try again later" },
-    MO5_syntax = { "5.1.7", "envelope sender %s is not a valid address" },
-    MO5_unknown = { "5.1.8", "sender %s does not exist in the institution's directory; use an address that receives mail" },
+    MO5_syntax = { "5.7.1", "envelope sender %s is not a valid address" },
+    MO5_unknown = { "5.7.1", "sender %s does not exist in the institution's directory; use an address that receives mail" },
     MO5_foreign = { "5.7.1", "sender domain %s belongs neither to the institution nor to a campus mail server" },
-    MO5_refused = { "5.1.8", "sender %s is refused by its own mail server (%s); use an address that receives mail" },
-    MO5_pending = { "4.1.8", "sender %s is being verified with its mail server, try again in a few minutes" },
-    MO5_tempfail = { "4.1.8", "cannot verify sender %s with its mail server (%s), try again later" },
+    MO5_refused = { "5.7.1", "sender %s is refused by its own mail server (%s); use an address that receives mail" },
+    MO5_pending = { "4.7.1", "sender %s is being verified with its mail server, try again in a few minutes" },
+    MO5_tempfail = { "4.7.1", "cannot verify sender %s with its mail server (%s), try again later" },
     MO5_directory = { "4.3.0", "cannot check sender %s: directory unavailable (%s), try again later" },
     MO6 = { "5.7.1", "recipient %s accepts mail only from authenticated senders; submit it through postout (port 587) with your login" },
     MO6_directory = { "4.3.0", "cannot check recipient %s: directory unavailable (%s), try again later" },
@@ -149,13 +156,15 @@ local checks = P.service "mailout" {
 
     -- Institution addresses are in the directory; other campus domains are
     -- on their MTA's own server, which only an SMTP call-out can ask.  The
-    -- call-out waits at most CALLOUT_BUDGET, then goes on in the background
+    -- call-out waits at most SETTINGS.callout_budget, then goes on in the background
     -- and fills its cache, so the MTA's retry after our 4xx gets the verdict.
     P.check("MO5", "sender is a valid institution or campus address", function(tx)
         local s = sender_of(tx)
         if s and s.null then return nil end -- the null sender of bounces is valid
         if not s then return reject("MO5_syntax", tx.sender) end
-        local loc, err = is_local(s.domain)
+        -- a campus MTA's domain needs no directory: the call-out asks its MX
+        local loc, err = LOCAL_DOMAINS[s.domain] or false, nil
+        if not loc and not CAMPUS_DOMAINS[s.domain] then loc, err = directory.is_local_domain(s.domain) end
         if loc == nil then return defer("MO5_directory", tx.sender, err) end
         if loc then
             -- a +tag is delivered to its mailbox: ask for the address without it
@@ -165,7 +174,7 @@ local checks = P.service "mailout" {
             return nil
         end
         if not CAMPUS_DOMAINS[s.domain] then return reject("MO5_foreign", s.domain) end
-        local verdict, reply = smtp.verify(tx.sender, { budget = CALLOUT_BUDGET })
+        local verdict, reply = smtp.verify(tx.sender, { budget = SETTINGS.callout_budget })
         if verdict == "accepted" then return nil
         elseif verdict == "rejected" then return reject("MO5_refused", tx.sender, reply)
         elseif verdict == "pending" then return defer("MO5_pending", tx.sender)
@@ -212,16 +221,16 @@ local checks = P.service "mailout" {
         local name, why = dns.fcrdns(tx.client)
         local opts
         if name then
-            opts = { max = FCRDNS_MAX }
+            opts = { max = SETTINGS.fcrdns_max }
         elseif why ~= "nomatch" and why ~= "nxdomain" and why ~= "badname" then
             outpost.log("notice", string.format("MO7: FCrDNS of %s failed (%s); the limit " ..
                 "without FCrDNS applies", tx.client, tostring(why)))
         end
         local r, err
         if tx.instance ~= "" then
-            r, err = limit.reserve(LIMIT, tx.client, tx.instance, 1, opts)
+            r, err = limit.reserve(SETTINGS.limit, tx.client, tx.instance, 1, opts)
         else
-            r, err = limit.add(LIMIT, tx.client, 1, opts)
+            r, err = limit.add(SETTINGS.limit, tx.client, 1, opts)
         end
         if not r then return defer("MO7_store", err) end
         if not r.ok then
@@ -250,11 +259,12 @@ local function settling(on_request)
 end
 
 local policy = { checks = checks.checks, stats = checks.stats, name = checks.name,
-    on_request = settling(checks.on_request) }
+    settings = SETTINGS, on_request = settling(checks.on_request) }
 -- For specs: policy.with_modes({ MO3 = "log-only" }).on_request(req)
 function policy.with_modes(modes, tenant_modes)
     local p = checks.with_modes(modes, tenant_modes)
     p.on_request = settling(p.on_request)
+    p.settings = SETTINGS
     return p
 end
 return policy
