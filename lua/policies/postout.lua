@@ -1,6 +1,7 @@
 -- postout: users' mail clients (MUAs) submitting on ports 465 (TLS) and 587
 -- (STARTTLS).  Requirements PO1-PO7 of ../shared/spec/REQUIREMENTS.md §2,
--- one check per row, in the seed's order.  docs/services.md explains each.
+-- one check per row, in the seed's order.  docs/services/postout.md explains
+-- each check, its answer and its mode, and the decisions taken here.
 --
 -- What the seed wants from this service: few recipients, quick checks, and
 -- an answer the user can act on at once, in the mail program, while they

@@ -200,12 +200,19 @@ describe("postout", function()
         end)
 
         it("PO7 tiers from the directory: bob 500, carol 1000", function()
-            assert.is_true(limit.add("postout_rcpt", "bob", 499, { max = 500 }).ok)
+            -- up to one below the tier, whatever other specs counted for bob
+            local function fill(who, tier, leave)
+                local used = limit.check("postout_rcpt", who, 1, { max = tier }).used
+                if tier - leave - used > 0 then
+                    assert.is_true(limit.add("postout_rcpt", who, tier - leave - used, { max = tier }).ok)
+                end
+            end
+            fill("bob", 500, 1)
             dunno(ask { sasl_username = "bob", sender = "bob@example.org" }) -- the 500th
             local a = ask { sasl_username = "bob", sender = "bob@example.org" }
             expect(452, "4.5.3", "PO7", a)
             assert.matches("limit of 500 recipients", a.text, 1, true)
-            assert.is_true(limit.add("postout_rcpt", "carol", 1000, { max = 1000 }).ok)
+            fill("carol", 1000, 0)
             a = ask { sasl_username = "carol", sender = "carol@example.org" }
             assert.matches("limit of 1000 recipients", a.text, 1, true)
         end)
@@ -231,10 +238,13 @@ describe("postout", function()
         end)
 
         it("PO7 counters failing: 451 4.3.0 (a fake: the store cannot fail on demand)", function()
-            local real = limit.reserve
-            limit.reserve = function() return nil, "unavailable" end
+            -- the module table the policy calls (busted insulates spec
+            -- files, so the spec's own require may give another table)
+            local plimit = sandbox.require("outpost.limit")
+            local real = plimit.reserve
+            plimit.reserve = function() return nil, "unavailable" end
             local ok, a = pcall(ask)
-            limit.reserve = real
+            plimit.reserve = real
             assert.is_true(ok, a)
             expect(451, "4.3.0", "PO7", a)
             assert.matches("(unavailable)", a.text, 1, true)
