@@ -21,7 +21,8 @@
 #
 # Knobs: BENCH_SECONDS (5), BENCH_ROUNDS (2), BENCH_WARMUP (0.5),
 # BENCH_CONNS ("1 8 64"), BENCH_FILL_SECONDS (5), BENCH_OUTPOSTD
-# (build/outpostd).  Uses the test harness's slapd and unbound (started and
+# (build/outpostd), BENCH_CHECKS (modes for the service, e.g. "PO7=off" to
+# see what a check costs; default: every check enforced).  Uses the test harness's slapd and unbound (started and
 # stopped here when they were not running).
 set -u
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_WARMUP=${BENCH_WARMUP:-0.5}
 BENCH_CONNS=${BENCH_CONNS:-1 8 64}
 BENCH_FILL_SECONDS=${BENCH_FILL_SECONDS:-5}
+BENCH_CHECKS=${BENCH_CHECKS:-}
 OUTPOSTD=${BENCH_OUTPOSTD:-build/outpostd}
 LOADGEN=build/rel/bench-loadgen
 CEILING=build/rel/bench-ceiling
@@ -85,7 +87,9 @@ listener bench {
     listen = unix:$TMP/outpostd.sock
     service = postout
 }
-service postout { }
+service postout {
+    checks = [$BENCH_CHECKS]
+}
 dns {
     servers = [127.0.0.1:$DNS_PORT]
 }
