@@ -38,6 +38,7 @@
 #define LG_MAX_CONNS 10000
 #define LG_REQ_CAP 2048        /* one request is ~900 bytes plus the context */
 #define LG_MAX_CONTEXT 256
+#define LG_MAX_RCPT_DOMAIN 253 /* --recipient-domain: one DNS name */
 #define LG_REPLY_CAP 4096      /* the codec caps an action at 1000 bytes */
 #define LG_MAX_ACTIONS 50
 #define LG_CONNECT_BATCH 64    /* connects in flight: a burst of thousands would overflow the server's backlog */
@@ -130,6 +131,8 @@ static struct {
     uint64_t keys;
     const char *context;
     size_t context_len;
+    const char *rcpt_domain; /* --recipient-domain: recipients are rcpt<k>@rcpt_domain */
+    size_t rcpt_domain_len;
     double warmup;
     int quiet;
     long server_pid; /* 0: none */
@@ -152,7 +155,7 @@ static struct {
     size_t nactions;
     size_t last_action;
     uint64_t other_actions;
-} lg = {.conns = 8, .duration = 5, .keys = 1000, .context = "", .warmup = 0.5,
+} lg = {.conns = 8, .duration = 5, .keys = 1000, .context = "", .rcpt_domain = "example.net", .warmup = 0.5,
         .server_cpu_start = -1, .server_cpu_end = -1};
 
 static uint64_t now_ns(void)
@@ -275,7 +278,9 @@ static size_t build_request(lg_conn_t *c)
     put_uint(&o, k, 10);
     PUT_LIT(&o, "@example.org\nrecipient=rcpt");
     put_uint(&o, k, 10);
-    PUT_LIT(&o, "@example.net\n"
+    PUT_LIT(&o, "@");
+    put(&o, lg.rcpt_domain, lg.rcpt_domain_len);
+    PUT_LIT(&o, "\n"
                 "recipient_count=0\n"
                 "client_address=");
     put_client_address(&o, k);
@@ -792,6 +797,8 @@ static void usage(FILE *f)
         "  --keys N          key space: user<k>, client address and rcpt<k> with k\n"
         "                    from a fixed-seed PRNG over [0,N) (default 1000)\n"
         "  --context NAME    policy_context of every request (default empty)\n"
+        "  --recipient-domain DOMAIN\n"
+        "                    recipients are rcpt<k>@DOMAIN (default example.net)\n"
         "  --warmup SECONDS  load before the measured run, not counted (default 0.5)\n"
         "  --server-pid PID  also print the server's CPU seconds during the run\n"
         "                    (server_cpu_s=, from /proc/PID/stat)\n"
@@ -862,12 +869,13 @@ static void resolve_tcp(const char *spec)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_WARMUP, OPT_QUIET, OPT_PID };
+    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID };
     static const struct option longopts[] = {
         {"unix", required_argument, NULL, OPT_UNIX},
         {"tcp", required_argument, NULL, OPT_TCP},
         {"keys", required_argument, NULL, OPT_KEYS},
         {"context", required_argument, NULL, OPT_CONTEXT},
+        {"recipient-domain", required_argument, NULL, OPT_RCPT_DOMAIN},
         {"warmup", required_argument, NULL, OPT_WARMUP},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"server-pid", required_argument, NULL, OPT_PID},
@@ -884,6 +892,7 @@ static void parse_options(int argc, char **argv)
         case 'n': lg.max_requests = parse_count(optarg, "bad -n %s: want a count >= 1", 1, UINT64_MAX); break;
         case OPT_KEYS: lg.keys = parse_count(optarg, "bad --keys %s: want 1..1000000000", 1, 1000000000); break;
         case OPT_CONTEXT: lg.context = optarg; break;
+        case OPT_RCPT_DOMAIN: lg.rcpt_domain = optarg; break;
         case OPT_WARMUP: lg.warmup = parse_seconds(optarg, "bad --warmup %s: want seconds, >= 0", 0); break;
         case OPT_QUIET: lg.quiet = 1; break;
         case OPT_PID: lg.server_pid = (long)parse_count(optarg, "bad --server-pid %s", 1, 4194304); break;
@@ -900,6 +909,10 @@ static void parse_options(int argc, char **argv)
     lg.context_len = strlen(lg.context);
     if (lg.context_len > LG_MAX_CONTEXT || strpbrk(lg.context, "\n\r"))
         die_usage("bad --context %s: at most 256 bytes, no line break", lg.context);
+    lg.rcpt_domain_len = strlen(lg.rcpt_domain);
+    if (lg.rcpt_domain_len == 0 || lg.rcpt_domain_len > LG_MAX_RCPT_DOMAIN ||
+        strpbrk(lg.rcpt_domain, " \t\n\r@<>"))
+        die_usage("bad --recipient-domain %s: a domain name, at most 253 bytes", lg.rcpt_domain);
     if (lg.tcp_spec)
         resolve_tcp(lg.tcp_spec);
 }
