@@ -1,4 +1,4 @@
--- appout: what the two appout policies share (docs/services-appout.md).
+-- appout: what the two appout policies share (docs/services/appout.md).
 --
 --   lua/policies/appout_stage1.lua  AO1-AO5, at submission (TLS + AUTH)
 --   lua/policies/appout_stage2.lua  AO7, AO8, the second hop after acceptance

@@ -1,7 +1,7 @@
 -- appout stage 1: applications submit with TLS and AUTH (SMTPS 465 or
 -- STARTTLS 587), one Postfix per tenant (appout-ba, -hm, -lm, -tu), each
 -- asking this service through its own listener, which names the tenant.
--- REQUIREMENTS.md section 4, AO1-AO5; docs/services-appout.md.
+-- REQUIREMENTS.md section 4, AO1-AO5; docs/services/appout.md.
 --
 -- Who reads the answers: the application (or its operator, from its log).
 -- A wrong setup is 5xx with a text that says what to change; our own

@@ -3,7 +3,7 @@
 -- this service per recipient: the client is stage 1's MTA, there is no SASL
 -- login, the envelope sender is the application's.
 -- REQUIREMENTS.md section 4, AO7 and AO8 (AO6, the scanner, needs the
--- message: milter work); docs/services-appout.md.
+-- message: milter work); docs/services/appout.md.
 --
 -- Who reads the answers: stage 1's queue.  Everything permanent is 5xx, so
 -- stage 1 bounces the recipient to the application's sender; everything

@@ -1,5 +1,5 @@
 -- mailout: MTAs inside the campus network relaying on port 25
--- (../shared/spec/REQUIREMENTS.md section 3, docs/services-mailout.md).
+-- (../shared/spec/REQUIREMENTS.md section 3, docs/services/mailout.md).
 --
 -- The clients are mail servers: they queue and retry on 4xx and bounce on
 -- 5xx.  So a check answers 5xx only when the sending MTA's admin must change

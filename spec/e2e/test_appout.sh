@@ -1,5 +1,5 @@
 #!/bin/bash
-# appout end to end: the shipped conf/fragments/appout.conf (sockets moved
+# appout end to end: the appout sections of the shipped conf/outpost.conf (sockets moved
 # into the temp dir) with the shipped policies and lists, against the
 # harness's slapd and unbound.  The tenant comes from the listener,
 # policy_context selects the stage, a mode change with SIGHUP changes the
@@ -13,8 +13,10 @@ e2e_setup
 block() { awk -v n="$1" '$0 ~ "^"n" \\{" {p=1} p {print} p && /^}/ {p=0}' "$2"; }
 {
     printf 'daemon {\n    state_dir = %s/state\n    lua_dir = %s/lua\n    lists_dir = %s/conf/lists\n}\n' "$T" "$T" "$ROOT"
-    sed -e "s|unix:\.\./var/run/|unix:$T/|" -e "s|tcp:127.0.0.1:10049|unix:$T/stage2.sock|" \
-        "$ROOT/conf/fragments/appout.conf"
+    for b in "listener appout-ba" "listener appout-hm" "listener appout-lm" "listener appout-tu" \
+        "listener appout-stage2" "service appout-stage1" "service appout-stage2" "limit appout_send"; do
+        block "$b" "$ROOT/conf/outpost.conf"
+    done | sed -e "s|unix:\.\./var/run/|unix:$T/|" -e "s|tcp:127.0.0.1:10049|unix:$T/stage2.sock|"
     for s in dns ldap directory; do block "$s" "$ROOT/build/harness/outpost.conf"; done
 } > "$T/outpost.conf"
 e2e_start || exit 1

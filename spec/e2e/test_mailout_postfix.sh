@@ -1,7 +1,7 @@
 #!/bin/bash
 # mailout end to end: a real Postfix built from conf/postfix/mailout/
 # (main.cf and master.cf, with ports and paths of this test), outpostd with
-# conf/fragments/mailout.conf's service and the shipped lists, the harness's
+# conf/outpost.conf's mailout service and the shipped lists, the harness's
 # slapd, unbound and call-out Postfix; swaks as a campus MTA.  swaks speaks
 # TLS only with Net::SSLeay, so the test's copy of the lists puts 127.0.0.1
 # in an area of its own that does not enforce TLS, and 127.0.0.2 stays in
@@ -47,7 +47,7 @@ ldap {
     timeout = 2s
 }
 EOF
-    sed -n '/^service mailout {/,/^}/p; /^limit mailout_rcpt {/,/^}/p' "$ROOT/conf/fragments/mailout.conf"
+    sed -n '/^service mailout {/,/^}/p; /^limit mailout_rcpt {/,/^}/p' "$ROOT/conf/outpost.conf"
 } | e2e_config
 mkdir -p "$T/lists"
 cp "$ROOT"/conf/lists/*.txt "$T/lists/"
