@@ -36,7 +36,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$TMP/lua/lib" "$TMP/lua/policies"
-ln -s "$ROOT/lua/lib/outpost" "$ROOT/lua/lib/address.lua" "$TMP/lua/lib/"
+ln -s "$ROOT"/lua/lib/* "$TMP/lua/lib/"   # every library, as a policy may require any
 cat > "$TMP/lua/policies/count.lua" <<'EOF2'
 local A = require "outpost.action"
 local limit = require "outpost.limit"

@@ -37,7 +37,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$TMP/lua/lib" "$TMP/lua/policies"
-ln -s "$ROOT/lua/lib/outpost" "$TMP/lua/lib/outpost"
+ln -s "$ROOT"/lua/lib/* "$TMP/lua/lib/"   # every library, as a policy may require any
 cp bench/dns/cached.lua bench/dns/uncached.lua "$TMP/lua/policies/"
 cat > "$TMP/outpost.conf" <<EOF
 daemon {

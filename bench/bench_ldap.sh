@@ -47,8 +47,7 @@ fi
 . build/harness/env
 
 mkdir -p "$TMP/lua/lib" "$TMP/lua/policies"
-ln -s "$ROOT/lua/lib/outpost" "$TMP/lua/lib/outpost"
-ln -s "$ROOT/lua/lib/directory.lua" "$TMP/lua/lib/directory.lua"
+ln -s "$ROOT"/lua/lib/* "$TMP/lua/lib/"   # every library, as a policy may require any
 cat > "$TMP/lua/policies/lookup.lua" <<'EOF'
 local A = require "outpost.action"
 local directory = require "directory"
