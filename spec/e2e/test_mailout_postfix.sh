@@ -55,37 +55,9 @@ echo "127.0.0.1/32 area-e2e-plain   # test_mailout_postfix.sh: no TLS needed" >>
 e2e_start || exit 1
 
 # Postfix: a private instance in $T/pf, its main.cf = the basics + the fragment.
-PF=$T/pf
-mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/log"
-chmod 755 "$T" "$PF"
-chown postfix "$PF/data"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=mailout.test \
-    -keyout "$PF/etc/key.pem" -out "$PF/etc/cert.pem" >/dev/null 2>&1
-cat > "$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-shlib_directory = /usr/lib/postfix
-meta_directory = /etc/postfix
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = postfix-outpost-mailout
-maillog_file = $PF/log/maillog
-maillog_file_prefixes = $PF
-myhostname = mailout.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-alias_maps =
-alias_database =
-biff = no
-# accepted mail goes nowhere
-default_transport = discard
-relay_transport = discard
-smtpd_peername_lookup = no
-EOF
+. "$ROOT/spec/e2e/postfix.sh"
+pf_setup "$T/pf" mailout.test
+PF_PORT=$PORT
 sed -e "s|^mailout_policy = .*|mailout_policy = inet:127.0.0.1:$POLICY_PORT|" \
     -e "s|/etc/ssl/mailout/fullchain.pem|$PF/etc/cert.pem|" \
     -e "s|/etc/ssl/mailout/privkey.pem|$PF/etc/key.pem|" \
@@ -94,35 +66,7 @@ sed -e "s|^mailout_policy = .*|mailout_policy = inet:127.0.0.1:$POLICY_PORT|" \
 # private queue has no chroot tree), and Postfix's own services.
 sed -e "s|^smtp      inet  n       -       y|127.0.0.1:$PORT inet n - n|" \
     "$ROOT/conf/postfix/mailout/master.cf" > "$PF/etc/master.cf"
-cat >> "$PF/etc/master.cf" <<'EOF'
-rewrite   unix - - n - - trivial-rewrite
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-proxymap  unix - - n - - proxymap
-anvil     unix - - n - 1 anvil
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-smtp      unix - - n - - smtp
-tlsmgr    unix - - n 1000? 1 tlsmgr
-postlog   unix-dgram n - n - 1 postlogd
-EOF
-touch -d '-10 seconds' "$PF/etc/main.cf" "$PF/etc/master.cf"
-pf_stop() { postfix -c "$PF/etc" stop >/dev/null 2>&1; }
-trap 'pf_stop; e2e_cleanup' EXIT
-postfix -c "$PF/etc" check >"$PF/log/start.log" 2>&1
-if ! postfix -c "$PF/etc" start >>"$PF/log/start.log" 2>&1; then
-    echo "postfix did not start:"; cat "$PF/log/start.log"; tail -5 "$PF/log/maillog"
-    exit 1
-fi
-for ((i = 0; i < 100; i++)); do
-    [ -n "$(ss -Hltn "( sport = :$PORT )")" ] && break
-    sleep 0.1
-done
+pf_start || exit 1
 
 # swaks as a campus MTA; prints the whole dialogue
 mta() { swaks --server 127.0.0.1 --port "$PORT" --helo mta.example.org --quit-after RCPT "$@" 2>&1; }

@@ -1,0 +1,83 @@
+# A private Postfix instance for end-to-end tests (sourced after lib.sh).
+#
+#   pf_setup DIR HOSTNAME    a private instance in DIR: main.cf with the basics
+#                            (private queue, log file, mail discarded), a test
+#                            certificate, master.cf with Postfix's own services
+#   (then append the test's main.cf lines and prepend its smtpd to master.cf)
+#   pf_start                 start it and wait until PF_PORT listens
+#   pf_stop                  stop it (also on exit: pf_setup arranges that)
+#
+# Facts from ../shared/recipes/REAL-COMPONENTS.md: always -c DIR (there is no
+# /etc/postfix/main.cf), maillog_file under maillog_file_prefixes or postfix
+# start fails silently, mtimes set back or every start waits 2 s, no chroot.
+
+pf_setup() {
+    PF=$1
+    mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/log"
+    chmod 755 "$T" "$PF"
+    chown postfix "$PF/data"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$2" \
+        -keyout "$PF/etc/key.pem" -out "$PF/etc/cert.pem" >/dev/null 2>&1
+    cat > "$PF/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = postfix-outpost-$2
+maillog_file = $PF/log/maillog
+maillog_file_prefixes = $PF
+myhostname = $2
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+alias_maps =
+alias_database =
+biff = no
+# accepted mail goes nowhere
+default_transport = discard
+relay_transport = discard
+smtpd_peername_lookup = no
+EOF
+    cat > "$PF/etc/master.services" <<'EOF'
+rewrite   unix - - n - - trivial-rewrite
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+proxymap  unix - - n - - proxymap
+anvil     unix - - n - 1 anvil
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+smtp      unix - - n - - smtp
+tlsmgr    unix - - n 1000? 1 tlsmgr
+postlog   unix-dgram n - n - 1 postlogd
+EOF
+    trap 'pf_stop; e2e_cleanup' EXIT
+}
+
+pf_start() {
+    cat "$PF/etc/master.services" >> "$PF/etc/master.cf"
+    touch -d '-10 seconds' "$PF/etc/main.cf" "$PF/etc/master.cf"
+    postfix -c "$PF/etc" check >"$PF/log/start.log" 2>&1
+    if ! postfix -c "$PF/etc" start >>"$PF/log/start.log" 2>&1; then
+        echo "postfix did not start:"; cat "$PF/log/start.log"; tail -5 "$PF/log/maillog"
+        return 1
+    fi
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -n "$(ss -Hltn "( sport = :$PF_PORT )")" ] && return 0
+        sleep 0.1
+    done
+    echo "postfix does not listen on $PF_PORT"
+    return 1
+}
+
+pf_stop() { [ -n "${PF:-}" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1; return 0; }

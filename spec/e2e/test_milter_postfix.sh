@@ -1,0 +1,93 @@
+#!/bin/bash
+# The milter end to end through a real Postfix: smtpd_milters points at
+# outpostd's milter listener, which runs lua/policies/messages.lua (G3, G4;
+# PO8 needs SASL and is covered by test_msgchecks.sh with miltertest).
+# swaks submits messages; the reply codes Postfix gives at end of data, the
+# decision log and Postfix's milter_default_action when outpostd is away are
+# what the test checks.
+. "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC1091
+. "$ROOT/build/harness/env"
+e2e_setup
+
+PORT=$((POSTFIX_BASE_PORT + 1))
+MILTER_PORT=$OUTPOSTD_MILTER_PORT
+e2e_config <<EOF
+daemon {
+    state_dir = @T@/state
+    lua_dir = @T@/lua
+    lists_dir = @ROOT@/conf/lists
+}
+listener messages {
+    listen = tcp:127.0.0.1:$MILTER_PORT
+    protocol = milter
+    service = messages
+}
+service messages {
+    policy = messages
+    default_action = "451 4.3.5 message checks unavailable, try again later"
+}
+ldap {
+    uris = ["ldap://127.0.0.1:$LDAP_PORT/"]
+    bind_dn = "cn=policyd,ou=services,dc=example,dc=org"
+    bind_password_file = $HARNESS_DIR/ldap/bind.pw
+}
+EOF
+sed -n '/^directory {/,/^}/p' "$ROOT/build/harness/outpost.conf" >> "$T/outpost.conf"
+e2e_start || exit 1
+
+. "$ROOT/spec/e2e/postfix.sh"
+pf_setup "$T/pf" milter.test
+PF_PORT=$PORT
+cat >> "$PF/etc/main.cf" <<EOF
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_milters = inet:127.0.0.1:$MILTER_PORT
+milter_protocol = 6
+milter_default_action = tempfail
+# Postfix adds a missing Date and Message-ID for clients it rewrites headers
+# for (by default its own interfaces, so 127.0.0.1): G3 would never see
+# them missing.  Submission clients are remote in production.
+local_header_rewrite_clients =
+EOF
+echo "127.0.0.1:$PORT inet n - n - - smtpd" > "$PF/etc/master.cf"
+pf_start || exit 1
+
+send() { swaks --server 127.0.0.1 --port "$PORT" --helo client.example.org \
+    --from alice@example.org --to bob@withmx.test "$@" 2>&1; }
+expect() { # what, pattern, swaks args...
+    local what=$1 pattern=$2 out
+    shift 2
+    out=$(send "$@")
+    if grep -qE -- "$pattern" <<<"$out"; then ok "$what"; else
+        not_ok "$what"; echo "$out" | grep -E '^(<-|<\*\*|\*\*\*)' | tail -4 | sed 's/^/#   /'
+    fi
+}
+NL=$'\r\n'
+message() { # headers..., then the body as the last argument
+    local out="" a
+    for a in "$@"; do out+="$a$NL"; done
+    printf '%s' "$out"
+}
+
+expect "a well-formed message without shortener links is queued" \
+    '^<-  250 2\.0\.0 Ok: queued' --header "Subject: hello"
+check "... and the milter's end-of-message decision is logged" \
+    log_has 'decision req=[0-9]+ service=messages tenant=- proto=milter phase=eom client=127.0.0.1 .* action="DUNNO"'
+expect "G4: a link to a URL shortener is refused at end of data with 5.7.1" \
+    '^<\*\* 550 5\.7\.1 .*URL shorteners \(bit\.ly\)' --header "Subject: look" \
+    --body "see https://bit.ly/3abcdef for the details"
+expect "G3: a message with two From headers is refused with 5.6.0" \
+    '^<\*\* 550 5\.6\.0 .*RFC 5322' --add-header "From: other@example.org"
+expect "G3: a message without Date is refused with 5.6.0" \
+    '^<\*\* 550 5\.6\.0 .*RFC 5322' --data "$(message 'From: alice@example.org' 'To: bob@withmx.test' \
+        'Message-ID: <nodate@example.org>' 'Subject: no date' '' 'body')"
+check "the refusals name their checks in the decision log" \
+    bash -c "grep -q 'phase=eom .* check=G4 ' '$T/daemon.log' && grep -q 'phase=eom .* check=G3 ' '$T/daemon.log'"
+
+# outpostd away: Postfix applies milter_default_action (tempfail): 4xx.
+e2e_stop
+expect "outpostd not answering: Postfix tempfails (milter_default_action), never accepts" \
+    '^<\*\* 4[0-9][0-9] 4\.' --header "Subject: while away"
+check_log_clean
+e2e_finish
