@@ -30,9 +30,11 @@ static const char usage[] =
     "\n"
     "DESCRIPTION\n"
     "    outpostd answers Postfix's policy delegation protocol (check_policy_service)\n"
-    "    on unix and TCP sockets.  Each listener is bound to a service (postout,\n"
+    "    and the milter protocol (smtpd_milters, Sendmail's INPUT_MAIL_FILTER) on\n"
+    "    unix and TCP sockets.  Each listener is bound to a service (postout,\n"
     "    mailout, appout-stage1, appout-stage2, or any name the configuration\n"
-    "    defines) whose Lua policy decides every request in a coroutine of its own.\n"
+    "    defines) whose Lua policy decides every request in a coroutine of its own,\n"
+    "    with DNS, LDAP, SMTP call-outs and persistent rate counters at hand.\n"
     "    It runs in the foreground and logs to standard error, one line per event\n"
     "    and one per decision, with syslog priority prefixes when standard error is\n"
     "    not a terminal (as systemd expects).\n"
@@ -91,8 +93,10 @@ static const char usage[] =
     "    configuration or a policy, or on failed tests, 2 on bad usage.\n"
     "\n"
     "SEE ALSO\n"
-    "    docs/config.md, docs/architecture.md, postconf(5) check_policy_service,\n"
-    "    Postfix SMTPD_POLICY_README.\n";
+    "    outpostctl(8) (build/outpostctl --help): counters, limits, reload, status.\n"
+    "    docs/services.md, docs/config.md, docs/lua-api.md, docs/milter.md,\n"
+    "    docs/limits.md, docs/architecture.md; postconf(5) check_policy_service,\n"
+    "    Postfix SMTPD_POLICY_README and MILTER_README.\n";
 
 static int bad_usage(const char *fmt, const char *arg)
 {
