@@ -45,7 +45,7 @@ ldap {
 }
 directory {
     base = "dc=example,dc=org"
-    user_filter = "(&(objectClass=inetOrgPerson)(uid=%s))"
+    user_filter = "(&(objectClass=inetOrgPerson)(|(uid=%1)(mail=%1)))"   # the login: uid, or the mail address with realm
     address_filter = "(|(mail=%1)(mailLocalAddress=%1))"
     domain_filter = "(&(objectClass=domainRelatedObject)(associatedDomain=%s))"
     protected_filter = "(&(|(mail=%1)(mailLocalAddress=%1))(mailAuthRequired=TRUE))"

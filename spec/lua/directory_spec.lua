@@ -17,6 +17,13 @@ describe("directory.user", function()
             "alice@students.example.org" }, a)
     end)
 
+    it("finds the user by the login with realm too (Postfix's SASL name alice@example.org)", function()
+        local u = assert(directory.user("alice@example.org"))
+        assert.equal("uid=alice,ou=people,dc=example,dc=org", u.dn)
+        assert.is_true(directory.may_send_as(u, "alice.adams@example.org"))
+        assert.is_false(directory.user("alice@nowhere.example"))
+    end)
+
     it("reads the limit tiers 250, 500 and 1000", function()
         assert.equal(250, directory.user("dave").limit)
         assert.equal(500, directory.user("bob").limit)
