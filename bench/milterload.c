@@ -36,7 +36,6 @@ static double deadline;
 #define MAX_SAMPLES 2000000
 static uint32_t *samples;
 static atomic_long nsamples;
-static char reply_counts[256];
 static atomic_long reply_seen[256];
 
 static double now(void)
@@ -148,7 +147,7 @@ static int is_verdict(int r)
 }
 
 /* One message; returns 0 on success. */
-static int one_message(int id, long n, char *scratch, size_t cap)
+static int one_message(int id, long n, char *scratch)
 {
     int fd = dial();
     if (fd < 0)
@@ -261,7 +260,6 @@ static int one_message(int id, long n, char *scratch, size_t cap)
     rc = 0;
 out:
     close(fd);
-    (void)cap;
     return rc;
 }
 
@@ -275,7 +273,7 @@ static void *worker(void *arg)
         if ((opt_max > 0 && n >= opt_max) || now() >= deadline)
             break;
         double t0 = now();
-        if (one_message(id, n, scratch, cap) != 0) {
+        if (one_message(id, n, scratch) != 0) {
             atomic_fetch_add(&errors, 1);
             continue;
         }
@@ -330,7 +328,6 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    (void)reply_counts;
     samples = calloc(MAX_SAMPLES, sizeof *samples);
     pthread_t *t = calloc((size_t)opt_conns, sizeof *t);
     double t0 = now();

@@ -20,7 +20,6 @@
 typedef struct {
     op_conn_t *conn;
     op_request_t *req; /* while the request runs after op_request_start returned */
-    int busy;
     int ready;         /* answered; reply holds the encoded answer if not yet sent */
     char *reply;
     size_t reply_len;
@@ -144,7 +143,7 @@ static void drain_ready_slots(op_conn_t *c)
             free(s->reply);
             s->reply = NULL;
         }
-        s->busy = s->ready = 0;
+        s->ready = 0;
         c->head = (c->head + 1) % MAX_INFLIGHT;
         c->count--;
     }
@@ -193,7 +192,7 @@ static void complete_slot(op_conn_t *c, slot_t *s, const op_answer_t *a)
     s->ready = 1;
     if (s == &c->slots[c->head]) {
         out_append_answer(c, a->action, a->action_len);
-        s->busy = s->ready = 0;
+        s->ready = 0;
         c->head = (c->head + 1) % MAX_INFLIGHT;
         c->count--;
         drain_ready_slots(c);
@@ -263,7 +262,6 @@ static void dispatch(op_conn_t *c)
     slot_t *s = &c->slots[(c->head + c->count) % MAX_INFLIGHT];
     c->count++;
     s->conn = c;
-    s->busy = 1;
     s->ready = 0;
     s->req = NULL;
     s->start_us = now_us();

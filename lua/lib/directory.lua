@@ -124,11 +124,17 @@ end
 
 -- PO6, MO5, AO7: does anything in the directory receive mail at address?
 -- false for a string that is no address.
-function M.mailbox_exists(address)
-    want_string(address, "directory.mailbox_exists: address", 2)
+-- Is there an entry for address under the filter named filter_key?  false
+-- for a string that is no address.
+local function address_exists(filter_key, address)
     local n = M.normalize_address(address)
     if n == nil then return false end
-    return exists(ldap.directory().address_filter, n)
+    return exists(ldap.directory()[filter_key], n)
+end
+
+function M.mailbox_exists(address)
+    want_string(address, "directory.mailbox_exists: address", 2)
+    return address_exists("address_filter", address)
 end
 
 -- PO6, MO5: is domain one of the institution's own mail domains?
@@ -142,9 +148,7 @@ end
 -- MO6: does address accept only authenticated senders (distribution lists)?
 function M.requires_authenticated_sender(address)
     want_string(address, "directory.requires_authenticated_sender: address", 2)
-    local n = M.normalize_address(address)
-    if n == nil then return false end
-    return exists(ldap.directory().protected_filter, n)
+    return address_exists("protected_filter", address)
 end
 
 -- AO3, AO4, AO5, AO8: the appout function account with login name uid.

@@ -2,7 +2,8 @@
 #
 #   pf_setup DIR HOSTNAME    a private instance in DIR: main.cf with the basics
 #                            (private queue, log file, mail discarded), a test
-#                            certificate, master.cf with Postfix's own services
+#                            certificate; pf_start adds Postfix's own services
+#                            (spec/harness/postfix-master.services) to master.cf
 #   (then append the test's main.cf lines and prepend its smtpd to master.cf)
 #   pf_start                 start it and wait until PF_PORT listens
 #   pf_stop                  stop it (also on exit: pf_setup arranges that)
@@ -43,28 +44,11 @@ default_transport = discard
 relay_transport = discard
 smtpd_peername_lookup = no
 EOF
-    cat > "$PF/etc/master.services" <<'EOF'
-rewrite   unix - - n - - trivial-rewrite
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-proxymap  unix - - n - - proxymap
-anvil     unix - - n - 1 anvil
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-smtp      unix - - n - - smtp
-tlsmgr    unix - - n 1000? 1 tlsmgr
-postlog   unix-dgram n - n - 1 postlogd
-EOF
     trap 'pf_stop; e2e_cleanup' EXIT
 }
 
 pf_start() {
-    cat "$PF/etc/master.services" >> "$PF/etc/master.cf"
+    cat "$ROOT/spec/harness/postfix-master.services" >> "$PF/etc/master.cf"
     touch -d '-10 seconds' "$PF/etc/main.cf" "$PF/etc/master.cf"
     postfix -c "$PF/etc" check >"$PF/log/start.log" 2>&1
     if ! postfix -c "$PF/etc" start >>"$PF/log/start.log" 2>&1; then

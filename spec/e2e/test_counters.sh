@@ -152,8 +152,7 @@ check "after kill -9 and restart: all $acked acknowledged still counted (counter
     test "$after" -ge "${acked:-1}"
 check "... and at most the 8 in flight more" test "$after" -le $((acked + 8))
 
-e2e_stop
-check "clean exit after SIGTERM" true
+check "clean exit after SIGTERM" e2e_stop
 cat "$T/daemon-1.log" >> "$T/daemon.log"
 check_log_clean
 e2e_finish

@@ -11,21 +11,8 @@ HARNESS_DIR=${HARNESS_DIR:-$ROOT/build/harness}
 # shellcheck disable=SC1091
 . "$HARNESS_DIR/env"
 log() { printf 'ldap-ctl: %s\n' "$*" >&2; }
-pid_alive() {
-    local pid=$1 state
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    state=$(sed -E 's/^[0-9]+ \(.*\) ([A-Z]).*/\1/' "/proc/$pid/stat" 2>/dev/null)
-    [ -n "$state" ] && [ "$state" != Z ]
-}
-wait_until() {
-    local secs=$1 i
-    shift
-    for ((i = 0; i < secs * 20; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
+# shellcheck disable=SC1091
+. "$ROOT/spec/harness/procs.sh"
 # shellcheck disable=SC1091
 . "$ROOT/spec/harness/svc_ldap.sh"
 

@@ -60,22 +60,9 @@ CONF
 127.0.0.1:$SMTP_SLOW_PORT inet n - n - - smtpd
   -o smtpd_delay_reject=no
   -o smtpd_client_restrictions=sleep,3
-rewrite   unix - - n - - trivial-rewrite
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-proxymap  unix - - n - - proxymap
-anvil     unix - - n - 1 anvil
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-smtp      unix - - n - - smtp
-relay     unix - - n - - smtp
-postlog   unix-dgram n - n - 1 postlogd
 CONF
+    # Postfix's own services, unchrooted (shared with spec/e2e/postfix.sh)
+    cat "$ROOT/spec/harness/postfix-master.services" >> "$etc/master.cf"
     # Postfix waits for config files younger than about 2 s to settle.
     touch -d '-10 seconds' "$etc/main.cf" "$etc/master.cf"
 }
