@@ -65,3 +65,20 @@ pf_start() {
 }
 
 pf_stop() { [ -n "${PF:-}" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1; return 0; }
+
+# Cyrus SASL with a private sasldb for the instance in $PF (section 6 of
+# REAL-COMPONENTS.md): pf_sasl_user LOGIN REALM PASSWORD, once per user.
+# main.cf then needs smtpd_sasl_type = cyrus, smtpd_sasl_path = smtpd and
+# cyrus_sasl_config_path = $PF/etc/sasl.
+pf_sasl_user() {
+    mkdir -p "$PF/etc/sasl"
+    printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: %s\n' \
+        "$PF/etc/sasl/sasldb2" > "$PF/etc/sasl/smtpd.conf"
+    printf %s "$3" | saslpasswd2 -p -c -f "$PF/etc/sasl/sasldb2" -u "$2" "$1"
+    chown root:postfix "$PF/etc/sasl/sasldb2"
+    chmod 640 "$PF/etc/sasl/sasldb2"
+}
+
+# Recipients the instance in DIR has delivered (status=sent in its maillog;
+# with pf_setup's discard transport, what reached the sink).
+pf_sent_count() { grep -c ' status=sent ' "$1/log/maillog" 2>/dev/null || true; }
