@@ -72,6 +72,7 @@ fragment
 pf_sasl_user app-lm appout-lm.test app-lm-secret
 pf_sasl_user app-hm appout-lm.test app-hm-secret
 pf_sasl_user app-locked appout-lm.test app-locked-secret
+pf_sasl_user alice appout-lm.test alice-secret        # a person, no function account
 echo "smtpd_authorized_xclient_hosts = 127.0.0.0/8" >> "$PF/etc/main.cf"
 awk '/^127\.0\.0\.1:10026 /{exit} {print}' "$ROOT/conf/postfix/appout/master.cf" |
     sed -e "s|^submission inet |127.0.0.1:$S1_PORT inet |" \
@@ -111,7 +112,6 @@ has() { grep -qE -- "$1" <<<"$OUT" || { echo "$OUT" | grep -E '^(<-|<~|<\*\*|<~\
 # decision N PATTERN: the last N decision lines include one matching PATTERN
 decision() { grep ' decision ' "$T/daemon.log" | tail -n "$1" | grep -qE -- "$2"; }
 sent() { pf_sent_count "$S2"; }
-queued() { postqueue -c "$S1/etc" -p 2>/dev/null | grep -c "$1" || true; }
 # wait_for WHAT: poll up to 10 s
 wait_for() { local i; for ((i = 0; i < 100; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 sent_is() { [ "$(sent)" -eq "$1" ]; }
@@ -163,6 +163,10 @@ OUT=$(app app-hm --from noreply-hm@hm.example.org)
 check "AO3: an account not enabled for this tenant (lm) is refused with 554 5.7.1" \
     has '^<(\*\*|~\*) +554 5\.7\.1 .*app-hm is not enabled for appout-lm'
 check "AO3: ... and the decision line names AO3" decision 1 'tenant=lm .*check=AO3'
+OUT=$(app alice --from alice@example.org)
+check "AO3: a login that is no function account is refused with 554 5.7.1" \
+    has '^<(\*\*|~\*) +554 5\.7\.1 .*alice is not a function account for appout'
+check "AO3: ... and the decision line names AO3" decision 1 'sasl_user=alice .*check=AO3'
 
 OUT=$(app app-lm --from portal-ba@lrz.example)
 check "AO4: another account's sender address is refused with 554 5.7.1" \
@@ -180,45 +184,67 @@ check "AO5: ... on submissions (465, TLS from the first byte) too" has '^<(\*\*|
 check "AO1-AO5 refusals reached neither stage 2 nor its sink" sent_is 1
 
 # ---- AO7: stage 2 answers 5xx, stage 1 bounces to the application ---------
-OUT=$(app app-lm --to x@nxdomain.test)
-check "AO7: stage 1 accepts a recipient in a domain that does not exist" has '^<~? +250 2\.0\.0 Ok: queued'
-check "AO7: ... stage 2 refuses it with 5.1.2 and stage 1 bounces it" \
+# One message, three recipients: a domain that does not exist, a local
+# domain's mailbox that does not exist (the directory), and one that does.
+OUT=$(app app-lm --to x@nxdomain.test,nobody-here@example.org,bob@example.org)
+check "AO7: stage 1 accepts all three recipients (deliverability is stage 2's)" \
+    has '^<~? +250 2\.0\.0 Ok: queued'
+check "AO7: ... stage 2 refuses the unknown domain with 5.1.2, stage 1 bounces it" \
     wait_for s1_log 'to=<x@nxdomain\.test>.*status=bounced .*said: 554 5\.1\.2 .*nxdomain\.test does not exist'
-check "AO7: ... and the decision line names AO7" decision 5 'service=appout-stage2 .*rcpt=x@nxdomain\.test action="REJECT 5\.1\.2 .*check=AO7'
-check "AO7: ... nothing reached the sink" sent_is 1
+check "AO7: ... stage 2 refuses the unknown local mailbox with 5.1.1, stage 1 bounces it" \
+    wait_for s1_log 'to=<nobody-here@example\.org>.*status=bounced .*said: 554 5\.1\.1 .*does not exist'
+check "AO7: ... the decision lines name AO7" \
+    bash -c "grep ' decision ' '$T/daemon.log' | grep -q 'rcpt=x@nxdomain.test action=\"REJECT 5.1.2 .*check=AO7' &&
+             grep ' decision ' '$T/daemon.log' | grep -q 'rcpt=nobody-here@example.org action=\"REJECT 5.1.1 .*check=AO7'"
+check "AO7: ... the application's sender gets the bounce (stage 1's notice)" \
+    wait_for s1_log 'to=<noreply-lm@example\.org>.* status=sent'
+check "AO7: ... only the existing mailbox reached the sink (sink: 2)" wait_for sent_is 2
+check "AO7: ... and it is bob@example.org" grep -q 'to=<bob@example.org>.* status=sent' "$S2/log/maillog"
 
 # ---- AO8: over the agreed limit the mail waits in stage 1 ------------------
 # app-lm's agreed limit is 20000 (the directory); an operator override
 # lowers it to what the sender has already sent, so the next recipients are
 # over it.  Raising it again (no reload) and flushing stage 1's queue, as
 # an admin would, delivers them.
-check "AO8: the happy-path recipient was counted for $SENDER" \
-    counted 1
-check "AO8: outpostctl limit set lowers it to 1" \
-    limit_to 1 "lowered below what it sent"
+check "AO8: the two recipients delivered so far were counted for $SENDER" counted 2
+check "AO8: outpostctl limit set lowers its limit to 2" limit_to 2 "lowered to what it sent"
 OUT=$(app app-lm --to one@withmx.test,two@withmx.test)
 check "AO8: stage 1 accepts a message to two more recipients (the limit is stage 2's)" \
     has '^<~? +250 2\.0\.0 Ok: queued'
 check "AO8: stage 2 defers both with 450 4.7.1, stage 1 keeps them" \
-    wait_for s1_log 'to=<two@withmx\.test>.*status=deferred .*said: 450 4\.7\.1 .*reached its agreed send limit of 1 '
+    wait_for s1_log 'to=<two@withmx\.test>.*status=deferred .*said: 450 4\.7\.1 .*reached its agreed send limit of 2 '
 check "AO8: ... and the decision line names AO8" \
     decision 10 'service=appout-stage2 .*rcpt=one@withmx\.test action="DEFER 4\.7\.1 .*check=AO8'
 sleep 1
-pq=$(postqueue -c "$S1/etc" -p 2>&1)
+in_queue() { # PATTERN: both recipients are in stage 1's queue, with PATTERN as the reason
+    local pq
+    pq=$(postqueue -c "$S1/etc" -p 2>&1)
+    [ "$(grep -cE '^ +(one|two)@withmx\.test' <<<"$pq")" -eq 2 ] && grep -qE -- "$1" <<<"$pq"
+}
 check "AO8: ... a second later postqueue -p still lists both, with stage 2's reason" \
-    bash -c "[ \$(grep -cE '^ +(one|two)@withmx\.test' <<<\"\$1\") -eq 2 ] &&
-             grep -q 'said: 450 4.7.1 .*agreed send limit' <<<\"\$1\"" _ "$pq"
-check "AO8: ... and nothing more reached the sink" sent_is 1
+    in_queue 'said: 450 4\.7\.1 .*agreed send limit'
+check "AO8: ... and nothing more reached the sink" sent_is 2
 
-check "AO8: outpostctl limit set raises it to 10 (no reload)" \
+# Stage 2 without outpost: its default_action (DEFER) keeps the mail in
+# stage 1 too, rather than bouncing or delivering it.
+check_log_clean
+check "outpostd stops (SIGTERM)" e2e_stop
+mv "$T/daemon.log" "$T/daemon-1.log"
+check "stage 2 without outpost: postqueue -f" postqueue -c "$S1/etc" -f
+check "... stage 2 defers (default_action) and the mail stays in stage 1" \
+    wait_for s1_log 'to=<two@withmx\.test>.*status=deferred .*said: 450 4\.7\.1 .*Access denied'
+held() { sleep 0.5; in_queue 'Access denied' && sent_is 2; }
+check "... both still in the queue, with that reason; nothing reached the sink" held
+e2e_start || exit 1
+
+check "AO8: outpostctl limit set raises it to 10 (no reload; kept across the restart)" \
     limit_to 10 "agreed more"
 check "AO8: postqueue -f flushes stage 1" postqueue -c "$S1/etc" -f
-check "AO8: ... both recipients are delivered (sink: 3)" wait_for sent_is 3
+check "AO8: ... both recipients are delivered (sink: 4)" wait_for sent_is 4
 check "AO8: ... stage 2 delivered one@ and two@" \
     bash -c "grep -q 'to=<one@withmx.test>.* status=sent' '$S2/log/maillog' &&
              grep -q 'to=<two@withmx.test>.* status=sent' '$S2/log/maillog'"
-check "AO8: ... counted: used 3 of 10 (operator)" \
-    counted 3 '10 \(operator\)'
+check "AO8: ... counted: used 4 of 10 (operator)" counted 4 '10 \(operator\)'
 check "AO8: ... stage 1's queue is empty" \
     bash -c "postqueue -c '$S1/etc' -p 2>&1 | grep -q 'Mail queue is empty'"
 
