@@ -12,7 +12,8 @@ libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev
 lua-busted
 "
 # tests: the real servers the harness starts on loopback (spec/harness/),
-# the mail client, and the tools the scripts use
+# the mail client (swaks: --tls needs libnet-ssleay-perl, --auth
+# libauthen-sasl-perl), and the tools the scripts use
 PACKAGES="$PACKAGES
 python3 iproute2 openssl
 clang-14 libclang-rt-14-dev

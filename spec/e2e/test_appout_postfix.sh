@@ -42,7 +42,6 @@ e2e_start || exit 1
 . "$ROOT/spec/e2e/postfix.sh"
 S1=$T/s1
 S2=$T/s2
-trap 'PF=$S1; pf_stop; PF=$S2; pf_stop; e2e_cleanup' EXIT
 
 # The shipped main.cf with this test's socket and certificate; Cyrus SASL
 # with a private sasldb (pf_sasl_user) instead of Dovecot.
@@ -67,6 +66,7 @@ pf_start || exit 1
 # pointing at stage 2's port.  XCLIENT from loopback lets swaks play an
 # application host in app-lm's network (AO5).
 pf_setup "$S1" appout-lm.test
+# pf_setup's trap stops only the last instance
 trap 'PF=$S1; pf_stop; PF=$S2; pf_stop; e2e_cleanup' EXIT
 fragment
 pf_sasl_user app-lm appout-lm.test app-lm-secret
@@ -233,12 +233,21 @@ mv "$T/daemon.log" "$T/daemon-1.log"
 check "stage 2 without outpost: postqueue -f" postqueue -c "$S1/etc" -f
 check "... stage 2 defers (default_action) and the mail stays in stage 1" \
     wait_for s1_log 'to=<two@withmx\.test>.*status=deferred .*said: 450 4\.7\.1 .*Access denied'
-held() { sleep 0.5; in_queue 'Access denied' && sent_is 2; }
-check "... both still in the queue, with that reason; nothing reached the sink" held
+held_by() { sleep 0.5; in_queue "$1" && sent_is 2; }
+check "... both still in the queue, with that reason; nothing reached the sink" held_by 'Access denied'
 e2e_start || exit 1
+check "outpostd restarted: counter and override survived (used 2, max 2 (operator))" \
+    counted 2 '2 \(operator\)'
 
-check "AO8: outpostctl limit set raises it to 10 (no reload; kept across the restart)" \
-    limit_to 10 "agreed more"
+# An operator pause (max 0), as docs/testing.md tells an admin to hold a sender.
+check "AO8: outpostctl limit set 0 pauses the sender" limit_to 0 "hold"
+check "AO8: postqueue -f flushes stage 1" postqueue -c "$S1/etc" -f
+check "AO8: ... stage 2 defers both with 450 4.7.1 ... may send no mail now" \
+    wait_for s1_log 'to=<two@withmx\.test>.*status=deferred .*said: 450 4\.7\.1 .*may send no mail now'
+check "AO8: ... and the decision line names AO8" decision 2 'action="DEFER 4\.7\.1 .*may send no mail now.*check=AO8'
+check "AO8: ... both still queued, nothing delivered" held_by 'may send no mail now'
+
+check "AO8: outpostctl limit set raises it to 10 (no reload)" limit_to 10 "agreed more"
 check "AO8: postqueue -f flushes stage 1" postqueue -c "$S1/etc" -f
 check "AO8: ... both recipients are delivered (sink: 4)" wait_for sent_is 4
 check "AO8: ... stage 2 delivered one@ and two@" \
@@ -247,6 +256,8 @@ check "AO8: ... stage 2 delivered one@ and two@" \
 check "AO8: ... counted: used 4 of 10 (operator)" counted 4 '10 \(operator\)'
 check "AO8: ... stage 1's queue is empty" \
     bash -c "postqueue -c '$S1/etc' -p 2>&1 | grep -q 'Mail queue is empty'"
+unset_limit() { ctl limit clear appout_send "$SENDER" >/dev/null && ! ctl counter show appout_send "$SENDER" | grep -q operator; }
+check "AO8: outpostctl limit clear drops the override (the agreed limit applies again)" unset_limit
 
 check_log_clean
 e2e_finish
