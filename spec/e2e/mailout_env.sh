@@ -12,6 +12,8 @@
 #   answered RCPT RE     the RCPT reply for RCPT matches RE ("554 5.7.1 .*text")
 #   decided RCPT RE      outpostd's decision line at RCPT TO:<RCPT> matches RE
 #   reloaded GEN         waits until outpostd serves generation GEN (SIGHUP)
+#   expect WHAT RCPT REPLY-RE ACTION CHECK N
+#                        the three of them for one recipient ($ACCEPTED: 250 2.1.5)
 #   delivered RCPT N     expect N deliveries of RCPT at the sink (checked by
 #                        sink_check, once the queue has drained)
 #
@@ -20,8 +22,9 @@
 # 127.0.0.1 can be any campus MTA.  The addresses the tests use:
 #   127.0.0.1           a campus MTA in area-e2e-plain (no TLS rule)
 #   127.0.0.2           area-servers, which enforces TLS (MO3)
-#   127.0.0.10 / .12    with / without forward-confirmed reverse DNS (MO7;
-#                       spec/harness/dns/zones.conf)
+#   127.0.0.10          forward-confirmed reverse DNS (MO7; the PTR and A
+#                       records in spec/harness/dns/zones.conf)
+#   127.0.0.11 / .12    a PTR whose name does not resolve back / no PTR
 #   127.0.0.66          on the shipped block list (MO2)
 #   192.0.2.7           campus (area-servers), no entry in mailout_mta_domains (MO9)
 #   198.51.100.7        outside the campus, but in this Postfix's mynetworks
@@ -126,6 +129,17 @@ decided() { # RCPT RE: outpostd's decision at RCPT TO:<RCPT> matches RE
     echo "#   decision for $1: ${line:-(none)}"
     return 1
 }
+
+# expect WHAT RCPT REPLY-RE ACTION CHECK N: the reply to RCPT, outpost's
+# decision (ACTION like "REJECT 5.7.1", CHECK the id or - when every check
+# passed), and N deliveries of RCPT at the sink
+expect() {
+    local what=$1 rcpt=$2 reply=$3 action=$4 id=$5
+    check "$what: RCPT answered $(cut -d' ' -f1-2 <<<"$reply" | tr -d '\\')" answered "$rcpt" "$reply"
+    check "$what: decision $action check=$id" decided "$rcpt" "action=\"?${action//./\\.}[\" ].*check=$id "
+    delivered "$rcpt" "$6"
+}
+ACCEPTED='250 2\.1\.5 Ok'
 
 reloaded() { # GENERATION: waits until outpostd serves it (after a SIGHUP)
     local i

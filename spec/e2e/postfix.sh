@@ -69,8 +69,10 @@ pf_stop() { [ -n "${PF:-}" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1; retur
 # The sink: accepted mail goes to the discard transport, which logs one
 # "status=sent" line per recipient in the instance's maillog.
 #   pf_delivered RCPT        how many times RCPT was delivered
+#   pf_delivered_re ERE      how many deliveries to recipients matching ERE
 #   pf_drained SECONDS       waits until the queue is empty (all delivered)
 pf_delivered() { grep -F " to=<$1>, " "$PF/log/maillog" | grep -c ' status=sent '; }
+pf_delivered_re() { grep -E " to=<$1>, .* status=sent " "$PF/log/maillog" | grep -c .; }
 
 pf_drained() {
     local i

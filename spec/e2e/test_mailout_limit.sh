@@ -1,0 +1,78 @@
+#!/bin/bash
+# MO7 end to end: recipients per sending IP per 24 h through the real
+# mailout Postfix (spec/e2e/mailout_env.sh), 1,000 without forward-confirmed
+# reverse DNS, 10,000 with it (conf/outpost.conf's limit mailout_rcpt, the
+# policy's fcrdns_max).  Campus MTAs at three addresses of the harness's
+# reverse zone send real recipients, 500 per message, and the test asserts
+# which recipient is the last accepted and the first deferred (reply, enhanced
+# code, decision line), what the counter holds, and what reached the sink.
+. "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC1091
+. "$ROOT/build/harness/env"
+. "$ROOT/spec/e2e/mailout_env.sh"
+e2e_setup
+mailout_lists
+mailout_up || exit 1
+CTL="$ROOT/build/outpostctl -s $T/state/control.sock"
+
+# mta_sends ADDR NAME PREFIX COUNT: COUNT recipients PREFIX1..PREFIXCOUNT
+# @withmx.test from the MTA at ADDR, whose reverse name Postfix would see as
+# NAME, in messages of 500; every dialogue in $OUT
+mta_sends() {
+    local addr=$1 name=$2 prefix=$3 count=$4 first last i to all=
+    for ((first = 1; first <= count; first += 500)); do
+        last=$((first + 499 > count ? count : first + 499))
+        to=
+        for ((i = first; i <= last; i++)); do to+="$prefix$i@withmx.test,"; done
+        send "$addr" --xclient-name "$name" --from alice@example.org --to "${to%,}"
+        all+=$OUT$'\n'
+    done
+    OUT=$all
+}
+accepted_count() { grep -c '^<-  250 2\.1\.5 Ok$' <<<"$OUT"; }
+used() { # SUBJECT N: the counter keeps N, nothing left reserved
+    $CTL counter show mailout_rcpt "$1" | grep -qx "used *$2 (of which reserved, not yet committed: 0)"
+}
+HINT='\(10,000 with a forward-confirmed reverse DNS entry\)'
+
+# --- no reverse DNS (127.0.0.12 has no PTR): 1,000
+mta_sends 127.0.0.12 '[UNAVAILABLE]' nr 1001
+check "MO7 no reverse DNS: 1,000 of 1,001 recipients accepted" test "$(accepted_count)" -eq 1000
+expect "MO7 no reverse DNS: the 1,000th recipient" nr1000@withmx.test "$ACCEPTED" DUNNO - 1
+expect "MO7 no reverse DNS: the 1,001st recipient" nr1001@withmx.test \
+    "450 4\.7\.1 .*mail server 127\.0\.0\.12 reached its limit of 1000 recipients per 24 h $HINT; next slot at [0-9]{2}:[0-9]{2} UTC" \
+    "DEFER 4.7.1" MO7 0
+check "... both messages queued for their accepted recipients" \
+    test "$(grep -c '^<-  250 2\.0\.0 Ok: queued' <<<"$OUT")" -eq 2
+check "... the counter keeps 1000 (reserved at RCPT, committed at DATA)" used 127.0.0.12 1000
+send 127.0.0.12 --xclient-name '[UNAVAILABLE]' --from alice@example.org --to nr1001@withmx.test
+check "MO7 no reverse DNS: the MTA's retry is deferred again (450 4.7.1)" \
+    answered nr1001@withmx.test '450 4\.7\.1 .*reached its limit of 1000 recipients'
+
+# --- a PTR that does not confirm (127.0.0.11 -> bad.example.org -> 127.0.0.99): 1,000
+mta_sends 127.0.0.11 '[UNAVAILABLE]' bad 1001
+check "MO7 reverse DNS not confirmed: 1,000 of 1,001 recipients accepted" test "$(accepted_count)" -eq 1000
+expect "MO7 reverse DNS not confirmed: the 1,001st recipient" bad1001@withmx.test \
+    "450 4\.7\.1 .*mail server 127\.0\.0\.11 reached its limit of 1000 recipients per 24 h $HINT" \
+    "DEFER 4.7.1" MO7 0
+
+# --- forward-confirmed reverse DNS (127.0.0.10 <-> good.example.org): 10,000
+mta_sends 127.0.0.10 good.example.org fc 10001
+check "MO7 with FCrDNS: 10,000 of 10,001 recipients accepted" test "$(accepted_count)" -eq 10000
+expect "MO7 with FCrDNS: the 1,001st recipient" fc1001@withmx.test "$ACCEPTED" DUNNO - 1
+expect "MO7 with FCrDNS: the 10,000th recipient" fc10000@withmx.test "$ACCEPTED" DUNNO - 1
+expect "MO7 with FCrDNS: the 10,001st recipient" fc10001@withmx.test \
+    '450 4\.7\.1 .*mail server 127\.0\.0\.10 reached its limit of 10000 recipients per 24 h; next slot at' \
+    "DEFER 4.7.1" MO7 0
+check "... the counter keeps 10000" used 127.0.0.10 10000
+
+sink_check
+check "sink: the MTA without reverse DNS got exactly nr1..nr1000 through" \
+    test "$(pf_delivered_re 'nr([1-9][0-9]{0,2}|1000)@withmx\.test')" -eq 1000
+check "sink: the MTA without confirmed reverse DNS got 1,000 through" \
+    test "$(pf_delivered_re 'bad[0-9]+@withmx\.test')" -eq 1000
+check "sink: the MTA with FCrDNS got exactly fc1..fc10000 through" \
+    test "$(pf_delivered_re 'fc([1-9][0-9]{0,3}|10000)@withmx\.test')" -eq 10000
+
+check_log_clean
+e2e_finish
