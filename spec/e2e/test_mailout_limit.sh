@@ -66,6 +66,17 @@ expect "MO7 with FCrDNS: the 10,001st recipient" fc10001@withmx.test \
     "DEFER 4.7.1" MO7 0
 check "... the counter keeps 10000" used 127.0.0.10 10000
 
+# --- by hand, as docs/testing.md shows admins: one session that quits after
+# RCPT relays nothing, yet its reservations count at once
+to=$(seq -f 'hand%g@withmx.test' 1 1001 | paste -sd,)
+send 127.0.0.13 --xclient-name '[UNAVAILABLE]' --quit-after RCPT --from alice@example.org --to "$to"
+check "MO7 by hand, one session quitting after RCPT: 1,000 accepted" test "$(accepted_count)" -eq 1000
+check "... the 1,001st deferred (450 4.7.1)" answered hand1001@withmx.test '450 4\.7\.1 .*limit of 1000 recipients'
+check "... outpostctl shows them reserved" bash -c "$CTL counter show mailout_rcpt 127.0.0.13 | grep -qx 'used *1000 (of which reserved, not yet committed: 1000)'"
+$CTL counter reset mailout_rcpt 127.0.0.13 >/dev/null
+check "... and counter reset forgets them" bash -c "$CTL counter show mailout_rcpt 127.0.0.13 | grep -qE '^used +0 '"
+delivered hand1@withmx.test 0
+
 sink_check
 check "sink: the MTA without reverse DNS got exactly nr1..nr1000 through" \
     test "$(pf_delivered_re 'nr([1-9][0-9]{0,2}|1000)@withmx\.test')" -eq 1000
