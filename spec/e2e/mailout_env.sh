@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The mailout service end to end, for spec/e2e/test_mailout_*.sh (sourced
 # after lib.sh): outpostd with conf/outpost.conf's mailout service and limit,
 # the harness's slapd, unbound and call-out Postfix, and a real Postfix built
@@ -139,6 +140,7 @@ expect() {
     check "$what: decision $action check=$id" decided "$rcpt" "action=\"?${action//./\\.}[\" ].*check=$id "
     delivered "$rcpt" "$6"
 }
+# shellcheck disable=SC2034 # the tests' reply for an accepted recipient
 ACCEPTED='250 2\.1\.5 Ok'
 
 reloaded() { # GENERATION: waits until outpostd serves it (after a SIGHUP)

@@ -86,6 +86,19 @@ expect "MO5: a sender its mail server answers 4xx for" mo5-busy@withmx.test \
     '450 4\.7\.1 .*cannot verify sender busy@verify\.test with its mail server \(450 4\.2\.1' "DEFER 4.7.1" MO5 0
 send 127.0.0.1 --from bob@verify.test --to mo5-verified@withmx.test
 expect "MO5: a sender its mail server accepts" mo5-verified@withmx.test "$ACCEPTED" DUNNO - 1
+# a call-out longer than the policy's budget (slow@ answers after 2 s):
+# 4xx now, the call-out fills the cache in the background, the MTA's retry
+# passes
+send 127.0.0.1 --from slow@verify.test --to mo5-slow@withmx.test
+expect "MO5: a sender whose verification takes longer than the budget" mo5-slow@withmx.test \
+    '450 4\.7\.1 .*sender slow@verify\.test is being verified with its mail server, try again in a few minutes' \
+    "DEFER 4.7.1" MO5 0
+for ((retry = 1; retry <= 20; retry++)); do
+    sleep 0.5
+    send 127.0.0.1 --from slow@verify.test --to "mo5-retry$retry@withmx.test"
+    answered "mo5-retry$retry@withmx.test" "$ACCEPTED" >/dev/null && break
+done
+expect "MO5: ... the MTA's retry once the call-out has answered" "mo5-retry$retry@withmx.test" "$ACCEPTED" DUNNO - 1
 
 # MO6: lists that only authenticated senders may reach; an open list passes
 send 127.0.0.1 --from alice@example.org --to all-staff@example.org,chess@example.org
