@@ -26,6 +26,7 @@
 #   127.0.0.10          forward-confirmed reverse DNS (MO7; the PTR and A
 #                       records in spec/harness/dns/zones.conf)
 #   127.0.0.11 / .12    a PTR whose name does not resolve back / no PTR
+#   127.0.0.13 / .14    a PTR to a name that does not exist / DNS timeout
 #   127.0.0.66          on the shipped block list (MO2)
 #   192.0.2.7           campus (area-servers), no entry in mailout_mta_domains (MO9)
 #   198.51.100.7        outside the campus, but in this Postfix's mynetworks

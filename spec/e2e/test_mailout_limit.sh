@@ -66,6 +66,13 @@ expect "MO7 with FCrDNS: the 10,001st recipient" fc10001@withmx.test \
     "DEFER 4.7.1" MO7 0
 check "... the counter keeps 10000" used 127.0.0.10 10000
 
+# --- reverse DNS not answering (the zone of 127.0.0.14 drops queries): the
+# lower limit applies and is logged, the mail is not held up
+send 127.0.0.14 --xclient-name '[TEMPUNAVAIL]' --from alice@example.org --to dnsdown@withmx.test
+expect "MO7 reverse DNS times out: the recipient is accepted" dnsdown@withmx.test "$ACCEPTED" DUNNO - 1
+check "... and the lower limit logged" \
+    log_has "MO7: FCrDNS of 127\.0\.0\.14 failed \(.*\); the limit without FCrDNS applies"
+
 # --- by hand, as docs/testing.md shows admins: one session that quits after
 # RCPT relays nothing, yet its reservations count at once
 to=$(seq -f 'hand%g@withmx.test' 1 1001 | paste -sd,)
