@@ -112,8 +112,6 @@ send() { # ADDR swaks-args...
         --xclient-addr "$addr" "$@" 2>&1)
 }
 
-show_dialogue() { grep -E '^(<-|<\*\*|\*\*\*|~>|->)' <<<"$OUT" | tail -6 | sed 's/^/#   /'; }
-
 answered() { # RCPT RE: the reply to RCPT TO:<RCPT> matches RE
     local reply
     reply=$(awk -v r="RCPT TO:<$1>" 'found { print; exit } index($0, r) { found = 1 }' <<<"$OUT")
