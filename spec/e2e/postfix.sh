@@ -47,6 +47,24 @@ EOF
     trap 'pf_stop; e2e_cleanup' EXIT
 }
 
+# The sink: accepted mail goes to the discard transport, which logs one
+# "status=sent" line per recipient in the instance's maillog.
+#   pf_delivered RCPT        how many times RCPT was delivered
+#   pf_delivered_re ERE      how many deliveries to recipients matching ERE
+#   pf_drained SECONDS       waits until the queue is empty (all delivered)
+pf_delivered() { grep -F " to=<$1>, " "$PF/log/maillog" | grep -c ' status=sent '; }
+pf_delivered_re() { grep -E " to=<$1>, .* status=sent " "$PF/log/maillog" | grep -c .; }
+
+pf_drained() {
+    local i
+    for ((i = 0; i < $1 * 10; i++)); do
+        postqueue -c "$PF/etc" -p 2>/dev/null | grep -q '^Mail queue is empty' && return 0
+        sleep 0.1
+    done
+    postqueue -c "$PF/etc" -p | tail -3 | sed 's/^/#   /'
+    return 1
+}
+
 pf_start() {
     cat "$ROOT/spec/harness/postfix-master.services" >> "$PF/etc/master.cf"
     touch -d '-10 seconds' "$PF/etc/main.cf" "$PF/etc/master.cf"
