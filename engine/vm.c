@@ -19,6 +19,7 @@ int luaopen_outpost_dns(lua_State *L);    /* lua_api_dns.c */
 int luaopen_outpost_smtp(lua_State *L);   /* lua_api_smtp.c */
 int luaopen_outpost_limit(lua_State *L);  /* lua_api_limit.c */
 int luaopen_outpost_ldap(lua_State *L);   /* lua_api_ldap.c */
+int luaopen_outpost_txnlink(lua_State *L); /* lua_api_txnlink.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
@@ -30,6 +31,7 @@ static const luaL_Reg c_modules[] = {
     {"outpost.smtp", luaopen_outpost_smtp},
     {"outpost.limit", luaopen_outpost_limit},
     {"outpost.ldap", luaopen_outpost_ldap},
+    {"outpost.txnlink", luaopen_outpost_txnlink},
     {NULL, NULL},
 };
 
