@@ -19,6 +19,14 @@
 -- in the configuration cannot silently leave a check enforced.
 -- When every check passes the answer is DUNNO: Postfix's own restrictions
 -- go on.
+--
+-- P.service(name, { link = true }) { ... } links the policy requests and the
+-- milter session of one transaction (lua/lib/transaction.lua): each policy
+-- answer is recorded (rcpt:<recipient> or stage:<DATA|END-OF-MESSAGE> =
+-- the action's text, logonly:<ID> = what a log-only check would have
+-- answered, note:<name> for what checks put in tx.notes), end-of-message
+-- checks read it as tx.policy (nil when the milter cannot find it), and an
+-- on_abort gives back what the transaction reserved (outpost.limit).
 local A = require "outpost.action"
 local outpost = require "outpost"
 
@@ -62,6 +70,13 @@ local derive = {
     client_name = function(tx) return tx.attrs.reverse_client_name or "" end,
     instance = function(tx) return tx.attrs.instance or "" end,
     stage = function(tx) return tx.attrs.protocol_state or "" end,
+    notes = function() return {} end,
+    -- what the policy side recorded for this transaction (link = true)
+    policy = function(tx)
+        local transaction = require "transaction"
+        if tx.ctx then return transaction.of_message(tx.ctx) or false end
+        return transaction.of_request(tx.attrs) or false
+    end,
 }
 local tx_mt = {
     __index = function(tx, k)
@@ -119,7 +134,23 @@ local function modes_of(config, service, checks_by_id)
     return svc.checks, per_tenant
 end
 
-function M.service(name)
+-- The fields a policy answer leaves for the milter (link = true).
+local function record(tx, action, logged)
+    local transaction = require "transaction"
+    local f = {}
+    if tx.stage == "RCPT" then
+        f["rcpt:" .. string.lower(tx.recipient)] = action.text
+    else
+        f["stage:" .. tx.stage] = action.text
+    end
+    for id, text in pairs(logged) do f["logonly:" .. id] = text end
+    for k, v in pairs(rawget(tx, "notes") or {}) do f["note:" .. k] = v end
+    local ok, err = transaction.record(tx.attrs, f)
+    if not ok then outpost.log("warning", "transaction link: " .. tostring(err)) end
+end
+
+function M.service(name, opts)
+    opts = opts or {}
     return function(checks)
         local by_id = {}
         for i, c in ipairs(checks) do
@@ -141,11 +172,13 @@ function M.service(name)
             local list = c.phase == "eom" and eom_checks or request_checks
             list[#list + 1] = c
         end
-        local function handler(list, make_tx, base_modes, tenant_modes)
+        local function handler(list, make_tx, base_modes, tenant_modes, link)
             local n = #list
             return function(req)
                 local tx = make_tx(req)
                 local modes = tenant_modes[req.tenant] or base_modes
+                local logged = link and {} or nil
+                local answer
                 for i = 1, n do
                     local c = list[i]
                     local mode = modes[c.id] or "enforce"
@@ -161,24 +194,38 @@ function M.service(name)
                             if mode == "enforce" then
                                 st.enforced = st.enforced + 1
                                 action.check = c.id
-                                return action
+                                answer = action
+                                break
                             end
                             st.logged = st.logged + 1
+                            if logged then logged[c.id] = action.text end
                             outpost.log("notice", string.format("%s (%s) log-only: would answer %s",
                                 c.id, c.description, action.text))
                         end
                     end
                 end
-                return A.dunno()
+                answer = answer or A.dunno()
+                if link then record(tx, answer, logged) end
+                return answer
             end
         end
 
         local function handlers(modes, tenant_modes)
             local p = { checks = checks, stats = stats, name = name }
             if #request_checks > 0 or #eom_checks == 0 then
-                p.on_request = handler(request_checks, request_tx, modes, tenant_modes)
+                p.on_request = handler(request_checks, request_tx, modes, tenant_modes, opts.link)
             end
             if #eom_checks > 0 then p.on_eom = handler(eom_checks, eom_tx, modes, tenant_modes) end
+            if opts.link and #eom_checks > 0 then
+                p.on_abort = function(ctx)
+                    local released = require("transaction").release(ctx)
+                    if released and released > 0 then
+                        outpost.log("info", string.format(
+                            "transaction aborted: %d reserved recipient(s) released", released))
+                    end
+                    return A.dunno()
+                end
+            end
             return p
         end
         local policy = handlers(base, per_tenant)
