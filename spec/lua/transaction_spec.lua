@@ -149,6 +149,29 @@ describe("P.service with link = true", function()
         assert.equal(0, limit.check("spec_rcpt", "txn-abort-" .. attrs.instance).used)
     end)
 
+    it("end of message keeps one reservation per accepted recipient, or none if refused", function()
+        local attrs, ctx = pair(fresh())
+        local subject = "txn-eom-" .. attrs.instance
+        limit.reserve("spec_rcpt", subject, attrs.instance, 3)
+        modes.on_request({ attrs = attrs, service = "linked", tenant = "" })
+        ctx.rcpts = { "bob@example.net", "carol@example.net" }
+        modes.on_eom(ctx)
+        assert.equal(2, limit.check("spec_rcpt", subject).used)
+        assert.equal(0, transaction.release(ctx))
+
+        local refusing = P.service("linked", { link = true }) {
+            P.check("XA1", "x", function() end),
+            P.eom_check("XA3", "refuses", function() return A.reject("5.7.1", "no") end),
+        }
+        local attrs2, ctx2 = pair(fresh())
+        local subject2 = "txn-eom-" .. attrs2.instance
+        limit.reserve("spec_rcpt", subject2, attrs2.instance, 2)
+        refusing.on_request({ attrs = attrs2, service = "linked", tenant = "" })
+        ctx2.rcpts = { "bob@example.net" }
+        assert.equal("XA3", refusing.on_eom(ctx2).check)
+        assert.equal(0, limit.check("spec_rcpt", subject2).used)
+    end)
+
     it("without link nothing is recorded and there is no on_abort", function()
         local plain = P.service("linked") { P.check("XA1", "x", function() end) }
         local attrs, ctx = pair(fresh())

@@ -25,8 +25,9 @@
 -- answer is recorded (rcpt:<recipient> or stage:<DATA|END-OF-MESSAGE> =
 -- the action's text, logonly:<ID> = what a log-only check would have
 -- answered, note:<name> for what checks put in tx.notes), end-of-message
--- checks read it as tx.policy (nil when the milter cannot find it), and an
--- on_abort gives back what the transaction reserved (outpost.limit).
+-- checks read it as tx.policy (false when the milter cannot find it), the
+-- end of message commits what the transaction reserved (outpost.limit) if
+-- the message passes and releases it if not, and an on_abort releases it.
 local A = require "outpost.action"
 local outpost = require "outpost"
 
@@ -149,6 +150,25 @@ local function record(tx, action, logged)
     if not ok then outpost.log("warning", "transaction link: " .. tostring(err)) end
 end
 
+-- End of message (link = true): a message the milter lets through keeps
+-- what the transaction reserved, one per recipient Postfix accepted; a
+-- refused one gives it back.  After the policy committed (at DATA) both
+-- find nothing left.
+local REFUSED = { reject = true, defer = true, defer_if_permit = true, defer_if_reject = true,
+    discard = true }
+local function settle(tx, action)
+    local transaction = require "transaction"
+    if REFUSED[action.kind] then
+        transaction.release(tx.ctx)
+        return
+    end
+    local committed = transaction.commit(tx.ctx, #(tx.ctx.rcpts or {}))
+    if committed and committed > 0 then
+        outpost.log("info", string.format(
+            "transaction: %d reserved recipient(s) committed at end of message", committed))
+    end
+end
+
 function M.service(name, opts)
     opts = opts or {}
     return function(checks)
@@ -205,7 +225,7 @@ function M.service(name, opts)
                     end
                 end
                 answer = answer or A.dunno()
-                if link then record(tx, answer, logged) end
+                if link then link(tx, answer, logged) end
                 return answer
             end
         end
@@ -213,9 +233,12 @@ function M.service(name, opts)
         local function handlers(modes, tenant_modes)
             local p = { checks = checks, stats = stats, name = name }
             if #request_checks > 0 or #eom_checks == 0 then
-                p.on_request = handler(request_checks, request_tx, modes, tenant_modes, opts.link)
+                p.on_request = handler(request_checks, request_tx, modes, tenant_modes,
+                    opts.link and record)
             end
-            if #eom_checks > 0 then p.on_eom = handler(eom_checks, eom_tx, modes, tenant_modes) end
+            if #eom_checks > 0 then
+                p.on_eom = handler(eom_checks, eom_tx, modes, tenant_modes, opts.link and settle)
+            end
             if opts.link and #eom_checks > 0 then
                 p.on_abort = function(ctx)
                     local released = require("transaction").release(ctx)
