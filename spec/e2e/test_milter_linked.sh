@@ -130,6 +130,26 @@ check "a transaction ended after RCPT releases its reservation at the milter's a
     log_has 'transaction aborted: 1 reserved recipient\(s\) released'
 check "... no other: the aborts after delivered messages find nothing left" \
     test "$(grep -c 'transaction aborted' "$T/daemon.log")" = 1
+# 5. The macros the policy declared (policy.macros, SMFIR_SETSYMLIST) are
+# what Postfix sent: its own default list for connect is replaced.
+macros=$(grep 'linked macros:' "$T/daemon.log" | tail -1)
+echo "# $macros"
+check "Postfix sent the declared connect macros ({daemon_port}, {client_port})" \
+    grep -qE "\{client_port\}=[0-9]+ \{daemon_port\}=$PORT " <<<"$macros"
+check "... and not its default ones (v, {daemon_name})" bash -c \
+    "! grep -qE ' v=|\{daemon_name\}=' <<<'$macros'"
+check "... the declared MAIL and DATA ones ({mail_addr}, i)" bash -c \
+    "grep -q '{mail_addr}=alice@example.org' <<<'$macros' && grep -qE '(^| )i=[0-9A-F]+' <<<'$macros'"
+check "... and not Postfix's other MAIL defaults ({mail_host})" bash -c "! grep -q 'mail_host' <<<'$macros'"
+bad_macros() { # the policy's macros table, what --check must say
+    printf 'return { on_request = function() end, on_eom = function() end, macros = %s }\n' "$1" > "$T/bad.lua"
+    sed "s|policy = .*linked/policy.lua|policy = $T/bad.lua|" "$T/outpost.conf" > "$T/bad.conf"
+    "$OUTPOSTD" --check -c "$T/bad.conf" 2>&1 | grep -qF -- "$2"
+}
+check "a policy asking for macros of an unknown stage is refused at load" \
+    bad_macros '{ body = { "i" } }' 'policy.macros.body: no such stage'
+check "... and for a name that is no macro name" \
+    bad_macros '{ mail = { "i", "auth_authen" } }' 'policy.macros.mail[2]: not a macro name'
 check "the milter's decisions are logged" \
     log_has 'decision req=[0-9]+ service=linked tenant=- proto=milter phase=eom client=127.0.0.1 .*check=XL3'
 check_log_clean

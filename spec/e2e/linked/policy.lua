@@ -6,7 +6,7 @@ local P = require "outpost.pipeline"
 local limit = require "outpost.limit"
 local outpost = require "outpost"
 
-return P.service("linked", { link = true }) {
+local policy = P.service("linked", { link = true }) {
     P.check("XL1", "each recipient is reserved for the transaction, committed at DATA", function(tx)
         if tx.stage == "RCPT" then
             local r = limit.reserve("e2e_rcpt", tx.sender, tx.instance, 1)
@@ -29,7 +29,21 @@ return P.service("linked", { link = true }) {
         table.sort(parts)
         local text = table.concat(parts, "; ")
         outpost.log("notice", "linked milter: " .. text)
+        local macros = {}
+        for k, v in pairs(tx.macros) do macros[#macros + 1] = k .. "=" .. v end
+        table.sort(macros)
+        outpost.log("notice", "linked macros: " .. table.concat(macros, " "))
         -- held, so the test can read the header in Postfix's hold queue
         return A.hold("linked test"):add_header("X-Outpost-Policy", text)
     end),
 }
+
+-- SMFIR_SETSYMLIST: exactly these macros per stage (Postfix's defaults for
+-- connect, j {daemon_name} {daemon_addr} v _, are replaced)
+policy.macros = {
+    connect = { "j", "{client_port}", "{daemon_port}" },
+    mail = { "{auth_authen}", "{mail_addr}" },
+    data = { "i" },
+    eom = { "i" },
+}
+return policy
