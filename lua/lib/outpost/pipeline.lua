@@ -15,6 +15,9 @@
 --   log-only  the action is logged as what it would have answered, and the
 --             next check runs (how a new check is introduced: MO3, PO8)
 --   off       the check does not run
+--   tag       (end-of-message checks) the message goes on with a header
+--             X-Outpost-<ID>: <the action's tag, or its text> that says what
+--             the check found, e.g. X-Outpost-G4: url-shortener bit.ly
 -- A mode for an id the policy has no check for refuses the load, so a typo
 -- in the configuration cannot silently leave a check enforced.
 -- When every check passes the answer is DUNNO: Postfix's own restrictions
@@ -33,7 +36,7 @@ local outpost = require "outpost"
 
 local M = {}
 
-local MODES = { enforce = true, ["log-only"] = true, off = true }
+local MODES = { enforce = true, ["log-only"] = true, off = true, tag = true }
 
 function M.check(id, description, fn)
     if type(id) ~= "string" or not id:match("^%u+%d+$") then
@@ -120,6 +123,10 @@ local function modes_of(config, service, checks_by_id)
                 error(string.format("service %s: %s names %s, which is not a check of this " ..
                     "policy", service, where, id), 0)
             end
+            if mode == "tag" and checks_by_id[id].phase ~= "eom" then
+                error(string.format("service %s: %s: %s=tag, but only end-of-message checks " ..
+                    "can tag (the milter adds the header)", service, where, id), 0)
+            end
             assert(MODES[mode])
         end
     end
@@ -185,7 +192,9 @@ function M.service(name, opts)
 
         -- hits: the check answered; enforced / logged: what became of it
         local stats = {}
-        for _, c in ipairs(checks) do stats[c.id] = { hits = 0, enforced = 0, logged = 0 } end
+        for _, c in ipairs(checks) do
+            stats[c.id] = { hits = 0, enforced = 0, logged = 0, tagged = 0 }
+        end
 
         local request_checks, eom_checks = {}, {}
         for _, c in ipairs(checks) do
@@ -198,7 +207,7 @@ function M.service(name, opts)
                 local tx = make_tx(req)
                 local modes = tenant_modes[req.tenant] or base_modes
                 local logged = link and {} or nil
-                local answer
+                local answer, tags
                 for i = 1, n do
                     local c = list[i]
                     local mode = modes[c.id] or "enforce"
@@ -217,14 +226,24 @@ function M.service(name, opts)
                                 answer = action
                                 break
                             end
-                            st.logged = st.logged + 1
-                            if logged then logged[c.id] = action.text end
-                            outpost.log("notice", string.format("%s (%s) log-only: would answer %s",
-                                c.id, c.description, action.text))
+                            if mode == "tag" then
+                                st.tagged = st.tagged + 1
+                                tags = tags or {}
+                                tags[#tags + 1] = { c.id, rawget(action, "tag") or action.text }
+                                outpost.log("notice", string.format("%s (%s) tagged: %s",
+                                    c.id, c.description, tags[#tags][2]))
+                            else
+                                st.logged = st.logged + 1
+                                if logged then logged[c.id] = action.text end
+                                outpost.log("notice", string.format(
+                                    "%s (%s) log-only: would answer %s", c.id, c.description,
+                                    action.text))
+                            end
                         end
                     end
                 end
                 answer = answer or A.dunno()
+                for _, t in ipairs(tags or {}) do answer:add_header("X-Outpost-" .. t[1], t[2]) end
                 if link then link(tx, answer, logged) end
                 return answer
             end
@@ -258,6 +277,9 @@ function M.service(name, opts)
             for id, mode in pairs(modes) do
                 if not by_id[id] then error("with_modes: " .. id .. " is not a check of " .. name, 2) end
                 if not MODES[mode] then error("with_modes: bad mode " .. tostring(mode), 2) end
+                if mode == "tag" and by_id[id].phase ~= "eom" then
+                    error("with_modes: only end-of-message checks can tag, not " .. id, 2)
+                end
             end
             return handlers(modes, tenant_modes or {})
         end
