@@ -18,7 +18,7 @@ python3 iproute2 openssl
 clang-14 libclang-rt-14-dev
 unbound bind9-dnsutils
 slapd ldap-utils
-postfix swaks sasl2-bin libsasl2-modules
+postfix swaks sasl2-bin libsasl2-modules libauthen-sasl-perl
 miltertest
 "
 
