@@ -377,7 +377,9 @@ static void negotiate(op_milter_session_t *s, const op_milter_msg_t *m)
         for (int st = 0; st < OP_MILTER_M_COUNT; st++)
             if (s->svc->macros_set & (1u << st))
                 lists[st] = s->svc->macros[st];
-    size_t cap = 12 + 5 + OP_MILTER_M_COUNT * (4 + OP_MILTER_SYMLIST_MAX + 1);
+    size_t cap = 5 + 12;
+    for (int st = 0; st < OP_MILTER_M_COUNT; st++)
+        cap += lists[st] ? 4 + strlen(lists[st]) + 1 : 0;
     char *p = op_outbuf_reserve(&s->out, cap);
     op_outbuf_commit(&s->out, op_milter_encode_optneg(p, cap, &o, lists));
 }
