@@ -1,10 +1,11 @@
 #!/bin/bash
 # The milter end to end through a real Postfix: smtpd_milters points at
 # outpostd's milter listener, which runs lua/policies/messages.lua (G3, G4;
-# PO8 needs SASL and is covered by test_msgchecks.sh with miltertest).
+# PO8 needs SASL: test_po8_postfix.sh).
 # swaks submits messages; the reply codes Postfix gives at end of data, the
 # decision log and Postfix's milter_default_action when outpostd is away are
-# what the test checks.
+# what the test checks; with checks = [G4=tag] a second smtpd's messages go on
+# with X-Outpost-G4.
 . "$(dirname "$0")/lib.sh"
 # shellcheck disable=SC1091
 . "$ROOT/build/harness/env"
