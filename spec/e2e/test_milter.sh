@@ -61,9 +61,9 @@ check "... at the deadline (1 s), not after the sleep (took ${ms} ms)" test "$ms
 python3 "$ROOT/spec/e2e/milter/progress_client.py" 127.0.0.1 $((PORT + 1)) "body says SLOW" 20 > "$T/progress.out" 2>&1
 sed 's/^/#   /' "$T/progress.out"
 check "a slow end-of-message check sends one progress packet" test "$(grep -c ' p$' "$T/progress.out")" = 1
-check "... about 5 s after EOM" awk '$2 == "p" { found = 1; exit !($1 >= 4.5 && $1 < 6.0) } END { exit !found }' "$T/progress.out"
+check "... about 5 s after EOM" awk '$2 == "p" { good = $1 >= 4.5 && $1 < 6.0 } END { exit !good }' "$T/progress.out"
 check "... then the final reply (header changes, continue) after the 6.5 s check" \
-    awk '$2 == "c" { found = 1; exit !($1 >= 6.4 && $1 < 9) } END { exit !found }' "$T/progress.out"
+    awk '$2 == "c" { good = $1 >= 6.4 && $1 < 9 } END { exit !good }' "$T/progress.out"
 check "... in order: progress, then the header changes, then the reply" \
     test "$(awk '{ printf "%s", $2 }' "$T/progress.out")" = phmc
 python3 "$ROOT/spec/e2e/milter/progress_client.py" 127.0.0.1 $((PORT + 1)) "fast body" 5 > "$T/fast.out" 2>&1
