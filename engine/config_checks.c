@@ -134,7 +134,7 @@ int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *wher
 }
 
 /* "ID=MODE" (or "TENANT:ID=MODE" when with_tenant): a requirement id such
- * as PO1 or G3, and enforce, log-only or off. */
+ * as PO1 or G3, and enforce, log-only, off or tag. */
 static int check_mode_list(ctx_t *c, const op_conf_node_t *list, const char *where,
                            const char *key, int with_tenant)
 {
@@ -159,9 +159,9 @@ static int check_mode_list(ctx_t *c, const op_conf_node_t *list, const char *whe
                         v, with_tenant ? "TENANT:" : "");
         const char *mode = eq + 1;
         if (strcmp(mode, "enforce") != 0 && strcmp(mode, "log-only") != 0 &&
-            strcmp(mode, "off") != 0)
-            return fail(c, el, where, "%s: '%s': the mode must be enforce, log-only or off", key,
-                        v);
+            strcmp(mode, "off") != 0 && strcmp(mode, "tag") != 0)
+            return fail(c, el, where, "%s: '%s': the mode must be enforce, log-only, off or tag",
+                        key, v);
     }
     return 0;
 }

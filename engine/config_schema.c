@@ -138,7 +138,9 @@ const key_def_t op__config_schema[] = {
      .doc_type = "list of ID=MODE", .off = SVC(checks), .count_off = SVC(nchecks),
      .check = op__config_check_modes,
      .descr = "Mode of each check of the policy by requirement id: `enforce` (answer), "
-              "`log-only` (log what it would answer, go on), `off`; e.g. `[MO3=log-only, PO8=log-only]`."},
+              "`log-only` (log what it would answer, go on), `off`, and for end-of-message checks "
+              "`tag` (add a header `X-Outpost-ID:` saying what it found, go on); "
+              "e.g. `[MO3=log-only, PO8=log-only, G4=tag]`."},
     {.section = "service", .key = "tenant_checks", .type = T_LIST, .doc_def = "empty",
      .doc_type = "list of TENANT:ID=MODE", .off = SVC(tenant_checks),
      .count_off = SVC(ntenant_checks), .check = op__config_check_tenant_modes,

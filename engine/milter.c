@@ -363,14 +363,25 @@ static void negotiate(op_milter_session_t *s, const op_milter_msg_t *m)
     for (size_t i = 0; i < sizeof nr_map / sizeof nr_map[0]; i++)
         if (h[nr_map[i].phase] == LUA_NOREF)
             nr |= nr_map[i].flag;
+    uint32_t want = OP_MILTER_F_ADDHDRS | OP_MILTER_F_CHGHDRS | OP_MILTER_F_QUARANTINE;
+    if (s->svc->macros_set)
+        want |= OP_MILTER_F_SETSYMLIST;
     op_milter_options_t mta = {m->u.optneg.version, m->u.optneg.actions, m->u.optneg.protocol}, o;
-    op_milter_negotiate(&mta,
-                        OP_MILTER_F_ADDHDRS | OP_MILTER_F_CHGHDRS | OP_MILTER_F_QUARANTINE, skip,
-                        nr, &o);
+    op_milter_negotiate(&mta, want, skip, nr, &o);
     s->protocol = o.protocol;
     s->actions = o.actions;
-    char *p = op_outbuf_reserve(&s->out, 64);
-    op_outbuf_commit(&s->out, op_milter_encode_optneg(p, 64, &o, NULL));
+    /* The macros the policy declared, per stage, if the MTA takes lists
+     * (Postfix does; the lists replace its milter_*_macros). */
+    const char *lists[OP_MILTER_M_COUNT] = {NULL};
+    if (o.actions & OP_MILTER_F_SETSYMLIST)
+        for (int st = 0; st < OP_MILTER_M_COUNT; st++)
+            if (s->svc->macros_set & (1u << st))
+                lists[st] = s->svc->macros[st];
+    size_t cap = 5 + 12;
+    for (int st = 0; st < OP_MILTER_M_COUNT; st++)
+        cap += lists[st] ? 4 + strlen(lists[st]) + 1 : 0;
+    char *p = op_outbuf_reserve(&s->out, cap);
+    op_outbuf_commit(&s->out, op_milter_encode_optneg(p, cap, &o, lists));
 }
 
 static void handle(op_milter_session_t *s, const op_milter_msg_t *m)

@@ -272,6 +272,34 @@ int op_milter_negotiate(const op_milter_options_t *mta, uint32_t want_actions,
     return 0;
 }
 
+int op_milter_stage(const char *name)
+{
+    static const char *const names[OP_MILTER_M_COUNT] = {"connect", "helo", "mail", "rcpt",
+                                                         "data",    "eom",  "eoh"};
+    for (int i = 0; name != NULL && i < OP_MILTER_M_COUNT; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int op_milter_macro_name_valid(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    if (name[1] == '\0')
+        return name[0] > ' ' && name[0] < 0x7f && name[0] != '{' && name[0] != '}';
+    size_t n = strlen(name);
+    if (name[0] != '{' || name[n - 1] != '}' || n < 3 || n > 64)
+        return 0;
+    for (size_t i = 1; i < n - 1; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- encoders ---- */
 
 static size_t packet(char *out, size_t cap, char cmd, const char *data, size_t len)
@@ -319,7 +347,7 @@ size_t op_milter_encode_optneg(char *out, size_t cap, const op_milter_options_t 
             continue;
         put32(data + len, (uint32_t)st);
         len += 4;
-        len += put_text(data + len, symlists[st], 1000);
+        len += put_text(data + len, symlists[st], OP_MILTER_SYMLIST_MAX);
     }
     return packet(out, cap, OP_MILTER_R_OPTNEG, data, len);
 }

@@ -117,6 +117,17 @@ enum {
     OP_MILTER_M_COUNT = 7,
 };
 
+/* The longest symbol list of one stage in the negotiation reply. */
+#define OP_MILTER_SYMLIST_MAX 1000
+
+/* "connect", "helo", "mail", "rcpt", "data", "eoh", "eom" -> OP_MILTER_M_*;
+ * -1 for anything else. */
+int op_milter_stage(const char *name);
+
+/* A macro name as MTAs spell them: one printable character other than
+ * space, '{' and '}' (i, j, _), or {name} of letters, digits and '_'. */
+int op_milter_macro_name_valid(const char *name);
+
 /* Errors, returned negated by op_milter_parse. */
 enum {
     OP_MILTER_ELENGTH = 1, /* length 0, or over max_packet */

@@ -3,6 +3,7 @@
 #include "dns.h"
 #include "control.h"
 #include "counters.h"
+#include "txnlink.h"
 #include "ldap_service.h"
 #include "log.h"
 #include "smtp.h"
@@ -63,6 +64,7 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
     running_services.ldap = op_ldap_start(loop, cfg, err, errlen);
     if (running_services.ldap == NULL && err[0] != '\0')
         return -1;
+    running_services.txnlink = op_txnlink_new(OP_TXNLINK_ENTRIES, OP_TXNLINK_TTL_MS);
     return 0;
 }
 
@@ -104,5 +106,7 @@ void op_services_stop(void)
     running_services.counters = NULL;
     op_ldap_stop(running_services.ldap);
     running_services.ldap = NULL;
+    op_txnlink_free(running_services.txnlink);
+    running_services.txnlink = NULL;
     op_services = NULL;
 }

@@ -26,6 +26,7 @@ typedef struct op_services {
     struct op_counters *counters; /* counters.h: outpost.limit */
     struct op_control *control;   /* control.h: the outpostctl socket */
     struct op_ldap *ldap; /* engine/ldap_service.h; NULL without ldap { uris } */
+    struct op_txnlink *txnlink; /* txnlink.h: outpost.txnlink, policy <-> milter */
 } op_services_t;
 
 /* Set by `outpostd test` before op_services_start: state that a daemon

@@ -10,6 +10,7 @@
 #define OP_VM_H
 
 #include "config.h"
+#include "proto_milter.h"
 
 #include <lua.h>
 #include <stdint.h>
@@ -44,6 +45,11 @@ typedef struct {
     int handler_ref[OP_PHASE_COUNT];
     int policy_ref;  /* the policy table itself */
     size_t keep_body; /* milter: body bytes to keep for on_eom (policy.keep_body) */
+    /* milter: the macros to ask the MTA for per stage (policy.macros), as
+     * SMFIR_SETSYMLIST lists; a stage is asked for only if its bit in
+     * macros_set is on (an empty list asks for none). */
+    char macros[OP_MILTER_M_COUNT][OP_MILTER_SYMLIST_MAX + 1];
+    unsigned macros_set;
 } op_gen_service_t;
 
 struct op_gen {

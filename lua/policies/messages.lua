@@ -2,6 +2,8 @@
 -- (docs/milter.md, "The message checks: PO8, G3, G4").
 --
 --   service messages { policy = messages.lua  checks = [PO8=log-only] }
+--   checks = [G4=tag]: a shortener link adds X-Outpost-G4: url-shortener HOST
+--   and the message goes on
 --
 -- PO8  the From a recipient sees is an address the authenticated user may use
 -- G3   the header follows RFC 5322 (one From, one Date, a Message-ID, ...)
@@ -34,7 +36,7 @@ local policy = P.service "messages" {
         local hit = msgchecks.g4(tx.headers, tx.body, shorteners)
         if hit then
             return A.reject("5.7.1", "links to URL shorteners (%s) are not accepted: link to the real address",
-                hit.host)
+                hit.host):tag("url-shortener " .. hit.host)
         end
     end),
 }

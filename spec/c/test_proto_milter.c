@@ -431,4 +431,55 @@ CTEST(encode_replies)
     CHECK(memcmp(b + 4, "O\0\0\0\6\0\0\1\1\0\0\0\x10\0\0\0\2{auth_authen}", 30) == 0);
 }
 
+/* SMFIR_SETSYMLIST: the stage names policies use, the macro names they may
+ * ask for, and a negotiation reply with lists for several stages. */
+CTEST(symlists)
+{
+    static const char *const stages[] = {"connect", "helo", "mail", "rcpt", "data", "eom", "eoh"};
+    for (int i = 0; i < OP_MILTER_M_COUNT; i++)
+        CHECK_INT(op_milter_stage(stages[i]), i);
+    CHECK_INT(op_milter_stage("body"), -1);
+    CHECK_INT(op_milter_stage("MAIL"), -1);
+    CHECK_INT(op_milter_stage(NULL), -1);
+
+    static const struct {
+        const char *name;
+        int ok;
+    } names[] = {
+        {"i", 1}, {"j", 1}, {"_", 1}, {"{auth_authen}", 1}, {"{tls_version}", 1}, {"{rcpt_addr}", 1},
+        {"", 0}, {" ", 0}, {"{", 0}, {"}", 0}, {"{}", 0}, {"ij", 0}, {"{auth authen}", 0},
+        {"{a}b", 0}, {"{a", 0}, {"{a}{b}", 0}, {"\x7f", 0},
+        {"{0123456789012345678901234567890123456789012345678901234567890123}", 0},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (op_milter_macro_name_valid(names[i].name) != names[i].ok) {
+            fprintf(stderr, "  macro name '%s': want %d\n", names[i].name, names[i].ok);
+            ctest_failed_here = 1;
+        }
+    CHECK(!op_milter_macro_name_valid(NULL));
+
+    char b[4096];
+    op_milter_options_t o = {6, OP_MILTER_F_SETSYMLIST, 0};
+    const char *lists[OP_MILTER_M_COUNT] = {NULL};
+    lists[OP_MILTER_M_CONNECT] = "j {client_addr}";
+    lists[OP_MILTER_M_EOM] = ""; /* none at end of message */
+    lists[OP_MILTER_M_DATA] = "i";
+    size_t n = op_milter_encode_optneg(b, sizeof b, &o, lists);
+    /* in stage order: connect (0), data (4), eom (5) */
+    static const char want[] = "O\0\0\0\6\0\0\1\0\0\0\0\0"
+                               "\0\0\0\0j {client_addr}\0"
+                               "\0\0\0\4i\0"
+                               "\0\0\0\5\0";
+    CHECK_INT(n, 4 + sizeof want - 1);
+    CHECK(memcmp(b + 4, want, sizeof want - 1) == 0);
+    CHECK_INT((unsigned char)b[3], sizeof want - 1);
+    /* a list over the protocol's bound is cut, not overrun */
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    lists[OP_MILTER_M_MAIL] = big;
+    n = op_milter_encode_optneg(b, sizeof b, &o, lists);
+    CHECK_INT(n, 4 + sizeof want - 1 + 4 + OP_MILTER_SYMLIST_MAX + 1);
+}
+
 int main(int argc, char **argv) { return ctest_main(argc, argv); }

@@ -24,6 +24,16 @@ service milter {
     default_action = "451 4.3.5 test default"
 }
 service dunno { }
+listener milter-slow {
+    listen = tcp:127.0.0.1:$((PORT + 1))
+    protocol = milter
+    service = milter-slow
+}
+service milter-slow {
+    policy = @ROOT@/spec/e2e/milter/policy.lua
+    deadline = 10s
+    default_action = "451 4.3.5 test default"
+}
 EOF
 e2e_start || exit 1
 
@@ -46,6 +56,18 @@ check "a handler past its deadline answers a reply code" mt body_SLEEP
 check "... the default action, for the deadline" log_has 'phase=eom .* action="451 4.3.5 test default" check=- reason=deadline' 
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "... at the deadline (1 s), not after the sleep (took ${ms} ms)" test "$ms" -lt 3000
+# SMFIR_PROGRESS: an end-of-message check that takes 6.5 s (under its 10 s
+# deadline) is announced every 5 s, so the MTA's timeout does not fire.
+python3 "$ROOT/spec/e2e/milter/progress_client.py" 127.0.0.1 $((PORT + 1)) "body says SLOW" 20 > "$T/progress.out" 2>&1
+sed 's/^/#   /' "$T/progress.out"
+check "a slow end-of-message check sends one progress packet" test "$(grep -c ' p$' "$T/progress.out")" = 1
+check "... about 5 s after EOM" awk '$2 == "p" { good = $1 >= 4.5 && $1 < 6.0 } END { exit !good }' "$T/progress.out"
+check "... then the final reply (header changes, continue) after the 6.5 s check" \
+    awk '$2 == "c" { good = $1 >= 6.4 && $1 < 9 } END { exit !good }' "$T/progress.out"
+check "... in order: progress, then the header changes, then the reply" \
+    test "$(awk '{ printf "%s", $2 }' "$T/progress.out")" = phmc
+python3 "$ROOT/spec/e2e/milter/progress_client.py" 127.0.0.1 $((PORT + 1)) "fast body" 5 > "$T/fast.out" 2>&1
+check "a fast one sends none, only its reply" test "$(awk '{ printf "%s", $2 }' "$T/fast.out")" = hmc
 check "a handler that raises answers a reply code" mt body_RAISE
 check "... the default action, for the error" log_has 'phase=eom .* action="451 4.3.5 test default" check=- reason=error' 
 check "... logged with a traceback" log_has "policy raised an error.*policy.lua:[0-9]+: boom"

@@ -1,10 +1,11 @@
 #!/bin/bash
 # The milter end to end through a real Postfix: smtpd_milters points at
 # outpostd's milter listener, which runs lua/policies/messages.lua (G3, G4;
-# PO8 needs SASL and is covered by test_msgchecks.sh with miltertest).
+# PO8 needs SASL: test_po8_postfix.sh).
 # swaks submits messages; the reply codes Postfix gives at end of data, the
 # decision log and Postfix's milter_default_action when outpostd is away are
-# what the test checks.
+# what the test checks; with checks = [G4=tag] a second smtpd's messages go on
+# with X-Outpost-G4.
 . "$(dirname "$0")/lib.sh"
 # shellcheck disable=SC1091
 . "$ROOT/build/harness/env"
@@ -12,6 +13,8 @@ e2e_setup
 
 PORT=$((POSTFIX_BASE_PORT + 1))
 MILTER_PORT=$OUTPOSTD_MILTER_PORT
+TAG_PORT=$((POSTFIX_BASE_PORT + 4))     # an smtpd whose milter tags G4
+TAG_MILTER_PORT=$OUTPOSTD_TCP_PORT      # (no policy listener in this test)
 e2e_config <<EOF
 daemon {
     state_dir = @T@/state
@@ -25,6 +28,17 @@ listener messages {
 }
 service messages {
     policy = messages
+    default_action = "451 4.3.5 message checks unavailable, try again later"
+}
+# G4 in tag mode: the same policy, a second listener and smtpd
+listener messages-tag {
+    listen = tcp:127.0.0.1:$TAG_MILTER_PORT
+    protocol = milter
+    service = messages-tag
+}
+service messages-tag {
+    policy = messages
+    checks = [G4=tag]
     default_action = "451 4.3.5 message checks unavailable, try again later"
 }
 ldap {
@@ -49,8 +63,13 @@ milter_default_action = tempfail
 # for (by default its own interfaces, so 127.0.0.1): G3 would never see
 # them missing.  Submission clients are remote in production.
 local_header_rewrite_clients =
+# the tagged messages are held, so the test can read their header
+milter_header_checks = regexp:$PF/etc/milter_header_checks
 EOF
-echo "127.0.0.1:$PORT inet n - n - - smtpd" > "$PF/etc/master.cf"
+echo '/^X-Outpost-G4: / HOLD tagged by G4' > "$PF/etc/milter_header_checks"
+printf '%s\n' "127.0.0.1:$PORT inet n - n - - smtpd" \
+    "127.0.0.1:$TAG_PORT inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:$TAG_MILTER_PORT" \
+    > "$PF/etc/master.cf"
 pf_start || exit 1
 
 send() { swaks --server 127.0.0.1 --port "$PORT" --helo client.example.org \
@@ -84,6 +103,20 @@ expect "G3: a message without Date is refused with 5.6.0" \
         'Message-ID: <nodate@example.org>' 'Subject: no date' '' 'body')"
 check "the refusals name their checks in the decision log" \
     bash -c "grep -q 'phase=eom .* check=G4 ' '$T/daemon.log' && grep -q 'phase=eom .* check=G3 ' '$T/daemon.log'"
+
+# G4=tag: the shortener link is accepted, the message carries X-Outpost-G4.
+out=$(send --port "$TAG_PORT" --header "Subject: look" --body "see https://bit.ly/3abcdef and www.tinyurl.com/x")
+qid=$(sed -nE 's/^<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+).*/\1/p' <<<"$out")
+check "G4=tag: a message with a shortener link is queued, not refused" test -n "$qid"
+hdr=$(postcat -c "$PF/etc" -h -q "$qid" 2>/dev/null | grep '^X-Outpost-G4:')
+echo "# $hdr"
+check "... and carries X-Outpost-G4 naming the shortener" test "$hdr" = "X-Outpost-G4: url-shortener bit.ly"
+check "... the tag is logged" log_has 'G4 \(no links to URL shorteners\) tagged: url-shortener bit\.ly'
+check "... the decision is DUNNO" log_has 'decision req=[0-9]+ service=messages-tag .*phase=eom .*action="DUNNO"'
+out=$(send --port "$TAG_PORT" --header "Subject: plain")
+qid=$(sed -nE 's/^<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+).*/\1/p' <<<"$out")
+check "G4=tag: a message without such links is queued without the header (not held)" bash -c \
+    "[ -n '$qid' ] && ! postcat -c '$PF/etc' -h -q '$qid' 2>/dev/null | grep -q '^X-Outpost-G4:'"
 
 # outpostd away: Postfix applies milter_default_action (tempfail): 4xx.
 e2e_stop

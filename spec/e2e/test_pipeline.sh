@@ -51,6 +51,6 @@ check "a mode for a check the policy lacks is refused at load" bash -c \
     "'$OUTPOSTD' --check -c '$T/typo.conf' 2>&1 | grep -q 'service checks: checks names X9, which is not a check of this policy'"
 sed 's/checks = \[X2=log-only\]/checks = [X2=maybe]/' "$T/outpost.conf" > "$T/mode.conf"
 check "an unknown mode is a configuration error with its line" bash -c \
-    "'$OUTPOSTD' --check -c '$T/mode.conf' 2>&1 | grep -qE 'mode.conf:[0-9]+: .*the mode must be enforce, log-only or off'"
+    "'$OUTPOSTD' --check -c '$T/mode.conf' 2>&1 | grep -qE 'mode.conf:[0-9]+: .*the mode must be enforce, log-only, off or tag'"
 check_log_clean
 e2e_finish

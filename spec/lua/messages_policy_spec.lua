@@ -72,4 +72,39 @@ describe("the messages policy", function()
         assert.equal("G4", a.check)
         assert.matches("URL shorteners %(bit.ly%)", a.text)
     end)
+
+    it("G4 in tag mode: the message goes on with X-Outpost-G4 naming the shortener", function()
+        local tagging = policy.with_modes({ G4 = "tag" })
+        local before = policy.stats.G4.tagged
+        local a = tagging.on_eom(ctx { body = "see https://bit.ly/3abc and http://tinyurl.com/x\r\n" })
+        assert.equal("DUNNO", a.text)
+        assert.is_nil(a.check)
+        assert.same({ { op = "add", name = "X-Outpost-G4", value = "url-shortener bit.ly" } }, a.mods)
+        assert.equal(before + 1, policy.stats.G4.tagged)
+        assert.is_nil(tagging.on_eom(ctx {}).mods) -- no link, no header
+    end)
+
+    it("a check that refuses before G4 leaves no tag", function()
+        local a = policy.with_modes({ G4 = "tag" }).on_eom(ctx {
+            body = "https://bit.ly/x\r\n", set = { From = "boss@example.org" } })
+        assert.equal("PO8", a.check) -- PO8 runs first and refuses: G4 never ran
+        assert.is_nil(a.mods)
+        a = policy.with_modes({ G4 = "tag", PO8 = "log-only" }).on_eom(ctx {
+            body = "https://bit.ly/x\r\n", drop = { Date = true } })
+        assert.equal("G3", a.check)
+        assert.is_nil(a.mods) -- G3 refused before G4 ran
+    end)
+
+    it("only end-of-message checks can tag", function()
+        local P = require "outpost.pipeline"
+        local A = require "outpost.action"
+        local p = P.service "tagtest" {
+            P.check("XT1", "request", function() return A.reject("5.7.1", "x") end),
+            P.eom_check("XT2", "message", function() return A.reject("5.7.1", "y") end),
+        }
+        assert.has_error(function() p.with_modes({ XT1 = "tag" }) end,
+            "with_modes: only end-of-message checks can tag, not XT1")
+        local a = p.with_modes({ XT2 = "tag" }).on_eom({ macros = {}, headers = {} })
+        assert.same({ op = "add", name = "X-Outpost-XT2", value = "REJECT 5.7.1 y" }, a.mods[1])
+    end)
 end)

@@ -170,6 +170,14 @@ function methods:change_header(name, index, value)
         name = header_name("change_header", name), value = text_of(value) or "" })
 end
 
+-- What a check in tag mode (outpost.pipeline) writes in its X-Outpost-<ID>
+-- header instead of answering: A.reject(...):tag("url-shortener bit.ly").
+-- Without it the header holds the action's text.
+function methods:tag(text)
+    rawset(self, "tag", text_of(text))
+    return self
+end
+
 -- Inspecting ---------------------------------------------------------------------
 
 function M.is_action(v) return type(v) == "table" and getmetatable(v) == mt end

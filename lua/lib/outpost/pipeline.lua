@@ -15,16 +15,28 @@
 --   log-only  the action is logged as what it would have answered, and the
 --             next check runs (how a new check is introduced: MO3, PO8)
 --   off       the check does not run
+--   tag       (end-of-message checks) the message goes on with a header
+--             X-Outpost-<ID>: <the action's tag, or its text> that says what
+--             the check found, e.g. X-Outpost-G4: url-shortener bit.ly
 -- A mode for an id the policy has no check for refuses the load, so a typo
 -- in the configuration cannot silently leave a check enforced.
 -- When every check passes the answer is DUNNO: Postfix's own restrictions
 -- go on.
+--
+-- P.service(name, { link = true }) { ... } links the policy requests and the
+-- milter session of one transaction (lua/lib/transaction.lua): each policy
+-- answer is recorded (rcpt:<recipient> or stage:<DATA|END-OF-MESSAGE> =
+-- the action's text, logonly:<ID> = what a log-only check would have
+-- answered, note:<name> for what checks put in tx.notes), end-of-message
+-- checks read it as tx.policy (false when the milter cannot find it), the
+-- end of message commits what the transaction reserved (outpost.limit) if
+-- the message passes and releases it if not, and an on_abort releases it.
 local A = require "outpost.action"
 local outpost = require "outpost"
 
 local M = {}
 
-local MODES = { enforce = true, ["log-only"] = true, off = true }
+local MODES = { enforce = true, ["log-only"] = true, off = true, tag = true }
 
 function M.check(id, description, fn)
     if type(id) ~= "string" or not id:match("^%u+%d+$") then
@@ -62,6 +74,13 @@ local derive = {
     client_name = function(tx) return tx.attrs.reverse_client_name or "" end,
     instance = function(tx) return tx.attrs.instance or "" end,
     stage = function(tx) return tx.attrs.protocol_state or "" end,
+    notes = function() return {} end,
+    -- what the policy side recorded for this transaction (link = true)
+    policy = function(tx)
+        local transaction = require "transaction"
+        if tx.ctx then return transaction.of_message(tx.ctx) or false end
+        return transaction.of_request(tx.attrs) or false
+    end,
 }
 local tx_mt = {
     __index = function(tx, k)
@@ -104,6 +123,10 @@ local function modes_of(config, service, checks_by_id)
                 error(string.format("service %s: %s names %s, which is not a check of this " ..
                     "policy", service, where, id), 0)
             end
+            if mode == "tag" and checks_by_id[id].phase ~= "eom" then
+                error(string.format("service %s: %s: %s=tag, but only end-of-message checks " ..
+                    "can tag (the milter adds the header)", service, where, id), 0)
+            end
             assert(MODES[mode])
         end
     end
@@ -119,7 +142,42 @@ local function modes_of(config, service, checks_by_id)
     return svc.checks, per_tenant
 end
 
-function M.service(name)
+-- The fields a policy answer leaves for the milter (link = true).
+local function record(tx, action, logged)
+    local transaction = require "transaction"
+    local f = {}
+    if tx.stage == "RCPT" then
+        f["rcpt:" .. string.lower(tx.recipient)] = action.text
+    else
+        f["stage:" .. tx.stage] = action.text
+    end
+    for id, text in pairs(logged) do f["logonly:" .. id] = text end
+    for k, v in pairs(rawget(tx, "notes") or {}) do f["note:" .. k] = v end
+    local ok, err = transaction.record(tx.attrs, f)
+    if not ok then outpost.log("warning", "transaction link: " .. tostring(err)) end
+end
+
+-- End of message (link = true): a message the milter lets through keeps
+-- what the transaction reserved, one per recipient Postfix accepted; a
+-- refused one gives it back.  After the policy committed (at DATA) both
+-- find nothing left.
+local REFUSED = { reject = true, defer = true, defer_if_permit = true, defer_if_reject = true,
+    discard = true }
+local function settle(tx, action)
+    local transaction = require "transaction"
+    if REFUSED[action.kind] then
+        transaction.release(tx.ctx)
+        return
+    end
+    local committed = transaction.commit(tx.ctx, #(tx.ctx.rcpts or {}))
+    if committed and committed > 0 then
+        outpost.log("info", string.format(
+            "transaction: %d reserved recipient(s) committed at end of message", committed))
+    end
+end
+
+function M.service(name, opts)
+    opts = opts or {}
     return function(checks)
         local by_id = {}
         for i, c in ipairs(checks) do
@@ -134,18 +192,22 @@ function M.service(name)
 
         -- hits: the check answered; enforced / logged: what became of it
         local stats = {}
-        for _, c in ipairs(checks) do stats[c.id] = { hits = 0, enforced = 0, logged = 0 } end
+        for _, c in ipairs(checks) do
+            stats[c.id] = { hits = 0, enforced = 0, logged = 0, tagged = 0 }
+        end
 
         local request_checks, eom_checks = {}, {}
         for _, c in ipairs(checks) do
             local list = c.phase == "eom" and eom_checks or request_checks
             list[#list + 1] = c
         end
-        local function handler(list, make_tx, base_modes, tenant_modes)
+        local function handler(list, make_tx, base_modes, tenant_modes, link)
             local n = #list
             return function(req)
                 local tx = make_tx(req)
                 local modes = tenant_modes[req.tenant] or base_modes
+                local logged = link and {} or nil
+                local answer, tags
                 for i = 1, n do
                     local c = list[i]
                     local mode = modes[c.id] or "enforce"
@@ -161,24 +223,51 @@ function M.service(name)
                             if mode == "enforce" then
                                 st.enforced = st.enforced + 1
                                 action.check = c.id
-                                return action
+                                answer = action
+                                break
                             end
-                            st.logged = st.logged + 1
-                            outpost.log("notice", string.format("%s (%s) log-only: would answer %s",
-                                c.id, c.description, action.text))
+                            if mode == "tag" then
+                                st.tagged = st.tagged + 1
+                                tags = tags or {}
+                                tags[#tags + 1] = { c.id, rawget(action, "tag") or action.text }
+                                outpost.log("notice", string.format("%s (%s) tagged: %s",
+                                    c.id, c.description, tags[#tags][2]))
+                            else
+                                st.logged = st.logged + 1
+                                if logged then logged[c.id] = action.text end
+                                outpost.log("notice", string.format(
+                                    "%s (%s) log-only: would answer %s", c.id, c.description,
+                                    action.text))
+                            end
                         end
                     end
                 end
-                return A.dunno()
+                answer = answer or A.dunno()
+                for _, t in ipairs(tags or {}) do answer:add_header("X-Outpost-" .. t[1], t[2]) end
+                if link then link(tx, answer, logged) end
+                return answer
             end
         end
 
         local function handlers(modes, tenant_modes)
             local p = { checks = checks, stats = stats, name = name }
             if #request_checks > 0 or #eom_checks == 0 then
-                p.on_request = handler(request_checks, request_tx, modes, tenant_modes)
+                p.on_request = handler(request_checks, request_tx, modes, tenant_modes,
+                    opts.link and record)
             end
-            if #eom_checks > 0 then p.on_eom = handler(eom_checks, eom_tx, modes, tenant_modes) end
+            if #eom_checks > 0 then
+                p.on_eom = handler(eom_checks, eom_tx, modes, tenant_modes, opts.link and settle)
+            end
+            if opts.link and #eom_checks > 0 then
+                p.on_abort = function(ctx)
+                    local released = require("transaction").release(ctx)
+                    if released and released > 0 then
+                        outpost.log("info", string.format(
+                            "transaction aborted: %d reserved recipient(s) released", released))
+                    end
+                    return A.dunno()
+                end
+            end
             return p
         end
         local policy = handlers(base, per_tenant)
@@ -188,6 +277,9 @@ function M.service(name)
             for id, mode in pairs(modes) do
                 if not by_id[id] then error("with_modes: " .. id .. " is not a check of " .. name, 2) end
                 if not MODES[mode] then error("with_modes: bad mode " .. tostring(mode), 2) end
+                if mode == "tag" and by_id[id].phase ~= "eom" then
+                    error("with_modes: only end-of-message checks can tag, not " .. id, 2)
+                end
             end
             return handlers(modes, tenant_modes or {})
         end

@@ -32,6 +32,8 @@ return {
         if ctx.msg.sender ~= ctx.sender then error("the message's state was lost") end
         local body = ctx.body
         if body:find("SLEEP", 1, true) then outpost.sleep(5) end
+        -- longer than the progress interval (5 s), shorter than the slow service's deadline
+        if body:find("SLOW", 1, true) then outpost.sleep(6.5) end
         if body:find("RAISE", 1, true) then error("boom") end
         if body:find("HOLD", 1, true) then return A.hold("suspicious body") end
         if body:find("TEMPFAIL", 1, true) then return A.defer("4.7.0", "try again") end
