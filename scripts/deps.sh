@@ -19,6 +19,7 @@ clang-14 libclang-rt-14-dev
 unbound bind9-dnsutils
 slapd ldap-utils
 postfix swaks sasl2-bin libsasl2-modules
+libnet-ssleay-perl libauthen-sasl-perl
 miltertest
 "
 

@@ -65,3 +65,47 @@ pf_start() {
 }
 
 pf_stop() { [ -n "${PF:-}" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1; return 0; }
+
+# SASL AUTH for the instance: Cyrus SASL with a private sasldb (PLAIN and
+# LOGIN), no saslauthd.  A login is user@realm: Cyrus appends the realm
+# (without one it would be myhostname), so Postfix's sasl_username is
+# alice@example.org, the form docs/testing.md settles on.
+#   pf_sasl_user alice@example.org alice-secret
+pf_sasl_user() {
+    local sasl=$PF/etc/sasl
+    if [ ! -f "$sasl/smtpd.conf" ]; then
+        mkdir -p "$sasl"
+        cat > "$sasl/smtpd.conf" <<EOC
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+mech_list: PLAIN LOGIN
+sasldb_path: $sasl/sasldb2
+EOC
+        cat >> "$PF/etc/main.cf" <<EOC
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $sasl
+smtpd_sasl_security_options = noanonymous
+EOC
+    fi
+    printf %s "$2" | saslpasswd2 -p -c -f "$sasl/sasldb2" -u "${1#*@}" "${1%@*}"
+    chown root:postfix "$sasl/sasldb2"
+    chmod 640 "$sasl/sasldb2"
+}
+
+# The sink: pf_setup's main.cf discards accepted mail, and discard(8) logs
+# one "status=sent" line per recipient in the maillog.
+#   pf_sent [REGEX]            how many recipients (matching REGEX) were delivered
+#   pf_wait_sent N [REGEX]     wait up to 10 s until at least N were
+pf_sent() {
+    grep -E ' to=<[^>]*>, .*status=sent' "$PF/log/maillog" 2>/dev/null |
+        grep -cE -- "to=<${1:-[^>]*}>"
+}
+pf_wait_sent() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(pf_sent "${2:-}")" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
