@@ -11,13 +11,14 @@
 #   submit ARGS...      swaks through $SUB with STARTTLS and alice's login,
 #                       ARGS override (--auth-user, --to, ...); prints the dialogue
 #   expect WHAT REGEX ARGS...   one test: submit's dialogue matches REGEX
-#   daemon_restart      stop outpostd (SIGTERM) and start it again; the log
-#                       of the earlier run moves to daemon.log.N
+#   daemon_restart      start outpostd again after e2e_stop; the log of the
+#                       earlier run moves to daemon.log.N
 #
 # SASL logins are user@realm (pf_sasl_user): alice@example.org, the form
 # Postfix passes as sasl_username, which directory { user_filter } finds by
 # mail and PO7 counts as one subject.  Passwords: LOGIN-secret.
-# POSTOUT_CONF_EXTRA: more outpost.conf text (e.g. an ldap cache_ttl).
+# POSTOUT_CONF_EXTRA: more outpost.conf text; POSTOUT_LDAP_EXTRA: more
+# lines in its ldap { } (e.g. cache_size = 0).
 # shellcheck disable=SC1091
 . "$ROOT/spec/e2e/postfix.sh"
 
@@ -87,7 +88,8 @@ counters {
     reservation_timeout = 5s
 }
 EOF
-        sed -n '/^ldap {/,/^}/p' "$HARNESS_DIR/outpost.conf"
+        sed -n '/^ldap {/,/^}/p' "$HARNESS_DIR/outpost.conf" | sed '$d'
+        printf '%s\n' "${POSTOUT_LDAP_EXTRA:-}" "}"
         sed -n '/^service postout {/,/^}/p; /^limit postout_rcpt {/,/^}/p; /^directory {/,/^}/p' \
             "$ROOT/conf/outpost.conf"
         printf '%s\n' "${POSTOUT_CONF_EXTRA:-}"
@@ -112,7 +114,6 @@ expect() { # what, regex, submit args...
 
 DAEMON_RUNS=0
 daemon_restart() {
-    e2e_stop || true
     DAEMON_RUNS=$((DAEMON_RUNS + 1))
     mv "$T/daemon.log" "$T/daemon.log.$DAEMON_RUNS"
     e2e_start
