@@ -28,10 +28,10 @@ trap 'stop_loop; $LDAP_CTL start; pf_stop; e2e_cleanup' EXIT
 
 RETRIES=30
 # send_until_final I KIND: one message, retried while it gets 4xx; appends
-# "I KIND CODE TRIES 4xx-seen" to $T/outcomes.  KIND good: carol to
+# "I KIND CODE TRIES 4xx-SEEN FIRST-4xx" to $T/outcomes.  KIND good: carol to
 # fault-I@withmx.test; bad: alice as bob@example.org to fault-I@withmx.test.
 send_until_final() {
-    local i=$1 kind=$2 n out code deferred=0 args
+    local i=$1 kind=$2 n out code deferred=0 args first4xx=-
     if [ "$kind" = good ]; then
         args=(--auth-user carol@example.org --auth-password carol-secret --from carol@example.org)
     else
@@ -43,11 +43,13 @@ send_until_final() {
         else code=$(grep -oE '^<~\* [0-9]{3}' <<<"$out" | head -1 | cut -c5-); fi
         code=${code:-none}
         case $code in
-            4??) deferred=$((deferred + 1)); sleep 0.3 ;;
+            4??) deferred=$((deferred + 1))
+                [ "$first4xx" = - ] && first4xx=$(grep -oE '^<~\* 4[0-9][0-9] 4\.[0-9.]+' <<<"$out" | head -1 | cut -c5- | tr ' ' _)
+                sleep 0.3 ;;
             *) break ;;
         esac
     done
-    echo "$i $kind $code $n $deferred" >> "$T/outcomes"
+    echo "$i $kind $code $n $deferred $first4xx" >> "$T/outcomes"
 }
 
 # all_final KIND CODE [FROM TO]: every message of KIND in the outcomes
@@ -119,12 +121,16 @@ progress 44 && kill -HUP "$DAEMON_PID"
 wait "$LOOP_PID"
 LOOP_PID=
 
-awk '$1 > 100 && $5 > 0 { m++; d += $5 } END { printf "# run 2: %d messages met a 4xx (%d 4xx answers in all), each retried\n", m, d }' "$T/outcomes"
+awk '$1 > 100 && $5 > 0 { m++; d += $5; c[$6]++ } END { printf "# run 2: %d messages met a 4xx (%d 4xx answers in all), each retried; first 4xx:", m, d; for (k in c) printf " %s (%d)", k, c[k]; print "" }' "$T/outcomes"
 check "the loop finished: 60 messages, each with a final answer" \
     bash -c "[ \$(awk '\$1 > 100' '$T/outcomes' | wc -l) -eq 60 ]"
 check "outpostd was reloaded 3 times and restarted twice during it" \
     bash -c "[ \$(cat '$T'/daemon.log* | grep -c 'reload: generation [0-9]* is current') -eq 3 ] && [ $DAEMON_RUNS -eq 2 ]"
 check "messages that met the restarts got 4xx and were retried" deferred_some 101 160
+# 450 4.7.1: Postfix's default_action=DEFER_IF_PERMIT, outpostd away;
+# 451 4.3.5: outpostd's service default_action, a request cut by its stop
+check "... the 4xx was the fragment's or outpostd's default_action, nothing else" \
+    bash -c "! awk '\$1 > 100 && \$5 > 0 && \$6 != \"450_4.7.1\" && \$6 != \"451_4.3.5\"' '$T/outcomes' | grep -q ."
 check "every good message ended accepted (250)" all_final good 250 101 160
 check "every bad message (alice as bob@example.org) ended refused with 553, never accepted" \
     all_final bad 553 101 160
