@@ -36,8 +36,6 @@ postout_rig_up() {
         cat <<EOF
 smtpd_tls_cert_file = $PF/etc/cert.pem
 smtpd_tls_key_file = $PF/etc/key.pem
-# PO7 scenarios send 250 recipients in one message
-smtpd_recipient_limit = 1000
 EOF
     } >> "$PF/etc/main.cf"
     local login

@@ -105,7 +105,8 @@ check "... bob@example.org delivered" delivered 'bob@example\.org' 1
 check "... bbo@example.org not" nothing_for 'bbo@example\.org'
 
 # --- PO7: 250 recipients per user per 24 h -------------------------------
-# dave (directory tier 250) sends 200 + 50 recipients, then the 251st.
+# dave (directory tier 250) sends 200 + 50 recipients, then the 251st
+# (Postfix's smtpd_recipient_limit, 1000 by default, allows 251 in one).
 rcpts() { seq -f "$1%g@withmx.test" "$2" "$3" | paste -sd, -; }
 dave=(--auth-user dave@students.example.org --auth-password dave-secret --from dave@students.example.org)
 out=$(submit "${dave[@]}" --to "$(rcpts po7-d 1 200)")
