@@ -23,7 +23,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test check bench fuzz clean
+.PHONY: all deps build run test e2e check bench fuzz clean
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -84,6 +84,12 @@ check: build/outpostd
 test: deps
 	@$(MAKE) --no-print-directory build
 	@spec/run-all.sh
+
+# Only the end-to-end layer (spec/e2e/, real Postfix, slapd, unbound, swaks):
+# docs/testing.md.
+e2e: deps
+	@$(MAKE) --no-print-directory build
+	@spec/run-all.sh e2e
 
 # bench/run.sh measures the engine against the ceiling; each bench/bench_*.sh
 # adds the measurements of one part (DNS, LDAP, counters, ...).

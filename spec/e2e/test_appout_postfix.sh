@@ -69,10 +69,10 @@ pf_setup "$S1" appout-lm.test
 # pf_setup's trap stops only the last instance
 trap 'PF=$S1; pf_stop; PF=$S2; pf_stop; e2e_cleanup' EXIT
 fragment
-pf_sasl_user app-lm appout-lm.test app-lm-secret
-pf_sasl_user app-hm appout-lm.test app-hm-secret
-pf_sasl_user app-locked appout-lm.test app-locked-secret
-pf_sasl_user alice appout-lm.test alice-secret        # a person, no function account
+pf_sasl_user app-lm@appout-lm.test app-lm-secret
+pf_sasl_user app-hm@appout-lm.test app-hm-secret
+pf_sasl_user app-locked@appout-lm.test app-locked-secret
+pf_sasl_user alice@appout-lm.test alice-secret        # a person, no function account
 echo "smtpd_authorized_xclient_hosts = 127.0.0.0/8" >> "$PF/etc/main.cf"
 awk '/^127\.0\.0\.1:10026 /{exit} {print}' "$ROOT/conf/postfix/appout/master.cf" |
     sed -e "s|^submission inet |127.0.0.1:$S1_PORT inet |" \
@@ -111,7 +111,7 @@ app() {
 has() { grep -qE -- "$1" <<<"$OUT" || { echo "$OUT" | grep -E '^(<-|<~|<\*\*|<~\*|\*\*\*)' | tail -4 | sed 's/^/#   /'; return 1; }; }
 # decision N PATTERN: the last N decision lines include one matching PATTERN
 decision() { grep ' decision ' "$T/daemon.log" | tail -n "$1" | grep -qE -- "$2"; }
-sent() { pf_sent_count "$S2"; }
+sent() { PF=$S2 pf_delivered_re '[^>]*'; }
 # wait_for WHAT: poll up to 10 s
 wait_for() { local i; for ((i = 0; i < 100; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 sent_is() { [ "$(sent)" -eq "$1" ]; }

@@ -49,30 +49,15 @@ e2e_start || exit 1
 . "$ROOT/spec/e2e/postfix.sh"
 pf_setup "$T/pf" po8.test
 PF_PORT=$LOGONLY_PORT
-# Cyrus SASL with the sasldb2 auxprop (REAL-COMPONENTS.md section 6): users
-# log in as user@example.org.
-mkdir -p "$PF/etc/sasl"
-cat > "$PF/etc/sasl/smtpd.conf" <<EOF
-pwcheck_method: auxprop
-auxprop_plugin: sasldb
-mech_list: PLAIN LOGIN
-sasldb_path: $PF/etc/sasl/sasldb2
-EOF
-for u in alice bob; do
-    printf %s "$u-secret" | saslpasswd2 -p -c -f "$PF/etc/sasl/sasldb2" -u example.org "$u"
-done
-chown root:postfix "$PF/etc/sasl/sasldb2"
-chmod 640 "$PF/etc/sasl/sasldb2"
 cat >> "$PF/etc/main.cf" <<EOF
 smtpd_sasl_auth_enable = yes
-smtpd_sasl_type = cyrus
-smtpd_sasl_path = smtpd
-cyrus_sasl_config_path = $PF/etc/sasl
-smtpd_sasl_security_options = noanonymous
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 milter_protocol = 6
 milter_default_action = tempfail
 EOF
+# Cyrus SASL with a private sasldb2 (postfix.sh): users log in as
+# user@example.org.
+for u in alice bob; do pf_sasl_user "$u@example.org" "$u-secret"; done
 printf '%s\n' \
     "127.0.0.1:$ENFORCE_PORT inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:$ENFORCE_MILTER" \
     "127.0.0.1:$LOGONLY_PORT inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:$LOGONLY_MILTER" \

@@ -41,6 +41,9 @@ SMTP_SLOW_PORT      21      tcp
 OUTPOSTD_TCP_PORT   30      tcp
 OUTPOSTD_MILTER_PORT 31     tcp
 POSTFIX_BASE_PORT   40      tcp
+POSTOUT_SUBMISSION_PORT 50  tcp
+POSTOUT_SMTPS_PORT  51      tcp
+POSTOUT_PLAIN_PORT  52      tcp
 "
 while read -r name offset _; do
     [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
