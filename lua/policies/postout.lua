@@ -15,6 +15,9 @@
 --   * the recipient limit answers 4xx with the limit and when the next
 --     slot frees.
 --
+-- PO8, G3 and G4 read the message, so they run only where outpostd is also
+-- Postfix's milter (smtpd_milters), at end of message.
+--
 -- When each check runs (Postfix's protocol_state):
 --   MAIL, RCPT           PO1-PO4 (who sends, as whom)
 --   RCPT                 PO5-PO7 (each recipient)
@@ -32,6 +35,7 @@ local limit = require "outpost.limit"
 local lists = require "outpost.lists"
 local address = require "address"
 local directory = require "directory"
+local message_checks = require "message_checks"
 
 -- ---------------------------------------------------------------------------
 -- What an admin may want to change.
@@ -64,7 +68,17 @@ local LOCAL_DOMAINS_FROM_DIRECTORY = true
 -- conf/lists/locked_accounts.txt.  Read when the policy loads; a reload
 -- (SIGHUP) reads it again.
 local LOCKED = lists.words("locked_accounts")
+
+-- A line "erin" locks the login erin and erin@ANY.REALM: Cyrus SASL hands
+-- Postfix the login with its realm (docs/testing.md, "SASL logins"), and
+-- the admin locking an account in a hurry should not need to know which.
+local function is_listed_locked(login)
+    login = login:lower()
+    return LOCKED[login] or LOCKED[login:match("^(.+)@[^@]+$") or login] or false
+end
 local LOCAL_DOMAINS = lists.domains("local_domains")
+-- G4: the URL shorteners' domains, conf/lists/url_shorteners.txt
+local SHORTENERS = lists.domains("url_shorteners")
 
 -- The answers.  code: the SMTP reply code; status: the enhanced status code
 -- (RFC 3463, and the IANA registry of RFC 5248); text: string.format text,
@@ -187,7 +201,7 @@ end
 -- The checks.
 -- ---------------------------------------------------------------------------
 
-return P.service "postout" {
+local policy = P.service "postout" {
     P.check("PO1", "session is TLS-encrypted", function(tx)
         if not SENDER_STAGES[tx.stage] then return end
         if not tx.tls then return answer("no_tls") end
@@ -203,7 +217,7 @@ return P.service "postout" {
         if not SENDER_STAGES[tx.stage] or not tx.sasl_user then return end
         -- the list first: it needs no lookup, and it is what an admin edits
         -- when an account must stop sending now
-        if LOCKED[tx.sasl_user:lower()] then return answer("locked", tx.sasl_user) end
+        if is_listed_locked(tx.sasl_user) then return answer("locked", tx.sasl_user) end
         local user, err = account(tx)
         if user == nil then return answer("directory_failed", err) end
         -- SASL accepted a login the mail directory does not know: nothing
@@ -301,4 +315,15 @@ return P.service "postout" {
         return answer("limit_reached", r.max, hours, os.date("!%Y-%m-%d %H:%M", r.next_free),
             duration(r.next_free - os.time()))
     end),
+
+    -- The message itself, at end of message, when outpostd is also
+    -- Postfix's milter (listener postout-milter; docs/milter.md).  The
+    -- shipped config introduces them in log-only mode (OP5).
+    P.eom_check("PO8", "header From is one of the user's addresses", message_checks.po8),
+    P.eom_check("G3", "the message follows RFC 5322", message_checks.g3),
+    P.eom_check("G4", "no links to URL shorteners", message_checks.g4(SHORTENERS)),
 }
+
+-- G4 reads the body: the milter keeps its first 1 MiB
+policy.keep_body = message_checks.BODY_BYTES
+return policy

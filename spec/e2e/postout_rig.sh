@@ -2,7 +2,8 @@
 # harness's env): a real Postfix built from conf/postfix/postout/ and
 # outpostd with conf/outpost.conf's postout service, the harness's slapd and
 # unbound.  Postfix asks outpostd over unix:private/outpost, as the shipped
-# master.cf says: outpostd's listener is the socket in Postfix's queue.
+# master.cf says: outpostd's listener is the socket in Postfix's queue; its
+# milter (PO8, G3, G4) is outpostd's milter listener on this test's port.
 #
 #   postout_rig_up      start both; then
 #     $SUB    submission, STARTTLS required (the fragment's "submission")
@@ -32,7 +33,8 @@ postout_rig_up() {
     pf_setup "$T/pf" postout.test
     PF_PORT=$SUB
     {
-        cat "$ROOT/conf/postfix/postout/main.cf"
+        sed "s|^smtpd_milters = inet:127.0.0.1:10046|smtpd_milters = inet:127.0.0.1:$OUTPOSTD_MILTER_PORT|" \
+            "$ROOT/conf/postfix/postout/main.cf"
         cat <<EOF
 smtpd_tls_cert_file = $PF/etc/cert.pem
 smtpd_tls_key_file = $PF/etc/key.pem
@@ -59,8 +61,6 @@ EOF
     # listener in Postfix's private/ (created by postfix start).
     mkdir -p "$T/lists"
     cp "$ROOT"/conf/lists/*.txt "$T/lists/"
-    # The list holds logins as Postfix passes them (with the realm).
-    echo "erin@students.example.org" >> "$T/lists/locked_accounts.txt"
     {
         cat <<EOF
 daemon {
@@ -76,6 +76,11 @@ listener postout {
     service = postout
     allow_context = [postout]
     socket_mode = 0666
+}
+listener postout-milter {
+    listen = tcp:127.0.0.1:$OUTPOSTD_MILTER_PORT
+    protocol = milter
+    service = postout
 }
 dns {
     servers = [127.0.0.1:$DNS_PORT]

@@ -136,5 +136,25 @@ check "PO7: bob (directory tier 500) sends to 251 recipients: all accepted, queu
 check "... no PO7 decision for bob" bash -c "! grep -q 'sasl_user=bob@example.org .*check=PO7' '$T/daemon.log'"
 check "... all 251 delivered" delivered 'po7-b[0-9]+@withmx\.test' 251
 
+# --- PO8, G3, G4: the message, through outpostd as Postfix's milter -------
+# The shipped service introduces them in log-only mode (OP5): the message
+# is delivered and what each would have answered is logged.
+expect "PO8 (log-only): alice's header From shows bob's address: queued" \
+    '^<~  250 2\.0\.0 Ok: queued' --to po8@withmx.test --header "From: Bob <bob@example.org>"
+check "... and delivered" delivered 'po8@withmx\.test' 1
+check "... PO8 logged what it would answer: 5.7.1, not yours" \
+    log_has 'service=postout: PO8 \(header From is one of the user.s addresses\) log-only: would answer REJECT 5\.7\.1 header From bob@example.org is not yours'
+check "... the milter's end-of-message decision names the service and user" \
+    log_has 'decision req=[0-9]+ service=postout .*phase=eom .*sasl_user="alice@example.org" .*action="DUNNO"'
+expect "G3 (log-only): a message with two From headers: queued" \
+    '^<~  250 2\.0\.0 Ok: queued' --to g3@withmx.test --add-header "From: alice@example.org"
+check "... G3 logged what it would answer: 5.6.0" \
+    log_has 'service=postout: G3 .* log-only: would answer REJECT 5\.6\.0 message does not follow RFC 5322: 2 From headers'
+expect "G4 (log-only): a link to a URL shortener: queued" \
+    '^<~  250 2\.0\.0 Ok: queued' --to g4@withmx.test --body "see https://bit.ly/3abc"
+check "... G4 logged what it would answer, naming bit.ly" \
+    log_has 'service=postout: G4 .* log-only: would answer REJECT 5\.7\.1 links to URL shorteners \(bit\.ly\)'
+check "... both delivered" delivered '(g3|g4)@withmx\.test' 2
+
 check_log_clean
 e2e_finish

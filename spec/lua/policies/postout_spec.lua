@@ -90,6 +90,11 @@ describe("postout", function()
             expect(550, "5.7.13", "PO3", ask { sasl_username = "erin", sender = "erin@students.example.org" })
             expect(550, "5.7.13", "PO3", ask { sasl_username = "ERIN", sender = "erin@students.example.org" })
         end)
+        it("PO3 fail: the list's erin also locks the login with a realm (Cyrus SASL's form)", function()
+            local a = ask { sasl_username = "erin@students.example.org", sender = "erin@students.example.org" }
+            expect(550, "5.7.13", "PO3", a)
+            assert.matches("erin@students.example.org is locked", a.text)
+        end)
         it("PO3 fail: a login the directory does not know", function()
             local a = ask { sasl_username = "nobody", sender = "nobody@example.org" }
             expect(550, "5.7.1", "PO3", a)
@@ -262,6 +267,40 @@ describe("postout", function()
             local s = "user15@example.org"
             dunno(ask({ sasl_username = s, sender = s }, policy.with_modes { PO7 = "off" }))
             assert.equal(0, limit.check("postout_rcpt", s).used)
+        end)
+    end)
+
+    describe("PO8, G3, G4 at end of message (the milter)", function()
+        -- the milter engine's ctx for alice's message with header From `from`
+        local function eom(from, extra_headers, body)
+            local headers = {
+                { name = "From", value = from },
+                { name = "Date", value = "Sat, 28 Nov 2026 09:00:00 +0100" },
+                { name = "Message-ID", value = "<1.2@example.org>" },
+            }
+            for _, h in ipairs(extra_headers or {}) do headers[#headers + 1] = h end
+            return { phase = "eom", service = "postout", tenant = "", headers = headers,
+                body = body or "Hello\r\n", macros = { ["{auth_authen}"] = "alice@example.org" },
+                sender = "alice@example.org", client = { address = "192.0.2.10" }, conn = {}, msg = {} }
+        end
+        it("the policy keeps the body for G4 and answers the milter's end of message", function()
+            assert.equal(1048576, policy.keep_body)
+            assert.is_function(policy.on_eom)
+            dunno(policy.on_eom(eom("Alice <alice.adams@example.org>")))
+        end)
+        it("PO8 fail: alice's message shows bob's address", function()
+            local a = policy.on_eom(eom("Bob <bob@example.org>"))
+            assert.equal("PO8", a.check)
+            assert.matches("^REJECT 5.7.1 header From bob@example.org is not yours", a.text)
+        end)
+        it("G3 fail: two From headers; G4 fail: a shortener link", function()
+            assert.equal("G3", policy.on_eom(eom("alice@example.org",
+                { { name = "From", value = "alice@example.org" } })).check)
+            assert.equal("G4", policy.on_eom(eom("alice@example.org", nil, "https://bit.ly/x\r\n")).check)
+        end)
+        it("log-only, as shipped: the message goes on", function()
+            dunno(policy.with_modes({ PO8 = "log-only", G3 = "log-only", G4 = "log-only" })
+                .on_eom(eom("Bob <bob@example.org>", nil, "https://bit.ly/x\r\n")))
         end)
     end)
 
