@@ -23,7 +23,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test check bench fuzz clean
+.PHONY: all deps build run test check bench bench-parts fuzz clean
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -85,11 +85,19 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@spec/run-all.sh
 
-# bench/run.sh measures the engine against the ceiling; each bench/bench_*.sh
-# adds the measurements of one part (DNS, LDAP, counters, ...).
+# bench/run.sh: outpostd against the ceiling and the peers (postfwd,
+# policyd-rate-limit, installed by bench/deps.sh, which only `make bench`
+# runs); bench/scaling.sh: postout as subjects and connections grow.
+# `make bench-parts`: each bench/bench_*.sh measures one part (DNS, LDAP,
+# counters, milter).  docs/performance.md.
 bench: deps
+	@bench/deps.sh
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+	@bench/scaling.sh
+
+bench-parts: deps
+	@$(MAKE) --no-print-directory build
 	@for b in bench/bench_*.sh; do [ -f "$$b" ] && bash "$$b" || exit 1; done
 
 # Coverage-guided fuzzing of the codecs with libFuzzer (clang).  `make test`

@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -129,6 +130,7 @@ static struct {
     double duration;
     uint64_t max_requests; /* 0: unlimited */
     uint64_t keys;
+    uint64_t first_key; /* --first-key: keys are first_key + [0, keys) */
     const char *context;
     size_t context_len;
     const char *rcpt_domain; /* --recipient-domain: recipients are rcpt<k>@rcpt_domain */
@@ -136,6 +138,7 @@ static struct {
     double warmup;
     int quiet;
     long server_pid; /* 0: none */
+    long server_sid; /* --server-session: every process of this session; 0: none */
 
     uv_loop_t loop;
     uv_timer_t connect_timer, warmup_timer, duration_timer, drain_timer;
@@ -175,11 +178,14 @@ static uv_stream_t *conn_stream(lg_conn_t *c) { return (uv_stream_t *)&c->h; }
                     __VA_ARGS__);                                              \
     } while (0)
 
-/* utime + stime of the server in seconds, or -1 when unreadable. */
-static double server_cpu_seconds(void)
+/* utime + stime of /proc/<pid>/stat in clock ticks, or -1 when unreadable.
+ * With sid > 0: only when the process is in session sid, and with the
+ * times of its waited-for children (cutime + cstime), so that the work of a
+ * preforking server's children that exited during the run is counted. */
+static long long proc_ticks(const char *pid, long sid)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", lg.server_pid);
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -191,12 +197,46 @@ static double server_cpu_seconds(void)
     if (!p)
         return -1;
     unsigned long long utime, stime;
-    /* fields 3..15: state ppid pgrp session tty tpgid flags minflt cminflt
-     * majflt cmajflt utime stime */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-               &utime, &stime) != 2)
+    long long cutime, cstime;
+    long session;
+    /* fields 3..17: state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime cutime cstime */
+    if (sscanf(p + 1, " %*c %*d %*d %ld %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+               &session, &utime, &stime, &cutime, &cstime) != 5)
         return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    if (sid <= 0)
+        return (long long)(utime + stime);
+    if (session != sid)
+        return -1;
+    return (long long)(utime + stime) + cutime + cstime;
+}
+
+/* CPU seconds of the server (--server-pid), or of every process of its
+ * session (--server-session); -1 when unreadable. */
+static double server_cpu_seconds(void)
+{
+    long long ticks = 0;
+    if (lg.server_sid > 0) {
+        DIR *d = opendir("/proc");
+        if (!d)
+            return -1;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9')
+                continue;
+            long long t = proc_ticks(e->d_name, lg.server_sid);
+            if (t > 0)
+                ticks += t;
+        }
+        closedir(d);
+    } else {
+        char pid[24];
+        snprintf(pid, sizeof pid, "%ld", lg.server_pid);
+        ticks = proc_ticks(pid, 0);
+        if (ticks < 0)
+            return -1;
+    }
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- request building -------------------------------------------------- */
@@ -256,7 +296,7 @@ static uint64_t next_key(void)
     uint64_t z = (lg.rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (z ^ (z >> 31)) % lg.keys;
+    return lg.first_key + (z ^ (z >> 31)) % lg.keys;
 }
 
 /* A Postfix 3.7 smtpd_access_policy request at the RCPT stage of an
@@ -582,7 +622,7 @@ static void start_measure(void)
 {
     lg.phase = PHASE_MEASURE;
     lg.measure_start_ns = now_ns();
-    if (lg.server_pid)
+    if (lg.server_pid || lg.server_sid)
         lg.server_cpu_start = server_cpu_seconds();
     uv_timer_start(&lg.duration_timer, on_phase_timer,
                    (uint64_t)llround(lg.duration * 1000.0), 0);
@@ -644,7 +684,7 @@ static void end_measure(void)
         return;
     lg.phase = PHASE_DRAIN;
     lg.measure_end_ns = now_ns();
-    if (lg.server_pid)
+    if (lg.server_pid || lg.server_sid)
         lg.server_cpu_end = server_cpu_seconds();
     uv_timer_stop(&lg.warmup_timer);
     uv_timer_stop(&lg.duration_timer);
@@ -757,7 +797,7 @@ static double us(uint64_t ns) { return floor((double)ns / 1000.0 + 0.5); }
 
 static void report(void)
 {
-    if (lg.server_pid) {
+    if (lg.server_pid || lg.server_sid) {
         double cpu = lg.server_cpu_start >= 0 && lg.server_cpu_end >= 0
                          ? lg.server_cpu_end - lg.server_cpu_start
                          : -1;
@@ -802,6 +842,10 @@ static void usage(FILE *f)
         "  --warmup SECONDS  load before the measured run, not counted (default 0.5)\n"
         "  --server-pid PID  also print the server's CPU seconds during the run\n"
         "                    (server_cpu_s=, from /proc/PID/stat)\n"
+        "  --server-session SID\n"
+        "                    the same for every process of session SID, with the\n"
+        "                    children they waited for (a preforking server)\n"
+        "  --first-key K     keys are K + [0,N) instead of [0,N) (default 0)\n"
         "  --quiet           no progress on stderr\n"
         "  -h, --help        this text\n"
         "\n"
@@ -869,7 +913,7 @@ static void resolve_tcp(const char *spec)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID };
+    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID, OPT_SID, OPT_FIRST_KEY };
     static const struct option longopts[] = {
         {"unix", required_argument, NULL, OPT_UNIX},
         {"tcp", required_argument, NULL, OPT_TCP},
@@ -879,6 +923,8 @@ static void parse_options(int argc, char **argv)
         {"warmup", required_argument, NULL, OPT_WARMUP},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"server-pid", required_argument, NULL, OPT_PID},
+        {"server-session", required_argument, NULL, OPT_SID},
+        {"first-key", required_argument, NULL, OPT_FIRST_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -895,6 +941,8 @@ static void parse_options(int argc, char **argv)
         case OPT_RCPT_DOMAIN: lg.rcpt_domain = optarg; break;
         case OPT_WARMUP: lg.warmup = parse_seconds(optarg, "bad --warmup %s: want seconds, >= 0", 0); break;
         case OPT_QUIET: lg.quiet = 1; break;
+        case OPT_SID: lg.server_sid = (long)parse_count(optarg, "bad --server-session %s", 1, 4194304); break;
+        case OPT_FIRST_KEY: lg.first_key = parse_count(optarg, "bad --first-key %s: want 0..1000000000", 0, 1000000000); break;
         case OPT_PID: lg.server_pid = (long)parse_count(optarg, "bad --server-pid %s", 1, 4194304); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);

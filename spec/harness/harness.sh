@@ -41,6 +41,7 @@ SMTP_SLOW_PORT      21      tcp
 OUTPOSTD_TCP_PORT   30      tcp
 OUTPOSTD_MILTER_PORT 31     tcp
 POSTFIX_BASE_PORT   40      tcp
+BENCH_BASE_PORT     50      tcp     # bench/run.sh and bench/scaling.sh: 50..69
 "
 while read -r name offset _; do
     [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
