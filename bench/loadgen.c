@@ -37,8 +37,9 @@
 #include <unistd.h>
 
 #define LG_MAX_CONNS 10000
-#define LG_REQ_CAP 2048        /* one request is ~900 bytes plus the context */
+#define LG_REQ_CAP 3072        /* one request is ~900 bytes plus the context and the fixed values */
 #define LG_MAX_CONTEXT 256
+#define LG_MAX_FIXED 253 /* --sender, --sasl-username, --client-address */
 #define LG_MAX_RCPT_DOMAIN 253 /* --recipient-domain: one DNS name */
 #define LG_REPLY_CAP 4096      /* the codec caps an action at 1000 bytes */
 #define LG_MAX_ACTIONS 50
@@ -134,6 +135,9 @@ static struct {
     const char *context;
     size_t context_len;
     const char *rcpt_domain; /* --recipient-domain: recipients are rcpt<k>@rcpt_domain */
+    /* --sender, --sasl-username, --client-address: one value for every
+     * request instead of one per key (a service with few accounts) */
+    const char *fixed_sender, *fixed_sasl, *fixed_client;
     size_t rcpt_domain_len;
     double warmup;
     int quiet;
@@ -314,16 +318,25 @@ static size_t build_request(lg_conn_t *c)
     put_uint(&o, k, 10);
     PUT_LIT(&o, ".example.org\n"
                 "queue_id=\n"
-                "sender=user");
-    put_uint(&o, k, 10);
-    PUT_LIT(&o, "@example.org\nrecipient=rcpt");
+                "sender=");
+    if (lg.fixed_sender) {
+        put(&o, lg.fixed_sender, strlen(lg.fixed_sender));
+    } else {
+        PUT_LIT(&o, "user");
+        put_uint(&o, k, 10);
+        PUT_LIT(&o, "@example.org");
+    }
+    PUT_LIT(&o, "\nrecipient=rcpt");
     put_uint(&o, k, 10);
     PUT_LIT(&o, "@");
     put(&o, lg.rcpt_domain, lg.rcpt_domain_len);
     PUT_LIT(&o, "\n"
                 "recipient_count=0\n"
                 "client_address=");
-    put_client_address(&o, k);
+    if (lg.fixed_client)
+        put(&o, lg.fixed_client, strlen(lg.fixed_client));
+    else
+        put_client_address(&o, k);
     PUT_LIT(&o, "\nclient_name=client");
     put_uint(&o, k, 10);
     PUT_LIT(&o, ".example.org\nreverse_client_name=client");
@@ -337,9 +350,15 @@ static size_t build_request(lg_conn_t *c)
     put_uint(&o, seq, 16);
     PUT_LIT(&o, ".0\n"
                 "sasl_method=PLAIN\n"
-                "sasl_username=user");
-    put_uint(&o, k, 10);
-    PUT_LIT(&o, "@example.org\n"
+                "sasl_username=");
+    if (lg.fixed_sasl) {
+        put(&o, lg.fixed_sasl, strlen(lg.fixed_sasl));
+    } else {
+        PUT_LIT(&o, "user");
+        put_uint(&o, k, 10);
+        PUT_LIT(&o, "@example.org");
+    }
+    PUT_LIT(&o, "\n"
                 "sasl_sender=\n"
                 "size=0\n"
                 "ccert_subject=\n"
@@ -846,6 +865,8 @@ static void usage(FILE *f)
         "                    the same for every process of session SID, with the\n"
         "                    children they waited for (a preforking server)\n"
         "  --first-key K     keys are K + [0,N) instead of [0,N) (default 0)\n"
+        "  --sender ADDR, --sasl-username NAME, --client-address IP\n"
+        "                    that value in every request instead of one per key\n"
         "  --quiet           no progress on stderr\n"
         "  -h, --help        this text\n"
         "\n"
@@ -913,7 +934,7 @@ static void resolve_tcp(const char *spec)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID, OPT_SID, OPT_FIRST_KEY };
+    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID, OPT_SID, OPT_FIRST_KEY, OPT_SENDER, OPT_SASL, OPT_CLIENT };
     static const struct option longopts[] = {
         {"unix", required_argument, NULL, OPT_UNIX},
         {"tcp", required_argument, NULL, OPT_TCP},
@@ -925,6 +946,9 @@ static void parse_options(int argc, char **argv)
         {"server-pid", required_argument, NULL, OPT_PID},
         {"server-session", required_argument, NULL, OPT_SID},
         {"first-key", required_argument, NULL, OPT_FIRST_KEY},
+        {"sender", required_argument, NULL, OPT_SENDER},
+        {"sasl-username", required_argument, NULL, OPT_SASL},
+        {"client-address", required_argument, NULL, OPT_CLIENT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -943,6 +967,9 @@ static void parse_options(int argc, char **argv)
         case OPT_QUIET: lg.quiet = 1; break;
         case OPT_SID: lg.server_sid = (long)parse_count(optarg, "bad --server-session %s", 1, 4194304); break;
         case OPT_FIRST_KEY: lg.first_key = parse_count(optarg, "bad --first-key %s: want 0..1000000000", 0, 1000000000); break;
+        case OPT_SENDER: lg.fixed_sender = optarg; break;
+        case OPT_SASL: lg.fixed_sasl = optarg; break;
+        case OPT_CLIENT: lg.fixed_client = optarg; break;
         case OPT_PID: lg.server_pid = (long)parse_count(optarg, "bad --server-pid %s", 1, 4194304); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -957,6 +984,10 @@ static void parse_options(int argc, char **argv)
     lg.context_len = strlen(lg.context);
     if (lg.context_len > LG_MAX_CONTEXT || strpbrk(lg.context, "\n\r"))
         die_usage("bad --context %s: at most 256 bytes, no line break", lg.context);
+    const char *fixed[3] = {lg.fixed_sender, lg.fixed_sasl, lg.fixed_client};
+    for (int i = 0; i < 3; i++)
+        if (fixed[i] && (strlen(fixed[i]) > LG_MAX_FIXED || strpbrk(fixed[i], "\n\r")))
+            die_usage("bad value %s: at most 253 bytes, no line break", fixed[i]);
     lg.rcpt_domain_len = strlen(lg.rcpt_domain);
     if (lg.rcpt_domain_len == 0 || lg.rcpt_domain_len > LG_MAX_RCPT_DOMAIN ||
         strpbrk(lg.rcpt_domain, " \t\n\r@<>"))

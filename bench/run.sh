@@ -16,7 +16,7 @@
 # limit); every server is stopped by PID on exit, also on failure.
 #
 # Knobs (environment):
-#   BENCH_SECONDS       measured seconds of each run (default 5)
+#   BENCH_SECONDS       measured seconds of each run (default 4)
 #   BENCH_ROUNDS        rounds (default 2)
 #   BENCH_WARMUP        unmeasured seconds before each run (default 0.5)
 #   BENCH_CONNS         connection counts (default "1 8 64")
@@ -26,12 +26,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_SECONDS=${BENCH_SECONDS:-4}
 BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_WARMUP=${BENCH_WARMUP:-0.5}
 BENCH_CONNS=${BENCH_CONNS:-1 8 64}
 BENCH_FILL_SECONDS=${BENCH_FILL_SECONDS:-3}
-ALL_TARGETS="ceiling trivial postout-warm postout-cold postfwd prl-disk prl-tmpfs"
+ALL_TARGETS="ceiling trivial postout-warm postout-cold mailout-warm mailout-cold appout-warm appout-cold postfwd prl-disk prl-tmpfs"
 BENCH_TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
 OUTPOSTD=${BENCH_OUTPOSTD:-build/outpostd}
 LOADGEN=build/rel/bench-loadgen
@@ -112,7 +112,7 @@ done
 run() {
     local t=$1 out=$5
     if ! "$LOADGEN" --tcp "127.0.0.1:${PORT[$t]}" -c "$2" -d "$3" --warmup "$4" --keys "$KEYS" \
-        --recipient-domain bench.test --quiet --server-session "${SID[$t]}" >"$out" 2>&1; then
+        --recipient-domain bench.test ${LOADOPTS[$t]:-} --quiet --server-session "${SID[$t]}" >"$out" 2>&1; then
         cat "$out" >&2
         die "$t at $2 connections: errors or dropped requests"
     fi
@@ -124,7 +124,7 @@ run() {
 }
 
 for t in $BENCH_TARGETS; do
-    case $t in postout-warm)
+    case $t in postout-warm | mailout-warm | appout-warm)
         run "$t" 64 "$BENCH_FILL_SECONDS" 0 "$TMP/fill-$t.out"
         say "fill: $t: $(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$TMP/fill-$t.out") requests in ${BENCH_FILL_SECONDS} s over $KEYS users (unmeasured; fills the LDAP and DNS caches)"
         ;;

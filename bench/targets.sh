@@ -20,6 +20,10 @@ PORT[ceiling]=$((PORT_BASE + 50))
 PORT[trivial]=$((PORT_BASE + 51))
 PORT[postout-warm]=$((PORT_BASE + 52))
 PORT[postout-cold]=$((PORT_BASE + 53))
+PORT[mailout-warm]=$((PORT_BASE + 54))
+PORT[mailout-cold]=$((PORT_BASE + 55))
+PORT[appout-warm]=$((PORT_BASE + 56))
+PORT[appout-cold]=$((PORT_BASE + 57))
 PORT[postfwd]=$((PORT_BASE + 60))
 PORT[prl-disk]=$((PORT_BASE + 62))
 PORT[prl-tmpfs]=$((PORT_BASE + 63))
@@ -28,6 +32,10 @@ DESCR[ceiling]="bench-ceiling: libuv + the codec, DUNNO, no Lua"
 DESCR[trivial]="outpostd, policy answers DUNNO"
 DESCR[postout-warm]="outpostd, full postout PO1-PO7, LDAP+DNS caches on (filled)"
 DESCR[postout-cold]="outpostd, full postout PO1-PO7, LDAP+DNS caches off"
+DESCR[mailout-warm]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches on (filled)"
+DESCR[mailout-cold]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches off"
+DESCR[appout-warm]="outpostd, appout stage 1 AO1-AO5, one function account, caches on"
+DESCR[appout-cold]="outpostd, appout stage 1 AO1-AO5, one function account, caches off"
 DESCR[postfwd]="postfwd1 1.35: network, blocked list, rate() per SASL user"
 DESCR[prl-disk]="policyd-rate-limit 1.0.1, SQLite on disk"
 DESCR[prl-tmpfs]="policyd-rate-limit 1.0.1, SQLite on tmpfs"
@@ -36,9 +44,21 @@ DURABLE[ceiling]="no state"
 DURABLE[trivial]="no state"
 DURABLE[postout-warm]="RocksDB WAL before the answer, no fsync: survives a process crash, not a power loss"
 DURABLE[postout-cold]=${DURABLE[postout-warm]}
+DURABLE[mailout-warm]=${DURABLE[postout-warm]}
+DURABLE[mailout-cold]=${DURABLE[postout-warm]}
+DURABLE[appout-warm]="no counters at stage 1 (AO8 counts at stage 2)"
+DURABLE[appout-cold]=${DURABLE[appout-warm]}
 DURABLE[postfwd]="counters in memory: lost on any restart"
 DURABLE[prl-disk]="SQLite commit per request on disk (fsync): survives a power loss"
 DURABLE[prl-tmpfs]="SQLite commit per request on tmpfs: survives a process crash, not a reboot"
+
+# Load options beyond the common ones (--keys 1000 --recipient-domain
+# bench.test).  appout: the directory's function account of tenant lm, its
+# own sender, a client in its allowed network.
+declare -A LOADOPTS
+APPOUT_OPTS="--sasl-username app-lm --sender noreply-lm@example.org --client-address 10.153.0.7"
+LOADOPTS[appout-warm]=$APPOUT_OPTS
+LOADOPTS[appout-cold]=$APPOUT_OPTS
 
 # --- bench-ceiling
 start_ceiling() {
@@ -63,6 +83,7 @@ control { socket = $dir/control.sock }
 listener bench {
     listen = tcp:127.0.0.1:${PORT[$name]}
     service = $service
+    tenant = lm
 }
 EOF
     if [ "$service" = dunno ]; then
@@ -70,7 +91,7 @@ EOF
         return
     fi
     cat >>"$dir/outpost.conf" <<EOF
-service $service { }
+$(service_section "$service")
 dns {
     servers = [127.0.0.1:$DNS_PORT]
     cache_size = $cache
@@ -86,13 +107,45 @@ ldap {
 }
 directory {
     base = "dc=example,dc=org"
+    user_filter = "(&(objectClass=inetOrgPerson)(|(uid=%1)(mail=%1)))"
+    address_filter = "(|(mail=%1)(mailLocalAddress=%1))"
+    domain_filter = "(&(objectClass=domainRelatedObject)(associatedDomain=%s))"
+    protected_filter = "(&(|(mail=%1)(mailLocalAddress=%1))(mailAuthRequired=TRUE))"
+    function_filter = "(&(objectClass=outpostFunctionAccount)(uid=%s))"
+    sender_attrs = [mail, mailLocalAddress]
+    limit_attr = mailSendLimit
+    lock_attr = pwdAccountLockedTime
     default_limit = 10000000
 }
 limit postout_rcpt {
     max = 10000000
     max_override = 10000000
 }
+limit mailout_rcpt {
+    max = 10000000
+    max_override = 10000000
+}
 EOF
+    # mailout's lists: the repository's, with the load's networks (the
+    # documentation ranges) as a campus area whose MTAs send as example.org
+    if [ "$service" = mailout ]; then
+        mkdir -p "$dir/lists"
+        cp "$ROOT"/conf/lists/*.txt "$dir/lists/"
+        printf '%s bench\n' 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24 2001:db8::/32 >"$dir/lists/campus_networks.txt"
+        printf '%s example.org\n' 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24 2001:db8::/32 >"$dir/lists/mailout_mta_domains.txt"
+        : >"$dir/lists/mta_blocklist.txt"
+        echo bench >"$dir/lists/tls_required_areas.txt"
+        sed -i "s|lists_dir = .*|lists_dir = $dir/lists|" "$dir/outpost.conf"
+    fi
+}
+
+# The service section of a configuration.
+service_section() {
+    case $1 in
+    postout) echo "service postout { }" ;;
+    mailout) echo "service mailout { }" ;;
+    appout-stage1) echo "service appout-stage1 { policy = appout_stage1 }" ;;
+    esac
 }
 
 start_outpost() { # name service cache_size
@@ -120,6 +173,45 @@ check_postout() {
 }
 check_postout-warm() { check_postout postout-warm; }
 check_postout-cold() { check_postout postout-cold; }
+
+# mailout: a good request DUNNO; a recipient domain without DNS 5.1.2
+# (MO4); a client outside the campus 5.7.1 (MO1); and the MTA of user1000's
+# key (2001:db8::3e8), limited to CHECK_MAX by an operator, is refused the
+# next recipient (MO7, counted per client IP, after the FCrDNS lookup).
+start_mailout-warm() { start_outpost mailout-warm mailout 100000; }
+start_mailout-cold() { start_outpost mailout-cold mailout 0; }
+check_mailout() {
+    local name=$1 port=${PORT[$1]}
+    check_answer "$name" "$port" DUNNO --recipient-domain bench.test
+    check_answer "$name" "$port" "* 5.1.2 *" --recipient-domain nxdomain.test
+    check_answer "$name" "$port" "* 5.7.1 *" --recipient-domain bench.test --client-address 10.99.0.1
+    "$ROOT/build/outpostctl" -s "$TMP/$name/control.sock" limit set mailout_rcpt 2001:db8::3e8 \
+        "$CHECK_MAX" --reason "bench: the limit must bite" >/dev/null \
+        || die "$name: outpostctl limit set failed"
+    check_limit "$name" "$port" "$CHECK_MAX" "$CHECK_KEY" --recipient-domain bench.test
+}
+check_mailout-warm() { check_mailout mailout-warm; }
+check_mailout-cold() { check_mailout mailout-cold; }
+
+# appout stage 1 has no limit (AO8 counts at stage 2): its checks must
+# refuse what they are for: a client outside the account's networks (AO5),
+# a sender that is not the account's (AO4), a login that is no function
+# account (AO3).
+start_appout-warm() { start_outpost appout-warm appout-stage1 100000; }
+start_appout-cold() { start_outpost appout-cold appout-stage1 0; }
+check_appout() {
+    local name=$1 port=${PORT[$1]}
+    # shellcheck disable=SC2086
+    check_answer "$name" "$port" DUNNO $APPOUT_OPTS
+    check_answer "$name" "$port" "* 5.7.1 *" --sasl-username app-lm \
+        --sender noreply-lm@example.org --client-address 10.99.0.1
+    check_answer "$name" "$port" "* 5.7.1 *" --sasl-username app-lm \
+        --sender user1@example.org --client-address 10.153.0.7
+    check_answer "$name" "$port" "* 5.7.1 *" --sasl-username user1@example.org \
+        --sender user1@example.org --client-address 10.153.0.7
+}
+check_appout-warm() { check_appout appout-warm; }
+check_appout-cold() { check_appout appout-cold; }
 
 # --- postfwd: the single-process postfwd1.  postfwd2 (the preforking one)
 # was tried first: its rate() limits never bit here (12 of 12 requests
