@@ -31,6 +31,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     own_policy=1
 fi
 trap '[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
+# shellcheck disable=SC2086
 if ! apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $missing; then
     apt-get update -q
     # shellcheck disable=SC2086

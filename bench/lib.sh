@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of the bench scripts (sourced by bench/run.sh and bench/scaling.sh):
 # servers started in their own session and stopped by PID, bounded waits,
 # and one loadgen run.  Expects ROOT, TMP and LOADGEN to be set.
@@ -28,11 +29,11 @@ session_pids() { # sid -> the PIDs of the session
 # SIGTERM to the session's leader, then to every process left in the
 # session; SIGKILL after 10 s.  Each process by its PID.
 stop_session() { # sid
-    local sid=$1 p i
+    local sid=$1 p _i
     kill -TERM "$sid" 2>/dev/null || true
-    for i in $(seq 20); do sid_alive "$sid" || break; sleep 0.1; done
+    for _i in $(seq 20); do sid_alive "$sid" || break; sleep 0.1; done
     for p in $(session_pids "$sid"); do kill -TERM "$p" 2>/dev/null || true; done
-    for i in $(seq 80); do sid_alive "$sid" || break; sleep 0.1; done
+    for _i in $(seq 80); do sid_alive "$sid" || break; sleep 0.1; done
     for p in $(session_pids "$sid"); do kill -KILL "$p" 2>/dev/null || true; done
     wait "$sid" 2>/dev/null || true
     SESSIONS=$(echo "$SESSIONS" | tr ' ' '\n' | grep -vx "$sid" | tr '\n' ' ' || true)
@@ -55,8 +56,8 @@ start_server() {
 # The session of a daemon that forks into a session of its own and writes
 # its PID to a file (postfwd -d): waits for the file, at most 20 s.
 adopt_pidfile_session() { # pidfile -> SERVER_SID
-    local i
-    for i in $(seq 200); do
+    local _i
+    for _i in $(seq 200); do
         if [ -s "$1" ]; then
             SERVER_SID=$(cat "$1")
             SESSIONS="$SESSIONS $SERVER_SID"
@@ -69,8 +70,8 @@ adopt_pidfile_session() { # pidfile -> SERVER_SID
 
 # Waits until 127.0.0.1:PORT accepts, at most 20 s.
 wait_port() { # port sid log
-    local i
-    for i in $(seq 200); do
+    local _i
+    for _i in $(seq 200); do
         if ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .; then return 0; fi
         sid_alive "$2" || { tail -n 20 "$3" >&2; die "server of port $1 exited during startup (log $3)"; }
         sleep 0.1

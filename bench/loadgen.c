@@ -109,6 +109,7 @@ typedef struct {
     int in_flight;    /* a request was sent and its reply is not complete */
     int writing;      /* write_req is in use until its callback runs */
     int send_pending; /* the next request waits for write_req */
+    int priming;      /* --ramp: the unmeasured first request is out */
     uint64_t sent_ns;
     size_t req_len;
     size_t in_len;
@@ -128,6 +129,9 @@ static struct {
     const char *tcp_spec;
     struct sockaddr_storage tcp_addr;
     unsigned conns;
+    unsigned connect_batch; /* connects in flight at once */
+    int ramp;               /* --ramp: a connection is up once its first request is answered */
+    unsigned priming;       /* --ramp: connections waiting for that answer */
     double duration;
     uint64_t max_requests; /* 0: unlimited */
     uint64_t keys;
@@ -162,7 +166,7 @@ static struct {
     size_t nactions;
     size_t last_action;
     uint64_t other_actions;
-} lg = {.conns = 8, .duration = 5, .keys = 1000, .context = "", .rcpt_domain = "example.net", .warmup = 0.5,
+} lg = {.conns = 8, .connect_batch = LG_CONNECT_BATCH, .duration = 5, .keys = 1000, .context = "", .rcpt_domain = "example.net", .warmup = 0.5,
         .server_cpu_start = -1, .server_cpu_end = -1};
 
 static uint64_t now_ns(void)
@@ -384,6 +388,7 @@ static size_t build_request(lg_conn_t *c)
 
 static void finish(void);
 static void end_measure(void);
+static void start_connects(void);
 
 static void conn_close(lg_conn_t *c)
 {
@@ -397,6 +402,13 @@ static void conn_close(lg_conn_t *c)
         lg.inflight--;
     }
     uv_close((uv_handle_t *)&c->h, NULL);
+    if (c->priming) {
+        c->priming = 0;
+        lg.priming--;
+        if (lg.phase == PHASE_CONNECT)
+            start_connects();
+        return;
+    }
 
     /* Nothing left to wait for: end the run instead of idling to -d. */
     if (lg.open == 0 && (lg.phase == PHASE_WARMUP || lg.phase == PHASE_MEASURE))
@@ -627,6 +639,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (lg.max_requests && lg.requests >= lg.max_requests)
             end_measure();
     }
+    if (c->priming) { /* --ramp: this connection is up; open the next */
+        c->priming = 0;
+        lg.priming--;
+        if (lg.phase == PHASE_CONNECT)
+            start_connects();
+        else if (lg.phase == PHASE_WARMUP || lg.phase == PHASE_MEASURE)
+            send_request(c);
+        return;
+    }
     if (lg.phase == PHASE_WARMUP || lg.phase == PHASE_MEASURE)
         send_request(c);
     else if (lg.phase == PHASE_DRAIN && lg.inflight == 0)
@@ -753,6 +774,12 @@ static void on_connect(uv_connect_t *req, int status)
         if (rc < 0) {
             REPORT(c, "read: %s", uv_strerror(rc));
             conn_error(c);
+        } else if (lg.ramp) {
+            /* up once the server has accepted it and answered */
+            c->priming = 1;
+            lg.priming++;
+            send_request(c);
+            return;
         }
     }
     start_connects();
@@ -760,7 +787,7 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void start_connects(void)
 {
-    while (lg.connecting < LG_CONNECT_BATCH && lg.next_connect < lg.conns) {
+    while (lg.connecting + lg.priming < lg.connect_batch && lg.next_connect < lg.conns) {
         lg_conn_t *c = &lg.conn[lg.next_connect++];
         c->connect_req.data = c;
         c->write_req.data = c;
@@ -781,7 +808,8 @@ static void start_connects(void)
             }
         }
     }
-    if (lg.connecting == 0 && lg.next_connect == lg.conns && lg.phase == PHASE_CONNECT)
+    if (lg.connecting == 0 && lg.priming == 0 && lg.next_connect == lg.conns &&
+        lg.phase == PHASE_CONNECT)
         start_run();
 }
 
@@ -792,6 +820,11 @@ static void on_connect_timer(uv_timer_t *t)
         lg_conn_t *c = &lg.conn[i];
         if (c->state == CONN_CONNECTING) {
             connect_failed(c, "no answer within the connect timeout");
+        } else if (c->state == CONN_OPEN && c->priming) {
+            REPORT(c, "%s", "no reply to the first request within the connect timeout");
+            lg.phase = PHASE_DONE; /* conn_close must not open more */
+            conn_error(c);
+            lg.phase = PHASE_CONNECT;
         } else if (c->state == CONN_IDLE) { /* never attempted */
             c->state = CONN_CLOSED;
             lg.errors++;
@@ -865,6 +898,11 @@ static void usage(FILE *f)
         "                    the same for every process of session SID, with the\n"
         "                    children they waited for (a preforking server)\n"
         "  --first-key K     keys are K + [0,N) instead of [0,N) (default 0)\n"
+        "  --connect-batch N connects in flight at once (default 64)\n"
+        "  --ramp            a connection counts as open once the server has answered\n"
+        "                    one unmeasured request on it; with --connect-batch 1 the\n"
+        "                    connections open one after the other (a server with a\n"
+        "                    short listen backlog, e.g. policyd-rate-limit's 5)\n"
         "  --sender ADDR, --sasl-username NAME, --client-address IP\n"
         "                    that value in every request instead of one per key\n"
         "  --quiet           no progress on stderr\n"
@@ -934,7 +972,7 @@ static void resolve_tcp(const char *spec)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID, OPT_SID, OPT_FIRST_KEY, OPT_SENDER, OPT_SASL, OPT_CLIENT };
+    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID, OPT_SID, OPT_FIRST_KEY, OPT_SENDER, OPT_SASL, OPT_CLIENT, OPT_CONNECT_BATCH, OPT_RAMP };
     static const struct option longopts[] = {
         {"unix", required_argument, NULL, OPT_UNIX},
         {"tcp", required_argument, NULL, OPT_TCP},
@@ -947,6 +985,8 @@ static void parse_options(int argc, char **argv)
         {"server-session", required_argument, NULL, OPT_SID},
         {"first-key", required_argument, NULL, OPT_FIRST_KEY},
         {"sender", required_argument, NULL, OPT_SENDER},
+        {"connect-batch", required_argument, NULL, OPT_CONNECT_BATCH},
+        {"ramp", no_argument, NULL, OPT_RAMP},
         {"sasl-username", required_argument, NULL, OPT_SASL},
         {"client-address", required_argument, NULL, OPT_CLIENT},
         {"help", no_argument, NULL, 'h'},
@@ -968,6 +1008,10 @@ static void parse_options(int argc, char **argv)
         case OPT_SID: lg.server_sid = (long)parse_count(optarg, "bad --server-session %s", 1, 4194304); break;
         case OPT_FIRST_KEY: lg.first_key = parse_count(optarg, "bad --first-key %s: want 0..1000000000", 0, 1000000000); break;
         case OPT_SENDER: lg.fixed_sender = optarg; break;
+        case OPT_RAMP: lg.ramp = 1; break;
+        case OPT_CONNECT_BATCH:
+            lg.connect_batch = (unsigned)parse_count(optarg, "bad --connect-batch %s: want 1..10000", 1, LG_MAX_CONNS);
+            break;
         case OPT_SASL: lg.fixed_sasl = optarg; break;
         case OPT_CLIENT: lg.fixed_client = optarg; break;
         case OPT_PID: lg.server_pid = (long)parse_count(optarg, "bad --server-pid %s", 1, 4194304); break;

@@ -112,7 +112,7 @@ done
 run() {
     local t=$1 out=$5
     if ! "$LOADGEN" --tcp "127.0.0.1:${PORT[$t]}" -c "$2" -d "$3" --warmup "$4" --keys "$KEYS" \
-        --recipient-domain bench.test ${LOADOPTS[$t]:-} --quiet --server-session "${SID[$t]}" >"$out" 2>&1; then
+        --recipient-domain bench.test ${LOADOPTS[$t]:-} --connect-batch 1 --ramp --quiet --server-session "${SID[$t]}" >"$out" 2>&1; then
         cat "$out" >&2
         die "$t at $2 connections: errors or dropped requests"
     fi

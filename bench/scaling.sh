@@ -158,7 +158,7 @@ done
 # run PORT SID CONNS SECONDS WARMUP KEYS OUT: only DUNNO may come back
 run() {
     if ! "$LOADGEN" --tcp "127.0.0.1:$1" -c "$3" -d "$4" --warmup "$5" --keys "$6" \
-        --recipient-domain bench.test --quiet --server-session "$2" >"$7" 2>&1; then
+        --recipient-domain bench.test --connect-batch 1 --ramp --quiet --server-session "$2" >"$7" 2>&1; then
         cat "$7" >&2
         die "port $1 at $3 connections: errors or dropped requests"
     fi

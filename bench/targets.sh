@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # the tables are read by bench/run.sh
 # The servers bench/run.sh compares (sourced).  For each target T:
 #   start_T  starts it (in a session of its own, on 127.0.0.1:PORT[T]) and
 #            sets SID[T];
