@@ -102,8 +102,15 @@ for t in $BENCH_TARGETS; do
     "start_$t"
 done
 for t in $BENCH_TARGETS; do
-    log=$(ls "$TMP/$t"/*.log "$TMP/$t.log" "$SHM/$t"/*.log 2>/dev/null | head -n 1 || true)
-    wait_port "${PORT[$t]}" "${SID[$t]}" "${log:-/dev/null}"
+    for attempt in 1 2 3; do
+        log=$(find "$TMP/$t" "$TMP/$t.log" "$SHM/$t" -maxdepth 1 -name '*.log' 2>/dev/null | head -n 1 || true)
+        wait_port "${PORT[$t]}" "${SID[$t]}" "${log:-/dev/null}" && break
+        [ $attempt -lt 3 ] || die "$t did not start (log $log)"
+        say "bench: $t exited during startup; starting it again"
+        stop_session "${SID[$t]}"
+        sleep 1
+        "start_$t"
+    done
     "check_$t"
 done
 

@@ -141,12 +141,18 @@ for n in $SUBJECTS; do
         "$PREFILL" -c "$d/outpost.conf" -l postout_rcpt --first $((CHECK_KEY + 1)) -n $((n - KEYS)) 2>/dev/null \
             | sed "s/^prefill:/prefill $n:/"
     fi
-    start_server "s$n" "$d/outpostd.log" "$ROOT/$OUTPOSTD" -c "$d/outpost.conf"
-    SIDN[$n]=$SERVER_SID
 done
 for n in $SUBJECTS; do
-    wait_port "${PORT[$n]}" "${SIDN[$n]}" "$TMP/s$n/outpostd.log"
-    wait_port $((PORT[$n] + 1)) "${SIDN[$n]}" "$TMP/s$n/outpostd.log"
+    d=$TMP/s$n
+    for attempt in 1 2 3; do
+        start_server "s$n" "$d/outpostd.log" "$ROOT/$OUTPOSTD" -c "$d/outpost.conf"
+        SIDN[$n]=$SERVER_SID
+        wait_port "${PORT[$n]}" "${SIDN[$n]}" "$d/outpostd.log" \
+            && wait_port $((PORT[$n] + 1)) "${SIDN[$n]}" "$d/outpostd.log" && break
+        stop_session "${SIDN[$n]}"
+        [ $attempt -lt 3 ] || die "the daemon with $n subjects did not start (log $d/outpostd.log)"
+        sleep 1
+    done
     check_answer "postout ($n subjects)" "${PORT[$n]}" DUNNO --recipient-domain bench.test
     check_answer "postout ($n subjects)" "${PORT[$n]}" "550 5.1.2 *" --recipient-domain nxdomain.test
     build/outpostctl -s "$TMP/s$n/control.sock" limit set postout_rcpt "user$CHECK_KEY@example.org" \

@@ -236,6 +236,7 @@ id=DEFAULT; action=DUNNO
 EOF
     chmod -R a+rX "$dir"
     chmod 777 "$dir"
+    rm -f "$dir/postfwd.pid"
     # -d: it forks into a session of its own and writes its PID there
     setsid postfwd1 -d -f "$dir/postfwd.cf" --interface 127.0.0.1 --port "${PORT[postfwd]}" \
         --pidfile "$dir/postfwd.pid" -u nobody -g nogroup >"$dir/postfwd.log" 2>&1 </dev/null
