@@ -1,7 +1,8 @@
 # Outpost — two commands on a fresh Debian 12 machine, as root:
 #   make run    installs what is missing, builds, starts outpostd with conf/outpost.conf
 #   make test   installs what is missing, builds, runs every test layer
-# Also: make bench, make check (validate the shipped config), make clean.
+# Also: make bench (against the ceiling and the peers), make bench-parts,
+# make check (validate the shipped config), make clean.
 
 CC      ?= gcc
 PKGS     = luajit libuv libcares libidn2
