@@ -1,7 +1,8 @@
 # Outpost — two commands on a fresh Debian 12 machine, as root:
 #   make run    installs what is missing, builds, starts outpostd with conf/outpost.conf
 #   make test   installs what is missing, builds, runs every test layer
-# Also: make bench, make check (validate the shipped config), make clean.
+# Also: make bench (against the ceiling and the peers), make bench-parts,
+# make check (validate the shipped config), make clean.
 
 CC      ?= gcc
 PKGS     = luajit libuv libcares libidn2
@@ -23,7 +24,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test e2e check bench fuzz clean
+.PHONY: all deps build run test e2e check bench bench-parts fuzz clean
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -91,11 +92,19 @@ e2e: deps
 	@$(MAKE) --no-print-directory build
 	@spec/run-all.sh e2e
 
-# bench/run.sh measures the engine against the ceiling; each bench/bench_*.sh
-# adds the measurements of one part (DNS, LDAP, counters, ...).
+# bench/run.sh: outpostd against the ceiling and the peers (postfwd,
+# policyd-rate-limit, installed by bench/deps.sh, which only `make bench`
+# runs); bench/scaling.sh: postout as subjects and connections grow.
+# `make bench-parts`: each bench/bench_*.sh measures one part (DNS, LDAP,
+# counters, milter).  docs/performance.md.
 bench: deps
+	@bench/deps.sh
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+	@bench/scaling.sh
+
+bench-parts: deps
+	@$(MAKE) --no-print-directory build
 	@for b in bench/bench_*.sh; do [ -f "$$b" ] && bash "$$b" || exit 1; done
 
 # Coverage-guided fuzzing of the codecs with libFuzzer (clang).  `make test`

@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -36,8 +37,9 @@
 #include <unistd.h>
 
 #define LG_MAX_CONNS 10000
-#define LG_REQ_CAP 2048        /* one request is ~900 bytes plus the context */
+#define LG_REQ_CAP 3072        /* one request is ~900 bytes plus the context and the fixed values */
 #define LG_MAX_CONTEXT 256
+#define LG_MAX_FIXED 253 /* --sender, --sasl-username, --client-address */
 #define LG_MAX_RCPT_DOMAIN 253 /* --recipient-domain: one DNS name */
 #define LG_REPLY_CAP 4096      /* the codec caps an action at 1000 bytes */
 #define LG_MAX_ACTIONS 50
@@ -107,6 +109,7 @@ typedef struct {
     int in_flight;    /* a request was sent and its reply is not complete */
     int writing;      /* write_req is in use until its callback runs */
     int send_pending; /* the next request waits for write_req */
+    int priming;      /* --ramp: the unmeasured first request is out */
     uint64_t sent_ns;
     size_t req_len;
     size_t in_len;
@@ -126,16 +129,24 @@ static struct {
     const char *tcp_spec;
     struct sockaddr_storage tcp_addr;
     unsigned conns;
+    unsigned connect_batch; /* connects in flight at once */
+    int ramp;               /* --ramp: a connection is up once its first request is answered */
+    unsigned priming;       /* --ramp: connections waiting for that answer */
     double duration;
     uint64_t max_requests; /* 0: unlimited */
     uint64_t keys;
+    uint64_t first_key; /* --first-key: keys are first_key + [0, keys) */
     const char *context;
     size_t context_len;
     const char *rcpt_domain; /* --recipient-domain: recipients are rcpt<k>@rcpt_domain */
+    /* --sender, --sasl-username, --client-address: one value for every
+     * request instead of one per key (a service with few accounts) */
+    const char *fixed_sender, *fixed_sasl, *fixed_client;
     size_t rcpt_domain_len;
     double warmup;
     int quiet;
     long server_pid; /* 0: none */
+    long server_sid; /* --server-session: every process of this session; 0: none */
 
     uv_loop_t loop;
     uv_timer_t connect_timer, warmup_timer, duration_timer, drain_timer;
@@ -155,7 +166,7 @@ static struct {
     size_t nactions;
     size_t last_action;
     uint64_t other_actions;
-} lg = {.conns = 8, .duration = 5, .keys = 1000, .context = "", .rcpt_domain = "example.net", .warmup = 0.5,
+} lg = {.conns = 8, .connect_batch = LG_CONNECT_BATCH, .duration = 5, .keys = 1000, .context = "", .rcpt_domain = "example.net", .warmup = 0.5,
         .server_cpu_start = -1, .server_cpu_end = -1};
 
 static uint64_t now_ns(void)
@@ -175,11 +186,14 @@ static uv_stream_t *conn_stream(lg_conn_t *c) { return (uv_stream_t *)&c->h; }
                     __VA_ARGS__);                                              \
     } while (0)
 
-/* utime + stime of the server in seconds, or -1 when unreadable. */
-static double server_cpu_seconds(void)
+/* utime + stime of /proc/<pid>/stat in clock ticks, or -1 when unreadable.
+ * With sid > 0: only when the process is in session sid, and with the
+ * times of its waited-for children (cutime + cstime), so that the work of a
+ * preforking server's children that exited during the run is counted. */
+static long long proc_ticks(const char *pid, long sid)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", lg.server_pid);
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -191,12 +205,46 @@ static double server_cpu_seconds(void)
     if (!p)
         return -1;
     unsigned long long utime, stime;
-    /* fields 3..15: state ppid pgrp session tty tpgid flags minflt cminflt
-     * majflt cmajflt utime stime */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-               &utime, &stime) != 2)
+    long long cutime, cstime;
+    long session;
+    /* fields 3..17: state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime cutime cstime */
+    if (sscanf(p + 1, " %*c %*d %*d %ld %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+               &session, &utime, &stime, &cutime, &cstime) != 5)
         return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    if (sid <= 0)
+        return (long long)(utime + stime);
+    if (session != sid)
+        return -1;
+    return (long long)(utime + stime) + cutime + cstime;
+}
+
+/* CPU seconds of the server (--server-pid), or of every process of its
+ * session (--server-session); -1 when unreadable. */
+static double server_cpu_seconds(void)
+{
+    long long ticks = 0;
+    if (lg.server_sid > 0) {
+        DIR *d = opendir("/proc");
+        if (!d)
+            return -1;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9')
+                continue;
+            long long t = proc_ticks(e->d_name, lg.server_sid);
+            if (t > 0)
+                ticks += t;
+        }
+        closedir(d);
+    } else {
+        char pid[24];
+        snprintf(pid, sizeof pid, "%ld", lg.server_pid);
+        ticks = proc_ticks(pid, 0);
+        if (ticks < 0)
+            return -1;
+    }
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- request building -------------------------------------------------- */
@@ -256,7 +304,7 @@ static uint64_t next_key(void)
     uint64_t z = (lg.rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (z ^ (z >> 31)) % lg.keys;
+    return lg.first_key + (z ^ (z >> 31)) % lg.keys;
 }
 
 /* A Postfix 3.7 smtpd_access_policy request at the RCPT stage of an
@@ -274,16 +322,25 @@ static size_t build_request(lg_conn_t *c)
     put_uint(&o, k, 10);
     PUT_LIT(&o, ".example.org\n"
                 "queue_id=\n"
-                "sender=user");
-    put_uint(&o, k, 10);
-    PUT_LIT(&o, "@example.org\nrecipient=rcpt");
+                "sender=");
+    if (lg.fixed_sender) {
+        put(&o, lg.fixed_sender, strlen(lg.fixed_sender));
+    } else {
+        PUT_LIT(&o, "user");
+        put_uint(&o, k, 10);
+        PUT_LIT(&o, "@example.org");
+    }
+    PUT_LIT(&o, "\nrecipient=rcpt");
     put_uint(&o, k, 10);
     PUT_LIT(&o, "@");
     put(&o, lg.rcpt_domain, lg.rcpt_domain_len);
     PUT_LIT(&o, "\n"
                 "recipient_count=0\n"
                 "client_address=");
-    put_client_address(&o, k);
+    if (lg.fixed_client)
+        put(&o, lg.fixed_client, strlen(lg.fixed_client));
+    else
+        put_client_address(&o, k);
     PUT_LIT(&o, "\nclient_name=client");
     put_uint(&o, k, 10);
     PUT_LIT(&o, ".example.org\nreverse_client_name=client");
@@ -297,9 +354,15 @@ static size_t build_request(lg_conn_t *c)
     put_uint(&o, seq, 16);
     PUT_LIT(&o, ".0\n"
                 "sasl_method=PLAIN\n"
-                "sasl_username=user");
-    put_uint(&o, k, 10);
-    PUT_LIT(&o, "@example.org\n"
+                "sasl_username=");
+    if (lg.fixed_sasl) {
+        put(&o, lg.fixed_sasl, strlen(lg.fixed_sasl));
+    } else {
+        PUT_LIT(&o, "user");
+        put_uint(&o, k, 10);
+        PUT_LIT(&o, "@example.org");
+    }
+    PUT_LIT(&o, "\n"
                 "sasl_sender=\n"
                 "size=0\n"
                 "ccert_subject=\n"
@@ -325,6 +388,7 @@ static size_t build_request(lg_conn_t *c)
 
 static void finish(void);
 static void end_measure(void);
+static void start_connects(void);
 
 static void conn_close(lg_conn_t *c)
 {
@@ -338,6 +402,13 @@ static void conn_close(lg_conn_t *c)
         lg.inflight--;
     }
     uv_close((uv_handle_t *)&c->h, NULL);
+    if (c->priming) {
+        c->priming = 0;
+        lg.priming--;
+        if (lg.phase == PHASE_CONNECT)
+            start_connects();
+        return;
+    }
 
     /* Nothing left to wait for: end the run instead of idling to -d. */
     if (lg.open == 0 && (lg.phase == PHASE_WARMUP || lg.phase == PHASE_MEASURE))
@@ -568,6 +639,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (lg.max_requests && lg.requests >= lg.max_requests)
             end_measure();
     }
+    if (c->priming) { /* --ramp: this connection is up; open the next */
+        c->priming = 0;
+        lg.priming--;
+        if (lg.phase == PHASE_CONNECT)
+            start_connects();
+        else if (lg.phase == PHASE_WARMUP || lg.phase == PHASE_MEASURE)
+            send_request(c);
+        return;
+    }
     if (lg.phase == PHASE_WARMUP || lg.phase == PHASE_MEASURE)
         send_request(c);
     else if (lg.phase == PHASE_DRAIN && lg.inflight == 0)
@@ -582,7 +662,7 @@ static void start_measure(void)
 {
     lg.phase = PHASE_MEASURE;
     lg.measure_start_ns = now_ns();
-    if (lg.server_pid)
+    if (lg.server_pid || lg.server_sid)
         lg.server_cpu_start = server_cpu_seconds();
     uv_timer_start(&lg.duration_timer, on_phase_timer,
                    (uint64_t)llround(lg.duration * 1000.0), 0);
@@ -644,7 +724,7 @@ static void end_measure(void)
         return;
     lg.phase = PHASE_DRAIN;
     lg.measure_end_ns = now_ns();
-    if (lg.server_pid)
+    if (lg.server_pid || lg.server_sid)
         lg.server_cpu_end = server_cpu_seconds();
     uv_timer_stop(&lg.warmup_timer);
     uv_timer_stop(&lg.duration_timer);
@@ -694,6 +774,12 @@ static void on_connect(uv_connect_t *req, int status)
         if (rc < 0) {
             REPORT(c, "read: %s", uv_strerror(rc));
             conn_error(c);
+        } else if (lg.ramp) {
+            /* up once the server has accepted it and answered */
+            c->priming = 1;
+            lg.priming++;
+            send_request(c);
+            return;
         }
     }
     start_connects();
@@ -701,7 +787,7 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void start_connects(void)
 {
-    while (lg.connecting < LG_CONNECT_BATCH && lg.next_connect < lg.conns) {
+    while (lg.connecting + lg.priming < lg.connect_batch && lg.next_connect < lg.conns) {
         lg_conn_t *c = &lg.conn[lg.next_connect++];
         c->connect_req.data = c;
         c->write_req.data = c;
@@ -722,7 +808,8 @@ static void start_connects(void)
             }
         }
     }
-    if (lg.connecting == 0 && lg.next_connect == lg.conns && lg.phase == PHASE_CONNECT)
+    if (lg.connecting == 0 && lg.priming == 0 && lg.next_connect == lg.conns &&
+        lg.phase == PHASE_CONNECT)
         start_run();
 }
 
@@ -733,6 +820,11 @@ static void on_connect_timer(uv_timer_t *t)
         lg_conn_t *c = &lg.conn[i];
         if (c->state == CONN_CONNECTING) {
             connect_failed(c, "no answer within the connect timeout");
+        } else if (c->state == CONN_OPEN && c->priming) {
+            REPORT(c, "%s", "no reply to the first request within the connect timeout");
+            lg.phase = PHASE_DONE; /* conn_close must not open more */
+            conn_error(c);
+            lg.phase = PHASE_CONNECT;
         } else if (c->state == CONN_IDLE) { /* never attempted */
             c->state = CONN_CLOSED;
             lg.errors++;
@@ -757,7 +849,7 @@ static double us(uint64_t ns) { return floor((double)ns / 1000.0 + 0.5); }
 
 static void report(void)
 {
-    if (lg.server_pid) {
+    if (lg.server_pid || lg.server_sid) {
         double cpu = lg.server_cpu_start >= 0 && lg.server_cpu_end >= 0
                          ? lg.server_cpu_end - lg.server_cpu_start
                          : -1;
@@ -802,6 +894,17 @@ static void usage(FILE *f)
         "  --warmup SECONDS  load before the measured run, not counted (default 0.5)\n"
         "  --server-pid PID  also print the server's CPU seconds during the run\n"
         "                    (server_cpu_s=, from /proc/PID/stat)\n"
+        "  --server-session SID\n"
+        "                    the same for every process of session SID, with the\n"
+        "                    children they waited for (a preforking server)\n"
+        "  --first-key K     keys are K + [0,N) instead of [0,N) (default 0)\n"
+        "  --connect-batch N connects in flight at once (default 64)\n"
+        "  --ramp            a connection counts as open once the server has answered\n"
+        "                    one unmeasured request on it; with --connect-batch 1 the\n"
+        "                    connections open one after the other (a server with a\n"
+        "                    short listen backlog, e.g. policyd-rate-limit's 5)\n"
+        "  --sender ADDR, --sasl-username NAME, --client-address IP\n"
+        "                    that value in every request instead of one per key\n"
         "  --quiet           no progress on stderr\n"
         "  -h, --help        this text\n"
         "\n"
@@ -869,7 +972,7 @@ static void resolve_tcp(const char *spec)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID };
+    enum { OPT_UNIX = 256, OPT_TCP, OPT_KEYS, OPT_CONTEXT, OPT_RCPT_DOMAIN, OPT_WARMUP, OPT_QUIET, OPT_PID, OPT_SID, OPT_FIRST_KEY, OPT_SENDER, OPT_SASL, OPT_CLIENT, OPT_CONNECT_BATCH, OPT_RAMP };
     static const struct option longopts[] = {
         {"unix", required_argument, NULL, OPT_UNIX},
         {"tcp", required_argument, NULL, OPT_TCP},
@@ -879,6 +982,13 @@ static void parse_options(int argc, char **argv)
         {"warmup", required_argument, NULL, OPT_WARMUP},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"server-pid", required_argument, NULL, OPT_PID},
+        {"server-session", required_argument, NULL, OPT_SID},
+        {"first-key", required_argument, NULL, OPT_FIRST_KEY},
+        {"sender", required_argument, NULL, OPT_SENDER},
+        {"connect-batch", required_argument, NULL, OPT_CONNECT_BATCH},
+        {"ramp", no_argument, NULL, OPT_RAMP},
+        {"sasl-username", required_argument, NULL, OPT_SASL},
+        {"client-address", required_argument, NULL, OPT_CLIENT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -895,6 +1005,15 @@ static void parse_options(int argc, char **argv)
         case OPT_RCPT_DOMAIN: lg.rcpt_domain = optarg; break;
         case OPT_WARMUP: lg.warmup = parse_seconds(optarg, "bad --warmup %s: want seconds, >= 0", 0); break;
         case OPT_QUIET: lg.quiet = 1; break;
+        case OPT_SID: lg.server_sid = (long)parse_count(optarg, "bad --server-session %s", 1, 4194304); break;
+        case OPT_FIRST_KEY: lg.first_key = parse_count(optarg, "bad --first-key %s: want 0..1000000000", 0, 1000000000); break;
+        case OPT_SENDER: lg.fixed_sender = optarg; break;
+        case OPT_RAMP: lg.ramp = 1; break;
+        case OPT_CONNECT_BATCH:
+            lg.connect_batch = (unsigned)parse_count(optarg, "bad --connect-batch %s: want 1..10000", 1, LG_MAX_CONNS);
+            break;
+        case OPT_SASL: lg.fixed_sasl = optarg; break;
+        case OPT_CLIENT: lg.fixed_client = optarg; break;
         case OPT_PID: lg.server_pid = (long)parse_count(optarg, "bad --server-pid %s", 1, 4194304); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -909,6 +1028,10 @@ static void parse_options(int argc, char **argv)
     lg.context_len = strlen(lg.context);
     if (lg.context_len > LG_MAX_CONTEXT || strpbrk(lg.context, "\n\r"))
         die_usage("bad --context %s: at most 256 bytes, no line break", lg.context);
+    const char *fixed[3] = {lg.fixed_sender, lg.fixed_sasl, lg.fixed_client};
+    for (int i = 0; i < 3; i++)
+        if (fixed[i] && (strlen(fixed[i]) > LG_MAX_FIXED || strpbrk(fixed[i], "\n\r")))
+            die_usage("bad value %s: at most 253 bytes, no line break", fixed[i]);
     lg.rcpt_domain_len = strlen(lg.rcpt_domain);
     if (lg.rcpt_domain_len == 0 || lg.rcpt_domain_len > LG_MAX_RCPT_DOMAIN ||
         strpbrk(lg.rcpt_domain, " \t\n\r@<>"))

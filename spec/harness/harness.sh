@@ -44,6 +44,7 @@ POSTFIX_BASE_PORT   40      tcp
 POSTOUT_SUBMISSION_PORT 50  tcp
 POSTOUT_SMTPS_PORT  51      tcp
 POSTOUT_PLAIN_PORT  52      tcp
+BENCH_BASE_PORT     70      tcp     # bench/run.sh and bench/scaling.sh: 70..89
 "
 while read -r name offset _; do
     [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
