@@ -149,6 +149,8 @@ static void free_limits(op_counters_t *c)
 void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
 {
     free_limits(c);
+    op__mem_clear(c); /* windows may change: read them again under the new limits */
+    c->max_wins = cfg->counters_cache_entries ? cfg->counters_cache_entries : 250000;
     c->limits = op_calloc(cfg->nlimits ? cfg->nlimits : 1, sizeof *c->limits);
     for (size_t i = 0; i < cfg->nlimits; i++) {
         const op_limit_conf_t *lc = &cfg->limits[i];
@@ -288,6 +290,7 @@ void op_counters_close(op_counters_t *c)
     rocksdb_writeoptions_destroy(c->wopts);
     rocksdb_readoptions_destroy(c->ropts);
     free_limits(c);
+    op__mem_clear(c);
     free(c->override_hashes);
     if (c->remove_on_close)
         nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -303,6 +306,7 @@ int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
     if (dberr != NULL) {
         op_error("counters: write to %s failed: %s", c->path, dberr);
         free(dberr);
+        op__mem_clear(c); /* memory may hold what the store refused */
         return OP_COUNTERS_EIO;
     }
     return 0;
@@ -320,38 +324,30 @@ static void window_key(op__key_t *k, const char *limit, const char *subject)
 void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                     const char *subject, int64_t start, int64_t count)
 {
-    (void)c;
     op__key_t k;
     window_key(&k, l->name, subject);
     op__key_u64(&k, (uint64_t)start + BIAS);
+    int64_t leaves = op_window_leaves(&l->w, op_window_bucket(&l->w, start));
+    op__win_t *e;
+    if (op__mem_get(c, l->name, subject, &e) == 0)
+        op__mem_set(e, start, count, leaves);
+    else
+        op__mem_clear(c); /* cannot happen: the caller read the window */
     if (count <= 0) {
         rocksdb_writebatch_delete(wb, k.b, k.n);
         return;
     }
     char v[16];
     op__put_le(v, count);
-    op__put_le(v + 8, op_window_leaves(&l->w, op_window_bucket(&l->w, start)));
+    op__put_le(v + 8, leaves);
     rocksdb_writebatch_put(wb, k.b, k.n, v, sizeof v);
 }
 
-typedef struct {
-    op_bucket_t *b;
-    size_t n, cap;
-    op_bucket_t small[64];
-} buckets_t;
-
-static void buckets_push(buckets_t *v, int64_t bucket, int64_t count)
+void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap * 2;
-        op_bucket_t *nb = op_malloc(cap * sizeof *nb);
-        memcpy(nb, v->b, v->n * sizeof *nb);
-        if (v->b != v->small)
-            free(v->b);
-        v->b = nb;
-        v->cap = cap;
-    }
-    v->b[v->n++] = (op_bucket_t){bucket, count};
+    rocksdb_writebatch_destroy(wb);
+    /* the windows in memory may hold writes of the batch: read them again */
+    op__mem_clear(c);
 }
 
 static int effective_max(op_counters_t *c, const op__limit_t *l, const char *subject,
@@ -381,47 +377,27 @@ int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int6
     int rc = effective_max(c, l, subject, dir_max, a);
     if (rc < 0)
         return rc;
+    op__win_t *e;
+    if ((rc = op__mem_get(c, l->name, subject, &e)) < 0)
+        return rc;
     int64_t now = op_counters_now(c), cur = op_window_bucket(&l->w, now);
     *now_out = now;
-    op__key_t lo, hi;
-    window_key(&lo, l->name, subject);
-    hi = lo;
-    hi.b[hi.n - 1] = 1; /* just past every key of this subject */
-    op__key_u64(&lo, (uint64_t)(op_window_first(&l->w, now) * l->w.resolution) + BIAS);
-
-    buckets_t v = {.b = NULL, .n = 0, .cap = 64};
-    v.b = v.small;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
+    op__mem_touch(e, now);
+    size_t n;
+    const op__wbucket_t *wb = op__mem_buckets(e, &n);
+    /* Buckets keep their first second, so those written under another
+     * resolution (before a reload) still fall into place. */
+    op_bucket_t small[64], *v = n <= 64 ? small : op_malloc(n * sizeof *v);
     *cur_count = 0;
-    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl), *val = rocksdb_iter_value(it, &vl);
-        if (kl < 8 || vl != 16)
-            continue;
-        /* Keys hold the bucket's first second, so buckets written under
-         * another resolution (before a reload) still fall into place. */
-        int64_t t = (int64_t)(op__get_be(k + kl - 8) - BIAS), n = op__get_le(val);
-        buckets_push(&v, op_window_bucket(&l->w, t), n);
-        if (t == cur * l->w.resolution)
-            *cur_count = n;
-    }
-    char *dberr = NULL;
-    rocksdb_iter_get_error(it, &dberr);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    if (dberr != NULL) {
-        op_error("counters: read of %s failed: %s", c->path, dberr);
-        free(dberr);
-        if (v.b != v.small)
-            free(v.b);
-        return OP_COUNTERS_EIO;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (op_bucket_t){op_window_bucket(&l->w, wb[i].start), wb[i].count};
+        if (wb[i].start == cur * l->w.resolution)
+            *cur_count = wb[i].count;
     }
     op_window_sum_t s;
-    op_window_sum(&l->w, now, v.b, v.n, a->max, want, &s);
-    if (v.b != v.small)
-        free(v.b);
+    op_window_sum(&l->w, now, v, n, a->max, want, &s);
+    if (v != small)
+        free(v);
     a->ok = s.used + want <= a->max;
     a->used = s.used;
     a->remaining = s.remaining;
@@ -504,7 +480,7 @@ int op_counters_add(op_counters_t *c, const char *limit, const char *subject, in
     int64_t bucket;
     rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
     if (rc < 0 || !a->ok) {
-        rocksdb_writebatch_destroy(wb);
+        rocksdb_writebatch_destroy(wb); /* nothing was added */
         return rc;
     }
     rc = op__write(c, wb);

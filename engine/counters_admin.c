@@ -26,6 +26,7 @@ int op_counters_reset(op_counters_t *c, const char *limit, const char *subject)
     hi.b[hi.n - 1] = 1;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_range(wb, lo.b, lo.n, hi.b, hi.n);
+    op__mem_drop(c, limit, subject);
     op_notice("counters: %s %s reset", limit, subject);
     return op__write(c, wb);
 }

@@ -81,15 +81,13 @@ static int get16(op_counters_t *c, const op__key_t *k, int64_t *a, int64_t *b)
 int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t bucket, int64_t n)
 {
-    op__key_t k;
-    op__key_init(&k, 'c');
-    op__key_str(&k, l->name);
-    op__key_str(&k, subject);
-    op__key_u64(&k, (uint64_t)bucket + BIAS);
-    int64_t count, leaves;
-    int rc = get16(c, &k, &count, &leaves);
-    if (rc <= 0)
-        return rc; /* the bucket already left (or was reset): nothing to give back */
+    op__win_t *e;
+    int rc = op__mem_get(c, l->name, subject, &e);
+    if (rc < 0)
+        return rc;
+    int64_t count = op__mem_count(e, bucket);
+    if (count < 0)
+        return 0; /* the bucket already left (or was reset): nothing to give back */
     op__bucket_put(c, wb, l, subject, bucket, count - n);
     return 0;
 }
@@ -114,7 +112,7 @@ int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject
     int64_t have = 0, deadline = 0;
     rc = get16(c, &rk, &have, &deadline);
     if (rc < 0) {
-        rocksdb_writebatch_destroy(wb);
+        op__discard(c, wb);
         return rc;
     }
     if (rc == 0) {
@@ -236,7 +234,7 @@ static int settle(op_counters_t *c, const char *instance, int64_t keep, int64_t 
     }
     free(e);
     if (rc < 0) {
-        rocksdb_writebatch_destroy(wb);
+        op__discard(c, wb);
         return rc;
     }
     return op__write(c, wb);
