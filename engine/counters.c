@@ -217,6 +217,8 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     rocksdb_options_set_block_based_table_factory(c->opts, c->table);
     c->filter = rocksdb_compactionfilter_create(c, filter_destroy, filter_old_buckets, filter_name);
     rocksdb_options_set_compaction_filter(c->opts, c->filter);
+    /* owned by the options from here */
+    rocksdb_options_set_merge_operator(c->opts, op__resv_merge_operator());
     c->wopts = rocksdb_writeoptions_create();
     c->ropts = rocksdb_readoptions_create();
     op_counters_configure(c, cfg);

@@ -98,6 +98,8 @@ int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *sub
 /* Gives n back to the bucket starting at `start`, if it is still there. */
 int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t start, int64_t n);
+/* The merge of reservation records (counters_txn.c), for the store's options. */
+rocksdb_mergeoperator_t *op__resv_merge_operator(void);
 /* Rebuilds override_hashes from the store. */
 void op__override_index(op_counters_t *c);
 uint64_t op__override_hash(const char *limit, const char *subject);

@@ -2,7 +2,12 @@
  * is an add (it counts against the limit at once) plus a record of it, both
  * in one WriteBatch; commit forgets the record, release subtracts it again.
  * Each record has a deadline, indexed by time, so a timer finds those that
- * were neither committed nor released. */
+ * were neither committed nor released.
+ *
+ * A reservation reads nothing: the record is a merge (RocksDB adds the
+ * amounts and keeps the first deadline when it is read), and every
+ * reservation indexes its own deadline.  An index entry whose record has a
+ * later deadline, or none, is dropped by the sweep without releasing. */
 #include "counters_store.h"
 
 #include "log.h"
@@ -78,6 +83,82 @@ static int get16(op_counters_t *c, const op__key_t *k, int64_t *a, int64_t *b)
     return found;
 }
 
+/* ---- the record's merge: amounts add up, the first deadline stays ---- */
+
+static char *merge_values(const char *first, size_t first_len, const char *const *ops,
+                          const size_t *lens, int nops, unsigned char *success, size_t *len)
+{
+    int64_t n = 0, deadline = 0;
+    int have = 0;
+    if (first != NULL && first_len == 16) {
+        n = op__get_le(first);
+        deadline = op__get_le(first + 8);
+        have = 1;
+    }
+    for (int i = 0; i < nops; i++) {
+        if (lens[i] != 16)
+            continue;
+        n += op__get_le(ops[i]);
+        if (!have) {
+            deadline = op__get_le(ops[i] + 8);
+            have = 1;
+        }
+    }
+    char *v = malloc(16);
+    if (v == NULL) {
+        *success = 0;
+        return NULL;
+    }
+    op__put_le(v, n);
+    op__put_le(v + 8, deadline);
+    *success = 1;
+    *len = 16;
+    return v;
+}
+
+static char *full_merge(void *state, const char *key, size_t klen, const char *existing,
+                        size_t existing_len, const char *const *ops, const size_t *lens, int nops,
+                        unsigned char *success, size_t *len)
+{
+    (void)state;
+    (void)key;
+    (void)klen;
+    return merge_values(existing, existing_len, ops, lens, nops, success, len);
+}
+
+static char *partial_merge(void *state, const char *key, size_t klen, const char *const *ops,
+                           const size_t *lens, int nops, unsigned char *success, size_t *len)
+{
+    (void)state;
+    (void)key;
+    (void)klen;
+    return merge_values(NULL, 0, ops, lens, nops, success, len);
+}
+
+static void merge_free(void *state, const char *v, size_t len)
+{
+    (void)state;
+    (void)len;
+    free((void *)v);
+}
+
+static void merge_destroy(void *state)
+{
+    (void)state;
+}
+
+static const char *merge_name(void *state)
+{
+    (void)state;
+    return "outpost.reservation";
+}
+
+rocksdb_mergeoperator_t *op__resv_merge_operator(void)
+{
+    return rocksdb_mergeoperator_create(NULL, merge_destroy, full_merge, partial_merge, merge_free,
+                                        merge_name);
+}
+
 int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t bucket, int64_t n)
 {
@@ -109,24 +190,15 @@ int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject
     }
     op__key_t rk, tk;
     resv_key(&rk, instance, limit, subject, bucket);
-    int64_t have = 0, deadline = 0;
-    rc = get16(c, &rk, &have, &deadline);
-    if (rc < 0) {
-        op__discard(c, wb);
-        return rc;
-    }
-    if (rc == 0) {
-        /* The first reservation of this instance in this bucket sets the
-         * deadline; later recipients of the same transaction share it. */
-        deadline = op_counters_now(c) + (int64_t)(c->reservation_timeout + 0.999);
-        have = 0;
-        deadline_key(&tk, deadline, &rk);
-        rocksdb_writebatch_put(wb, tk.b, tk.n, "", 0);
-    }
+    /* Later recipients of the same transaction add to the record, which
+     * keeps the first deadline; their index entries are dropped unused. */
+    int64_t deadline = op_counters_now(c) + (int64_t)(c->reservation_timeout + 0.999);
+    deadline_key(&tk, deadline, &rk);
+    rocksdb_writebatch_put(wb, tk.b, tk.n, "", 0);
     char v[16];
-    op__put_le(v, have + n);
+    op__put_le(v, n);
     op__put_le(v + 8, deadline);
-    rocksdb_writebatch_put(wb, rk.b, rk.n, v, sizeof v);
+    rocksdb_writebatch_merge(wb, rk.b, rk.n, v, sizeof v);
     rc = op__write(c, wb);
     return rc < 0 ? rc : op__answer_after_add(c, l, subject, dir_max, a);
 }
@@ -282,7 +354,11 @@ int64_t op_counters_expire(op_counters_t *c)
         int64_t n, deadline;
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
         rocksdb_writebatch_delete(wb, k, kl);
-        if (parse_resv(rk.b, rk.n, &r) == 0 && get16(c, &rk, &n, &deadline) == 1) {
+        /* the record's own deadline decides: an entry of a later recipient
+         * (the record keeps the first deadline) or of a record since
+         * settled only goes */
+        if (parse_resv(rk.b, rk.n, &r) == 0 && get16(c, &rk, &n, &deadline) == 1 &&
+            deadline <= now) {
             const op__limit_t *l = op__limit(c, r.limit);
             if (l != NULL)
                 op__bucket_sub(c, wb, l, r.subject, r.bucket, n);

@@ -233,6 +233,58 @@ CTEST(reservations_expire)
     cleanup(c);
 }
 
+/* Recipients of one transaction share the first recipient's deadline; the
+ * deadline entries of the later ones release nothing, not even a record
+ * the instance made again after the first was released. */
+CTEST(later_recipients_share_the_first_deadline)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 1, -1, &a), 0);
+    now_s = T0 + 10;
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 2, -1, &a), 0);
+    int64_t r;
+    op_counters_reserved(c, "day", "alice", &r);
+    CHECK_INT(r, 3);
+    now_s = T0 + 30;
+    CHECK_INT(op_counters_expire(c), 3);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 4, -1, &a), 0);
+    now_s = T0 + 40; /* the second recipient's old entry: not this record's */
+    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(used(c, "day", "alice"), 4);
+    now_s = T0 + 60;
+    CHECK_INT(op_counters_expire(c), 4);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    cleanup(c);
+}
+
+/* The windows in memory follow what the store holds: a reopened store
+ * (after kill -9 too: every add is in the WAL before it is answered) and a
+ * window dropped from memory read the same counts. */
+CTEST(windows_in_memory_match_the_store)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK_INT(op_counters_reserve(c, "rcpt", "alice", "m", 1, -1, &a), 0);
+    op__mem_clear(c);
+    CHECK_INT(used(c, "rcpt", "alice"), 4);
+    int64_t released;
+    CHECK_INT(op_counters_release(c, "m", &released), 0);
+    CHECK_INT(released, 1);
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    op_counters_close(c);
+    c = open_store();
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    CHECK_INT(op_counters_reset(c, "rcpt", "alice"), 0);
+    CHECK_INT(used(c, "rcpt", "alice"), 0);
+    cleanup(c);
+}
+
 CTEST(reservations_expire_after_the_clock_went_back)
 {
     now_s = T0 + 1000;
