@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "outbuf.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -188,6 +189,8 @@ static void on_timer(uv_timer_t *t)
     op_counters_expire(t->data);
 }
 
+static int barrier_run(void *data);
+
 static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
                               char *err, size_t errlen)
 {
@@ -234,6 +237,8 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     }
     op__override_index(c);
     if (loop != NULL) {
+        c->group = 1;
+        op_outbuf_barrier(loop, barrier_run, c);
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
         c->timer->data = c;
@@ -281,8 +286,14 @@ void op_counters_close(op_counters_t *c)
         uv_timer_stop(c->timer);
         uv_close((uv_handle_t *)c->timer, free_timer);
     }
-    if (c->db != NULL)
+    if (c->group)
+        op_outbuf_barrier(NULL, NULL, NULL);
+    if (c->db != NULL) {
+        op__flush(c);
         rocksdb_close(c->db);
+    }
+    if (c->pending != NULL)
+        rocksdb_writebatch_destroy(c->pending);
     rocksdb_options_destroy(c->opts);
     if (c->table != NULL)
         rocksdb_block_based_options_destroy(c->table);
@@ -300,11 +311,10 @@ void op_counters_close(op_counters_t *c)
     free(c);
 }
 
-int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
+static int write_only(op_counters_t *c, rocksdb_writebatch_t *wb)
 {
     char *dberr = NULL;
     rocksdb_write(c->db, c->wopts, wb, &dberr);
-    rocksdb_writebatch_destroy(wb);
     if (dberr != NULL) {
         op_error("counters: write to %s failed: %s", c->path, dberr);
         free(dberr);
@@ -312,6 +322,57 @@ int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
         return OP_COUNTERS_EIO;
     }
     return 0;
+}
+
+static int write_batch(op_counters_t *c, rocksdb_writebatch_t *wb)
+{
+    int rc = write_only(c, wb);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
+}
+
+/* The group batch stays (emptied): a caller may be filling it. */
+int op__flush(op_counters_t *c)
+{
+    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
+        return 0;
+    int rc = write_only(c, c->pending);
+    rocksdb_writebatch_clear(c->pending);
+    return rc;
+}
+
+static int barrier_run(void *data)
+{
+    return op__flush(data);
+}
+
+rocksdb_writebatch_t *op__batch(op_counters_t *c)
+{
+    if (!c->group)
+        return rocksdb_writebatch_create();
+    if (c->pending == NULL)
+        c->pending = rocksdb_writebatch_create();
+    return c->pending;
+}
+
+void op__unused(op_counters_t *c, rocksdb_writebatch_t *wb)
+{
+    if (wb != c->pending)
+        rocksdb_writebatch_destroy(wb);
+}
+
+int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
+{
+    if (wb == c->pending) {
+        op_outbuf_barrier_arm(); /* written before the answer leaves */
+        return 0;
+    }
+    int rc = op__flush(c); /* in order: the group's writes came first */
+    if (rc < 0) {
+        rocksdb_writebatch_destroy(wb);
+        return rc;
+    }
+    return write_batch(c, wb);
 }
 
 /* ---- the window ---- */
@@ -347,7 +408,10 @@ void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_
 
 void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb)
 {
-    rocksdb_writebatch_destroy(wb);
+    if (wb == c->pending)
+        rocksdb_writebatch_clear(wb); /* its writes go with it: memory is read again below */
+    else
+        rocksdb_writebatch_destroy(wb);
     /* the windows in memory may hold writes of the batch: read them again */
     op__mem_clear(c);
 }
@@ -478,11 +542,11 @@ int op_counters_add(op_counters_t *c, const char *limit, const char *subject, in
     int rc = lookup(c, limit, subject, n, &l);
     if (rc < 0)
         return rc;
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_t *wb = op__batch(c);
     int64_t bucket;
     rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
     if (rc < 0 || !a->ok) {
-        rocksdb_writebatch_destroy(wb); /* nothing was added */
+        op__unused(c, wb); /* nothing was added */
         return rc;
     }
     rc = op__write(c, wb);

@@ -261,6 +261,9 @@ int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out,
     const op__limit_t *l = op__limit(c, limit);
     if (l == NULL)
         return OP_COUNTERS_ENOLIMIT;
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     op__key_t lo, hi;
     op__key_init(&lo, 'c');
     op__key_str(&lo, limit);

@@ -124,6 +124,9 @@ static void push(op__win_t *e, int64_t start, int64_t count, int64_t leaves)
 /* Every bucket of the subject in the store, oldest first. */
 static int load(op_counters_t *c, const char *limit, const char *subject, op__win_t *e)
 {
+    int rc = op__flush(c); /* an entry dropped from memory may have writes waiting */
+    if (rc < 0)
+        return rc;
     op__key_t lo, hi;
     op__key_init(&lo, 'c');
     op__key_str(&lo, limit);

@@ -57,6 +57,11 @@ struct op_counters {
     /* The windows in memory (counters_mem.c): a hash table of chains. */
     op__win_t **slots;
     size_t nslots, nwins, max_wins, evict_at;
+    /* Group commit: with a loop, the adds and reservations of one loop
+     * iteration collect here and are written once, before any answer of
+     * the iteration leaves (op_outbuf_barrier). */
+    int group;
+    rocksdb_writebatch_t *pending;
 };
 
 typedef struct {
@@ -85,6 +90,13 @@ int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int6
 void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                     const char *subject, int64_t start, int64_t count);
 int op__write(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* The batch for an add or a reservation: the iteration's group batch, or a
+ * new one without a loop.  op__write of it writes (or leaves it to the
+ * barrier); op__unused gives back one that got nothing. */
+rocksdb_writebatch_t *op__batch(op_counters_t *c);
+void op__unused(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* Writes the group batch now: every read of the store comes after it. */
+int op__flush(op_counters_t *c);
 /* Drops a batch that was not written, and with it what memory took from it. */
 void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb);
 /* Check and add into wb: nothing runs between the read and the write (the

@@ -66,6 +66,9 @@ static void deadline_key(op__key_t *k, int64_t deadline, const op__key_t *rk)
 /* Returns 1 and the value when the key exists, 0 when not, < 0 on error. */
 static int get16(op_counters_t *c, const op__key_t *k, int64_t *a, int64_t *b)
 {
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     char *dberr = NULL;
     size_t vl = 0;
     char *v = rocksdb_get(c->db, c->ropts, k->b, k->n, &vl, &dberr);
@@ -181,11 +184,11 @@ int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject
         return OP_COUNTERS_ENOLIMIT;
     if (!op__key_ok(subject) || !op__key_ok(instance) || n < 0)
         return OP_COUNTERS_EINVAL;
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_t *wb = op__batch(c);
     int64_t bucket;
     int rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
     if (rc < 0 || !a->ok || n == 0) {
-        rocksdb_writebatch_destroy(wb);
+        op__unused(c, wb); /* the bucket, if written, holds what it held */
         return rc;
     }
     op__key_t rk, tk;
@@ -212,6 +215,9 @@ typedef struct {
 
 static int load_instance(op_counters_t *c, const char *instance, entry_t **out, size_t *nout)
 {
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_str(&lo, instance);
@@ -326,6 +332,8 @@ int op_counters_release(op_counters_t *c, const char *instance, int64_t *release
 
 int64_t op_counters_expire(op_counters_t *c)
 {
+    if (op__flush(c) < 0)
+        return 0;
     int64_t now = op_counters_now(c);
     if (now < c->last_sweep)
         c->expired_until = 0; /* the clock went back: deadlines before the mark may be new */
@@ -383,6 +391,9 @@ int64_t op_counters_expire(op_counters_t *c)
 int op_counters_reserved(op_counters_t *c, const char *limit, const char *subject, int64_t *n)
 {
     /* Records are keyed by instance first: an admin's question, so a scan. */
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_init(&hi, 's');

@@ -12,8 +12,29 @@ void op_outbuf_init(op_outbuf_t *ob, uv_stream_t *stream, op_outbuf_cb on_writte
     ob->data = data;
 }
 
+static struct {
+    uv_check_t check;
+    uv_idle_t idle;
+    int inited, armed;
+    int (*run)(void *data);
+    void *data;
+    op_outbuf_t *held;
+} barrier;
+
+static void unhold(op_outbuf_t *ob)
+{
+    if (ob->held_prev == NULL)
+        return;
+    *ob->held_prev = ob->held_next;
+    if (ob->held_next != NULL)
+        ob->held_next->held_prev = ob->held_prev;
+    ob->held_next = NULL;
+    ob->held_prev = NULL;
+}
+
 void op_outbuf_free(op_outbuf_t *ob)
 {
+    unhold(ob);
     free(ob->buf);
     free(ob->wbuf);
     ob->buf = ob->wbuf = NULL;
@@ -50,7 +71,97 @@ static void on_write(uv_write_t *w, int status)
     ob->on_written(ob, status);
 }
 
+static int send_now(op_outbuf_t *ob);
+
 int op_outbuf_flush(op_outbuf_t *ob)
+{
+    if (ob->writing || ob->len == 0)
+        return 0;
+    if (barrier.armed) {
+        if (ob->held_prev == NULL) {
+            ob->held_next = barrier.held;
+            if (barrier.held != NULL)
+                barrier.held->held_prev = &ob->held_next;
+            barrier.held = ob;
+            ob->held_prev = &barrier.held;
+        }
+        return 0;
+    }
+    return send_now(ob);
+}
+
+/* After the poll phase: the iteration's writes become durable, then what
+ * waited for them leaves. */
+static void on_check(uv_check_t *h)
+{
+    (void)h;
+    uv_idle_stop(&barrier.idle);
+    if (!barrier.armed)
+        return;
+    barrier.armed = 0;
+    int rc = barrier.run ? barrier.run(barrier.data) : 0;
+    /* What the callbacks below hold again waits for the next barrier. */
+    op_outbuf_t *list = barrier.held;
+    barrier.held = NULL;
+    if (list != NULL)
+        list->held_prev = &list;
+    while (list != NULL) {
+        op_outbuf_t *ob = list;
+        unhold(ob);
+        if (rc < 0)
+            ob->len = 0;
+        /* on_written as after a write: the connection reads on, or
+         * closes when it drains or on error */
+        ob->on_written(ob, rc < 0 ? UV_EIO : send_now(ob));
+    }
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    (void)h; /* only there so the poll does not block while writes wait */
+}
+
+void op_outbuf_barrier(uv_loop_t *loop, int (*run)(void *data), void *data)
+{
+    if (loop != NULL && !barrier.inited) {
+        uv_check_init(loop, &barrier.check);
+        uv_idle_init(loop, &barrier.idle);
+        uv_unref((uv_handle_t *)&barrier.check);
+        uv_unref((uv_handle_t *)&barrier.idle);
+        uv_check_start(&barrier.check, on_check);
+        barrier.inited = 1;
+    }
+    if (run == NULL && barrier.armed && barrier.run != NULL)
+        barrier.run(barrier.data); /* the last writes of a store going away */
+    if (run == NULL && barrier.inited) {
+        /* what still waits leaves now: nothing makes it wait any more */
+        op_outbuf_t *list = barrier.held;
+        barrier.held = NULL;
+        if (list != NULL)
+            list->held_prev = &list;
+        while (list != NULL) {
+            op_outbuf_t *ob = list;
+            unhold(ob);
+            ob->on_written(ob, send_now(ob));
+        }
+        uv_close((uv_handle_t *)&barrier.check, NULL);
+        uv_close((uv_handle_t *)&barrier.idle, NULL);
+        barrier.inited = 0;
+    }
+    barrier.run = run;
+    barrier.data = data;
+    barrier.armed = 0;
+}
+
+void op_outbuf_barrier_arm(void)
+{
+    if (!barrier.inited || barrier.armed)
+        return;
+    barrier.armed = 1;
+    uv_idle_start(&barrier.idle, on_idle);
+}
+
+static int send_now(op_outbuf_t *ob)
 {
     if (ob->writing || ob->len == 0)
         return 0;
