@@ -20,7 +20,9 @@ local MAX_LOCAL, MAX_ADDRESS = 64, 254
 function M.parse(s, opts)
     if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
     opts = opts or {}
-    s = s:match("^%s*(.-)%s*$")
+    -- spaces (and controls) around it go; most addresses have none
+    local first, last = s:byte(1), s:byte(-1)
+    if not first or first <= 32 or last <= 32 then s = s:match("^%s*(.*%S)") or "" end
     if s:sub(1, 1) == "<" and s:sub(-1) == ">" then s = s:sub(2, -2) end
     if s == "" then return { null = true } end
     local at = s:match("^.*()@")
@@ -34,23 +36,57 @@ function M.parse(s, opts)
     local tag
     if opts.strip_tag ~= false and lp:sub(1, 1) ~= '"' then
         local seps = opts.separators or "+"
-        for i = 1, #lp do
-            if seps:find(lp:sub(i, i), 1, true) and i > 1 then
-                tag = lp:sub(i + 1)
-                lp = lp:sub(1, i - 1)
-                break
-            end
+        -- the first separator after the first character
+        local cut
+        for k = 1, #seps do
+            local i = lp:find(seps:sub(k, k), 2, true)
+            if i and (not cut or i < cut) then cut = i end
+        end
+        if cut then
+            tag = lp:sub(cut + 1)
+            lp = lp:sub(1, cut - 1)
         end
     end
     if not opts.keep_case then lp = lp:lower() end
     return { local_part = lp, domain = domain, tag = tag }
 end
 
-function M.normalize(s, opts)
+-- normalize's answers, by opts (the table itself) and string: a request
+-- normalises the same few addresses several times (sender, login, the
+-- directory's comparisons).  Emptied when it grows past CACHE_MAX.
+local CACHE_MAX = 10000
+local normal_cache, normal_count = setmetatable({}, { __mode = "k" }), 0
+local NO_OPTS = {}
+
+local function normalize(s, opts)
     local a, err = M.parse(s, opts)
     if not a then return nil, err end
     if a.null then return "" end
     return a.local_part .. "@" .. a.domain
+end
+
+function M.normalize(s, opts)
+    local by_opts = normal_cache[opts or NO_OPTS]
+    if by_opts == nil then
+        by_opts = {}
+        normal_cache[opts or NO_OPTS] = by_opts
+    end
+    local hit = by_opts[s]
+    if hit ~= nil then
+        if hit == false then return nil, "badaddress" end
+        return hit
+    end
+    local n, err = normalize(s, opts)
+    if type(s) == "string" then
+        if normal_count >= CACHE_MAX then
+            normal_cache, normal_count = setmetatable({}, { __mode = "k" }), 0
+            by_opts = {}
+            normal_cache[opts or NO_OPTS] = by_opts
+        end
+        by_opts[s] = n or false
+        normal_count = normal_count + 1
+    end
+    return n, err
 end
 
 -- The subject a per-sender limit counts.  An authenticated user is counted

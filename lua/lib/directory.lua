@@ -31,9 +31,10 @@ local M = {}
 -- "Local@Dom.Example." -> "local@dom.example", or nil when it is no
 -- address: address.lua's normal form (the one counters use too), keeping
 -- a +tag, since the directory lists addresses as they are written.
+local KEEP_TAG = { strip_tag = false }
 function M.normalize_address(s)
     if type(s) ~= "string" then return nil end
-    local n = address.normalize(s, { strip_tag = false })
+    local n = address.normalize(s, KEEP_TAG)
     if n == nil or n == "" then return nil end
     return n
 end
