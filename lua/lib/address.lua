@@ -17,8 +17,7 @@ local M = {}
 
 local MAX_LOCAL, MAX_ADDRESS = 64, 254
 
-function M.parse(s, opts)
-    if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
+local function parse(s, opts)
     opts = opts or {}
     -- spaces (and controls) around it go; most addresses have none
     local first, last = s:byte(1), s:byte(-1)
@@ -51,12 +50,44 @@ function M.parse(s, opts)
     return { local_part = lp, domain = domain, tag = tag }
 end
 
--- normalize's answers, by opts (the table itself) and string: a request
--- normalises the same few addresses several times (sender, login, the
--- directory's comparisons).  Emptied when it grows past CACHE_MAX.
+-- Answers of parse and normalize, by opts (the table itself) and string: a
+-- request reads the same few addresses several times (sender, recipient,
+-- login, the directory's comparisons), and the next request of the same
+-- user the same ones again.  parse's tables are shared: read-only.  Each
+-- cache is emptied when it grows past CACHE_MAX.
 local CACHE_MAX = 10000
-local normal_cache, normal_count = setmetatable({}, { __mode = "k" }), 0
 local NO_OPTS = {}
+
+local function cached(fn)
+    local cache, count = setmetatable({}, { __mode = "k" }), 0
+    return function(s, opts)
+        local by_opts = cache[opts or NO_OPTS]
+        if by_opts == nil then
+            by_opts = {}
+            cache[opts or NO_OPTS] = by_opts
+        end
+        local hit = by_opts[s]
+        if hit ~= nil then
+            if hit == false then return nil, "badaddress" end
+            return hit
+        end
+        local v, err = fn(s, opts)
+        if count >= CACHE_MAX then
+            cache, count = setmetatable({}, { __mode = "k" }), 0
+            by_opts = {}
+            cache[opts or NO_OPTS] = by_opts
+        end
+        by_opts[s] = v or false
+        count = count + 1
+        return v, err
+    end
+end
+
+local parse_cached = cached(parse)
+function M.parse(s, opts)
+    if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
+    return parse_cached(s, opts)
+end
 
 local function normalize(s, opts)
     local a, err = M.parse(s, opts)
@@ -65,28 +96,10 @@ local function normalize(s, opts)
     return a.local_part .. "@" .. a.domain
 end
 
+local normalize_cached = cached(normalize)
 function M.normalize(s, opts)
-    local by_opts = normal_cache[opts or NO_OPTS]
-    if by_opts == nil then
-        by_opts = {}
-        normal_cache[opts or NO_OPTS] = by_opts
-    end
-    local hit = by_opts[s]
-    if hit ~= nil then
-        if hit == false then return nil, "badaddress" end
-        return hit
-    end
-    local n, err = normalize(s, opts)
-    if type(s) == "string" then
-        if normal_count >= CACHE_MAX then
-            normal_cache, normal_count = setmetatable({}, { __mode = "k" }), 0
-            by_opts = {}
-            normal_cache[opts or NO_OPTS] = by_opts
-        end
-        by_opts[s] = n or false
-        normal_count = normal_count + 1
-    end
-    return n, err
+    if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
+    return normalize_cached(s, opts)
 end
 
 -- The subject a per-sender limit counts.  An authenticated user is counted
