@@ -335,19 +335,29 @@ static int write_batch(op_counters_t *c, rocksdb_writebatch_t *wb)
     return rc;
 }
 
-/* The group batch stays (emptied): a caller may be filling it. */
+/* The group batch stays (emptied): a caller may be filling it.  A failed
+ * write also fails the barrier, whoever flushed: the answers waiting for
+ * it must not leave. */
 int op__flush(op_counters_t *c)
 {
     if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
         return 0;
     int rc = write_only(c, c->pending);
     rocksdb_writebatch_clear(c->pending);
+    if (rc < 0)
+        c->group_failed = 1;
     return rc;
 }
 
 static int barrier_run(void *data)
 {
-    return op__flush(data);
+    op_counters_t *c = data;
+    int rc = op__flush(c);
+    if (c->group_failed) {
+        c->group_failed = 0;
+        return OP_COUNTERS_EIO;
+    }
+    return rc;
 }
 
 rocksdb_writebatch_t *op__batch(op_counters_t *c)
@@ -412,10 +422,8 @@ void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_
 
 void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb)
 {
-    if (wb == c->pending)
-        rocksdb_writebatch_clear(wb); /* its writes go with it: memory is read again below */
-    else
-        rocksdb_writebatch_destroy(wb);
+    OP_ASSERT(wb != c->pending); /* the group holds others' answered writes */
+    rocksdb_writebatch_destroy(wb);
     /* the windows in memory may hold writes of the batch: read them again */
     op__mem_clear(c);
 }

@@ -61,6 +61,7 @@ struct op_counters {
      * iteration collect here and are written once, before any answer of
      * the iteration leaves (op_outbuf_barrier). */
     int group;
+    int group_failed; /* a write of the group failed since the last barrier */
     rocksdb_writebatch_t *pending;
 };
 

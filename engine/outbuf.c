@@ -131,10 +131,11 @@ void op_outbuf_barrier(uv_loop_t *loop, int (*run)(void *data), void *data)
         uv_check_start(&barrier.check, on_check);
         barrier.inited = 1;
     }
+    int rc = 0;
     if (run == NULL && barrier.armed && barrier.run != NULL)
-        barrier.run(barrier.data); /* the last writes of a store going away */
+        rc = barrier.run(barrier.data); /* the last writes of a store going away */
     if (run == NULL && barrier.inited) {
-        /* what still waits leaves now: nothing makes it wait any more */
+        /* what still waits leaves now (or, if those writes failed, never) */
         op_outbuf_t *list = barrier.held;
         barrier.held = NULL;
         if (list != NULL)
@@ -142,7 +143,9 @@ void op_outbuf_barrier(uv_loop_t *loop, int (*run)(void *data), void *data)
         while (list != NULL) {
             op_outbuf_t *ob = list;
             unhold(ob);
-            ob->on_written(ob, send_now(ob));
+            if (rc < 0)
+                ob->len = 0;
+            ob->on_written(ob, rc < 0 ? UV_EIO : send_now(ob));
         }
         uv_close((uv_handle_t *)&barrier.check, NULL);
         uv_close((uv_handle_t *)&barrier.idle, NULL);
