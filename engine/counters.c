@@ -190,6 +190,7 @@ static void on_timer(uv_timer_t *t)
 }
 
 static int barrier_run(void *data);
+static void group_close(op_counters_t *c);
 
 static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
                               char *err, size_t errlen)
@@ -242,6 +243,9 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     op__override_index(c);
     if (loop != NULL) {
         c->group = 1;
+        c->loop = loop;
+        uv_mutex_init(&c->lock);
+        uv_cond_init(&c->cond);
         op_outbuf_barrier(loop, barrier_run, c);
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
@@ -291,7 +295,7 @@ void op_counters_close(op_counters_t *c)
         uv_close((uv_handle_t *)c->timer, free_timer);
     }
     if (c->group)
-        op_outbuf_barrier(NULL, NULL, NULL);
+        group_close(c);
     if (c->db != NULL) {
         op__flush(c);
         rocksdb_close(c->db);
@@ -309,6 +313,10 @@ void op_counters_close(op_counters_t *c)
     free_limits(c);
     op__mem_clear(c);
     free(c->override_hashes);
+    if (c->group) {
+        uv_mutex_destroy(&c->lock);
+        uv_cond_destroy(&c->cond);
+    }
     if (c->remove_on_close)
         nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(c->path);
@@ -335,29 +343,131 @@ static int write_batch(op_counters_t *c, rocksdb_writebatch_t *wb)
     return rc;
 }
 
-/* The group batch stays (emptied): a caller may be filling it.  A failed
- * write also fails the barrier, whoever flushed: the answers waiting for
- * it must not leave. */
-int op__flush(op_counters_t *c)
+/* ---- group commit on the thread pool ----
+ *
+ * The barrier (outbuf.h) hands the iteration's group to a thread of the
+ * pool, so the memtable inserts run beside the loop; the answers wait for
+ * it.  One group is written at a time; the next collects meanwhile. */
+
+struct op__group_write {
+    uv_work_t req;
+    op_counters_t *c;          /* NULL once the store closed */
+    rocksdb_writebatch_t *wb;
+    char *err;
+    int written;               /* under c->lock */
+    int rc, rc_known;          /* how it went, reported once */
+};
+
+static void group_write(uv_work_t *req)
 {
-    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
+    struct op__group_write *w = req->data;
+    op_counters_t *c = w->c;
+    rocksdb_set_perf_level(rocksdb_disable); /* per thread */
+    rocksdb_write(c->db, c->wopts, w->wb, &w->err);
+    uv_mutex_lock(&c->lock);
+    w->written = 1;
+    uv_cond_broadcast(&c->cond);
+    uv_mutex_unlock(&c->lock);
+}
+
+static int group_result(op_counters_t *c, struct op__group_write *w)
+{
+    if (w->rc_known)
+        return w->rc;
+    w->rc_known = 1;
+    if (w->err == NULL)
+        return w->rc = 0;
+    op_error("counters: write to %s failed: %s", c->path, w->err);
+    free(w->err);
+    w->err = NULL;
+    op__mem_clear(c); /* memory may hold what the store refused */
+    return w->rc = OP_COUNTERS_EIO;
+}
+
+static void group_written(uv_work_t *req, int status)
+{
+    (void)status;
+    struct op__group_write *w = req->data;
+    op_counters_t *c = w->c;
+    if (c == NULL) { /* the store closed and reported it */
+        free(w->err);
+        rocksdb_writebatch_destroy(w->wb);
+        free(w);
+        return;
+    }
+    c->inflight = NULL;
+    int rc = group_result(c, w);
+    rocksdb_writebatch_destroy(w->wb);
+    free(w);
+    op_outbuf_barrier_done(rc);
+}
+
+/* Waits until the group under way is in the store; returns how it went
+ * (reported once, here or by group_written). */
+static int wait_inflight(op_counters_t *c)
+{
+    struct op__group_write *w = c->inflight;
+    if (w == NULL)
         return 0;
-    int rc = write_only(c, c->pending);
-    rocksdb_writebatch_clear(c->pending);
+    uv_mutex_lock(&c->lock);
+    while (!w->written)
+        uv_cond_wait(&c->cond, &c->lock);
+    uv_mutex_unlock(&c->lock);
+    int rc = group_result(c, w);
     if (rc < 0)
         c->group_failed = 1;
     return rc;
 }
 
+/* The group batch stays (emptied): a caller may be filling it.  A failed
+ * write also fails the barrier, whoever flushed: the answers waiting for
+ * it must not leave.  The group under way is written first. */
+int op__flush(op_counters_t *c)
+{
+    int rc = wait_inflight(c);
+    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
+        return rc;
+    int wrc = write_only(c, c->pending);
+    rocksdb_writebatch_clear(c->pending);
+    if (wrc < 0)
+        c->group_failed = 1;
+    return wrc < 0 ? wrc : rc;
+}
+
 static int barrier_run(void *data)
 {
     op_counters_t *c = data;
-    int rc = op__flush(c);
-    if (c->group_failed) {
-        c->group_failed = 0;
-        return OP_COUNTERS_EIO;
+    int failed = c->group_failed;
+    c->group_failed = 0;
+    if (failed)
+        return OP_COUNTERS_EIO; /* the held answers go; the group waits */
+    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
+        return 0;
+    if (c->loop == NULL) /* closing: now, on this thread */
+        return op__flush(c);
+    struct op__group_write *w = op_calloc(1, sizeof *w);
+    w->req.data = w;
+    w->c = c;
+    w->wb = c->pending;
+    c->pending = rocksdb_writebatch_create();
+    c->inflight = w;
+    uv_queue_work(c->loop, &w->req, group_write, group_written);
+    return OP_OUTBUF_PENDING;
+}
+
+/* The group under way ends here: its answers go (or not), and the pool's
+ * completion only frees it; the last group is written on this thread. */
+static void group_close(op_counters_t *c)
+{
+    struct op__group_write *w = c->inflight;
+    int rc = wait_inflight(c);
+    if (w != NULL) {
+        w->c = NULL;
+        c->inflight = NULL;
+        op_outbuf_barrier_done(rc);
     }
-    return rc;
+    c->loop = NULL;
+    op_outbuf_barrier(NULL, NULL, NULL);
 }
 
 rocksdb_writebatch_t *op__batch(op_counters_t *c)

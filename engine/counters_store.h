@@ -63,6 +63,12 @@ struct op_counters {
     int group;
     int group_failed; /* a write of the group failed since the last barrier */
     rocksdb_writebatch_t *pending;
+    /* The group being written on the thread pool (counters.c), NULL when
+     * none; a read of the store waits for it (lock, cond, written). */
+    struct op__group_write *inflight;
+    uv_loop_t *loop;
+    uv_mutex_t lock;
+    uv_cond_t cond;
 };
 
 typedef struct {

@@ -24,6 +24,7 @@ struct op_outbuf {
     op_outbuf_cb on_written;
     void *data;
     op_outbuf_t *held_next, **held_prev; /* waiting for the barrier */
+    size_t held_len;   /* of len, what the barrier's run under way covers */
 };
 
 void op_outbuf_init(op_outbuf_t *ob, uv_stream_t *stream, op_outbuf_cb on_written, void *data);
@@ -51,5 +52,10 @@ int op_outbuf_idle(const op_outbuf_t *ob);
  * process; op_outbuf_barrier(NULL, NULL, NULL) removes it. */
 void op_outbuf_barrier(uv_loop_t *loop, int (*run)(void *data), void *data);
 void op_outbuf_barrier_arm(void);
+/* run may also answer OP_OUTBUF_PENDING: the writes are under way (on
+ * another thread); the held output waits until op_outbuf_barrier_done
+ * reports how they ended (0 or < 0), and no other run starts meanwhile. */
+#define OP_OUTBUF_PENDING 1
+void op_outbuf_barrier_done(int rc);
 
 #endif
