@@ -443,7 +443,9 @@ static int barrier_run(void *data)
         return OP_COUNTERS_EIO; /* the held answers go; the group waits */
     if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
         return 0;
-    if (c->loop == NULL) /* closing: now, on this thread */
+    /* closing, or one request's worth: now, on this thread (a hop to the
+     * pool costs a lone request more latency than the insert) */
+    if (c->loop == NULL || rocksdb_writebatch_count(c->pending) <= 3)
         return op__flush(c);
     struct op__group_write *w = op_calloc(1, sizeof *w);
     w->req.data = w;
