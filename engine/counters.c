@@ -147,8 +147,11 @@ static void free_limits(op_counters_t *c)
     c->nlimits = 0;
 }
 
+static int wait_inflight(op_counters_t *c);
+
 void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
 {
+    wait_inflight(c); /* the pool's write reads the write options */
     free_limits(c);
     op__mem_clear(c); /* windows may change: read them again under the new limits */
     c->max_wins = cfg->counters_cache_entries ? cfg->counters_cache_entries : 250000;
