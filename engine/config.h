@@ -118,6 +118,7 @@ typedef struct {
     char *counters_path;        /* RocksDB directory; NULL = <state_dir>/counters */
     double reservation_timeout; /* seconds an uncommitted reservation lives */
     int counters_sync;          /* fsync the WAL on every write */
+    size_t counters_cache_entries; /* windows kept in memory */
     op_limit_conf_t *limits;
     size_t nlimits;
 

@@ -208,7 +208,11 @@ const key_def_t op__config_schema[] = {
     {.section = "counters", .key = "sync", .type = T_BOOL, .def = "no", .off = CFG(counters_sync),
      .descr = "Flush the write-ahead log to disk (fsync) before answering. `no` survives a crash "
               "or `kill -9` of outpostd; `yes` also survives a power loss, at the cost of one "
-              "fsync per counted request."},
+              "fsync per turn of the event loop that counted (writes are committed in groups)."},
+    {.section = "counters", .key = "cache_size", .type = T_INTEGER, .def = "250k", .lo = 1,
+     .hi = 100000000, .off = CFG(counters_cache_entries),
+     .descr = "Most (limit, subject) windows kept in memory, so that a check reads no disk "
+              "(about 150 bytes each); beyond it, windows are read again from the store."},
 
     {.section = "limit", .key = "max", .type = T_INTEGER, .flags = F_REQUIRED, .doc_def = "required",
      .lo = 0, .hi = 1e9, .off = LIM(max),

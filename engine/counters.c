@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "outbuf.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -146,9 +147,14 @@ static void free_limits(op_counters_t *c)
     c->nlimits = 0;
 }
 
+static int wait_inflight(op_counters_t *c);
+
 void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
 {
+    wait_inflight(c); /* the pool's write reads the write options */
     free_limits(c);
+    op__mem_clear(c); /* windows may change: read them again under the new limits */
+    c->max_wins = cfg->counters_cache_entries ? cfg->counters_cache_entries : 250000;
     c->limits = op_calloc(cfg->nlimits ? cfg->nlimits : 1, sizeof *c->limits);
     for (size_t i = 0; i < cfg->nlimits; i++) {
         const op_limit_conf_t *lc = &cfg->limits[i];
@@ -186,6 +192,9 @@ static void on_timer(uv_timer_t *t)
     op_counters_expire(t->data);
 }
 
+static int barrier_run(void *data);
+static void group_close(op_counters_t *c);
+
 static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
                               char *err, size_t errlen)
 {
@@ -215,10 +224,16 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     rocksdb_options_set_block_based_table_factory(c->opts, c->table);
     c->filter = rocksdb_compactionfilter_create(c, filter_destroy, filter_old_buckets, filter_name);
     rocksdb_options_set_compaction_filter(c->opts, c->filter);
+    /* owned by the options from here */
+    rocksdb_options_set_merge_operator(c->opts, op__resv_merge_operator());
     c->wopts = rocksdb_writeoptions_create();
     c->ropts = rocksdb_readoptions_create();
     op_counters_configure(c, cfg);
 
+    /* RocksDB counts per operation (key comparisons, ...) into a
+     * thread-local perf context unless told not to; nobody reads it here.
+     * For the calling thread, which is the loop's. */
+    rocksdb_set_perf_level(rocksdb_disable);
     char *dberr = NULL;
     mkdir_parents(c->path);
     c->db = rocksdb_open(c->opts, c->path, &dberr);
@@ -230,6 +245,11 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     }
     op__override_index(c);
     if (loop != NULL) {
+        c->group = 1;
+        c->loop = loop;
+        uv_mutex_init(&c->lock);
+        uv_cond_init(&c->cond);
+        op_outbuf_barrier(loop, barrier_run, c);
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
         c->timer->data = c;
@@ -277,8 +297,14 @@ void op_counters_close(op_counters_t *c)
         uv_timer_stop(c->timer);
         uv_close((uv_handle_t *)c->timer, free_timer);
     }
-    if (c->db != NULL)
+    if (c->group)
+        group_close(c);
+    if (c->db != NULL) {
+        op__flush(c);
         rocksdb_close(c->db);
+    }
+    if (c->pending != NULL)
+        rocksdb_writebatch_destroy(c->pending);
     rocksdb_options_destroy(c->opts);
     if (c->table != NULL)
         rocksdb_block_based_options_destroy(c->table);
@@ -288,24 +314,194 @@ void op_counters_close(op_counters_t *c)
     rocksdb_writeoptions_destroy(c->wopts);
     rocksdb_readoptions_destroy(c->ropts);
     free_limits(c);
+    op__mem_clear(c);
     free(c->override_hashes);
+    if (c->group) {
+        uv_mutex_destroy(&c->lock);
+        uv_cond_destroy(&c->cond);
+    }
     if (c->remove_on_close)
         nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(c->path);
     free(c);
 }
 
-int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
+static int write_only(op_counters_t *c, rocksdb_writebatch_t *wb)
 {
     char *dberr = NULL;
     rocksdb_write(c->db, c->wopts, wb, &dberr);
-    rocksdb_writebatch_destroy(wb);
     if (dberr != NULL) {
         op_error("counters: write to %s failed: %s", c->path, dberr);
         free(dberr);
+        op__mem_clear(c); /* memory may hold what the store refused */
         return OP_COUNTERS_EIO;
     }
     return 0;
+}
+
+static int write_batch(op_counters_t *c, rocksdb_writebatch_t *wb)
+{
+    int rc = write_only(c, wb);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
+}
+
+/* ---- group commit on the thread pool ----
+ *
+ * The barrier (outbuf.h) hands the iteration's group to a thread of the
+ * pool, so the memtable inserts run beside the loop; the answers wait for
+ * it.  One group is written at a time; the next collects meanwhile. */
+
+struct op__group_write {
+    uv_work_t req;
+    op_counters_t *c;          /* NULL once the store closed */
+    rocksdb_writebatch_t *wb;
+    char *err;
+    int written;               /* under c->lock */
+    int rc, rc_known;          /* how it went, reported once */
+};
+
+static void group_write(uv_work_t *req)
+{
+    struct op__group_write *w = req->data;
+    op_counters_t *c = w->c;
+    rocksdb_set_perf_level(rocksdb_disable); /* per thread */
+    rocksdb_write(c->db, c->wopts, w->wb, &w->err);
+    uv_mutex_lock(&c->lock);
+    w->written = 1;
+    uv_cond_broadcast(&c->cond);
+    uv_mutex_unlock(&c->lock);
+}
+
+static int group_result(op_counters_t *c, struct op__group_write *w)
+{
+    if (w->rc_known)
+        return w->rc;
+    w->rc_known = 1;
+    if (w->err == NULL)
+        return w->rc = 0;
+    op_error("counters: write to %s failed: %s", c->path, w->err);
+    free(w->err);
+    w->err = NULL;
+    op__mem_clear(c); /* memory may hold what the store refused */
+    return w->rc = OP_COUNTERS_EIO;
+}
+
+static void group_written(uv_work_t *req, int status)
+{
+    (void)status;
+    struct op__group_write *w = req->data;
+    op_counters_t *c = w->c;
+    if (c == NULL) { /* the store closed and reported it */
+        free(w->err);
+        rocksdb_writebatch_destroy(w->wb);
+        free(w);
+        return;
+    }
+    c->inflight = NULL;
+    int rc = group_result(c, w);
+    rocksdb_writebatch_destroy(w->wb);
+    free(w);
+    op_outbuf_barrier_done(rc);
+}
+
+/* Waits until the group under way is in the store; returns how it went
+ * (reported once, here or by group_written). */
+static int wait_inflight(op_counters_t *c)
+{
+    struct op__group_write *w = c->inflight;
+    if (w == NULL)
+        return 0;
+    uv_mutex_lock(&c->lock);
+    while (!w->written)
+        uv_cond_wait(&c->cond, &c->lock);
+    uv_mutex_unlock(&c->lock);
+    int rc = group_result(c, w);
+    if (rc < 0)
+        c->group_failed = 1;
+    return rc;
+}
+
+/* The group batch stays (emptied): a caller may be filling it.  A failed
+ * write also fails the barrier, whoever flushed: the answers waiting for
+ * it must not leave.  The group under way is written first. */
+int op__flush(op_counters_t *c)
+{
+    int rc = wait_inflight(c);
+    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
+        return rc;
+    int wrc = write_only(c, c->pending);
+    rocksdb_writebatch_clear(c->pending);
+    if (wrc < 0)
+        c->group_failed = 1;
+    return wrc < 0 ? wrc : rc;
+}
+
+static int barrier_run(void *data)
+{
+    op_counters_t *c = data;
+    int failed = c->group_failed;
+    c->group_failed = 0;
+    if (failed)
+        return OP_COUNTERS_EIO; /* the held answers go; the group waits */
+    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
+        return 0;
+    /* closing, or one request's worth: now, on this thread (a hop to the
+     * pool costs a lone request more latency than the insert) */
+    if (c->loop == NULL || rocksdb_writebatch_count(c->pending) <= 3)
+        return op__flush(c);
+    struct op__group_write *w = op_calloc(1, sizeof *w);
+    w->req.data = w;
+    w->c = c;
+    w->wb = c->pending;
+    c->pending = rocksdb_writebatch_create();
+    c->inflight = w;
+    uv_queue_work(c->loop, &w->req, group_write, group_written);
+    return OP_OUTBUF_PENDING;
+}
+
+/* The group under way ends here: its answers go (or not), and the pool's
+ * completion only frees it; the last group is written on this thread. */
+static void group_close(op_counters_t *c)
+{
+    struct op__group_write *w = c->inflight;
+    int rc = wait_inflight(c);
+    if (w != NULL) {
+        w->c = NULL;
+        c->inflight = NULL;
+        op_outbuf_barrier_done(rc);
+    }
+    c->loop = NULL;
+    op_outbuf_barrier(NULL, NULL, NULL);
+}
+
+rocksdb_writebatch_t *op__batch(op_counters_t *c)
+{
+    if (!c->group)
+        return rocksdb_writebatch_create();
+    if (c->pending == NULL)
+        c->pending = rocksdb_writebatch_create();
+    return c->pending;
+}
+
+void op__unused(op_counters_t *c, rocksdb_writebatch_t *wb)
+{
+    if (wb != c->pending)
+        rocksdb_writebatch_destroy(wb);
+}
+
+int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
+{
+    if (wb == c->pending) {
+        op_outbuf_barrier_arm(); /* written before the answer leaves */
+        return 0;
+    }
+    int rc = op__flush(c); /* in order: the group's writes came first */
+    if (rc < 0) {
+        rocksdb_writebatch_destroy(wb);
+        return rc;
+    }
+    return write_batch(c, wb);
 }
 
 /* ---- the window ---- */
@@ -320,38 +516,31 @@ static void window_key(op__key_t *k, const char *limit, const char *subject)
 void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                     const char *subject, int64_t start, int64_t count)
 {
-    (void)c;
     op__key_t k;
     window_key(&k, l->name, subject);
     op__key_u64(&k, (uint64_t)start + BIAS);
+    int64_t leaves = op_window_leaves(&l->w, op_window_bucket(&l->w, start));
+    op__win_t *e;
+    if (op__mem_get(c, l->name, subject, &e) == 0)
+        op__mem_set(e, start, count, leaves);
+    else
+        op__mem_clear(c); /* cannot happen: the caller read the window */
     if (count <= 0) {
         rocksdb_writebatch_delete(wb, k.b, k.n);
         return;
     }
     char v[16];
     op__put_le(v, count);
-    op__put_le(v + 8, op_window_leaves(&l->w, op_window_bucket(&l->w, start)));
+    op__put_le(v + 8, leaves);
     rocksdb_writebatch_put(wb, k.b, k.n, v, sizeof v);
 }
 
-typedef struct {
-    op_bucket_t *b;
-    size_t n, cap;
-    op_bucket_t small[64];
-} buckets_t;
-
-static void buckets_push(buckets_t *v, int64_t bucket, int64_t count)
+void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap * 2;
-        op_bucket_t *nb = op_malloc(cap * sizeof *nb);
-        memcpy(nb, v->b, v->n * sizeof *nb);
-        if (v->b != v->small)
-            free(v->b);
-        v->b = nb;
-        v->cap = cap;
-    }
-    v->b[v->n++] = (op_bucket_t){bucket, count};
+    OP_ASSERT(wb != c->pending); /* the group holds others' answered writes */
+    rocksdb_writebatch_destroy(wb);
+    /* the windows in memory may hold writes of the batch: read them again */
+    op__mem_clear(c);
 }
 
 static int effective_max(op_counters_t *c, const op__limit_t *l, const char *subject,
@@ -381,47 +570,27 @@ int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int6
     int rc = effective_max(c, l, subject, dir_max, a);
     if (rc < 0)
         return rc;
+    op__win_t *e;
+    if ((rc = op__mem_get(c, l->name, subject, &e)) < 0)
+        return rc;
     int64_t now = op_counters_now(c), cur = op_window_bucket(&l->w, now);
     *now_out = now;
-    op__key_t lo, hi;
-    window_key(&lo, l->name, subject);
-    hi = lo;
-    hi.b[hi.n - 1] = 1; /* just past every key of this subject */
-    op__key_u64(&lo, (uint64_t)(op_window_first(&l->w, now) * l->w.resolution) + BIAS);
-
-    buckets_t v = {.b = NULL, .n = 0, .cap = 64};
-    v.b = v.small;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
+    op__mem_touch(e, now);
+    size_t n;
+    const op__wbucket_t *wb = op__mem_buckets(e, &n);
+    /* Buckets keep their first second, so those written under another
+     * resolution (before a reload) still fall into place. */
+    op_bucket_t small[64], *v = n <= 64 ? small : op_malloc(n * sizeof *v);
     *cur_count = 0;
-    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl), *val = rocksdb_iter_value(it, &vl);
-        if (kl < 8 || vl != 16)
-            continue;
-        /* Keys hold the bucket's first second, so buckets written under
-         * another resolution (before a reload) still fall into place. */
-        int64_t t = (int64_t)(op__get_be(k + kl - 8) - BIAS), n = op__get_le(val);
-        buckets_push(&v, op_window_bucket(&l->w, t), n);
-        if (t == cur * l->w.resolution)
-            *cur_count = n;
-    }
-    char *dberr = NULL;
-    rocksdb_iter_get_error(it, &dberr);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    if (dberr != NULL) {
-        op_error("counters: read of %s failed: %s", c->path, dberr);
-        free(dberr);
-        if (v.b != v.small)
-            free(v.b);
-        return OP_COUNTERS_EIO;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (op_bucket_t){op_window_bucket(&l->w, wb[i].start), wb[i].count};
+        if (wb[i].start == cur * l->w.resolution)
+            *cur_count = wb[i].count;
     }
     op_window_sum_t s;
-    op_window_sum(&l->w, now, v.b, v.n, a->max, want, &s);
-    if (v.b != v.small)
-        free(v.b);
+    op_window_sum(&l->w, now, v, n, a->max, want, &s);
+    if (v != small)
+        free(v);
     a->ok = s.used + want <= a->max;
     a->used = s.used;
     a->remaining = s.remaining;
@@ -500,11 +669,11 @@ int op_counters_add(op_counters_t *c, const char *limit, const char *subject, in
     int rc = lookup(c, limit, subject, n, &l);
     if (rc < 0)
         return rc;
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_t *wb = op__batch(c);
     int64_t bucket;
     rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
     if (rc < 0 || !a->ok) {
-        rocksdb_writebatch_destroy(wb);
+        op__unused(c, wb); /* nothing was added */
         return rc;
     }
     rc = op__write(c, wb);

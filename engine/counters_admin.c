@@ -26,6 +26,7 @@ int op_counters_reset(op_counters_t *c, const char *limit, const char *subject)
     hi.b[hi.n - 1] = 1;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_range(wb, lo.b, lo.n, hi.b, hi.n);
+    op__mem_drop(c, limit, subject);
     op_notice("counters: %s %s reset", limit, subject);
     return op__write(c, wb);
 }
@@ -260,6 +261,9 @@ int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out,
     const op__limit_t *l = op__limit(c, limit);
     if (l == NULL)
         return OP_COUNTERS_ENOLIMIT;
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     op__key_t lo, hi;
     op__key_init(&lo, 'c');
     op__key_str(&lo, limit);

@@ -20,6 +20,8 @@
 
 #include <rocksdb/c.h>
 
+typedef struct op__win op__win_t;
+
 typedef struct {
     char *name;
     int64_t max, max_override;
@@ -52,6 +54,21 @@ struct op_counters {
      * request.  Rebuilt from the store when an override is set or cleared. */
     uint64_t *override_hashes;
     size_t noverride_hashes;
+    /* The windows in memory (counters_mem.c): a hash table of chains. */
+    op__win_t **slots;
+    size_t nslots, nwins, max_wins, evict_at;
+    /* Group commit: with a loop, the adds and reservations of one loop
+     * iteration collect here and are written once, before any answer of
+     * the iteration leaves (op_outbuf_barrier). */
+    int group;
+    int group_failed; /* a write of the group failed since the last barrier */
+    rocksdb_writebatch_t *pending;
+    /* The group being written on the thread pool (counters.c), NULL when
+     * none; a read of the store waits for it (lock, cond, written). */
+    struct op__group_write *inflight;
+    uv_loop_t *loop;
+    uv_mutex_t lock;
+    uv_cond_t cond;
 };
 
 typedef struct {
@@ -80,6 +97,15 @@ int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int6
 void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                     const char *subject, int64_t start, int64_t count);
 int op__write(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* The batch for an add or a reservation: the iteration's group batch, or a
+ * new one without a loop.  op__write of it writes (or leaves it to the
+ * barrier); op__unused gives back one that got nothing. */
+rocksdb_writebatch_t *op__batch(op_counters_t *c);
+void op__unused(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* Writes the group batch now: every read of the store comes after it. */
+int op__flush(op_counters_t *c);
+/* Drops a batch that was not written, and with it what memory took from it. */
+void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb);
 /* Check and add into wb: nothing runs between the read and the write (the
  * loop thread does both), so no two requests pass the last slot. */
 int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t n,
@@ -91,11 +117,37 @@ int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *sub
 /* Gives n back to the bucket starting at `start`, if it is still there. */
 int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t start, int64_t n);
+/* The merge of reservation records (counters_txn.c), for the store's options. */
+rocksdb_mergeoperator_t *op__resv_merge_operator(void);
 /* Rebuilds override_hashes from the store. */
 void op__override_index(op_counters_t *c);
 uint64_t op__override_hash(const char *limit, const char *subject);
 /* The operator override of (limit, subject), if any: 1 found, 0 none. */
 int op__override_get(op_counters_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o);
+
+/* ---- the windows in memory (counters_mem.c) ---- */
+
+typedef struct {
+    int64_t start;  /* the bucket's first second */
+    int64_t count;
+    int64_t leaves; /* when it leaves its window, as stored */
+} op__wbucket_t;
+
+/* The window entry of (limit, subject), read from the store when it is not
+ * in memory yet. */
+int op__mem_get(op_counters_t *c, const char *limit, const char *subject, op__win_t **out);
+/* Its buckets, by start ascending. */
+const op__wbucket_t *op__mem_buckets(const op__win_t *e, size_t *n);
+/* The count of the bucket starting at `start`, -1 when there is none. */
+int64_t op__mem_count(const op__win_t *e, int64_t start);
+/* Sets a bucket (count <= 0 removes it), as op__bucket_put does in the store. */
+void op__mem_set(op__win_t *e, int64_t start, int64_t count, int64_t leaves);
+/* Records the clock reading; buckets that left by then may be dropped. */
+void op__mem_touch(op__win_t *e, int64_t now);
+void op__mem_prune(op__win_t *e, int64_t now);
+/* Forgets one entry, or all; the store still has them. */
+void op__mem_drop(op_counters_t *c, const char *limit, const char *subject);
+void op__mem_clear(op_counters_t *c);
 
 #endif

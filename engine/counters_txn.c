@@ -2,7 +2,12 @@
  * is an add (it counts against the limit at once) plus a record of it, both
  * in one WriteBatch; commit forgets the record, release subtracts it again.
  * Each record has a deadline, indexed by time, so a timer finds those that
- * were neither committed nor released. */
+ * were neither committed nor released.
+ *
+ * A reservation reads nothing: the record is a merge (RocksDB adds the
+ * amounts and keeps the first deadline when it is read), and every
+ * reservation indexes its own deadline.  An index entry whose record has a
+ * later deadline, or none, is dropped by the sweep without releasing. */
 #include "counters_store.h"
 
 #include "log.h"
@@ -61,6 +66,9 @@ static void deadline_key(op__key_t *k, int64_t deadline, const op__key_t *rk)
 /* Returns 1 and the value when the key exists, 0 when not, < 0 on error. */
 static int get16(op_counters_t *c, const op__key_t *k, int64_t *a, int64_t *b)
 {
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     char *dberr = NULL;
     size_t vl = 0;
     char *v = rocksdb_get(c->db, c->ropts, k->b, k->n, &vl, &dberr);
@@ -78,18 +86,92 @@ static int get16(op_counters_t *c, const op__key_t *k, int64_t *a, int64_t *b)
     return found;
 }
 
+/* ---- the record's merge: amounts add up, the first deadline stays ---- */
+
+static char *merge_values(const char *first, size_t first_len, const char *const *ops,
+                          const size_t *lens, int nops, unsigned char *success, size_t *len)
+{
+    int64_t n = 0, deadline = 0;
+    int have = 0;
+    if (first != NULL && first_len == 16) {
+        n = op__get_le(first);
+        deadline = op__get_le(first + 8);
+        have = 1;
+    }
+    for (int i = 0; i < nops; i++) {
+        if (lens[i] != 16)
+            continue;
+        n += op__get_le(ops[i]);
+        if (!have) {
+            deadline = op__get_le(ops[i] + 8);
+            have = 1;
+        }
+    }
+    char *v = malloc(16);
+    if (v == NULL) {
+        *success = 0;
+        return NULL;
+    }
+    op__put_le(v, n);
+    op__put_le(v + 8, deadline);
+    *success = 1;
+    *len = 16;
+    return v;
+}
+
+static char *full_merge(void *state, const char *key, size_t klen, const char *existing,
+                        size_t existing_len, const char *const *ops, const size_t *lens, int nops,
+                        unsigned char *success, size_t *len)
+{
+    (void)state;
+    (void)key;
+    (void)klen;
+    return merge_values(existing, existing_len, ops, lens, nops, success, len);
+}
+
+static char *partial_merge(void *state, const char *key, size_t klen, const char *const *ops,
+                           const size_t *lens, int nops, unsigned char *success, size_t *len)
+{
+    (void)state;
+    (void)key;
+    (void)klen;
+    return merge_values(NULL, 0, ops, lens, nops, success, len);
+}
+
+static void merge_free(void *state, const char *v, size_t len)
+{
+    (void)state;
+    (void)len;
+    free((void *)v);
+}
+
+static void merge_destroy(void *state)
+{
+    (void)state;
+}
+
+static const char *merge_name(void *state)
+{
+    (void)state;
+    return "outpost.reservation";
+}
+
+rocksdb_mergeoperator_t *op__resv_merge_operator(void)
+{
+    return rocksdb_mergeoperator_create(NULL, merge_destroy, full_merge, partial_merge, merge_free,
+                                        merge_name);
+}
+
 int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t bucket, int64_t n)
 {
-    op__key_t k;
-    op__key_init(&k, 'c');
-    op__key_str(&k, l->name);
-    op__key_str(&k, subject);
-    op__key_u64(&k, (uint64_t)bucket + BIAS);
-    int64_t count, leaves;
-    int rc = get16(c, &k, &count, &leaves);
-    if (rc <= 0)
-        return rc; /* the bucket already left (or was reset): nothing to give back */
+    op__win_t *e;
+    int rc = op__mem_get(c, l->name, subject, &e);
+    if (rc < 0)
+        return rc;
+    int64_t count = op__mem_count(e, bucket);
+    if (count < 0)
+        return 0; /* the bucket already left (or was reset): nothing to give back */
     op__bucket_put(c, wb, l, subject, bucket, count - n);
     return 0;
 }
@@ -102,33 +184,24 @@ int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject
         return OP_COUNTERS_ENOLIMIT;
     if (!op__key_ok(subject) || !op__key_ok(instance) || n < 0)
         return OP_COUNTERS_EINVAL;
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_t *wb = op__batch(c);
     int64_t bucket;
     int rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
     if (rc < 0 || !a->ok || n == 0) {
-        rocksdb_writebatch_destroy(wb);
+        op__unused(c, wb); /* the bucket, if written, holds what it held */
         return rc;
     }
     op__key_t rk, tk;
     resv_key(&rk, instance, limit, subject, bucket);
-    int64_t have = 0, deadline = 0;
-    rc = get16(c, &rk, &have, &deadline);
-    if (rc < 0) {
-        rocksdb_writebatch_destroy(wb);
-        return rc;
-    }
-    if (rc == 0) {
-        /* The first reservation of this instance in this bucket sets the
-         * deadline; later recipients of the same transaction share it. */
-        deadline = op_counters_now(c) + (int64_t)(c->reservation_timeout + 0.999);
-        have = 0;
-        deadline_key(&tk, deadline, &rk);
-        rocksdb_writebatch_put(wb, tk.b, tk.n, "", 0);
-    }
+    /* Later recipients of the same transaction add to the record, which
+     * keeps the first deadline; their index entries are dropped unused. */
+    int64_t deadline = op_counters_now(c) + (int64_t)(c->reservation_timeout + 0.999);
+    deadline_key(&tk, deadline, &rk);
+    rocksdb_writebatch_put(wb, tk.b, tk.n, "", 0);
     char v[16];
-    op__put_le(v, have + n);
+    op__put_le(v, n);
     op__put_le(v + 8, deadline);
-    rocksdb_writebatch_put(wb, rk.b, rk.n, v, sizeof v);
+    rocksdb_writebatch_merge(wb, rk.b, rk.n, v, sizeof v);
     rc = op__write(c, wb);
     return rc < 0 ? rc : op__answer_after_add(c, l, subject, dir_max, a);
 }
@@ -142,6 +215,9 @@ typedef struct {
 
 static int load_instance(op_counters_t *c, const char *instance, entry_t **out, size_t *nout)
 {
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_str(&lo, instance);
@@ -236,7 +312,7 @@ static int settle(op_counters_t *c, const char *instance, int64_t keep, int64_t 
     }
     free(e);
     if (rc < 0) {
-        rocksdb_writebatch_destroy(wb);
+        op__discard(c, wb);
         return rc;
     }
     return op__write(c, wb);
@@ -256,6 +332,8 @@ int op_counters_release(op_counters_t *c, const char *instance, int64_t *release
 
 int64_t op_counters_expire(op_counters_t *c)
 {
+    if (op__flush(c) < 0)
+        return 0;
     int64_t now = op_counters_now(c);
     if (now < c->last_sweep)
         c->expired_until = 0; /* the clock went back: deadlines before the mark may be new */
@@ -284,7 +362,11 @@ int64_t op_counters_expire(op_counters_t *c)
         int64_t n, deadline;
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
         rocksdb_writebatch_delete(wb, k, kl);
-        if (parse_resv(rk.b, rk.n, &r) == 0 && get16(c, &rk, &n, &deadline) == 1) {
+        /* the record's own deadline decides: an entry of a later recipient
+         * (the record keeps the first deadline) or of a record since
+         * settled only goes */
+        if (parse_resv(rk.b, rk.n, &r) == 0 && get16(c, &rk, &n, &deadline) == 1 &&
+            deadline <= now) {
             const op__limit_t *l = op__limit(c, r.limit);
             if (l != NULL)
                 op__bucket_sub(c, wb, l, r.subject, r.bucket, n);
@@ -309,6 +391,9 @@ int64_t op_counters_expire(op_counters_t *c)
 int op_counters_reserved(op_counters_t *c, const char *limit, const char *subject, int64_t *n)
 {
     /* Records are keyed by instance first: an admin's question, so a scan. */
+    int rc = op__flush(c);
+    if (rc < 0)
+        return rc;
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_init(&hi, 's');

@@ -68,8 +68,10 @@ void op_ldap_result_unref(op_ldap_result_t *r)
 
 static op_ldap_result_t *result_new(op_ldap_status_t status)
 {
+    static uint64_t serial;
     op_ldap_result_t *r = op_calloc(1, sizeof *r);
     r->refs = 1;
+    r->serial = __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
     r->status = status;
     return r;
 }

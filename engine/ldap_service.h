@@ -53,9 +53,11 @@ typedef struct {
 } op_ldap_entry_t;
 
 /* An answer: immutable once made, shared by the cache and every waiter of
- * a coalesced search, freed with its last reference. */
+ * a coalesced search, freed with its last reference.  serial names it for
+ * life (never reused), so a decoded copy can be kept per answer. */
 typedef struct {
     int refs;
+    uint64_t serial;
     op_ldap_status_t status;
     size_t nentries;
     op_ldap_entry_t *entries;

@@ -5,7 +5,9 @@
  *       {dn = "...", attrs = {name = {value, ...}}} (possibly empty), or
  *       nil, token: "timeout", "unavailable", "nosuchobject", "sizelimit",
  *       "invalid".  filter is a template (ldap_filter.h): request data goes
- *       into args and is escaped, never into the template.
+ *       into args and is escaped, never into the template.  The list is
+ *       shared: the same cached answer gives the same (read-only) tables
+ *       until it expires, so a policy may keep what it derived from them.
  *   ldap.directory()  the directory { } settings, for lua/lib/directory.lua
  *   ldap.stats()      counters of the service (searches, cache hits, ...)
  *   ldap.flush()      empties the cache
@@ -25,6 +27,10 @@ int luaopen_outpost_ldap(lua_State *L);
 #define ATTRS_MT "outpost.ldap.attrs"
 #define DIR_CACHE "outpost.ldap.directory"
 #define MAX_ATTRS 64
+/* Decoded answers, by serial: registry[DECODED][2i+1] = serial,
+ * [2i+2] = the list; direct-mapped, a collision replaces. */
+#define DECODED "outpost.ldap.decoded"
+#define DECODED_SLOTS 4096
 
 typedef struct {
     op_pending_t pending;
@@ -38,7 +44,21 @@ static op_ldap_t *service(lua_State *L)
     return op_services->ldap;
 }
 
-/* Pushes an answer: the list of entries, or nil, token. */
+static void push_decoded_cache(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, DECODED);
+    if (lua_istable(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 2 * DECODED_SLOTS, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, DECODED);
+}
+
+static void decode(lua_State *L, const op_ldap_result_t *r);
+
+/* Pushes an answer: the list of entries, or nil, token.  A cached answer
+ * is decoded once, not on every request that reads it. */
 static int push_result(lua_State *L, const op_ldap_result_t *r)
 {
     if (r->status != OP_LDAP_OK) {
@@ -46,6 +66,27 @@ static int push_result(lua_State *L, const op_ldap_result_t *r)
         lua_pushstring(L, op_ldap_status_token(r->status));
         return 2;
     }
+    push_decoded_cache(L);
+    int slot = (int)(r->serial % DECODED_SLOTS) * 2;
+    lua_rawgeti(L, -1, slot + 1);
+    if (lua_type(L, -1) == LUA_TNUMBER && (uint64_t)lua_tonumber(L, -1) == r->serial) {
+        lua_pop(L, 1);
+        lua_rawgeti(L, -1, slot + 2);
+        lua_remove(L, -2);
+        return 1;
+    }
+    lua_pop(L, 1);
+    decode(L, r);
+    lua_pushnumber(L, (lua_Number)r->serial);
+    lua_rawseti(L, -3, slot + 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, slot + 2);
+    lua_remove(L, -2);
+    return 1;
+}
+
+static void decode(lua_State *L, const op_ldap_result_t *r)
+{
     lua_createtable(L, (int)r->nentries, 0);
     for (size_t i = 0; i < r->nentries; i++) {
         const op_ldap_entry_t *e = &r->entries[i];
@@ -74,7 +115,6 @@ static int push_result(lua_State *L, const op_ldap_result_t *r)
         lua_setfield(L, -2, "attrs");
         lua_rawseti(L, -2, (int)i + 1);
     }
-    return 1;
 }
 
 static int l_attrs_index(lua_State *L)

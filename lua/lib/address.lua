@@ -17,10 +17,11 @@ local M = {}
 
 local MAX_LOCAL, MAX_ADDRESS = 64, 254
 
-function M.parse(s, opts)
-    if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
+local function parse(s, opts)
     opts = opts or {}
-    s = s:match("^%s*(.-)%s*$")
+    -- spaces (and controls) around it go; most addresses have none
+    local first, last = s:byte(1), s:byte(-1)
+    if not first or first <= 32 or last <= 32 then s = s:match("^%s*(.*%S)") or "" end
     if s:sub(1, 1) == "<" and s:sub(-1) == ">" then s = s:sub(2, -2) end
     if s == "" then return { null = true } end
     local at = s:match("^.*()@")
@@ -34,23 +35,71 @@ function M.parse(s, opts)
     local tag
     if opts.strip_tag ~= false and lp:sub(1, 1) ~= '"' then
         local seps = opts.separators or "+"
-        for i = 1, #lp do
-            if seps:find(lp:sub(i, i), 1, true) and i > 1 then
-                tag = lp:sub(i + 1)
-                lp = lp:sub(1, i - 1)
-                break
-            end
+        -- the first separator after the first character
+        local cut
+        for k = 1, #seps do
+            local i = lp:find(seps:sub(k, k), 2, true)
+            if i and (not cut or i < cut) then cut = i end
+        end
+        if cut then
+            tag = lp:sub(cut + 1)
+            lp = lp:sub(1, cut - 1)
         end
     end
     if not opts.keep_case then lp = lp:lower() end
     return { local_part = lp, domain = domain, tag = tag }
 end
 
-function M.normalize(s, opts)
+-- Answers of parse and normalize, by opts (the table itself) and string: a
+-- request reads the same few addresses several times (sender, recipient,
+-- login, the directory's comparisons), and the next request of the same
+-- user the same ones again.  parse's tables are shared: read-only.  Each
+-- cache is emptied when it grows past CACHE_MAX.
+local CACHE_MAX = 10000
+local NO_OPTS = {}
+
+local function cached(fn)
+    local cache, count = setmetatable({}, { __mode = "k" }), 0
+    return function(s, opts)
+        local by_opts = cache[opts or NO_OPTS]
+        if by_opts == nil then
+            by_opts = {}
+            cache[opts or NO_OPTS] = by_opts
+        end
+        local hit = by_opts[s]
+        if hit ~= nil then
+            if hit == false then return nil, "badaddress" end
+            return hit
+        end
+        local v, err = fn(s, opts)
+        if count >= CACHE_MAX then
+            cache, count = setmetatable({}, { __mode = "k" }), 0
+            by_opts = {}
+            cache[opts or NO_OPTS] = by_opts
+        end
+        by_opts[s] = v or false
+        count = count + 1
+        return v, err
+    end
+end
+
+local parse_cached = cached(parse)
+function M.parse(s, opts)
+    if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
+    return parse_cached(s, opts)
+end
+
+local function normalize(s, opts)
     local a, err = M.parse(s, opts)
     if not a then return nil, err end
     if a.null then return "" end
     return a.local_part .. "@" .. a.domain
+end
+
+local normalize_cached = cached(normalize)
+function M.normalize(s, opts)
+    if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
+    return normalize_cached(s, opts)
 end
 
 -- The subject a per-sender limit counts.  An authenticated user is counted

@@ -18,6 +18,10 @@
 -- section of the configuration (docs/config.md), so another schema needs no
 -- change here.  Addresses are compared in one normal form: the local part
 -- in lower case, the domain as outpost.domain() gives it.
+--
+-- The tables returned are shared between requests while the directory's
+-- answer stays cached (outpost.ldap keeps one decoded copy per answer):
+-- read them, never change them.
 local core = require "outpost"
 local address = require "address"
 local ldap = require "outpost.ldap"
@@ -27,9 +31,10 @@ local M = {}
 -- "Local@Dom.Example." -> "local@dom.example", or nil when it is no
 -- address: address.lua's normal form (the one counters use too), keeping
 -- a +tag, since the directory lists addresses as they are written.
+local KEEP_TAG = { strip_tag = false }
 function M.normalize_address(s)
     if type(s) ~= "string" then return nil end
-    local n = address.normalize(s, { strip_tag = false })
+    local n = address.normalize(s, KEEP_TAG)
     if n == nil or n == "" then return nil end
     return n
 end
@@ -59,6 +64,13 @@ local function exists(filter, value)
     if r == nil then return nil, err end
     return #r > 0
 end
+
+-- What was derived from an answer, by the answer's list (outpost.ldap
+-- returns the same list while the answer is cached): a request reads the
+-- entry it needs without building it again.  Weak keys: an answer that
+-- leaves the cache takes its derived value with it.
+local derived = setmetatable({}, { __mode = "k" })
+local user_attrs = setmetatable({}, { __mode = "k" })
 
 local function account_attrs(s, extra)
     local attrs = {}
@@ -99,17 +111,33 @@ end
 function M.user(uid)
     want_string(uid, "directory.user: uid", 2)
     local s = ldap.directory()
-    local e, err = one(s.user_filter, uid, account_attrs(s))
-    if not e then return e, err end
-    local addresses, senders = addresses_of(s, e)
-    return {
-        uid = uid,
-        dn = e.dn,
-        locked = e.attrs[s.lock_attr] ~= nil,
-        addresses = addresses,
-        senders = senders,
-        limit = integer_of(e, s.limit_attr) or s.default_limit,
-    }
+    local attrs = user_attrs[s]
+    if attrs == nil then
+        attrs = account_attrs(s)
+        user_attrs[s] = attrs
+    end
+    local r, err = search(s.user_filter, uid, attrs)
+    if r == nil then return nil, err end
+    local u = derived[r]
+    if u ~= nil then return u end
+    if #r == 0 then
+        u = false
+    elseif #r > 1 then
+        return nil, "ambiguous"
+    else
+        local e = r[1]
+        local addresses, senders = addresses_of(s, e)
+        u = {
+            uid = uid,
+            dn = e.dn,
+            locked = e.attrs[s.lock_attr] ~= nil,
+            addresses = addresses,
+            senders = senders,
+            limit = integer_of(e, s.limit_attr) or s.default_limit,
+        }
+    end
+    derived[r] = u
+    return u
 end
 
 -- PO4, AO4: may the account (from user() or function_account()) send as

@@ -160,19 +160,21 @@ local function account(tx)
 end
 
 -- The recipient, parsed (address.lua) once per request.
+local RCPT_FORM = { strip_tag = false, keep_case = true }
 local function recipient(tx)
     local r = rawget(tx, "_rcpt")
     if r == nil then
-        r = address.parse(tx.recipient, { strip_tag = false, keep_case = true }) or false
+        r = address.parse(tx.recipient, RCPT_FORM) or false
         rawset(tx, "_rcpt", r)
     end
     return r
 end
 
 -- address without its +tag, or nil when it has none.
+local UNTAGGED_FORM = { separators = TAG_SEPARATORS }
 local function untagged(addr)
     if not TAG_SEPARATORS then return nil end
-    local n = address.normalize(addr, { separators = TAG_SEPARATORS })
+    local n = address.normalize(addr, UNTAGGED_FORM)
     if n and n ~= "" and n ~= directory.normalize_address(addr) then return n end
     return nil
 end

@@ -19,6 +19,13 @@ static op_config_t cfg;
 
 #define T0 ((int64_t)1800000000 - (int64_t)1800000000 % 86400) /* a midnight UTC */
 
+static void open_store_cfg(void)
+{
+    limits[0] = (op_limit_conf_t){.name = "rcpt", .max = 5, .window = 3600, .resolution = 60, .max_override = 8};
+    limits[1] = (op_limit_conf_t){.name = "day", .max = 100, .window = 86400, .resolution = 900, .max_override = 100};
+    cfg = (op_config_t){.state_dir = dir, .limits = limits, .nlimits = 2, .reservation_timeout = 30};
+}
+
 static op_counters_t *open_store(void)
 {
     char err[512] = "";
@@ -27,9 +34,7 @@ static op_counters_t *open_store(void)
         if (mkdtemp(dir) == NULL)
             abort();
     }
-    limits[0] = (op_limit_conf_t){.name = "rcpt", .max = 5, .window = 3600, .resolution = 60, .max_override = 8};
-    limits[1] = (op_limit_conf_t){.name = "day", .max = 100, .window = 86400, .resolution = 900, .max_override = 100};
-    cfg = (op_config_t){.state_dir = dir, .limits = limits, .nlimits = 2, .reservation_timeout = 30};
+    open_store_cfg();
     op_counters_t *c = op_counters_open(NULL, &cfg, err, sizeof err);
     if (c == NULL) {
         fprintf(stderr, "%s\n", err);
@@ -230,6 +235,110 @@ CTEST(reservations_expire)
     int64_t released;
     op_counters_release(c, "gone", &released);
     CHECK_INT(released, 0);
+    cleanup(c);
+}
+
+/* Recipients of one transaction share the first recipient's deadline; the
+ * deadline entries of the later ones release nothing, not even a record
+ * the instance made again after the first was released. */
+CTEST(later_recipients_share_the_first_deadline)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 1, -1, &a), 0);
+    now_s = T0 + 10;
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 2, -1, &a), 0);
+    int64_t r;
+    op_counters_reserved(c, "day", "alice", &r);
+    CHECK_INT(r, 3);
+    now_s = T0 + 30;
+    CHECK_INT(op_counters_expire(c), 3);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 4, -1, &a), 0);
+    now_s = T0 + 40; /* the second recipient's old entry: not this record's */
+    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(used(c, "day", "alice"), 4);
+    now_s = T0 + 60;
+    CHECK_INT(op_counters_expire(c), 4);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    cleanup(c);
+}
+
+/* The windows in memory follow what the store holds: a reopened store
+ * (after kill -9 too: every add is in the WAL before it is answered) and a
+ * window dropped from memory read the same counts. */
+CTEST(windows_in_memory_match_the_store)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK_INT(op_counters_reserve(c, "rcpt", "alice", "m", 1, -1, &a), 0);
+    op__mem_clear(c);
+    CHECK_INT(used(c, "rcpt", "alice"), 4);
+    int64_t released;
+    CHECK_INT(op_counters_release(c, "m", &released), 0);
+    CHECK_INT(released, 1);
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    op_counters_close(c);
+    c = open_store();
+    CHECK_INT(used(c, "rcpt", "alice"), 3);
+    CHECK_INT(op_counters_reset(c, "rcpt", "alice"), 0);
+    CHECK_INT(used(c, "rcpt", "alice"), 0);
+    cleanup(c);
+}
+
+/* With a loop, adds and reservations collect in the group batch: reads
+ * see them at once, one loop iteration writes them (before any answer
+ * leaves, engine/outbuf.c), and closing writes what is left. */
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+CTEST(group_commit_with_a_loop)
+{
+    now_s = T0;
+    char err[512] = "";
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof dir, "/tmp/outpost-ctest-XXXXXX");
+        if (mkdtemp(dir) == NULL)
+            abort();
+    }
+    open_store_cfg();
+    op_counters_t *c = op_counters_open(&loop, &cfg, err, sizeof err);
+    CHECK(c != NULL);
+    op_counters_set_clock(c, test_clock, NULL);
+    op_counters_answer_t a;
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "g1", 2, -1, &a), 0);
+    CHECK_INT(op_counters_add(c, "day", "alice", 3, -1, &a), 0);
+    CHECK(rocksdb_writebatch_count(c->pending) > 0); /* waiting for the iteration's end */
+    CHECK_INT(used(c, "day", "alice"), 5);
+    uv_timer_t tick; /* the loop runs only with something to wait for, as the daemon's listeners */
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, on_tick, 0, 0);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK_INT(rocksdb_writebatch_count(c->pending), 0); /* written */
+    uv_close((uv_handle_t *)&tick, NULL);
+    CHECK_INT(op_counters_add(c, "day", "alice", 1, -1, &a), 0);
+    int64_t r;
+    CHECK_INT(op_counters_reserved(c, "day", "alice", &r), 0); /* a store read writes first */
+    CHECK_INT(r, 2);
+    CHECK_INT(rocksdb_writebatch_count(c->pending), 0);
+    CHECK_INT(op_counters_add(c, "day", "alice", 4, -1, &a), 0);
+    op_counters_close(c); /* writes the last group */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    c = open_store();
+    CHECK_INT(used(c, "day", "alice"), 10);
+    int64_t released;
+    CHECK_INT(op_counters_release(c, "g1", &released), 0);
+    CHECK_INT(released, 2);
+    CHECK_INT(used(c, "day", "alice"), 8);
     cleanup(c);
 }
 
