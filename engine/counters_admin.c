@@ -2,6 +2,7 @@
  * overrides with an audit trail, the subjects nearest their limit. */
 #include "counters_store.h"
 
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 
@@ -79,15 +80,7 @@ static int parse_override(const char *v, size_t vl, op_counters_override_t *o, i
 /* FNV-1a over limit 0 subject */
 uint64_t op__override_hash(const char *limit, const char *subject)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = limit;; p++) {
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-        if (*p == '\0')
-            break;
-    }
-    for (const char *p = subject; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
+    return op_hash_str(op_hash_bytes(OP_HASH_INIT, limit, strlen(limit) + 1), subject);
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -9,6 +9,7 @@
 #include "dns.h"
 
 #include "dns_parse.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "names.h"
@@ -124,10 +125,7 @@ static uint64_t now_ms(const op_dns_t *dns)
 
 static uint32_t hash_key(const char *name, int type)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)type;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h;
+    return (uint32_t)op_hash_str(OP_HASH_INIT ^ (uint64_t)type, name);
 }
 
 static entry_t *table_find(op_dns_t *dns, const char *name, int type, uint32_t h)

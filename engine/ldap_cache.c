@@ -1,5 +1,6 @@
 #include "ldap_cache.h"
 
+#include "hash.h"
 #include "mem.h"
 
 #include <stdint.h>
@@ -27,12 +28,7 @@ struct op_ldap_cache {
 
 static uint64_t hash_bytes(const char *k, size_t n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return op_hash_bytes(OP_HASH_INIT, k, n);
 }
 
 op_ldap_cache_t *op_ldap_cache_new(size_t max_entries, void (*release)(void *value))

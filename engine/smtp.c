@@ -2,6 +2,7 @@
  * destination. */
 #include "smtp.h"
 
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "names.h"
@@ -76,10 +77,7 @@ struct op_smtp {
 
 static uint32_t hash_str(const char *k)
 {
-    uint32_t h = 2166136261u;
-    for (; *k; k++)
-        h = (h ^ (unsigned char)*k) * 16777619u;
-    return h;
+    return (uint32_t)op_hash_str(OP_HASH_INIT, k);
 }
 
 static void lru_unlink(op_smtp_t *s, centry_t *e)

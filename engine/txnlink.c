@@ -1,5 +1,6 @@
 #include "txnlink.h"
 
+#include "hash.h"
 #include "mem.h"
 
 #include <string.h>
@@ -31,10 +32,7 @@ struct op_txnlink {
 
 static uint64_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
+    return op_hash_str(OP_HASH_INIT, s);
 }
 
 static int usable_key(const char *k)
