@@ -94,7 +94,8 @@ e2e: deps
 
 # bench/run.sh: outpostd against the ceiling and the peers (postfwd,
 # policyd-rate-limit, installed by bench/deps.sh, which only `make bench`
-# runs); bench/scaling.sh: postout as subjects and connections grow.
+# runs); bench/scaling.sh: postout as subjects and connections grow;
+# bench/bench_milter.sh: whole milter sessions/s (docs/milter.md).
 # `make bench-parts`: each bench/bench_*.sh measures one part (DNS, LDAP,
 # counters, milter).  docs/performance.md.
 bench: deps
@@ -102,6 +103,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
 	@bench/scaling.sh
+	@BENCH_CONNS="8 64" bash bench/bench_milter.sh
 
 bench-parts: deps
 	@$(MAKE) --no-print-directory build
