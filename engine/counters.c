@@ -248,7 +248,7 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     }
     op__override_index(c);
     /* the reservations' deadlines live in memory: read them from the records */
-    if (op__dl_rebuild(c) < 0) {
+    if (op__dl_rebuild(c, INT64_MIN, NULL, NULL) < 0) {
         snprintf(err, errlen, "counters: cannot read the reservations of %s", c->path);
         op_counters_close(c);
         return NULL;

@@ -14,6 +14,7 @@
 
 #include "mem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,42 +193,117 @@ void op__dl_clear(op_counters_t *c)
     c->dl = NULL;
 }
 
-int op__dl_rebuild(op_counters_t *c)
+/* The dl_max earliest deadlines of a scan: a heap with the latest on top. */
+typedef struct {
+    dl_node_t **e;
+    size_t n;
+} pick_t;
+
+static void pick_swap(pick_t *p, size_t a, size_t b)
+{
+    dl_node_t *t = p->e[a];
+    p->e[a] = p->e[b];
+    p->e[b] = t;
+}
+
+static void pick_down(pick_t *p, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < p->n && p->e[l]->deadline > p->e[m]->deadline)
+            m = l;
+        if (l + 1 < p->n && p->e[l + 1]->deadline > p->e[m]->deadline)
+            m = l + 1;
+        if (m == i)
+            return;
+        pick_swap(p, i, m);
+        i = m;
+    }
+}
+
+static void pick_up(pick_t *p, size_t i)
+{
+    while (i > 0 && p->e[(i - 1) / 2]->deadline < p->e[i]->deadline) {
+        pick_swap(p, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static dl_node_t *node_new(const char *key, size_t klen, int64_t deadline)
+{
+    dl_node_t *e = op_malloc(sizeof *e + klen);
+    e->next = NULL;
+    e->hash = key_hash(key, klen);
+    e->deadline = deadline;
+    e->klen = klen;
+    memcpy(e->key, key, klen);
+    return e;
+}
+
+/* Offers a record to the pick; what it cannot keep lowers spill_due. */
+static void pick_offer(op_counters_t *c, pick_t *p, size_t max, const char *key, size_t klen,
+                       int64_t deadline)
+{
+    if (p->n < max) {
+        p->e[p->n] = node_new(key, klen, deadline);
+        pick_up(p, p->n++);
+        return;
+    }
+    if (max == 0 || deadline >= p->e[0]->deadline) {
+        if (deadline < c->dl_spill_due)
+            c->dl_spill_due = deadline;
+        return;
+    }
+    if (p->e[0]->deadline < c->dl_spill_due)
+        c->dl_spill_due = p->e[0]->deadline;
+    free(p->e[0]);
+    p->e[0] = node_new(key, klen, deadline);
+    pick_down(p, 0);
+}
+
+int op__dl_rebuild(op_counters_t *c, int64_t now, op__dl_due_fn due, int64_t *total)
 {
     op__dl_clear(c);
+    c->dl_spill_due = INT64_MAX;
+    size_t max = c->dl_max;
+    pick_t p = {op_malloc((max ? max : 1) * sizeof *p.e), 0};
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_init(&hi, 's');
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    int rc = 0;
     for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
-        if (vl != 16 || kl > sizeof lo.b - 8)
+        if (vl != 16 || kl > sizeof lo.b)
             continue;
         int64_t deadline = op__get_le(v + 8);
-        if (!op__dl_add(c, k, kl, deadline)) {
-            /* past the memory bound: the store's index, as a reservation
-             * past it writes (the key may be there already) */
-            op__key_t rk, tk;
+        if (deadline <= now && due != NULL) {
+            /* the iterator reads a snapshot: releasing as it goes is safe */
+            op__key_t rk;
             memcpy(rk.b, k, kl);
             rk.n = kl;
-            op__deadline_key(&tk, deadline, &rk);
-            rocksdb_writebatch_put(wb, tk.b, tk.n, "", 0);
+            if ((rc = due(c, &rk, now, total)) < 0)
+                break;
+            continue;
         }
+        pick_offer(c, &p, max, k, kl, deadline);
     }
     char *dberr = NULL;
     rocksdb_iter_get_error(it, &dberr);
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
-    if (dberr == NULL && rocksdb_writebatch_count(wb) > 0)
-        rocksdb_write(c->db, c->wopts, wb, &dberr);
-    rocksdb_writebatch_destroy(wb);
+    for (size_t i = 0; i < p.n; i++) {
+        op__dl_add(c, p.e[i]->key, p.e[i]->klen, p.e[i]->deadline);
+        free(p.e[i]);
+    }
+    free(p.e);
     if (dberr != NULL) {
         free(dberr);
+        c->dl_spill_due = INT64_MIN; /* read them all again at the next sweep */
         return OP_COUNTERS_EIO;
     }
-    return 0;
+    return rc;
 }

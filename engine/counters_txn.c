@@ -8,9 +8,9 @@
  * amounts and keeps the first deadline when it is read).  The deadline
  * index is in memory (counters_deadlines.c, rebuilt from the records when
  * the store opens), so a reservation writes two keys, its bucket and its
- * record; past the index's memory bound every reservation also writes its
- * own 't' key into the store.  A 't' entry whose record has a later
- * deadline, or none, is dropped by the sweep without releasing. */
+ * record.  Stores of older versions also have a 't' key per reservation:
+ * the sweep still reads them, and drops one whose record has a later
+ * deadline, or none, without releasing. */
 #include "counters_store.h"
 
 #include "log.h"
@@ -56,14 +56,6 @@ static void resv_key(op__key_t *k, const char *instance, const char *limit, cons
     op__key_str(k, limit);
     op__key_str(k, subject);
     op__key_u64(k, (uint64_t)bucket + BIAS);
-}
-
-void op__deadline_key(op__key_t *k, int64_t deadline, const op__key_t *rk)
-{
-    op__key_init(k, 't');
-    op__key_u64(k, (uint64_t)deadline + BIAS);
-    memcpy(k->b + k->n, rk->b + 1, rk->n - 1);
-    k->n += rk->n - 1;
 }
 
 /* Returns 1 and the value when the key exists, 0 when not, < 0 on error. */
@@ -194,15 +186,13 @@ int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject
         op__unused(c, wb); /* the bucket, if written, holds what it held */
         return rc;
     }
-    op__key_t rk, tk;
+    op__key_t rk;
     resv_key(&rk, instance, limit, subject, bucket);
     /* Later recipients of the same transaction add to the record, which
-     * keeps the first deadline; their 't' entries are dropped unused. */
+     * keeps the first deadline (op__dl_add knows it already). */
     int64_t deadline = op_counters_now(c) + (int64_t)(c->reservation_timeout + 0.999);
-    if (!op__dl_add(c, rk.b, rk.n, deadline)) {
-        op__deadline_key(&tk, deadline, &rk);
-        rocksdb_writebatch_put(wb, tk.b, tk.n, "", 0);
-    }
+    if (!op__dl_add(c, rk.b, rk.n, deadline) && deadline < c->dl_spill_due)
+        c->dl_spill_due = deadline; /* the index is full: the sweep reads the records then */
     char v[16];
     op__put_le(v, n);
     op__put_le(v + 8, deadline);
@@ -268,14 +258,11 @@ static int load_instance(op_counters_t *c, const char *instance, entry_t **out, 
     return 0;
 }
 
+/* A 't' key of an older version stays until its deadline: the sweep drops
+ * it then, finding no record. */
 static void forget(rocksdb_writebatch_t *wb, const entry_t *e)
 {
-    op__key_t rk, tk;
-    memcpy(rk.b, e->key, e->klen);
-    rk.n = e->klen;
-    op__deadline_key(&tk, e->r.deadline, &rk);
-    rocksdb_writebatch_delete(wb, rk.b, rk.n);
-    rocksdb_writebatch_delete(wb, tk.b, tk.n); /* if past the memory bound */
+    rocksdb_writebatch_delete(wb, e->key, e->klen);
 }
 
 static int same_group(const entry_t *a, const entry_t *b)
@@ -358,7 +345,7 @@ static int expire_record(op_counters_t *c, const op__key_t *rk, const char *tk, 
         if (l != NULL)
             op__bucket_sub(c, wb, l, r.subject, r.bucket, n);
         rocksdb_writebatch_delete(wb, rk->b, rk->n);
-        op__dl_forget(c, rk->b, rk->n); /* a record also indexed in the store */
+        op__dl_forget(c, rk->b, rk->n); /* due by its 't' key, if also in memory */
         *total += n;
         op_info("counters: released %lld of %s for %s (instance %s): not committed within "
                 "reservation_timeout", (long long)n, r.limit, r.subject, r.instance);
@@ -368,6 +355,11 @@ static int expire_record(op_counters_t *c, const op__key_t *rk, const char *tk, 
         return 0;
     }
     return op__write(c, wb);
+}
+
+static int expire_due(op_counters_t *c, const op__key_t *rk, int64_t now, int64_t *total)
+{
+    return expire_record(c, rk, NULL, 0, now, total);
 }
 
 int64_t op_counters_expire(op_counters_t *c)
@@ -380,6 +372,9 @@ int64_t op_counters_expire(op_counters_t *c)
     while (op__dl_pop_due(c, now, &rk))
         if (expire_record(c, &rk, NULL, 0, now, &total) < 0)
             return total;
+    /* a record the full index could not take is due: read them all */
+    if (now >= c->dl_spill_due && op__dl_rebuild(c, now, expire_due, &total) < 0)
+        return total;
     if (now < c->last_sweep)
         c->expired_until = 0; /* the clock went back: deadlines before the mark may be new */
     c->last_sweep = now;
