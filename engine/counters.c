@@ -200,6 +200,9 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
 {
     op_counters_t *c = op_calloc(1, sizeof *c);
     c->clock = real_clock;
+    /* About 100 bytes each, ~10 MB at most: reservations live from RCPT
+     * to the end of the message, or reservation_timeout when abandoned. */
+    c->dl_max = 100000;
     if (path != NULL) {
         c->path = op_strdup(path);
         c->remove_on_close = 1;
@@ -244,6 +247,12 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
         return NULL;
     }
     op__override_index(c);
+    /* the reservations' deadlines live in memory: read them from the records */
+    if (op__dl_rebuild(c, INT64_MIN, NULL, NULL) < 0) {
+        snprintf(err, errlen, "counters: cannot read the reservations of %s", c->path);
+        op_counters_close(c);
+        return NULL;
+    }
     if (loop != NULL) {
         c->group = 1;
         c->loop = loop;
@@ -315,6 +324,7 @@ void op_counters_close(op_counters_t *c)
     rocksdb_readoptions_destroy(c->ropts);
     free_limits(c);
     op__mem_clear(c);
+    op__dl_clear(c);
     free(c->override_hashes);
     if (c->group) {
         uv_mutex_destroy(&c->lock);

@@ -3,6 +3,8 @@
  *   'c' limit 0 subject 0 start(8, big-endian)  -> count(8) leaves(8)    window buckets
  *   'r' instance 0 limit 0 subject 0 start(8)   -> n(8) deadline(8)      reservations
  *   't' deadline(8) instance 0 limit 0 subject 0 start(8) -> ""         reservation deadlines
+ *                       (written by older versions; the index is in memory now,
+ *                       counters_deadlines.c, and the sweep drops these)
  *   'o' limit 0 subject                          -> max until set_at who reason (tab-separated)
  *
  * `start` is a bucket's first second (not its index), so a reload that
@@ -21,6 +23,7 @@
 #include <rocksdb/c.h>
 
 typedef struct op__win op__win_t;
+typedef struct op__dl op__dl_t;
 
 typedef struct {
     char *name;
@@ -54,6 +57,12 @@ struct op_counters {
      * request.  Rebuilt from the store when an override is set or cleared. */
     uint64_t *override_hashes;
     size_t noverride_hashes;
+    /* The reservations' deadlines (counters_deadlines.c), NULL when none;
+     * at most dl_max of them.  dl_spill_due: the earliest deadline of a
+     * record not indexed (INT64_MAX when every record is). */
+    op__dl_t *dl;
+    size_t dl_max;
+    int64_t dl_spill_due;
     /* The windows in memory (counters_mem.c): a hash table of chains. */
     op__win_t **slots;
     size_t nslots, nwins, max_wins, evict_at;
@@ -125,6 +134,23 @@ uint64_t op__override_hash(const char *limit, const char *subject);
 /* The operator override of (limit, subject), if any: 1 found, 0 none. */
 int op__override_get(op_counters_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o);
+
+/* ---- the reservations' deadlines in memory (counters_deadlines.c) ---- */
+
+/* Indexes record key's deadline: 1 done (or indexed already: the record
+ * keeps its first deadline), 0 the index is full. */
+int op__dl_add(op_counters_t *c, const char *key, size_t klen, int64_t deadline);
+/* Forgets a record settled (committed or released). */
+void op__dl_forget(op_counters_t *c, const char *key, size_t klen);
+/* Takes the record due first into k when it is due at now: 1, else 0. */
+int op__dl_pop_due(op_counters_t *c, int64_t now, op__key_t *k);
+size_t op__dl_count(const op_counters_t *c);
+void op__dl_clear(op_counters_t *c);
+/* Reads every record of the store: those due at now go to due (none at
+ * open: now = INT64_MIN), the dl_max earliest of the others are indexed,
+ * and dl_spill_due is set for the rest. */
+typedef int (*op__dl_due_fn)(op_counters_t *c, const op__key_t *rk, int64_t now, int64_t *total);
+int op__dl_rebuild(op_counters_t *c, int64_t now, op__dl_due_fn due, int64_t *total);
 
 /* ---- the windows in memory (counters_mem.c) ---- */
 

@@ -5,9 +5,12 @@
  * were neither committed nor released.
  *
  * A reservation reads nothing: the record is a merge (RocksDB adds the
- * amounts and keeps the first deadline when it is read), and every
- * reservation indexes its own deadline.  An index entry whose record has a
- * later deadline, or none, is dropped by the sweep without releasing. */
+ * amounts and keeps the first deadline when it is read).  The deadline
+ * index is in memory (counters_deadlines.c, rebuilt from the records when
+ * the store opens), so a reservation writes two keys, its bucket and its
+ * record.  Stores of older versions also have a 't' key per reservation:
+ * the sweep still reads them, and drops one whose record has a later
+ * deadline, or none, without releasing. */
 #include "counters_store.h"
 
 #include "log.h"
@@ -53,14 +56,6 @@ static void resv_key(op__key_t *k, const char *instance, const char *limit, cons
     op__key_str(k, limit);
     op__key_str(k, subject);
     op__key_u64(k, (uint64_t)bucket + BIAS);
-}
-
-static void deadline_key(op__key_t *k, int64_t deadline, const op__key_t *rk)
-{
-    op__key_init(k, 't');
-    op__key_u64(k, (uint64_t)deadline + BIAS);
-    memcpy(k->b + k->n, rk->b + 1, rk->n - 1);
-    k->n += rk->n - 1;
 }
 
 /* Returns 1 and the value when the key exists, 0 when not, < 0 on error. */
@@ -191,13 +186,13 @@ int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject
         op__unused(c, wb); /* the bucket, if written, holds what it held */
         return rc;
     }
-    op__key_t rk, tk;
+    op__key_t rk;
     resv_key(&rk, instance, limit, subject, bucket);
     /* Later recipients of the same transaction add to the record, which
-     * keeps the first deadline; their index entries are dropped unused. */
+     * keeps the first deadline (op__dl_add knows it already). */
     int64_t deadline = op_counters_now(c) + (int64_t)(c->reservation_timeout + 0.999);
-    deadline_key(&tk, deadline, &rk);
-    rocksdb_writebatch_put(wb, tk.b, tk.n, "", 0);
+    if (!op__dl_add(c, rk.b, rk.n, deadline) && deadline < c->dl_spill_due)
+        c->dl_spill_due = deadline; /* the index is full: the sweep reads the records then */
     char v[16];
     op__put_le(v, n);
     op__put_le(v + 8, deadline);
@@ -263,14 +258,11 @@ static int load_instance(op_counters_t *c, const char *instance, entry_t **out, 
     return 0;
 }
 
+/* A 't' key of an older version stays until its deadline: the sweep drops
+ * it then, finding no record. */
 static void forget(rocksdb_writebatch_t *wb, const entry_t *e)
 {
-    op__key_t rk, tk;
-    memcpy(rk.b, e->key, e->klen);
-    rk.n = e->klen;
-    deadline_key(&tk, e->r.deadline, &rk);
-    rocksdb_writebatch_delete(wb, rk.b, rk.n);
-    rocksdb_writebatch_delete(wb, tk.b, tk.n);
+    rocksdb_writebatch_delete(wb, e->key, e->klen);
 }
 
 static int same_group(const entry_t *a, const entry_t *b)
@@ -310,12 +302,16 @@ static int settle(op_counters_t *c, const char *instance, int64_t keep, int64_t 
         }
         i = j;
     }
-    free(e);
     if (rc < 0) {
+        free(e);
         op__discard(c, wb);
         return rc;
     }
-    return op__write(c, wb);
+    rc = op__write(c, wb);
+    for (size_t i = 0; i < n && rc >= 0; i++)
+        op__dl_forget(c, e[i].key, e[i].klen); /* forgotten by the store now */
+    free(e);
+    return rc;
 }
 
 int op_counters_commit(op_counters_t *c, const char *instance, int64_t keep, int64_t *committed,
@@ -330,11 +326,55 @@ int op_counters_release(op_counters_t *c, const char *instance, int64_t *release
     return settle(c, instance, 0, &kept, released);
 }
 
+/* Releases record rk if its own deadline passed: a 't' entry of a later
+ * recipient (the record keeps the first deadline) or of a record since
+ * settled only goes.  tk, when not NULL, is the store's index entry. */
+static int expire_record(op_counters_t *c, const op__key_t *rk, const char *tk, size_t tkl,
+                         int64_t now, int64_t *total)
+{
+    resv_t r;
+    int64_t n, deadline;
+    /* One batch per record: two records may share a bucket, and a batch's
+     * reads do not see its own pending writes. */
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    if (tk != NULL)
+        rocksdb_writebatch_delete(wb, tk, tkl);
+    if (parse_resv(rk->b, rk->n, &r) == 0 && get16(c, rk, &n, &deadline) == 1 &&
+        deadline <= now) {
+        const op__limit_t *l = op__limit(c, r.limit);
+        if (l != NULL)
+            op__bucket_sub(c, wb, l, r.subject, r.bucket, n);
+        rocksdb_writebatch_delete(wb, rk->b, rk->n);
+        op__dl_forget(c, rk->b, rk->n); /* due by its 't' key, if also in memory */
+        *total += n;
+        op_info("counters: released %lld of %s for %s (instance %s): not committed within "
+                "reservation_timeout", (long long)n, r.limit, r.subject, r.instance);
+    }
+    if (rocksdb_writebatch_count(wb) == 0) {
+        rocksdb_writebatch_destroy(wb);
+        return 0;
+    }
+    return op__write(c, wb);
+}
+
+static int expire_due(op_counters_t *c, const op__key_t *rk, int64_t now, int64_t *total)
+{
+    return expire_record(c, rk, NULL, 0, now, total);
+}
+
 int64_t op_counters_expire(op_counters_t *c)
 {
     if (op__flush(c) < 0)
         return 0;
     int64_t now = op_counters_now(c);
+    int64_t total = 0;
+    op__key_t rk;
+    while (op__dl_pop_due(c, now, &rk))
+        if (expire_record(c, &rk, NULL, 0, now, &total) < 0)
+            return total;
+    /* a record the full index could not take is due: read them all */
+    if (now >= c->dl_spill_due && op__dl_rebuild(c, now, expire_due, &total) < 0)
+        return total;
     if (now < c->last_sweep)
         c->expired_until = 0; /* the clock went back: deadlines before the mark may be new */
     c->last_sweep = now;
@@ -346,36 +386,15 @@ int64_t op_counters_expire(op_counters_t *c)
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
-    int64_t total = 0;
-    /* One batch per record: two records may share a bucket, and a batch's
-     * reads do not see its own pending writes. */
     for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl;
         const char *k = rocksdb_iter_key(it, &kl);
         if (kl < 9 || kl - 8 > sizeof lo.b)
             continue;
-        op__key_t rk;
         rk.b[0] = 'r';
         memcpy(rk.b + 1, k + 9, kl - 9);
         rk.n = kl - 8;
-        resv_t r;
-        int64_t n, deadline;
-        rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-        rocksdb_writebatch_delete(wb, k, kl);
-        /* the record's own deadline decides: an entry of a later recipient
-         * (the record keeps the first deadline) or of a record since
-         * settled only goes */
-        if (parse_resv(rk.b, rk.n, &r) == 0 && get16(c, &rk, &n, &deadline) == 1 &&
-            deadline <= now) {
-            const op__limit_t *l = op__limit(c, r.limit);
-            if (l != NULL)
-                op__bucket_sub(c, wb, l, r.subject, r.bucket, n);
-            rocksdb_writebatch_delete(wb, rk.b, rk.n);
-            total += n;
-            op_info("counters: released %lld of %s for %s (instance %s): not committed within "
-                    "reservation_timeout", (long long)n, r.limit, r.subject, r.instance);
-        }
-        if (op__write(c, wb) < 0)
+        if (expire_record(c, &rk, k, kl, now, &total) < 0)
             break;
     }
     char *dberr = NULL;

@@ -379,6 +379,114 @@ CTEST(the_sweep_resumes_where_it_stopped)
     cleanup(c);
 }
 
+/* The store's 't' keys (reservation deadlines past the index in memory). */
+static int store_deadlines(op_counters_t *c)
+{
+    op__flush(c);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, c->ropts);
+    int n = 0;
+    for (rocksdb_iter_seek(it, "t", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        if (rocksdb_iter_key(it, &kl)[0] != 't')
+            break;
+        n++;
+    }
+    rocksdb_iter_destroy(it);
+    return n;
+}
+
+/* A reservation writes its bucket and its record; the deadline index is in
+ * memory and read again from the records when the store opens (a crash
+ * loses nothing: the records are in the WAL before the answer). */
+CTEST(reservation_deadlines_are_rebuilt_at_open)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "gone", 3, -1, &a), 0);
+    CHECK_INT(op_counters_reserve(c, "day", "bob", "kept", 2, -1, &a), 0);
+    CHECK_INT((int64_t)op__dl_count(c), 2);
+    CHECK_INT(store_deadlines(c), 0);
+    op_counters_close(c);
+    c = open_store();
+    CHECK_INT((int64_t)op__dl_count(c), 2);
+    int64_t kept, released;
+    CHECK_INT(op_counters_commit(c, "kept", -1, &kept, &released), 0);
+    CHECK_INT(kept, 2);
+    CHECK_INT((int64_t)op__dl_count(c), 1); /* the commit forgot its deadline */
+    now_s = T0 + 29;
+    CHECK_INT(op_counters_expire(c), 0);
+    now_s = T0 + 30;
+    CHECK_INT(op_counters_expire(c), 3);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    CHECK_INT(used(c, "day", "bob"), 2);
+    CHECK_INT((int64_t)op__dl_count(c), 0);
+    cleanup(c);
+}
+
+/* Past the memory bound a reservation is not indexed: the sweep reads all
+ * records when the earliest of those is due, releases what is due and
+ * indexes the earliest of the others again.  No 't' key either way. */
+CTEST(past_the_memory_bound_the_sweep_reads_the_records)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    c->dl_max = 2;
+    op_counters_answer_t a;
+    char inst[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(inst, sizeof inst, "i%d", i);
+        CHECK_INT(op_counters_reserve(c, "day", "alice", inst, 1, -1, &a), 0);
+    }
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "i0", 1, -1, &a), 0); /* indexed already */
+    now_s = T0 + 10;
+    CHECK_INT(op_counters_reserve(c, "day", "alice", "late", 1, -1, &a), 0);
+    CHECK_INT((int64_t)op__dl_count(c), 2);
+    CHECK_INT(c->dl_spill_due, T0 + 30);
+    CHECK_INT(store_deadlines(c), 0);
+    int64_t kept, released;
+    CHECK_INT(op_counters_commit(c, "i1", -1, &kept, &released), 0); /* indexed */
+    CHECK_INT(op_counters_commit(c, "i4", -1, &kept, &released), 0); /* not indexed */
+    CHECK_INT((int64_t)op__dl_count(c), 1);
+    now_s = T0 + 29;
+    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(c->dl_spill_due, T0 + 30);
+    now_s = T0 + 30;
+    CHECK_INT(op_counters_expire(c), 4); /* i0 (2), i2, i3 */
+    CHECK_INT(used(c, "day", "alice"), 3); /* i1, i4, late */
+    CHECK_INT((int64_t)op__dl_count(c), 1); /* late, indexed again */
+    CHECK_INT(c->dl_spill_due, INT64_MAX);
+    now_s = T0 + 40;
+    CHECK_INT(op_counters_expire(c), 1);
+    CHECK_INT((int64_t)op__dl_count(c), 0);
+    CHECK_INT(store_deadlines(c), 0);
+    cleanup(c);
+}
+
+/* The rebuild keeps the earliest deadlines when they do not all fit. */
+CTEST(a_rebuild_keeps_the_earliest_deadlines)
+{
+    now_s = T0;
+    op_counters_t *c = open_store();
+    op_counters_answer_t a;
+    char inst[16];
+    for (int i = 0; i < 6; i++) {
+        now_s = T0 + 6 - i; /* the later in key order, the earlier the deadline */
+        snprintf(inst, sizeof inst, "i%d", i);
+        CHECK_INT(op_counters_reserve(c, "day", "alice", inst, 1, -1, &a), 0);
+    }
+    c->dl_max = 2;
+    CHECK_INT(op__dl_rebuild(c, INT64_MIN, NULL, NULL), 0);
+    CHECK_INT((int64_t)op__dl_count(c), 2); /* i5 (T0 + 31), i4 (T0 + 32) */
+    CHECK_INT(c->dl_spill_due, T0 + 33);
+    now_s = T0 + 32;
+    CHECK_INT(op_counters_expire(c), 2);
+    now_s = T0 + 36;
+    CHECK_INT(op_counters_expire(c), 4);
+    CHECK_INT(used(c, "day", "alice"), 0);
+    cleanup(c);
+}
+
 CTEST(overrides_directory_and_operator)
 {
     now_s = T0;

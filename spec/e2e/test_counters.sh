@@ -139,6 +139,10 @@ $CTL counter reset rcpt user0@example.org >/dev/null
 "$LOADGEN" --unix "$T/count.sock" -c 8 -d 20 --keys 1 --warmup 0 > "$T/crash.out" 2>&1 &
 LG=$!
 sleep 2
+# ... and a reservation open at the kill: its deadline is in memory only,
+# read again from the store's records at the restart
+for i in 1 2 3; do ask sasl_username=dave@example.org protocol_state=RCPT instance=K1 recipient="r$i@example.net" >/dev/null; done
+check "a reservation open at the kill: 3 counted" test "$(used dave@example.org)" = 3
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=
@@ -151,6 +155,10 @@ after=$(used user0@example.org)
 check "after kill -9 and restart: all $acked acknowledged still counted (counter $after)" \
     test "$after" -ge "${acked:-1}"
 check "... and at most the 8 in flight more" test "$after" -le $((acked + 8))
+for i in $(seq 1 60); do log_has "released 3 of rcpt for dave@example.org \(instance K1\)" && break; sleep 0.1; done
+check "the reservation open at the kill is released after reservation_timeout" \
+    log_has "released 3 of rcpt for dave@example.org \(instance K1\)"
+check "... and no longer counted" test "$(used dave@example.org)" = 0
 
 check "clean exit after SIGTERM" e2e_stop
 cat "$T/daemon-1.log" >> "$T/daemon.log"
