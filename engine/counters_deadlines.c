@@ -11,6 +11,7 @@
  * binary heap by deadline (the sweep takes the due ones first, even after
  * the clock or the timeout changed). */
 #include "counters_store.h"
+#include "hash.h"
 
 #include "mem.h"
 
@@ -37,10 +38,7 @@ struct op__dl {
 
 static uint64_t key_hash(const char *k, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
-    return h;
+    return op_hash_bytes(OP_HASH_INIT, k, n);
 }
 
 static void heap_set(op__dl_t *d, size_t i, dl_node_t *e)
