@@ -137,3 +137,18 @@ check_answer() {
 median() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# The harness's slapd and unbound, started unless they run already
+# (HARNESS_STARTED=1 then, so the caller's cleanup stops them again); its
+# env (ports, paths) is sourced either way.
+harness_dns_ldap_up() {
+    local status
+    status=$(bash spec/harness/harness.sh status 2>/dev/null || true)
+    if ! grep -q '^ldap: running' <<<"$status" || ! grep -q '^dns: running' <<<"$status"; then
+        HARNESS_ONLY="dns ldap" bash spec/harness/harness.sh up >"$TMP/harness.log" 2>&1 \
+            || { cat "$TMP/harness.log" >&2; die "the harness's slapd and unbound did not start"; }
+        HARNESS_STARTED=1
+    fi
+    # shellcheck disable=SC1091
+    . build/harness/env
+}

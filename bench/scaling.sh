@@ -72,14 +72,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-status=$(bash spec/harness/harness.sh status 2>/dev/null || true)
-if ! grep -q '^ldap: running' <<<"$status" || ! grep -q '^dns: running' <<<"$status"; then
-    HARNESS_ONLY="dns ldap" bash spec/harness/harness.sh up >"$TMP/harness.log" 2>&1 \
-        || { cat "$TMP/harness.log" >&2; die "the harness's slapd and unbound did not start"; }
-    HARNESS_STARTED=1
-fi
-# shellcheck disable=SC1091
-. build/harness/env
+harness_dns_ldap_up
 
 # A lua_dir with every library and one more policy: PO7's operation alone.
 mkdir -p "$TMP/lua/policies"
