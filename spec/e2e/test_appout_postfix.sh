@@ -78,13 +78,6 @@ awk '/^127\.0\.0\.1:10026 /{exit} {print}' "$ROOT/conf/postfix/appout/master.cf"
     sed -e "s|^submission inet |127.0.0.1:$S1_PORT inet |" \
         -e "s|^submissions inet |127.0.0.1:$S1S_PORT inet |" \
         -e "s|appout-stage2:\[127\.0\.0\.1\]:10026|appout-stage2:[127.0.0.1]:$S2_PORT|" > "$PF/etc/master.cf"
-# What postqueue -p and -f talk to (the harness's list has no local
-# submission services).
-cat >> "$PF/etc/master.cf" <<EOF
-pickup    unix n - n 60 1 pickup
-showq     unix n - n - - showq
-flush     unix n - n 1000? 0 flush
-EOF
 # AO1 behind Postfix: the shipped ports never let a session without TLS
 # reach AUTH (smtpd_tls_security_level=encrypt).  This port is the shipped
 # submission service with that requirement lost, as a mistake in one
