@@ -1,7 +1,11 @@
 #!/bin/sh
 # Installs the Debian 12 packages outpost needs to build, run and test.
 # Costs one dpkg query when everything is already there; runs apt-get update
-# only when something is missing.
+# only when something is missing.  The packages' own services are never
+# started (policy-rc.d below): tests and benches run private instances.
+#
+#   scripts/deps.sh            the packages below
+#   scripts/deps.sh PKG...     these instead (bench/deps.sh: the peers)
 set -eu
 
 # build and run
@@ -23,6 +27,8 @@ postfix swaks sasl2-bin libsasl2-modules
 libnet-ssleay-perl libauthen-sasl-perl
 miltertest
 "
+
+[ $# -gt 0 ] && PACKAGES="$*"
 
 missing=""
 for p in $PACKAGES; do
