@@ -8,41 +8,23 @@
 #   pf_start                 start it and wait until PF_PORT listens
 #   pf_stop                  stop it (also on exit: pf_setup arranges that)
 #
-# Facts from ../shared/recipes/REAL-COMPONENTS.md: always -c DIR (there is no
-# /etc/postfix/main.cf), maillog_file under maillog_file_prefixes or postfix
-# start fails silently, mtimes set back or every start waits 2 s, no chroot.
+# The basics come from spec/harness/postfix-base.sh (shared with the
+# harness's call-out Postfix); mtimes are set back or every start waits 2 s.
+
+# shellcheck source=spec/harness/postfix-base.sh
+. "$ROOT/spec/harness/postfix-base.sh"
 
 pf_setup() {
     PF=$1
-    mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/log"
-    chmod 755 "$T" "$PF"
-    chown postfix "$PF/data"
+    chmod 755 "$T"
+    postfix_private "$PF" "$2"
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$2" \
         -keyout "$PF/etc/key.pem" -out "$PF/etc/cert.pem" >/dev/null 2>&1
-    cat > "$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-shlib_directory = /usr/lib/postfix
-meta_directory = /etc/postfix
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = postfix-outpost-$2
-maillog_file = $PF/log/maillog
-maillog_file_prefixes = $PF
+    cat >> "$PF/etc/main.cf" <<EOF
 myhostname = $2
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-alias_maps =
-alias_database =
-biff = no
 # accepted mail goes nowhere
 default_transport = discard
 relay_transport = discard
-smtpd_peername_lookup = no
 EOF
     trap 'pf_stop; e2e_cleanup' EXIT
 }

@@ -12,39 +12,20 @@
 # per-step timeouts.  Mail is never accepted for delivery: the call-out
 # quits after RCPT.  See ../shared/recipes/REAL-COMPONENTS.md, section 6.
 SMTP_DIR=$HARNESS_DIR/smtp
+# shellcheck source=spec/harness/postfix-base.sh
+. "$ROOT/spec/harness/postfix-base.sh"
 
 smtp_write_conf() {
     local etc=$SMTP_DIR/etc
-    mkdir -p "$etc" "$SMTP_DIR/queue" "$SMTP_DIR/data" "$SMTP_DIR/log"
-    chmod 755 "$SMTP_DIR"
-    chown postfix "$SMTP_DIR/data"
-    cat > "$etc/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = $SMTP_DIR/queue
-data_directory = $SMTP_DIR/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-shlib_directory = /usr/lib/postfix
-meta_directory = /etc/postfix
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = postfix-outpost-verify
-maillog_file = $SMTP_DIR/log/maillog
-maillog_file_prefixes = $SMTP_DIR
+    postfix_private "$SMTP_DIR" verify
+    cat >> "$etc/main.cf" <<CONF
 myhostname = mx.verify.test
 mydomain = verify.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
 mynetworks = 127.0.0.1/32
 relay_domains = verify.test
 relay_recipient_maps = inline:{ alice@verify.test=ok, bob@verify.test=ok, postmaster@verify.test=ok, slow@verify.test=ok, busy@verify.test=ok }
-alias_maps =
-alias_database =
 local_recipient_maps =
-biff = no
 in_flow_delay = 0s
-smtpd_peername_lookup = no
 smtpd_restriction_classes = slowdown
 slowdown = sleep 2, permit
 smtpd_relay_restrictions = reject_unauth_destination
