@@ -49,7 +49,7 @@ build/asan/outpostd: build/asan/main.o $(ASAN_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -g $(ASAN) -o $@ $^ $(LDLIBS)
 
-build/asan/test_%: spec/c/test_%.c spec/c/ctest.h $(ASAN_OBJ)
+build/asan/test_%: spec/c/test_%.c spec/c/ctest.h spec/c/ctest_loop.h $(ASAN_OBJ)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -Ispec/c -o $@ $< $(ASAN_OBJ) $(LDLIBS)
 

@@ -2,6 +2,7 @@
  * spec/harness/dns/zones.conf) and its fake server for FORMERR and silence.
  * Needs `spec/harness/harness.sh up` (spec/run-all.sh does it). */
 #include "ctest.h"
+#include "ctest_loop.h"
 #include "dns.h"
 
 #include <time.h>
@@ -95,24 +96,9 @@ static void on_result(void *data, const op_dns_result_t *res, uint32_t ttl)
     copy_result(data, res, ttl);
 }
 
-static void guard_fired(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
-/* Runs the loop until *done or `secs` pass. */
 static void run_until(const int *done, double secs)
 {
-    uv_timer_t guard;
-    int expired = 0;
-    uv_timer_init(&loop, &guard);
-    guard.data = &expired;
-    uv_timer_start(&guard, guard_fired, (uint64_t)(secs * 1000), 0);
-    while (!*done && !expired)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    if (!*done)
+    if (!ctest_run_until(&loop, done, secs))
         fprintf(stderr, "  no answer within %.1fs\n", secs);
 }
 

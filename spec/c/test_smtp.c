@@ -2,6 +2,7 @@
  * (spec/harness/svc_smtp.sh): verify.test on 127.0.0.1:SMTP_VERIFY_PORT,
  * and a listener on SMTP_SLOW_PORT that waits 3 s before its greeting. */
 #include "ctest.h"
+#include "ctest_loop.h"
 #include "smtp.h"
 
 static int verify_port, slow_port;
@@ -62,22 +63,9 @@ static void on_result(void *data, const op_smtp_result_t *res)
     ndone++;
 }
 
-static void guard_fired(uv_timer_t *t)
-{
-    *(int *)t->data = 1;
-}
-
 static void run_until(const int *done, double secs)
 {
-    uv_timer_t guard;
-    int expired = 0;
-    uv_timer_init(&loop, &guard);
-    guard.data = &expired;
-    uv_timer_start(&guard, guard_fired, (uint64_t)(secs * 1000), 0);
-    while (!*done && !expired)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    ctest_run_until(&loop, done, secs);
 }
 
 static got_t verify(const char *address, int port)
