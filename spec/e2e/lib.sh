@@ -52,6 +52,14 @@ e2e_config() {
     sed -e "s|@T@|$T|g" -e "s|@ROOT@|$ROOT|g" <<<"$text" > "$T/outpost.conf"
 }
 
+# The harness's own sections (ldap, directory, dns, ...) of its
+# outpost.conf, for a test that talks to the same servers the same way:
+#   harness_sections ldap directory >> "$T/outpost.conf"
+harness_sections() {
+    local name
+    for name in "$@"; do sed -n "/^$name {/,/^}/p" "$HARNESS_DIR/outpost.conf"; done
+}
+
 # Policies for a test: e2e_policy NAME <<EOF ... EOF
 e2e_policy() {
     cat > "$T/lua/policies/$1.lua.tmp" && mv "$T/lua/policies/$1.lua.tmp" "$T/lua/policies/$1.lua"

@@ -41,13 +41,8 @@ service messages-tag {
     checks = [G4=tag]
     default_action = "451 4.3.5 message checks unavailable, try again later"
 }
-ldap {
-    uris = ["ldap://127.0.0.1:$LDAP_PORT/"]
-    bind_dn = "cn=policyd,ou=services,dc=example,dc=org"
-    bind_password_file = $HARNESS_DIR/ldap/bind.pw
-}
 EOF
-sed -n '/^directory {/,/^}/p' "$ROOT/build/harness/outpost.conf" >> "$T/outpost.conf"
+harness_sections ldap directory >> "$T/outpost.conf"
 e2e_start || exit 1
 
 . "$ROOT/spec/e2e/postfix.sh"

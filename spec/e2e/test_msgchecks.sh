@@ -36,26 +36,8 @@ service messages-logonly {
     deadline = 5s
     checks = [PO8=log-only]
 }
-ldap {
-    uris = ["ldap://127.0.0.1:$LDAP_PORT/"]
-    bind_dn = "cn=policyd,ou=services,dc=example,dc=org"
-    bind_password_file = $HARNESS_DIR/ldap/bind.pw
-    timeout = 2s
-    connect_timeout = 1s
-}
-directory {
-    base = "dc=example,dc=org"
-    user_filter = "(&(objectClass=inetOrgPerson)(|(uid=%1)(mail=%1)))"   # the login: uid, or the mail address with realm
-    address_filter = "(|(mail=%1)(mailLocalAddress=%1))"
-    domain_filter = "(&(objectClass=domainRelatedObject)(associatedDomain=%s))"
-    protected_filter = "(&(|(mail=%1)(mailLocalAddress=%1))(mailAuthRequired=TRUE))"
-    function_filter = "(&(objectClass=outpostFunctionAccount)(uid=%s))"
-    sender_attrs = [mail, mailLocalAddress]
-    limit_attr = mailSendLimit
-    lock_attr = pwdAccountLockedTime
-    default_limit = 250
-}
 EOF
+harness_sections ldap directory >> "$T/outpost.conf"
 e2e_start || exit 1
 
 # mt PORT CASE WANT

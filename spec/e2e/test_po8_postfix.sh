@@ -37,13 +37,8 @@ service po8-log {
     policy = messages
     checks = [PO8=log-only]
 }
-ldap {
-    uris = ["ldap://127.0.0.1:$LDAP_PORT/"]
-    bind_dn = "cn=policyd,ou=services,dc=example,dc=org"
-    bind_password_file = $HARNESS_DIR/ldap/bind.pw
-}
 EOF
-sed -n '/^directory {/,/^}/p' "$ROOT/build/harness/outpost.conf" >> "$T/outpost.conf"
+harness_sections ldap directory >> "$T/outpost.conf"
 e2e_start || exit 1
 
 . "$ROOT/spec/e2e/postfix.sh"
