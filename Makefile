@@ -16,9 +16,16 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(WARN) $(PKG_C
 LDLIBS   = $(PKG_LIBS) -lldap -llber -lrocksdb -lm
 ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-ENGINE_SRC  := $(filter-out engine/main.c, $(wildcard engine/*.c))
+# engine/<folder>/<file>.c -> build/{rel,asan}/<folder>/<file>.o; the
+# objects of every folder but main.c form libengine.a, which the C tests and
+# the bench tools link against (docs/architecture.md, "Folders").
+ENGINE_DIRS := core proto lookup counters lua config control lib
+ENGINE_SRC  := $(filter-out engine/core/main.c, $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.c)))
+ENGINE_HDR  := $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.h))
 REL_OBJ     := $(ENGINE_SRC:engine/%.c=build/rel/%.o)
 ASAN_OBJ    := $(ENGINE_SRC:engine/%.c=build/asan/%.o)
+REL_LIB     := build/rel/libengine.a
+ASAN_LIB    := build/asan/libengine.a
 CTEST_SRC   := $(wildcard spec/c/test_*.c)
 CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
@@ -35,27 +42,36 @@ build: build/outpostd build/asan/outpostd $(CTEST_BIN) $(BENCH_BIN) build/outpos
 
 # V=1 shows the full commands.
 Q = $(if $(V),,@)
-build/rel/%.o: engine/%.c engine/*.h | build/rel
+build/rel/%.o: engine/%.c $(ENGINE_HDR)
+	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
-build/asan/%.o: engine/%.c engine/*.h | build/asan
+build/asan/%.o: engine/%.c $(ENGINE_HDR)
+	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -c -o $@ $<
 
-build/outpostd: build/rel/main.o $(REL_OBJ)
+$(REL_LIB): $(REL_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(ASAN_LIB): $(ASAN_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/outpostd: build/rel/core/main.o $(REL_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-build/asan/outpostd: build/asan/main.o $(ASAN_OBJ)
+build/asan/outpostd: build/asan/core/main.o $(ASAN_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -g $(ASAN) -o $@ $^ $(LDLIBS)
 
-build/asan/test_%: spec/c/test_%.c spec/c/ctest.h spec/c/ctest_loop.h $(ASAN_OBJ)
+build/asan/test_%: spec/c/test_%.c spec/c/ctest.h spec/c/ctest_loop.h $(ASAN_LIB)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -Ispec/c -o $@ $< $(ASAN_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -Ispec/c -o $@ $< $(ASAN_LIB) $(LDLIBS)
 
-build/rel/bench-%: bench/%.c $(REL_OBJ)
+build/rel/bench-%: bench/%.c $(REL_LIB)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(REL_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(REL_LIB) $(LDLIBS)
 
 build/rel build/asan build/gen:
 	mkdir -p $@
@@ -67,12 +83,12 @@ build/outpostctl: cli/outpostctl.c | build/rel
 
 # Lua files built into the engine (the sandbox, the test host) become C
 # string literals, so no file on disk can replace them.
-EMBEDDED := $(patsubst engine/%.lua,build/gen/%_lua.h,$(wildcard engine/*.lua))
-build/gen/%_lua.h: engine/%.lua | build/gen
+EMBEDDED := $(patsubst engine/lua/%.lua,build/gen/%_lua.h,$(wildcard engine/lua/*.lua))
+build/gen/%_lua.h: engine/lua/%.lua | build/gen
 	$(Q){ printf 'static const char %s_lua[] =\n' '$*'; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  printf ';\n'; } > $@
-$(REL_OBJ) $(ASAN_OBJ) build/rel/main.o build/asan/main.o: $(EMBEDDED)
+$(REL_OBJ) $(ASAN_OBJ) build/rel/core/main.o build/asan/core/main.o: $(EMBEDDED)
 
 # The sub-make sees the pkg-config flags of packages deps just installed.
 run: deps

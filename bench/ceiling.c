@@ -1,6 +1,6 @@
 /* bench-ceiling: the fastest honest Postfix policy server we know how to
  * write with the same building blocks as outpostd (libuv and the project's
- * codec, engine/proto_policy.h), minus everything that makes outpostd
+ * codec, engine/proto/proto_policy.h), minus everything that makes outpostd
  * useful: no Lua, no configuration, every request answered "DUNNO".
  * outpostd's throughput is reported as a fraction of this one.
  *
@@ -13,8 +13,8 @@
  *
  * A parse error closes the connection without a reply, as outpostd does.
  * SIGTERM and SIGINT close everything and exit 0. */
-#include "mem.h"
-#include "proto_policy.h"
+#include "core/mem.h"
+#include "proto/proto_policy.h"
 
 #include <uv.h>
 

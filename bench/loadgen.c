@@ -16,7 +16,7 @@
  * built with memcpy into a per-connection buffer, writes try uv_try_write
  * first, latencies go into a fixed log-linear histogram; nothing is
  * allocated per request. */
-#include "mem.h"
+#include "core/mem.h"
 
 #include <uv.h>
 

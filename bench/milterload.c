@@ -9,7 +9,7 @@
  * subject is the filter.  Bounded by -d seconds and -n messages.
  *
  * Last line: messages=N errors=N seconds=S mps=R p50_us=N p99_us=N max_us=N */
-#include "proto_milter.h"
+#include "proto/proto_milter.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -9,8 +9,8 @@
  * user%llu@example.org, the subjects of bench-loadgen's sasl_username), one
  * operation each, as a request would.  The store is that of CONFIG
  * (counters.path or <state_dir>/counters); the daemon must not run. */
-#include "config.h"
-#include "counters.h"
+#include "config/config.h"
+#include "counters/counters.h"
 
 #include <getopt.h>
 #include <stdio.h>

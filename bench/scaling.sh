@@ -14,7 +14,7 @@
 #             distinct users drawn uniformly: every subject of the store is
 #             hit, so RocksDB's reads miss the block cache as N grows.
 # Peak RSS per daemon shows what 1M subjects cost in memory (RocksDB's block
-# cache is bounded, engine/counters.c).
+# cache is bounded, engine/counters/counters.c).
 #
 # Connections: the 1k daemon, postout, at BENCH_SCALE_CONNS connections.
 #

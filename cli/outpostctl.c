@@ -1,5 +1,5 @@
 /* outpostctl: the operator's command line for a running outpostd, over its
- * control socket (engine/control.h has the protocol).  Standalone: links
+ * control socket (engine/control/control.h has the protocol).  Standalone: links
  * nothing of the engine. */
 #include <errno.h>
 #include <signal.h>

@@ -1,10 +1,10 @@
 /* outpost.conf: the parser alone, the schema (typed values, defaults,
  * relative paths) and one row per error with the FILE:LINE message it must
  * give; and docs/config.md must contain the generated reference verbatim. */
-#include "conf_parse.h"
-#include "config.h"
+#include "config/conf_parse.h"
+#include "config/config.h"
 #include "ctest.h"
-#include "log.h"
+#include "core/log.h"
 
 #include <limits.h>
 #include <stdlib.h>

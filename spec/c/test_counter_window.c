@@ -1,6 +1,6 @@
 /* Window arithmetic (counter_window.h): bucket edges, windows over
  * midnight, clocks that jump backwards, when the next slot frees. */
-#include "counter_window.h"
+#include "counters/counter_window.h"
 #include "ctest.h"
 
 static const op_window_t day15 = {900, 96}; /* 24 h in 15-minute buckets */

@@ -1,8 +1,8 @@
 /* The counters store (counters.h) on a real RocksDB in a temporary
  * directory, with a clock the tests move. */
-#include "counters_store.h"
+#include "counters/counters_store.h"
 #include "ctest.h"
-#include "mem.h"
+#include "core/mem.h"
 
 #include <stdlib.h>
 
@@ -292,7 +292,7 @@ CTEST(windows_in_memory_match_the_store)
 
 /* With a loop, adds and reservations collect in the group batch: reads
  * see them at once, one loop iteration writes them (before any answer
- * leaves, engine/outbuf.c), and closing writes what is left. */
+ * leaves, engine/core/outbuf.c), and closing writes what is left. */
 static void on_tick(uv_timer_t *t)
 {
     (void)t;

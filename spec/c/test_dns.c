@@ -3,7 +3,7 @@
  * Needs `spec/harness/harness.sh up` (spec/run-all.sh does it). */
 #include "ctest.h"
 #include "ctest_loop.h"
-#include "dns.h"
+#include "lookup/dns.h"
 
 #include <time.h>
 

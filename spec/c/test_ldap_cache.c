@@ -1,5 +1,5 @@
 #include "ctest.h"
-#include "ldap_cache.h"
+#include "lookup/ldap_cache.h"
 
 static int released[64];
 

@@ -1,5 +1,5 @@
 #include "ctest.h"
-#include "ldap_filter.h"
+#include "lookup/ldap_filter.h"
 
 static int expand(const char *tmpl, const char *const *vals, size_t n, char *out, size_t outlen,
                   char *err, size_t errlen)

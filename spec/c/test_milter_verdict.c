@@ -1,7 +1,7 @@
 /* Postfix action texts as milter replies. */
 #include "ctest.h"
-#include "milter_verdict.h"
-#include "proto_milter.h"
+#include "proto/milter_verdict.h"
+#include "proto/proto_milter.h"
 
 static const struct {
     const char *action;

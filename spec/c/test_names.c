@@ -1,5 +1,5 @@
 #include "ctest.h"
-#include "names.h"
+#include "lib/names.h"
 
 static const struct {
     const char *in;

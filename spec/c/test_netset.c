@@ -1,6 +1,6 @@
 /* CIDR sets: longest-prefix match over IPv4 and IPv6, and what is refused. */
 #include "ctest.h"
-#include "netset.h"
+#include "lib/netset.h"
 
 static op_netset_t *campus(void)
 {

@@ -1,7 +1,7 @@
 /* outbuf's barrier (outbuf.h): held answers leave only once the writes
  * they report are durable, over a real socket pair. */
 #include "ctest.h"
-#include "outbuf.h"
+#include "core/outbuf.h"
 
 #include <errno.h>
 #include <string.h>

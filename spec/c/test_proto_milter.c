@@ -1,7 +1,7 @@
 /* The milter codec: packets as Postfix 3.7 sends them, every command, the
  * session state machine, bounds, and the reply encoders. */
 #include "ctest.h"
-#include "proto_milter.h"
+#include "proto/proto_milter.h"
 
 #include <stdint.h>
 

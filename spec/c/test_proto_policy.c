@@ -1,4 +1,4 @@
-/* Unit tests of the Postfix policy protocol codec (engine/proto_policy.c).
+/* Unit tests of the Postfix policy protocol codec (engine/proto/proto_policy.c).
  *
  * Most cases are a table: each input is parsed whole, byte by byte, split in
  * two at every point and (short inputs) in three at every pair of points.
@@ -6,8 +6,8 @@
  * and the previous copy is freed, so ASan catches a parser that reads past
  * len or keeps a pointer into an old buffer. */
 #include "ctest.h"
-#include "mem.h"
-#include "proto_policy.h"
+#include "core/mem.h"
+#include "proto/proto_policy.h"
 
 #include <limits.h>
 #include <stdarg.h>

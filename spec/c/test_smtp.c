@@ -3,7 +3,7 @@
  * and a listener on SMTP_SLOW_PORT that waits 3 s before its greeting. */
 #include "ctest.h"
 #include "ctest_loop.h"
-#include "smtp.h"
+#include "lookup/smtp.h"
 
 static int verify_port, slow_port;
 static uv_loop_t loop;

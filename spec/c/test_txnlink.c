@@ -1,6 +1,6 @@
 /* Transaction links: aliases merge, keys move, TTL and size bounds. */
 #include "ctest.h"
-#include "txnlink.h"
+#include "lookup/txnlink.h"
 
 static const char *field(op_txnlink_t *t, const char *key, const char *name, uint64_t now)
 {

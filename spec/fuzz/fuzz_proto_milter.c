@@ -1,4 +1,4 @@
-/* libFuzzer target for the milter codec (engine/proto_milter.c).
+/* libFuzzer target for the milter codec (engine/proto/proto_milter.c).
  *
  * Byte 0 picks the chunk size of a second feeding (low 5 bits; 0 = byte by
  * byte) and whether a valid OPTNEG is put in front (bit 5), so the fuzzer
@@ -9,7 +9,7 @@
  * lie inside the packet.  The reply encoders get the data as texts.
  *
  *   make fuzz   (builds build/fuzz/fuzz_proto_milter and runs it) */
-#include "proto_milter.h"
+#include "proto/proto_milter.h"
 
 #include <stdint.h>
 #include <stdio.h>

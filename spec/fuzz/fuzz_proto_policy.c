@@ -1,4 +1,4 @@
-/* libFuzzer target for the policy protocol codec (engine/proto_policy.c).
+/* libFuzzer target for the policy protocol codec (engine/proto/proto_policy.c).
  *
  * Input: byte 0 chooses how the rest arrives (low 5 bits: chunk size of the
  * second feeding, 0 = byte by byte) and which small limits apply (high 3
@@ -16,10 +16,10 @@
  *     buffer one byte too small.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *       -Iengine spec/fuzz/fuzz_proto_policy.c engine/proto_policy.c \
- *       engine/mem.c engine/log.c -o build/fuzz_proto_policy
+ *       -Iengine spec/fuzz/fuzz_proto_policy.c engine/proto/proto_policy.c \
+ *       engine/core/mem.c engine/core/log.c -o build/fuzz_proto_policy
  *   build/fuzz_proto_policy -max_total_time=60 spec/fuzz/corpus/policy */
-#include "proto_policy.h"
+#include "proto/proto_policy.h"
 
 #include <stdint.h>
 #include <stdio.h>

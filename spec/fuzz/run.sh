@@ -15,7 +15,7 @@ if ! command -v "$CC" >/dev/null; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-for target in policy:engine/proto_policy.c:engine/mem.c:engine/log.c milter:engine/proto_milter.c; do
+for target in policy:engine/proto/proto_policy.c:engine/core/mem.c:engine/core/log.c milter:engine/proto/proto_milter.c; do
     name=${target%%:*}
     srcs=$(echo "${target#*:}" | tr ':' ' ')
     bin=$OUT/fuzz_proto_$name

@@ -1,4 +1,4 @@
--- The sandbox policies run in (engine/sandbox.lua).
+-- The sandbox policies run in (engine/lua/sandbox.lua).
 local sandbox = require "outpost.sandbox"
 local fixtures = "spec/lua/fixtures/"
 

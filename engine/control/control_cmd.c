@@ -1,0 +1,338 @@
+/* The commands of the control socket (control.h): status, reload, counter
+ * show|reset|top, limit set|show|clear.  Each answers text for people or
+ * JSON for scripts. */
+#include "control/control.h"
+
+#include "counters/counters.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/services.h"
+
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static op_control_hooks_t hooks;
+
+void op_control_set_hooks(const op_control_hooks_t *h)
+{
+    if (h != NULL)
+        hooks = *h;
+    else
+        memset(&hooks, 0, sizeof hooks);
+}
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int json;
+} out_t;
+
+static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out_t *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->p + o->n, o->cap - o->n, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && o->n + (size_t)n < o->cap) {
+            o->n += (size_t)n;
+            return;
+        }
+        o->cap = o->cap * 2 + (size_t)n + 64;
+        o->p = op_realloc(o->p, o->cap);
+    }
+}
+
+/* A JSON string literal. */
+static void put_js(out_t *o, const char *s)
+{
+    put(o, "\"");
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            put(o, "\\%c", ch);
+        else if (ch < 0x20)
+            put(o, "\\u%04x", ch);
+        else
+            put(o, "%c", ch);
+    }
+    put(o, "\"");
+}
+
+static char *fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *fail(int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    size_t len = strlen(msg) + 32;
+    char *t = op_malloc(len);
+    snprintf(t, len, "error %d %s\n", code, msg);
+    return t;
+}
+
+static char *done(out_t *o)
+{
+    if (o->json)
+        put(o, "\n");
+    return o->p;
+}
+
+static void fmt_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static op_counters_t *counters(void)
+{
+    return op_services ? op_services->counters : NULL;
+}
+
+static char *counters_error(int rc, const char *limit)
+{
+    if (rc == OP_COUNTERS_ENOLIMIT)
+        return fail(1, "no limit '%s' in the configuration", limit);
+    if (rc == OP_COUNTERS_EINVAL)
+        return fail(2, "bad argument");
+    if (rc == OP_COUNTERS_ENOTFOUND)
+        return fail(1, "nothing to clear: no override for that limit and subject");
+    return fail(1, "the counters store failed (see the daemon's log)");
+}
+
+static char *cmd_status(out_t *o)
+{
+    op_control_status_t st = {0, 0, 0};
+    if (hooks.status != NULL)
+        hooks.status(hooks.data, &st);
+    op_counters_t *c = counters();
+    unsigned long long disk = c ? (unsigned long long)op_counters_disk_bytes(c) : 0;
+    if (o->json) {
+        put(o, "{\"version\":\"%s\",\"pid\":%d,\"generation\":%llu,\"connections\":%zu,"
+               "\"uptime_s\":%.0f,\"counters_disk_bytes\":%llu}",
+            OP_VERSION, (int)getpid(), (unsigned long long)st.generation, st.connections,
+            st.started > 0 ? (double)time(NULL) - st.started : 0.0, disk);
+    } else {
+        put(o, "outpostd %s, pid %d\ngeneration %llu\nconnections %zu\nuptime %.0fs\n"
+               "counters on disk %llu bytes\n",
+            OP_VERSION, (int)getpid(), (unsigned long long)st.generation, st.connections,
+            st.started > 0 ? (double)time(NULL) - st.started : 0.0, disk);
+    }
+    return done(o);
+}
+
+static char *cmd_reload(out_t *o)
+{
+    char err[2048];
+    if (hooks.reload == NULL)
+        return fail(1, "reload is not available: no daemon runs here");
+    if (hooks.reload(hooks.data, err, sizeof err) != 0)
+        return fail(1, "reload failed, the running generation keeps serving: %s", err);
+    op_control_status_t st = {0, 0, 0};
+    if (hooks.status != NULL)
+        hooks.status(hooks.data, &st);
+    if (o->json)
+        put(o, "{\"reloaded\":true,\"generation\":%llu}", (unsigned long long)st.generation);
+    else
+        put(o, "reloaded: generation %llu is current\n", (unsigned long long)st.generation);
+    return done(o);
+}
+
+static char *counter_show(out_t *o, op_counters_t *c, const char *limit, const char *subject)
+{
+    op_counters_answer_t a;
+    int64_t reserved = 0;
+    int rc = op_counters_check(c, limit, subject, 1, -1, &a);
+    if (rc == 0)
+        rc = op_counters_reserved(c, limit, subject, &reserved);
+    if (rc < 0)
+        return counters_error(rc, limit);
+    char nf[64] = "now";
+    if (a.next_free < 0)
+        snprintf(nf, sizeof nf, "never");
+    else if (a.next_free > op_counters_now(c))
+        fmt_time(a.next_free, nf, sizeof nf);
+    if (o->json) {
+        put(o, "{\"limit\":");
+        put_js(o, limit);
+        put(o, ",\"subject\":");
+        put_js(o, subject);
+        put(o, ",\"used\":%lld,\"max\":%lld,\"source\":\"%s\",\"remaining\":%lld,\"reserved\":%lld,"
+               "\"window\":%lld,\"resolution\":%lld,\"next_free\":%lld}",
+            (long long)a.used, (long long)a.max, op_counters_source_name(a.source),
+            (long long)a.remaining, (long long)reserved, (long long)a.window,
+            (long long)a.resolution, (long long)a.next_free);
+    } else {
+        put(o, "limit      %s\nsubject    %s\nused       %lld (of which reserved, not yet committed: %lld)\n"
+               "max        %lld (%s)\nremaining  %lld\nwindow     %llds in buckets of %llds\n"
+               "next slot  %s\n",
+            limit, subject, (long long)a.used, (long long)reserved, (long long)a.max,
+            op_counters_source_name(a.source), (long long)a.remaining, (long long)a.window,
+            (long long)a.resolution, nf);
+    }
+    return done(o);
+}
+
+static char *counter_top(out_t *o, op_counters_t *c, const char *limit, const char *count)
+{
+    char *end;
+    long n = count ? strtol(count, &end, 10) : 10;
+    if (count != NULL && (*end != '\0' || n < 1 || n > 1000))
+        return fail(2, "counter top: COUNT must be 1 to 1000, not '%s'", count);
+    op_counters_top_t *t = op_calloc((size_t)n, sizeof *t);
+    int got = op_counters_top(c, limit, t, (size_t)n);
+    if (got < 0) {
+        free(t);
+        return counters_error(got, limit);
+    }
+    if (o->json) {
+        put(o, "[");
+        for (int i = 0; i < got; i++) {
+            put(o, "%s{\"subject\":", i ? "," : "");
+            put_js(o, t[i].subject);
+            put(o, ",\"used\":%lld,\"max\":%lld}", (long long)t[i].used, (long long)t[i].max);
+        }
+        put(o, "]");
+    } else {
+        put(o, "%-8s %-8s %s\n", "used", "max", "subject");
+        for (int i = 0; i < got; i++)
+            put(o, "%-8lld %-8lld %s\n", (long long)t[i].used, (long long)t[i].max, t[i].subject);
+    }
+    free(t);
+    return done(o);
+}
+
+static char *cmd_counter(out_t *o, char **f, size_t n)
+{
+    op_counters_t *c = counters();
+    if (n < 2)
+        return fail(2, "counter: want show|reset NAME SUBJECT, or top NAME [COUNT]");
+    if (c == NULL)
+        return fail(1, "the counters service is not running");
+    if (strcmp(f[1], "show") == 0 && n == 4)
+        return counter_show(o, c, f[2], f[3]);
+    if (strcmp(f[1], "reset") == 0 && n == 4) {
+        int rc = op_counters_reset(c, f[2], f[3]);
+        if (rc < 0)
+            return counters_error(rc, f[2]);
+        if (o->json)
+            put(o, "{\"reset\":true}");
+        else
+            put(o, "counter %s %s reset\n", f[2], f[3]);
+        return done(o);
+    }
+    if (strcmp(f[1], "top") == 0 && (n == 3 || n == 4))
+        return counter_top(o, c, f[2], n == 4 ? f[3] : NULL);
+    return fail(2, "counter: want show|reset NAME SUBJECT, or top NAME [COUNT]");
+}
+
+static int show_one(const op_counters_override_t *ov, void *data)
+{
+    out_t *o = data;
+    char set[64], until[64] = "no end";
+    fmt_time(ov->set_at, set, sizeof set);
+    if (ov->until != 0)
+        fmt_time(ov->until, until, sizeof until);
+    if (o->json) {
+        put(o, "%s{\"limit\":", o->p[o->n - 1] == '[' ? "" : ",");
+        put_js(o, ov->limit);
+        put(o, ",\"subject\":");
+        put_js(o, ov->subject);
+        put(o, ",\"max\":%lld,\"until\":%lld,\"set_at\":%lld,\"expired\":%s,\"who\":",
+            (long long)ov->max, (long long)ov->until, (long long)ov->set_at,
+            ov->expired ? "true" : "false");
+        put_js(o, ov->who);
+        put(o, ",\"reason\":");
+        put_js(o, ov->reason);
+        put(o, "}");
+    } else {
+        put(o, "%s %s max %lld until %s%s; set %s by %s: %s\n", ov->limit, ov->subject,
+            (long long)ov->max, until, ov->expired ? " (expired)" : "", set, ov->who, ov->reason);
+    }
+    return 0;
+}
+
+static char *cmd_limit(out_t *o, char **f, size_t n, unsigned uid)
+{
+    op_counters_t *c = counters();
+    if (c == NULL)
+        return fail(1, "the counters service is not running");
+    if (n == 7 && strcmp(f[1], "set") == 0) {
+        char *end, err[512];
+        long long max = strtoll(f[4], &end, 10), until = 0;
+        if (*f[4] == '\0' || *end != '\0' || max < 0)
+            return fail(2, "limit set: MAX must be a whole number >= 0, not '%s'", f[4]);
+        until = strtoll(f[5], &end, 10);
+        if (*end != '\0' || until < 0)
+            return fail(2, "limit set: bad --until");
+        struct passwd *pw = getpwuid((uid_t)uid);
+        char who[64];
+        snprintf(who, sizeof who, "%s", pw ? pw->pw_name : "?");
+        if (pw == NULL)
+            snprintf(who, sizeof who, "uid %u", uid);
+        int rc = op_counters_override_set(c, f[2], f[3], max, until, who, f[6], err, sizeof err);
+        if (rc < 0)
+            return fail(1, "limit set: %s", err);
+        if (o->json)
+            put(o, "{\"set\":true}");
+        else
+            put(o, "limit %s for %s is now %lld%s\n", f[2], f[3], max, until ? " until the given time" : "");
+        return done(o);
+    }
+    if (n == 4 && strcmp(f[1], "clear") == 0) {
+        int rc = op_counters_override_clear(c, f[2], f[3]);
+        if (rc < 0)
+            return counters_error(rc, f[2]);
+        if (o->json)
+            put(o, "{\"cleared\":true}");
+        else
+            put(o, "override of %s for %s cleared\n", f[2], f[3]);
+        return done(o);
+    }
+    if ((n == 2 || n == 3) && strcmp(f[1], "show") == 0) {
+        if (n == 3 && !op_counters_has_limit(c, f[2]))
+            return fail(1, "no limit '%s' in the configuration", f[2]);
+        if (o->json)
+            put(o, "[");
+        size_t before = o->n;
+        op_counters_override_list(c, n == 3 ? f[2] : NULL, show_one, o);
+        if (o->json)
+            put(o, "]");
+        else if (o->n == before)
+            put(o, "no overrides\n");
+        return done(o);
+    }
+    return fail(2, "limit: want set NAME SUBJECT MAX UNTIL REASON, show [NAME], or clear NAME SUBJECT");
+}
+
+char *op_control_execute(char **f, size_t n, int json, unsigned uid)
+{
+    out_t o = {op_malloc(256), 0, 256, json};
+    put(&o, "ok\n");
+    char *r;
+    if (strcmp(f[0], "status") == 0 && n == 1)
+        r = cmd_status(&o);
+    else if (strcmp(f[0], "reload") == 0 && n == 1)
+        r = cmd_reload(&o);
+    else if (strcmp(f[0], "counter") == 0)
+        r = cmd_counter(&o, f, n);
+    else if (strcmp(f[0], "limit") == 0)
+        r = cmd_limit(&o, f, n, uid);
+    else
+        r = fail(2, "unknown command '%s' (status, reload, counter, limit)", f[0]);
+    if (r != o.p)
+        free(o.p);
+    return r;
+}

@@ -1,0 +1,359 @@
+#include "core/daemon.h"
+
+#include "proto/conn.h"
+#include "control/control.h"
+#include "core/listener.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "proto/milter.h"
+#include "core/services.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SWEEP_MS 1000
+
+static void mkdir_p(const char *path, mode_t mode)
+{
+    char *dir = op_strdup(path);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, mode);
+            *p = '/';
+        }
+    }
+    mkdir(dir, mode);
+    free(dir);
+}
+
+/* Builds the next generation from the configuration file on disk. */
+static op_gen_t *build_generation(op_daemon_t *d, char *err, size_t errlen)
+{
+    op_config_t *cfg = op_config_load(d->config_path, err, errlen);
+    if (cfg == NULL)
+        return NULL;
+    op_gen_t *gen = op_gen_create(cfg, d->generations + 1, err, errlen);
+    if (gen != NULL)
+        d->generations++;
+    return gen;
+}
+
+static op_listener_t *find_listener(op_daemon_t *d, const char *listen)
+{
+    for (size_t i = 0; i < d->nlisteners; i++)
+        if (strcmp(d->listeners[i]->listen, listen) == 0)
+            return d->listeners[i];
+    return NULL;
+}
+
+/* Listeners keep their sockets across reloads (the daemon may no longer
+ * have the privileges to bind them); their service and tenant follow the
+ * new configuration. */
+static void rebind_listeners(op_daemon_t *d, const op_config_t *cfg)
+{
+    for (size_t i = 0; i < d->nlisteners; i++) {
+        op_listener_t *l = d->listeners[i];
+        const op_listener_conf_t *lc = NULL;
+        for (size_t j = 0; j < cfg->nlisteners && lc == NULL; j++)
+            if (strcmp(cfg->listeners[j].listen, l->listen) == 0)
+                lc = &cfg->listeners[j];
+        if (lc != NULL)
+            op_listener_bind_conf(l, lc);
+        else
+            op_warn("reload: listener %s (%s) is no longer configured; it stays open, "
+                    "serving service %s, until the daemon restarts", l->name, l->listen,
+                    l->service);
+    }
+    for (size_t j = 0; j < cfg->nlisteners; j++)
+        if (find_listener(d, cfg->listeners[j].listen) == NULL)
+            op_warn("reload: listener %s (%s) is new; restart the daemon to open it",
+                    cfg->listeners[j].name, cfg->listeners[j].listen);
+}
+
+/* SIGHUP and outpostctl reload: 0, or -1 with the error in err. */
+static int reload(op_daemon_t *d, char *err, size_t errlen)
+{
+    op_notice("reload: loading %s", d->config_path);
+    op_gen_t *gen = build_generation(d, err, errlen);
+    if (gen == NULL) {
+        op_error("reload failed; generation %llu keeps serving: %s",
+                 (unsigned long long)d->current->number, err);
+        return -1;
+    }
+    rebind_listeners(d, gen->cfg);
+    op_services_reload(gen->cfg);
+    op_log_set_level((op_log_level_t)gen->cfg->log_level);
+    op_gen_t *old = d->current;
+    d->current = gen;
+    op_notice("reload: generation %llu is current; generation %llu finishes the requests "
+              "in flight on it", (unsigned long long)gen->number,
+              (unsigned long long)old->number);
+    op_gen_unref(old);
+    return 0;
+}
+
+static int control_reload(void *data, char *err, size_t errlen)
+{
+    op_daemon_t *d = data;
+    if (d->stopping) {
+        snprintf(err, errlen, "the daemon is stopping");
+        return -1;
+    }
+    return reload(d, err, errlen);
+}
+
+static void control_status(void *data, op_control_status_t *st)
+{
+    op_daemon_t *d = data;
+    st->generation = d->current->number;
+    st->connections = d->nconns;
+    st->started = d->started;
+}
+
+static void finish_if_drained(op_daemon_t *d)
+{
+    if (!d->stopping || d->nconns > 0 || d->handles_closed)
+        return;
+    d->handles_closed = 1;
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sweep, NULL);
+}
+
+void op_daemon_conn_closed(op_daemon_t *d)
+{
+    finish_if_drained(d);
+}
+
+static void stop(op_daemon_t *d, int signum)
+{
+    if (d->stopping) {
+        op_notice("signal %d again: answering what is in flight with the default action", signum);
+        op_conn_abort_all(d);
+        op_milter_abort_all(d);
+        return;
+    }
+    d->stopping = 1;
+    double drain = d->current->cfg->drain_timeout;
+    op_notice("signal %d: no new connections; draining %zu connections (at most %.3gs)", signum,
+              d->nconns, drain);
+    for (size_t i = 0; i < d->nlisteners; i++)
+        op_listener_close(d->listeners[i]);
+    d->drain_deadline = uv_now(d->loop) + (uint64_t)(drain * 1000.0);
+    op_conn_drain_all(d);
+    op_milter_drain_all(d);
+    finish_if_drained(d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    op_daemon_t *d = s->data;
+    if (signum == SIGHUP) {
+        char err[2048];
+        if (!d->stopping)
+            reload(d, err, sizeof err);
+        return;
+    }
+    stop(d, signum);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    op_daemon_t *d = t->data;
+    if (d->stopping && uv_now(d->loop) >= d->drain_deadline) {
+        op_warn("drain_timeout passed with %zu connections open; answering what is in flight "
+                "with the default action", d->nconns);
+        op_conn_abort_all(d);
+        op_milter_abort_all(d);
+    }
+    op_conn_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
+    op_milter_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
+    finish_if_drained(d);
+}
+
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+    int set;
+} identity_t;
+
+static int resolve_identity(const op_config_t *cfg, identity_t *id, char *err, size_t errlen)
+{
+    id->set = 0;
+    if (cfg->user == NULL && cfg->group == NULL)
+        return 0;
+    id->uid = getuid();
+    id->gid = getgid();
+    if (cfg->user != NULL) {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (pw == NULL) {
+            snprintf(err, errlen, "%s: user %s does not exist", cfg->path, cfg->user);
+            return -1;
+        }
+        id->uid = pw->pw_uid;
+        id->gid = pw->pw_gid;
+    }
+    if (cfg->group != NULL) {
+        struct group *gr = getgrnam(cfg->group);
+        if (gr == NULL) {
+            snprintf(err, errlen, "%s: group %s does not exist", cfg->path, cfg->group);
+            return -1;
+        }
+        id->gid = gr->gr_gid;
+    }
+    id->set = 1;
+    return 0;
+}
+
+static int drop_privileges(const op_config_t *cfg, const identity_t *id, char *err, size_t errlen)
+{
+    if (!id->set || geteuid() != 0)
+        return 0;
+    if (setgroups(0, NULL) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
+        snprintf(err, errlen, "cannot become user %s: %s", cfg->user ? cfg->user : "?",
+                 strerror(errno));
+        return -1;
+    }
+    if (id->uid != 0 && setuid(0) == 0) {
+        snprintf(err, errlen, "privileges were not dropped (setuid(0) succeeded)");
+        return -1;
+    }
+    return 0;
+}
+
+static int open_listeners(op_daemon_t *d, const op_config_t *cfg, const identity_t *id, char *err,
+                          size_t errlen)
+{
+    d->listeners = op_calloc(cfg->nlisteners, sizeof *d->listeners);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const op_listener_conf_t *lc = &cfg->listeners[i];
+        char lerr[512];
+        op_listener_t *l = op_listener_open(d, lc, lerr, sizeof lerr);
+        if (l == NULL) {
+            snprintf(err, errlen, "%s:%d: listener %s: %s", lc->file, lc->line, lc->name, lerr);
+            return -1;
+        }
+        d->listeners[d->nlisteners++] = l;
+        /* A socket must belong to the user the daemon becomes unless the
+         * config names another owner, or a reload could not replace it. */
+        if (l->kind == OP_LISTEN_UNIX && id->set && geteuid() == 0 &&
+            chown(l->path, lc->socket_owner ? (uid_t)-1 : id->uid,
+                  lc->socket_group ? (gid_t)-1 : id->gid) != 0) {
+            snprintf(err, errlen, "chown %s: %s", l->path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void announce(op_daemon_t *d)
+{
+    op_notice("outpostd %s ready: generation %llu, %zu services, pid %d", OP_VERSION,
+              (unsigned long long)d->current->number, d->current->cfg->nservices, (int)getpid());
+    for (size_t i = 0; i < d->nlisteners; i++) {
+        op_listener_t *l = d->listeners[i];
+        op_notice("listening on %s%s (listener %s: service %s%s%s)",
+                  l->path ? "unix:" : "", l->path ? l->path : l->listen, l->name, l->service,
+                  *l->tenant ? ", tenant " : "", l->tenant);
+    }
+    if (d->nlisteners > 0) {
+        op_listener_t *l = d->listeners[0];
+        char self[512] = "outpostd";
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0)
+            self[n] = '\0';
+        op_notice("try: %s ask %s%s sasl_username=alice recipient=bob@example.org", self,
+                  l->path ? "unix:" : "", l->path ? l->path : l->listen);
+    }
+}
+
+int op_daemon_run(const char *config_path)
+{
+    char err[2048];
+    static op_daemon_t d;
+    d.loop = uv_default_loop();
+    /* Absolute, so a reload finds the file whatever the working directory. */
+    char *abs = realpath(config_path, NULL);
+    d.config_path = abs != NULL ? abs : op_strdup(config_path);
+
+    op_config_t *cfg = op_config_load(config_path, err, sizeof err);
+    if (cfg == NULL)
+        op_fatal("%s", err);
+    op_log_set_level((op_log_level_t)cfg->log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    identity_t id = {0, 0, 0};
+    if (resolve_identity(cfg, &id, err, sizeof err) != 0)
+        op_fatal("%s", err);
+    mkdir_p(cfg->state_dir, 0750);
+    if (id.set && geteuid() == 0 && chown(cfg->state_dir, id.uid, id.gid) != 0)
+        op_fatal("chown %s: %s", cfg->state_dir, strerror(errno));
+    if (open_listeners(&d, cfg, &id, err, sizeof err) != 0)
+        op_fatal("%s", err);
+    if (drop_privileges(cfg, &id, err, sizeof err) != 0)
+        op_fatal("%s", err);
+    if (op_services_start(d.loop, cfg, err, sizeof err) != 0)
+        op_fatal("%s", err);
+
+    d.current = op_gen_create(cfg, 1, err, sizeof err);
+    if (d.current == NULL)
+        op_fatal("%s", err);
+    d.generations = 1;
+
+    uv_signal_init(d.loop, &d.sighup);
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    d.sighup.data = d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sighup, on_signal, SIGHUP);
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_timer_init(d.loop, &d.sweep);
+    d.sweep.data = &d;
+    uv_timer_start(&d.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+
+    d.started = (double)time(NULL);
+    op_control_set_hooks(&(op_control_hooks_t){control_reload, control_status, &d});
+    announce(&d);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    op_control_set_hooks(NULL);
+
+    op_gen_unref(d.current);
+    op_services_stop();
+    uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the services */
+    free(d.listeners);
+    free(d.config_path);
+    int rc = uv_loop_close(d.loop);
+    if (rc != 0)
+        op_warn("event loop closed with handles still open: %s", uv_strerror(rc));
+    op_notice("stopped");
+    return 0;
+}
+
+int op_daemon_check(const char *config_path)
+{
+    char err[2048];
+    op_log_set_level(OP_LOG_WARNING); /* the verdict is printed below */
+    op_config_t *cfg = op_config_load(config_path, err, sizeof err);
+    if (cfg == NULL) {
+        fprintf(stderr, "outpostd: %s\n", err);
+        return 1;
+    }
+    size_t nl = cfg->nlisteners, ns = cfg->nservices;
+    op_gen_t *gen = op_gen_create(cfg, 1, err, sizeof err);
+    if (gen == NULL) {
+        fprintf(stderr, "outpostd: %s\n", err);
+        return 1;
+    }
+    op_gen_unref(gen);
+    printf("outpostd: %s: configuration, libraries and policies OK (%zu listeners, %zu services)\n",
+           config_path, nl, ns);
+    return 0;
+}

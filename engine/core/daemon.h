@@ -1,0 +1,44 @@
+/* The running daemon: the loop, the current generation, listeners and
+ * connections, signals (SIGHUP reload, SIGTERM/SIGINT drain and exit). */
+#ifndef OP_DAEMON_H
+#define OP_DAEMON_H
+
+#include "config/config.h"
+#include "core/vm.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct op_listener op_listener_t;
+typedef struct op_conn op_conn_t;
+typedef struct op_milter_session op_milter_session_t;
+
+typedef struct op_daemon {
+    uv_loop_t *loop;
+    char *config_path;
+    op_gen_t *current;
+    uint64_t generations;     /* generations built so far */
+    op_listener_t **listeners;
+    size_t nlisteners;
+    op_conn_t *conns;         /* doubly linked list of open policy connections */
+    op_milter_session_t *milters; /* and of milter sessions */
+    size_t nconns;            /* both kinds */
+    int stopping;
+    int handles_closed;       /* the drain finished; the loop is ending */
+    uv_signal_t sighup, sigterm, sigint;
+    uv_timer_t sweep;         /* idle connections, drain deadline */
+    uint64_t drain_deadline;  /* uv_now() ms when the drain gives up */
+    double started;           /* epoch seconds, for outpostctl status */
+} op_daemon_t;
+
+/* Runs the daemon until SIGTERM; returns the exit status. */
+int op_daemon_run(const char *config_path);
+
+/* Loads config, libraries and policies exactly as a reload would; prints
+ * the error (with FILE:LINE) and returns 1 on failure, 0 on success. */
+int op_daemon_check(const char *config_path);
+
+/* Called by connections when they close (and when they finish draining). */
+void op_daemon_conn_closed(op_daemon_t *d);
+
+#endif

@@ -1,0 +1,53 @@
+/* Listening sockets (unix and TCP), each bound to a service and tenant. */
+#ifndef OP_LISTENER_H
+#define OP_LISTENER_H
+
+#include "config/config.h"
+#include "core/daemon.h"
+
+#include <uv.h>
+
+/* A unix or TCP stream, as listeners and connections hold them. */
+typedef union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+} op_stream_t;
+
+struct op_listener {
+    op_daemon_t *daemon;
+    op_stream_t h;
+    op_listen_kind_t kind;
+    op_proto_t protocol; /* fixed for the listener's life, like its socket */
+    char *name;
+    char *listen;      /* as configured: identifies the listener across reloads */
+    char *path;        /* unix socket path, unlinked on close */
+    /* The binding; replaced on reload when the same listen address is still
+     * configured. */
+    char *service;
+    char *tenant;
+    char **allow_context;
+    size_t nallow_context;
+    int closed;
+    int refs;          /* the daemon's, and one per connection (which reads name, tenant) */
+};
+
+/* Binds and listens; sets socket mode and owner for unix sockets.
+ * Returns NULL with a message in err. */
+op_listener_t *op_listener_open(op_daemon_t *d, const op_listener_conf_t *conf, char *err,
+                                size_t errlen);
+void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf);
+/* Stops accepting and unlinks the unix socket; drops the daemon's
+ * reference.  The listener is freed when its handle is closed and the last
+ * connection accepted on it has gone (connections drain after SIGTERM and
+ * still log their listener's tenant). */
+void op_listener_close(op_listener_t *l);
+void op_listener_ref(op_listener_t *l);
+void op_listener_unref(op_listener_t *l);
+
+/* The service that answers a request on l: the policy_context value when
+ * the listener allows it, else the listener's service. */
+const char *op_listener_service_for(const op_listener_t *l, const char *context, size_t context_len);
+
+#endif

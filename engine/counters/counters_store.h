@@ -1,0 +1,179 @@
+/* Internal to counters*.c: the store and its key layout.
+ *
+ *   'c' limit 0 subject 0 start(8, big-endian)  -> count(8) leaves(8)    window buckets
+ *   'r' instance 0 limit 0 subject 0 start(8)   -> n(8) deadline(8)      reservations
+ *   't' deadline(8) instance 0 limit 0 subject 0 start(8) -> ""         reservation deadlines
+ *                       (written by older versions; the index is in memory now,
+ *                       counters_deadlines.c, and the sweep drops these)
+ *   'o' limit 0 subject                          -> max until set_at who reason (tab-separated)
+ *
+ * `start` is a bucket's first second (not its index), so a reload that
+ * changes a limit's resolution reads old buckets at the right time.
+ * Integers in values are little-endian; times in keys are big-endian (with
+ * a bias for negative values) so keys sort by time.  A subject's window is one prefix scan
+ * from its first bucket.  `leaves` is the second the bucket leaves its
+ * window, so the compaction filter drops old buckets without knowing the
+ * limits (no cron job). */
+#ifndef OP_COUNTERS_STORE_H
+#define OP_COUNTERS_STORE_H
+
+#include "counters/counter_window.h"
+#include "counters/counters.h"
+
+#include <rocksdb/c.h>
+
+typedef struct op__win op__win_t;
+typedef struct op__dl op__dl_t;
+
+typedef struct {
+    char *name;
+    int64_t max, max_override;
+    op_window_t w;
+} op__limit_t;
+
+struct op_counters {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_compactionfilter_t *filter;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_cache_t *cache;
+    op__limit_t *limits;
+    size_t nlimits;
+    double reservation_timeout;
+    op_counters_clock_fn clock;
+    void *clock_data;
+    int64_t last_now;       /* the clock's last reading, for the compaction filter */
+    uv_timer_t *timer;      /* reservation deadlines; NULL without a loop */
+    char *path;
+    int remove_on_close;    /* a private store (op_counters_open_private) */
+    /* Deadlines before this were all handled: the next sweep seeks here
+     * instead of stepping over the tombstones of every released record. */
+    int64_t expired_until;
+    int64_t last_sweep;
+    /* Hashes of the (limit, subject) pairs with an override, sorted: most
+     * subjects have none, and a miss here saves a store lookup on every
+     * request.  Rebuilt from the store when an override is set or cleared. */
+    uint64_t *override_hashes;
+    size_t noverride_hashes;
+    /* The reservations' deadlines (counters_deadlines.c), NULL when none;
+     * at most dl_max of them.  dl_spill_due: the earliest deadline of a
+     * record not indexed (INT64_MAX when every record is). */
+    op__dl_t *dl;
+    size_t dl_max;
+    int64_t dl_spill_due;
+    /* The windows in memory (counters_mem.c): a hash table of chains. */
+    op__win_t **slots;
+    size_t nslots, nwins, max_wins, evict_at;
+    /* Group commit: with a loop, the adds and reservations of one loop
+     * iteration collect here and are written once, before any answer of
+     * the iteration leaves (op_outbuf_barrier). */
+    int group;
+    int group_failed; /* a write of the group failed since the last barrier */
+    rocksdb_writebatch_t *pending;
+    /* The group being written on the thread pool (counters.c), NULL when
+     * none; a read of the store waits for it (lock, cond, written). */
+    struct op__group_write *inflight;
+    uv_loop_t *loop;
+    uv_mutex_t lock;
+    uv_cond_t cond;
+};
+
+typedef struct {
+    char b[3 * OP_COUNTERS_MAX_KEY + 32];
+    size_t n;
+} op__key_t;
+
+void op__key_init(op__key_t *k, char tag);
+void op__key_str(op__key_t *k, const char *s); /* s and a 0 */
+void op__key_u64(op__key_t *k, uint64_t v);
+uint64_t op__get_be(const char *p);
+int64_t op__get_le(const char *p);
+void op__put_le(char *p, int64_t v);
+
+const op__limit_t *op__limit(const op_counters_t *c, const char *name);
+/* A string argument is usable in a key: 1..OP_COUNTERS_MAX_KEY bytes, no 0. */
+int op__key_ok(const char *s);
+
+/* Reads the window of (limit, subject) into sums for `want` more, with the
+ * subject's effective maximum; cur_count is the current bucket's count at
+ * now_out, the clock reading it used. */
+int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
+               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count, int64_t *now_out);
+/* Sets the count of (limit, subject)'s bucket starting at second `start`
+ * in the batch (deletes it at 0). */
+void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+                    const char *subject, int64_t start, int64_t count);
+int op__write(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* The batch for an add or a reservation: the iteration's group batch, or a
+ * new one without a loop.  op__write of it writes (or leaves it to the
+ * barrier); op__unused gives back one that got nothing. */
+rocksdb_writebatch_t *op__batch(op_counters_t *c);
+void op__unused(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* Writes the group batch now: every read of the store comes after it. */
+int op__flush(op_counters_t *c);
+/* Drops a batch that was not written, and with it what memory took from it. */
+void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb);
+/* Check and add into wb: nothing runs between the read and the write (the
+ * loop thread does both), so no two requests pass the last slot. */
+int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t n,
+                   int64_t dir_max, op_counters_answer_t *a, rocksdb_writebatch_t *wb,
+                   int64_t *start);
+/* Completes an admitted add's answer once it was written. */
+int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *subject,
+                         int64_t dir_max, op_counters_answer_t *a);
+/* Gives n back to the bucket starting at `start`, if it is still there. */
+int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+                   const char *subject, int64_t start, int64_t n);
+/* The merge of reservation records (counters_txn.c), for the store's options. */
+rocksdb_mergeoperator_t *op__resv_merge_operator(void);
+/* Rebuilds override_hashes from the store. */
+void op__override_index(op_counters_t *c);
+uint64_t op__override_hash(const char *limit, const char *subject);
+/* The operator override of (limit, subject), if any: 1 found, 0 none. */
+int op__override_get(op_counters_t *c, const char *limit, const char *subject,
+                     op_counters_override_t *o);
+
+/* ---- the reservations' deadlines in memory (counters_deadlines.c) ---- */
+
+/* Indexes record key's deadline: 1 done (or indexed already: the record
+ * keeps its first deadline), 0 the index is full. */
+int op__dl_add(op_counters_t *c, const char *key, size_t klen, int64_t deadline);
+/* Forgets a record settled (committed or released). */
+void op__dl_forget(op_counters_t *c, const char *key, size_t klen);
+/* Takes the record due first into k when it is due at now: 1, else 0. */
+int op__dl_pop_due(op_counters_t *c, int64_t now, op__key_t *k);
+size_t op__dl_count(const op_counters_t *c);
+void op__dl_clear(op_counters_t *c);
+/* Reads every record of the store: those due at now go to due (none at
+ * open: now = INT64_MIN), the dl_max earliest of the others are indexed,
+ * and dl_spill_due is set for the rest. */
+typedef int (*op__dl_due_fn)(op_counters_t *c, const op__key_t *rk, int64_t now, int64_t *total);
+int op__dl_rebuild(op_counters_t *c, int64_t now, op__dl_due_fn due, int64_t *total);
+
+/* ---- the windows in memory (counters_mem.c) ---- */
+
+typedef struct {
+    int64_t start;  /* the bucket's first second */
+    int64_t count;
+    int64_t leaves; /* when it leaves its window, as stored */
+} op__wbucket_t;
+
+/* The window entry of (limit, subject), read from the store when it is not
+ * in memory yet. */
+int op__mem_get(op_counters_t *c, const char *limit, const char *subject, op__win_t **out);
+/* Its buckets, by start ascending. */
+const op__wbucket_t *op__mem_buckets(const op__win_t *e, size_t *n);
+/* The count of the bucket starting at `start`, -1 when there is none. */
+int64_t op__mem_count(const op__win_t *e, int64_t start);
+/* Sets a bucket (count <= 0 removes it), as op__bucket_put does in the store. */
+void op__mem_set(op__win_t *e, int64_t start, int64_t count, int64_t leaves);
+/* Records the clock reading; buckets that left by then may be dropped. */
+void op__mem_touch(op__win_t *e, int64_t now);
+void op__mem_prune(op__win_t *e, int64_t now);
+/* Forgets one entry, or all; the store still has them. */
+void op__mem_drop(op_counters_t *c, const char *limit, const char *subject);
+void op__mem_clear(op_counters_t *c);
+
+#endif

@@ -1,0 +1,159 @@
+/* require "outpost.dns": DNS lookups that yield the request (dns.h).
+ *
+ *   dns.a(name), dns.aaaa(name), dns.mx(domain), dns.txt(name), dns.ptr(ip)
+ *       a table of records with field ttl, or nil, token
+ *   dns.mail_domain(domain), dns.fcrdns(ip)
+ *       composites written in Lua (lua_api_dns.lua) on top of these
+ *
+ * Tokens: nxdomain, nodata, servfail, refused, timeout, formerr, badname,
+ * cancelled (the daemon is stopping). */
+#include "lookup/dns.h"
+#include "core/mem.h"
+#include "core/request.h"
+#include "core/services.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <string.h>
+
+/* engine/lua/lua_api_dns.lua, turned into a C string by the Makefile. */
+#include "lua_api_dns_lua.h"
+
+int luaopen_outpost_dns(lua_State *L);
+
+typedef struct {
+    op_pending_t pending;
+    int type;
+} dns_op_t;
+
+/* Pushes a result: {records..., ttl = N} or nil, token. */
+static int push_result(lua_State *L, const op_dns_result_t *res, int type, uint32_t ttl)
+{
+    if (res->status != OP_DNS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, op_dns_status_token(res->status));
+        return 2;
+    }
+    lua_createtable(L, (int)res->n, 1);
+    for (size_t i = 0; i < res->n; i++) {
+        if (type == OP_DNS_MX) {
+            lua_createtable(L, 0, 2);
+            lua_pushinteger(L, res->rr[i].pref);
+            lua_setfield(L, -2, "pref");
+            lua_pushlstring(L, res->rr[i].text, res->rr[i].len);
+            lua_setfield(L, -2, "host");
+        } else {
+            lua_pushlstring(L, res->rr[i].text, res->rr[i].len);
+        }
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_pushinteger(L, (lua_Integer)ttl);
+    lua_setfield(L, -2, "ttl");
+    return 1;
+}
+
+/* The record outlives a request that gave up (the query cannot be taken
+ * back from the wire); the completion frees it. */
+static void dns_op_cancel(op_pending_t *p)
+{
+    (void)p;
+}
+
+static void dns_op_done(void *data, const op_dns_result_t *res, uint32_t ttl)
+{
+    dns_op_t *op = data;
+    op_request_t *req = op_pending_take(&op->pending);
+    int type = op->type;
+    free(op);
+    if (req == NULL)
+        return;
+    op_request_resume(req, push_result(req->co, res, type, ttl));
+}
+
+static int lookup(lua_State *L, const char *name, size_t len, int type, const char *who)
+{
+    op_request_check_wait(L, who);
+    if (op_services == NULL || op_services->dns == NULL)
+        return luaL_error(L, "%s: the DNS service is not running", who);
+    dns_op_t *op = op_calloc(1, sizeof *op);
+    op->pending.cancel = dns_op_cancel;
+    op->type = type;
+    op_dns_result_t *hit = NULL;
+    uint32_t ttl = 0;
+    switch (op_dns_lookup(op_services->dns, name, len, type, dns_op_done, op, &hit, &ttl)) {
+    case OP_DNS_STARTED:
+        return op_request_yield(L, &op->pending);
+    case OP_DNS_HIT: {
+        free(op);
+        int n = push_result(L, hit, type, ttl);
+        op_dns_result_unref(hit);
+        return n;
+    }
+    case OP_DNS_INVALID:
+        free(op);
+        lua_pushnil(L);
+        lua_pushliteral(L, "badname");
+        return 2;
+    case OP_DNS_STOPPED:
+        break;
+    }
+    free(op);
+    lua_pushnil(L);
+    lua_pushliteral(L, "cancelled");
+    return 2;
+}
+
+#define NAME_FN(fn, type)                                  \
+    static int l_dns_##fn(lua_State *L)                    \
+    {                                                      \
+        size_t len;                                        \
+        const char *name = luaL_checklstring(L, 1, &len);  \
+        return lookup(L, name, len, type, "dns." #fn);     \
+    }
+NAME_FN(a, OP_DNS_A)
+NAME_FN(aaaa, OP_DNS_AAAA)
+NAME_FN(mx, OP_DNS_MX)
+NAME_FN(txt, OP_DNS_TXT)
+
+static int l_dns_ptr(lua_State *L)
+{
+    const char *ip = luaL_checkstring(L, 1);
+    op_request_check_wait(L, "dns.ptr"); /* misuse is misuse, whatever the argument */
+    char rev[128];
+    if (op_dns_reverse_name(ip, rev, sizeof rev) != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "badname");
+        return 2;
+    }
+    return lookup(L, rev, strlen(rev), OP_DNS_PTR, "dns.ptr");
+}
+
+/* For lua_api_dns.lua: the canonical text of an address, or nil. */
+static int l_dns_canonical_ip(lua_State *L)
+{
+    char out[64];
+    if (op_dns_canonical_ip(luaL_checkstring(L, 1), out, sizeof out) != 0)
+        return 0;
+    lua_pushstring(L, out);
+    return 1;
+}
+
+int luaopen_outpost_dns(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"a", l_dns_a},
+        {"aaaa", l_dns_aaaa},
+        {"mx", l_dns_mx},
+        {"txt", l_dns_txt},
+        {"ptr", l_dns_ptr},
+        {NULL, NULL},
+    };
+    lua_createtable(L, 0, 8);
+    luaL_register(L, NULL, fns);
+    if (luaL_loadbuffer(L, lua_api_dns_lua, sizeof lua_api_dns_lua - 1, "=engine/lua/lua_api_dns.lua") != 0)
+        return lua_error(L);
+    lua_pushvalue(L, -2);
+    lua_pushcfunction(L, l_dns_canonical_ip);
+    lua_call(L, 2, 0);
+    return 1;
+}

@@ -1,0 +1,352 @@
+/* require "outpost.ldap": the LDAP service (engine/lookup/ldap_service.h) for policies.
+ *
+ *   ldap.search{base=, scope=, filter=, args=, attrs=, timeout=, cache=}
+ *       yields unless the answer is cached; returns a list of entries
+ *       {dn = "...", attrs = {name = {value, ...}}} (possibly empty), or
+ *       nil, token: "timeout", "unavailable", "nosuchobject", "sizelimit",
+ *       "invalid".  filter is a template (ldap_filter.h): request data goes
+ *       into args and is escaped, never into the template.  The list is
+ *       shared: the same cached answer gives the same (read-only) tables
+ *       until it expires, so a policy may keep what it derived from them.
+ *   ldap.directory()  the directory { } settings, for lua/lib/directory.lua
+ *   ldap.stats()      counters of the service (searches, cache hits, ...)
+ *   ldap.flush()      empties the cache
+ *   ldap.configured() true when an LDAP service runs */
+#include "lookup/ldap_service.h"
+#include "lookup/ldap_filter.h"
+#include "core/mem.h"
+#include "core/request.h"
+#include "core/services.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <string.h>
+
+int luaopen_outpost_ldap(lua_State *L);
+
+#define ATTRS_MT "outpost.ldap.attrs"
+#define DIR_CACHE "outpost.ldap.directory"
+#define MAX_ATTRS 64
+/* Decoded answers, by serial: registry[DECODED][2i+1] = serial,
+ * [2i+2] = the list; direct-mapped, a collision replaces. */
+#define DECODED "outpost.ldap.decoded"
+#define DECODED_SLOTS 4096
+
+typedef struct {
+    op_pending_t pending;
+    op_ldap_op_t *op;
+} search_rec_t;
+
+static op_ldap_t *service(lua_State *L)
+{
+    if (op_services == NULL || op_services->ldap == NULL)
+        luaL_error(L, "outpost.ldap: no LDAP service (configure ldap { uris = [...] })");
+    return op_services->ldap;
+}
+
+static void push_decoded_cache(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, DECODED);
+    if (lua_istable(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 2 * DECODED_SLOTS, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, DECODED);
+}
+
+static void decode(lua_State *L, const op_ldap_result_t *r);
+
+/* Pushes an answer: the list of entries, or nil, token.  A cached answer
+ * is decoded once, not on every request that reads it. */
+static int push_result(lua_State *L, const op_ldap_result_t *r)
+{
+    if (r->status != OP_LDAP_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, op_ldap_status_token(r->status));
+        return 2;
+    }
+    push_decoded_cache(L);
+    int slot = (int)(r->serial % DECODED_SLOTS) * 2;
+    lua_rawgeti(L, -1, slot + 1);
+    if (lua_type(L, -1) == LUA_TNUMBER && (uint64_t)lua_tonumber(L, -1) == r->serial) {
+        lua_pop(L, 1);
+        lua_rawgeti(L, -1, slot + 2);
+        lua_remove(L, -2);
+        return 1;
+    }
+    lua_pop(L, 1);
+    decode(L, r);
+    lua_pushnumber(L, (lua_Number)r->serial);
+    lua_rawseti(L, -3, slot + 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, slot + 2);
+    lua_remove(L, -2);
+    return 1;
+}
+
+static void decode(lua_State *L, const op_ldap_result_t *r)
+{
+    lua_createtable(L, (int)r->nentries, 0);
+    for (size_t i = 0; i < r->nentries; i++) {
+        const op_ldap_entry_t *e = &r->entries[i];
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, e->dn);
+        lua_setfield(L, -2, "dn");
+        lua_createtable(L, 0, (int)e->nattrs);
+        for (size_t j = 0; j < e->nattrs; j++) {
+            const op_ldap_attr_t *a = &e->attrs[j];
+            /* Attribute names are case-insensitive: stored in lower case,
+             * found in any case through the metatable. */
+            char name[128];
+            size_t n = 0;
+            for (; a->name[n] != '\0' && n < sizeof name - 1; n++)
+                name[n] = (char)((a->name[n] >= 'A' && a->name[n] <= 'Z') ? a->name[n] + 32 : a->name[n]);
+            lua_pushlstring(L, name, n);
+            lua_createtable(L, (int)a->nvalues, 0);
+            for (size_t k = 0; k < a->nvalues; k++) {
+                lua_pushlstring(L, a->values[k], a->lens[k]);
+                lua_rawseti(L, -2, (int)k + 1);
+            }
+            lua_rawset(L, -3);
+        }
+        luaL_getmetatable(L, ATTRS_MT);
+        lua_setmetatable(L, -2);
+        lua_setfield(L, -2, "attrs");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static int l_attrs_index(lua_State *L)
+{
+    size_t n;
+    const char *k = lua_tolstring(L, 2, &n);
+    if (k == NULL || lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++)
+        luaL_addchar(&b, (k[i] >= 'A' && k[i] <= 'Z') ? (char)(k[i] + 32) : k[i]);
+    luaL_pushresult(&b);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+static void search_cancel(op_pending_t *p)
+{
+    search_rec_t *rec = (search_rec_t *)p;
+    op_ldap_cancel(rec->op);
+    free(rec);
+}
+
+static void search_done(op_ldap_result_t *res, void *data)
+{
+    search_rec_t *rec = data;
+    op_request_t *req = op_pending_take(&rec->pending);
+    if (req == NULL)
+        return; /* cannot happen: a cancelled search never answers; the cancel hook frees */
+    free(rec);
+    op_request_resume(req, push_result(req->co, res));
+}
+
+static int scope_arg(lua_State *L)
+{
+    lua_getfield(L, 1, "scope");
+    const char *s = lua_isnil(L, -1) ? "sub" : lua_tostring(L, -1);
+    lua_pop(L, 1);
+    if (s != NULL && strcmp(s, "sub") == 0)
+        return OP_LDAP_SCOPE_SUB;
+    if (s != NULL && strcmp(s, "one") == 0)
+        return OP_LDAP_SCOPE_ONE;
+    if (s != NULL && strcmp(s, "base") == 0)
+        return OP_LDAP_SCOPE_BASE;
+    return luaL_argerror(L, 1, "scope must be \"sub\", \"one\" or \"base\"");
+}
+
+static int l_ldap_search(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    op_ldap_t *l = service(L);
+    op_ldap_query_t q = {0};
+
+    lua_getfield(L, 1, "base");
+    q.base = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+        return luaL_argerror(L, 1, "base must be a string (a DN)");
+    lua_pop(L, 1); /* the table keeps it alive */
+    q.scope = scope_arg(L);
+
+    lua_getfield(L, 1, "filter");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        return luaL_argerror(L, 1, "filter must be a string (a template: %s, %1..%9)");
+    const char *tmpl = lua_tostring(L, -1);
+    lua_pop(L, 1);
+
+    op_ldap_arg_t args[OP_LDAP_FILTER_ARGS];
+    size_t nargs = 0;
+    lua_getfield(L, 1, "args");
+    int args_at = lua_gettop(L);
+    luaL_checkstack(L, OP_LDAP_FILTER_ARGS + 8, "outpost.ldap.search");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_istable(L, -1))
+            return luaL_argerror(L, 1, "args must be a list of strings");
+        size_t n = lua_objlen(L, -1);
+        if (n > OP_LDAP_FILTER_ARGS)
+            return luaL_argerror(L, 1, "at most 9 args");
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, args_at, (int)i + 1);
+            int t = lua_type(L, -1);
+            if (t != LUA_TSTRING && t != LUA_TNUMBER)
+                return luaL_argerror(L, 1, "args must be strings or numbers");
+            /* Left on the stack, so a number turned string stays alive. */
+            args[i].data = lua_tolstring(L, -1, &args[i].len);
+        }
+        nargs = n;
+    }
+    lua_remove(L, args_at);
+    char filter[OP_LDAP_FILTER_MAX], err[200];
+    if (op_ldap_filter_expand(tmpl, args, nargs, filter, sizeof filter, err, sizeof err) < 0)
+        return luaL_argerror(L, 1, err);
+    q.filter = filter;
+
+    const char *attrs[MAX_ATTRS];
+    lua_getfield(L, 1, "attrs");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_istable(L, -1))
+            return luaL_argerror(L, 1, "attrs must be a list of attribute names");
+        size_t n = lua_objlen(L, -1);
+        if (n > MAX_ATTRS)
+            return luaL_argerror(L, 1, "at most 64 attrs");
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, (int)i + 1);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return luaL_argerror(L, 1, "attrs must be strings");
+            attrs[i] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+        q.attrs = attrs;
+        q.nattrs = n;
+    }
+    lua_pop(L, 1);
+
+    lua_getfield(L, 1, "timeout");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0 && lua_tonumber(L, -1) <= 90))
+            return luaL_argerror(L, 1, "timeout must be seconds, more than 0 and at most 90");
+        q.timeout = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "cache");
+    q.no_cache = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+
+    op_request_t *req = op_request_check_wait(L, "outpost.ldap.search");
+    (void)req;
+    search_rec_t *rec = op_calloc(1, sizeof *rec);
+    rec->pending.cancel = search_cancel;
+    op_ldap_result_t *now = NULL;
+    if (op_ldap_search(l, &q, search_done, rec, &rec->op, &now) == 1) {
+        free(rec);
+        int n = push_result(L, now);
+        op_ldap_result_unref(now);
+        return n;
+    }
+    return op_request_yield(L, &rec->pending);
+}
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static int l_ldap_directory(lua_State *L)
+{
+    const op_ldap_directory_t *d = op_ldap_directory(service(L));
+    lua_getfield(L, LUA_REGISTRYINDEX, DIR_CACHE);
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "version");
+        if (lua_tonumber(L, -1) == (lua_Number)d->version) {
+            lua_pop(L, 1);
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 16);
+    lua_pushnumber(L, (lua_Number)d->version);
+    lua_setfield(L, -2, "version");
+    set_str(L, "base", d->base);
+    set_str(L, "user_filter", d->user_filter);
+    set_str(L, "address_filter", d->address_filter);
+    set_str(L, "domain_filter", d->domain_filter);
+    set_str(L, "protected_filter", d->protected_filter);
+    set_str(L, "function_filter", d->function_filter);
+    set_str(L, "limit_attr", d->limit_attr);
+    set_str(L, "lock_attr", d->lock_attr);
+    set_str(L, "networks_attr", d->networks_attr);
+    set_str(L, "tenants_attr", d->tenants_attr);
+    lua_pushnumber(L, (lua_Number)d->default_limit);
+    lua_setfield(L, -2, "default_limit");
+    lua_createtable(L, (int)d->nsender_attrs, 0);
+    for (size_t i = 0; i < d->nsender_attrs; i++) {
+        lua_pushstring(L, d->sender_attrs[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_setfield(L, -2, "sender_attrs");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, DIR_CACHE);
+    return 1;
+}
+
+static int l_ldap_stats(lua_State *L)
+{
+    op_ldap_stats_t s;
+    op_ldap_stats(service(L), &s);
+    lua_createtable(L, 0, 10);
+#define F(name)                                                                \
+    lua_pushnumber(L, (lua_Number)s.name);                                     \
+    lua_setfield(L, -2, #name)
+    F(searches);
+    F(cache_hits);
+    F(coalesced);
+    F(sent);
+    F(timeouts);
+    F(connects);
+    F(connect_failures);
+    F(cached);
+    F(ready);
+#undef F
+    return 1;
+}
+
+static int l_ldap_flush(lua_State *L)
+{
+    op_ldap_cache_flush(service(L));
+    return 0;
+}
+
+static int l_ldap_configured(lua_State *L)
+{
+    lua_pushboolean(L, op_services != NULL && op_services->ldap != NULL);
+    return 1;
+}
+
+int luaopen_outpost_ldap(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"search", l_ldap_search},
+        {"directory", l_ldap_directory},
+        {"stats", l_ldap_stats},
+        {"flush", l_ldap_flush},
+        {"configured", l_ldap_configured},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, ATTRS_MT);
+    lua_pushcfunction(L, l_attrs_index);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 5);
+    luaL_register(L, NULL, fns);
+    return 1;
+}
