@@ -112,7 +112,9 @@ e2e: deps
 # policyd-rate-limit, installed by bench/deps.sh, which only `make bench`
 # runs); bench/scaling.sh: postout as subjects and connections grow;
 # bench/bench_milter.sh: whole milter sessions/s (docs/milter.md).
-# `make bench-parts`: each bench/bench_*.sh measures one part (DNS, LDAP,
+# BENCH_BASELINE=DIR (a built checkout of another commit) adds its daemon
+# beside this one in run.sh and the milter part: a change against what it
+# replaces, in one run.  `make bench-parts`: each bench/bench_*.sh measures one part (DNS, LDAP,
 # counters, milter).  docs/performance.md.
 bench: deps
 	@bench/deps.sh
@@ -120,6 +122,7 @@ bench: deps
 	@bench/run.sh
 	@bench/scaling.sh
 	@BENCH_CONNS="8 64" bash bench/bench_milter.sh
+	@$(if $(BENCH_BASELINE),BENCH_TREE=$(BENCH_BASELINE) BENCH_CONNS="8 64" bash bench/bench_milter.sh)
 
 bench-parts: deps
 	@$(MAKE) --no-print-directory build

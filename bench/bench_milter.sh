@@ -4,12 +4,15 @@
 # quit; one connection per message, as Postfix opens one per SMTP session)
 # through outpostd with a header-checking on_eom policy, at 8 and 64
 # concurrent sessions.  Environment: BENCH_SECONDS (5), BENCH_CONNS ("8 64"),
-# BENCH_BODY (10240).
+# BENCH_BODY (10240), BENCH_TREE (the tree whose build/outpostd and lua/
+# run: default this one; make bench sets it to BENCH_BASELINE for a second
+# pass against another commit).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNS:-8 64}
 BODY=${BENCH_BODY:-10240}
+TREE=${BENCH_TREE:-$ROOT}
 DIR=$(mktemp -d /tmp/outpost-bench-milter.XXXXXX)
 PID=
 cleanup() {
@@ -22,7 +25,7 @@ trap 'exit 130' INT TERM
 cat > "$DIR/outpost.conf" <<EOF
 daemon {
     state_dir = $DIR/state
-    lua_dir = $ROOT/lua
+    lua_dir = $TREE/lua
     log_decisions = no
 }
 listener milter {
@@ -34,12 +37,13 @@ service headers {
     policy = $ROOT/bench/milter/policy.lua
 }
 EOF
-"$ROOT/build/outpostd" -c "$DIR/outpost.conf" 2> "$DIR/outpostd.log" &
+"$TREE/build/outpostd" -c "$DIR/outpost.conf" 2> "$DIR/outpostd.log" &
 PID=$!
 for ((i = 0; i < 100; i++)); do [ -S "$DIR/milter.sock" ] && break; sleep 0.05; done
 LOAD=$ROOT/build/rel/bench-milterload
 
 echo
+[ "$TREE" = "$ROOT" ] || echo "milter: outpostd of $TREE"
 echo "milter: whole sessions (connect ... end of message, ${BODY}-byte body) per second"
 # Correctness first: every message answered, each end of message adding the header.
 out=$("$LOAD" --unix "$DIR/milter.sock" -c 2 -n 20 -d 10 --body "$BODY")

@@ -23,6 +23,11 @@
 #   BENCH_TARGETS       which targets (default: all)
 #   BENCH_FILL_SECONDS  unmeasured load that fills postout's caches (default 3)
 #   BENCH_OUTPOSTD      the daemon to measure (default build/outpostd)
+#   BENCH_BASELINE      a checkout of another commit, built (make
+#                       build/outpostd there): adds postout-base and
+#                       mailout-base, its daemon and lua/ with the -warm
+#                       targets' setup, and prints this build's req/s over
+#                       the baseline's per round (docs/performance.md)
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -32,6 +37,10 @@ BENCH_WARMUP=${BENCH_WARMUP:-0.5}
 BENCH_CONNS=${BENCH_CONNS:-1 8 64}
 BENCH_FILL_SECONDS=${BENCH_FILL_SECONDS:-3}
 ALL_TARGETS="ceiling trivial postout-warm postout-cold mailout-warm mailout-cold appout-warm appout-cold postfwd prl-disk prl-tmpfs"
+if [ -n "${BENCH_BASELINE:-}" ]; then
+    [ -x "$BENCH_BASELINE/build/outpostd" ] || { echo "bench: BENCH_BASELINE=$BENCH_BASELINE has no build/outpostd" >&2; exit 1; }
+    ALL_TARGETS="$ALL_TARGETS postout-base mailout-base"
+fi
 BENCH_TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
 OUTPOSTD=${BENCH_OUTPOSTD:-build/outpostd}
 LOADGEN=build/rel/bench-loadgen
@@ -124,7 +133,7 @@ run() {
 }
 
 for t in $BENCH_TARGETS; do
-    case $t in postout-warm | mailout-warm | appout-warm)
+    case $t in postout-warm | mailout-warm | appout-warm | postout-base | mailout-base)
         run "$t" 64 "$BENCH_FILL_SECONDS" 0 "$TMP/fill-$t.out"
         say "fill: $t: $(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$TMP/fill-$t.out") requests in ${BENCH_FILL_SECONDS} s over $KEYS users (unmeasured; fills the LDAP and DNS caches)"
         ;;
@@ -155,6 +164,24 @@ stop_all_sessions
 
 echo
 bench/table.awk -v conns_list="$BENCH_CONNS" -v targets="$BENCH_TARGETS" "$TMP/rss" "$TMP/results"
+# This build against the baseline: per round, warm req/s over the
+# baseline's (the two ran seconds apart), and the median of those.
+if [ -n "${BENCH_BASELINE:-}" ]; then
+    echo
+    say "this build / baseline ($BENCH_BASELINE, $(git -C "$BENCH_BASELINE" log -1 --format=%h 2>/dev/null || echo '?')), req/s per round:"
+    for s in postout mailout; do
+        for conns in $BENCH_CONNS; do
+            awk -v a="$s-warm" -v b="$s-base" -v c="$conns" '
+                $2 == c { for (i = 4; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "rps") r[$1, $3] = kv[2] } rounds[$3] = 1 }
+                END {
+                    line = ""
+                    for (k in rounds) if (r[b, k] > 0) { x = r[a, k] / r[b, k]; line = line sprintf(" %.3f", x) }
+                    printf "  %-8s %4d conns:%s\n", substr(a, 1, 7), c, line
+                }' "$TMP/results"
+        done
+    done
+fi
+
 echo
 say "durability of the counters:"
 for t in $BENCH_TARGETS; do printf '  %-13s %s\n' "$t" "${DURABLE[$t]}"; done

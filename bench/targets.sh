@@ -25,6 +25,8 @@ PORT[mailout-warm]=$((PORT_BASE + 74))
 PORT[mailout-cold]=$((PORT_BASE + 75))
 PORT[appout-warm]=$((PORT_BASE + 76))
 PORT[appout-cold]=$((PORT_BASE + 77))
+PORT[postout-base]=$((PORT_BASE + 78))
+PORT[mailout-base]=$((PORT_BASE + 79))
 PORT[postfwd]=$((PORT_BASE + 80))
 PORT[prl-disk]=$((PORT_BASE + 82))
 PORT[prl-tmpfs]=$((PORT_BASE + 83))
@@ -37,6 +39,8 @@ DESCR[mailout-warm]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches on (
 DESCR[mailout-cold]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches off"
 DESCR[appout-warm]="outpostd, appout stage 1 AO1-AO5, one function account, caches on"
 DESCR[appout-cold]="outpostd, appout stage 1 AO1-AO5, one function account, caches off"
+DESCR[postout-base]="the baseline's outpostd (BENCH_BASELINE) with its own lua/: postout-warm's setup"
+DESCR[mailout-base]="the baseline's outpostd (BENCH_BASELINE) with its own lua/: mailout-warm's setup"
 DESCR[postfwd]="postfwd1 1.35: network, blocked list, rate() per SASL user"
 DESCR[prl-disk]="policyd-rate-limit 1.0.1, SQLite on disk"
 DESCR[prl-tmpfs]="policyd-rate-limit 1.0.1, SQLite on tmpfs"
@@ -49,6 +53,8 @@ DURABLE[mailout-warm]=${DURABLE[postout-warm]}
 DURABLE[mailout-cold]=${DURABLE[postout-warm]}
 DURABLE[appout-warm]="no counters at stage 1 (AO8 counts at stage 2)"
 DURABLE[appout-cold]=${DURABLE[appout-warm]}
+DURABLE[postout-base]=${DURABLE[postout-warm]}
+DURABLE[mailout-base]=${DURABLE[postout-warm]}
 DURABLE[postfwd]="counters in memory: lost on any restart"
 DURABLE[prl-disk]="SQLite commit per request on disk (fsync): survives a power loss"
 DURABLE[prl-tmpfs]="SQLite commit per request on tmpfs: survives a process crash, not a reboot"
@@ -69,15 +75,25 @@ start_ceiling() {
 check_ceiling() { check_answer ceiling "${PORT[ceiling]}" DUNNO; }
 
 # --- outpostd
+# SRC[NAME]: the tree whose outpostd, lua/ and conf/lists a target runs
+# (default ROOT; the -base targets run BENCH_BASELINE's, a checkout of
+# another commit with its build/outpostd built, so that a change is measured
+# against what it replaces in one run).
+declare -A SRC
+if [ -n "${BENCH_BASELINE:-}" ]; then
+    SRC[postout-base]=$BENCH_BASELINE
+    SRC[mailout-base]=$BENCH_BASELINE
+fi
+
 # outpost_conf NAME SERVICE CACHE_SIZE: a configuration in $TMP/NAME/
 outpost_conf() {
-    local name=$1 service=$2 cache=$3 dir=$TMP/$1
+    local name=$1 service=$2 cache=$3 dir=$TMP/$1 src=${SRC[$1]:-$ROOT}
     mkdir -p "$dir/state"
     cat >"$dir/outpost.conf" <<EOF
 daemon {
     state_dir = $dir/state
-    lua_dir = $ROOT/lua
-    lists_dir = $ROOT/conf/lists
+    lua_dir = $src/lua
+    lists_dir = $src/conf/lists
     log_decisions = no
 }
 control { socket = $dir/control.sock }
@@ -131,7 +147,7 @@ EOF
     # documentation ranges) as a campus area whose MTAs send as example.org
     if [ "$service" = mailout ]; then
         mkdir -p "$dir/lists"
-        cp "$ROOT"/conf/lists/*.txt "$dir/lists/"
+        cp "$src"/conf/lists/*.txt "$dir/lists/"
         printf '%s bench\n' 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24 2001:db8::/32 >"$dir/lists/campus_networks.txt"
         printf '%s example.org\n' 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24 2001:db8::/32 >"$dir/lists/mailout_mta_domains.txt"
         : >"$dir/lists/mta_blocklist.txt"
@@ -151,7 +167,9 @@ service_section() {
 
 start_outpost() { # name service cache_size
     outpost_conf "$1" "$2" "$3"
-    start_server "$1" "$TMP/$1/outpostd.log" "$ROOT/$OUTPOSTD" -c "$TMP/$1/outpost.conf"
+    local bin=$ROOT/$OUTPOSTD
+    [ -n "${SRC[$1]:-}" ] && bin=${SRC[$1]}/build/outpostd
+    start_server "$1" "$TMP/$1/outpostd.log" "$bin" -c "$TMP/$1/outpost.conf"
     SID[$1]=$SERVER_SID
 }
 start_trivial() { start_outpost trivial dunno 0; }
@@ -174,6 +192,8 @@ check_postout() {
 }
 check_postout-warm() { check_postout postout-warm; }
 check_postout-cold() { check_postout postout-cold; }
+start_postout-base() { start_outpost postout-base postout 100000; }
+check_postout-base() { check_postout postout-base; }
 
 # mailout: a good request DUNNO; a recipient domain without DNS 5.1.2
 # (MO4); a client outside the campus 5.7.1 (MO1); and the MTA of user1000's
@@ -193,6 +213,8 @@ check_mailout() {
 }
 check_mailout-warm() { check_mailout mailout-warm; }
 check_mailout-cold() { check_mailout mailout-cold; }
+start_mailout-base() { start_outpost mailout-base mailout 100000; }
+check_mailout-base() { check_mailout mailout-base; }
 
 # appout stage 1 has no limit (AO8 counts at stage 2): its checks must
 # refuse what they are for: a client outside the account's networks (AO5),
