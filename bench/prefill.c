@@ -90,10 +90,11 @@ int main(int argc, char **argv)
     for (unsigned long long k = first; k < first + n; k++) {
         char subject[OP_COUNTERS_MAX_KEY + 1];
         snprintf(subject, sizeof subject, fmt, k);
-        op_counters_answer_t a;
-        int r = op_counters_add(c, limit, subject, 1, -1, &a);
-        if (r != 0 || !a.ok) {
-            fprintf(stderr, "bench-prefill: %s: add failed (%d, ok %d)\n", subject, r, a.ok);
+        op_counters_call_t call; /* without a loop the backend answers at once */
+        int r = op_counters_add(c, limit, subject, 1, -1, &call);
+        if (r != 0 || !call.answer.ok) {
+            fprintf(stderr, "bench-prefill: %s: add failed (%d, ok %d)\n", subject, r,
+                    r == 0 ? call.answer.ok : 0);
             rc = 1;
             break;
         }

@@ -152,18 +152,16 @@ static char *cmd_reload(out_t *o)
 
 static char *counter_show(out_t *o, op_counters_t *c, const char *limit, const char *subject)
 {
-    op_counters_answer_t a;
+    op_counters_answer_t ans, *a = &ans;
     int64_t reserved = 0;
-    int rc = op_counters_check(c, limit, subject, 1, -1, &a);
-    if (rc == 0)
-        rc = op_counters_reserved(c, limit, subject, &reserved);
+    int rc = op_counters_show(c, limit, subject, &ans, &reserved);
     if (rc < 0)
         return counters_error(rc, limit);
     char nf[64] = "now";
-    if (a.next_free < 0)
+    if (a->next_free < 0)
         snprintf(nf, sizeof nf, "never");
-    else if (a.next_free > op_counters_now(c))
-        fmt_time(a.next_free, nf, sizeof nf);
+    else if (a->next_free > op_counters_now(c))
+        fmt_time(a->next_free, nf, sizeof nf);
     if (o->json) {
         put(o, "{\"limit\":");
         put_js(o, limit);
@@ -171,16 +169,16 @@ static char *counter_show(out_t *o, op_counters_t *c, const char *limit, const c
         put_js(o, subject);
         put(o, ",\"used\":%lld,\"max\":%lld,\"source\":\"%s\",\"remaining\":%lld,\"reserved\":%lld,"
                "\"window\":%lld,\"resolution\":%lld,\"next_free\":%lld}",
-            (long long)a.used, (long long)a.max, op_counters_source_name(a.source),
-            (long long)a.remaining, (long long)reserved, (long long)a.window,
-            (long long)a.resolution, (long long)a.next_free);
+            (long long)a->used, (long long)a->max, op_counters_source_name(a->source),
+            (long long)a->remaining, (long long)reserved, (long long)a->window,
+            (long long)a->resolution, (long long)a->next_free);
     } else {
         put(o, "limit      %s\nsubject    %s\nused       %lld (of which reserved, not yet committed: %lld)\n"
                "max        %lld (%s)\nremaining  %lld\nwindow     %llds in buckets of %llds\n"
                "next slot  %s\n",
-            limit, subject, (long long)a.used, (long long)reserved, (long long)a.max,
-            op_counters_source_name(a.source), (long long)a.remaining, (long long)a.window,
-            (long long)a.resolution, nf);
+            limit, subject, (long long)a->used, (long long)reserved, (long long)a->max,
+            op_counters_source_name(a->source), (long long)a->remaining, (long long)a->window,
+            (long long)a->resolution, nf);
     }
     return done(o);
 }

@@ -1,6 +1,8 @@
-/* The counters store: opening RocksDB, the limits of the config, and the
- * atomic check-and-add (counters.h explains the model, counters_store.h
- * the keys). */
+/* The RocksDB counter backend: opening the store, the limits of the
+ * config, the compaction filter, and writing batches: group commit on the
+ * thread pool and the durability barrier that holds the answers until
+ * their writes are in the log (counters_rocksdb.h explains the model,
+ * counters_store.h the keys, counters_add.c the check-and-add). */
 #include "counters/counters_store.h"
 
 #include "core/log.h"
@@ -14,79 +16,20 @@
 #include <sys/stat.h>
 #include <time.h>
 
-void op__key_init(op__key_t *k, char tag)
-{
-    k->b[0] = tag;
-    k->n = 1;
-}
-
-void op__key_str(op__key_t *k, const char *s)
-{
-    size_t len = strlen(s);
-    OP_ASSERT(k->n + len + 1 <= sizeof k->b);
-    memcpy(k->b + k->n, s, len + 1);
-    k->n += len + 1;
-}
-
-void op__key_u64(op__key_t *k, uint64_t v)
-{
-    OP_ASSERT(k->n + 8 <= sizeof k->b);
-    for (int i = 7; i >= 0; i--)
-        k->b[k->n++] = (char)(v >> (8 * i));
-}
-
-uint64_t op__get_be(const char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | (unsigned char)p[i];
-    return v;
-}
-
-int64_t op__get_le(const char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | (unsigned char)p[i];
-    return (int64_t)v;
-}
-
-void op__put_le(char *p, int64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (char)((uint64_t)v >> (8 * i));
-}
-
-/* Buckets are signed times but sort as unsigned big-endian keys: the bias
- * keeps negative times (never expected, but a clock can be wrong) in order. */
-#define BIAS ((uint64_t)1 << 63)
-#define NEXT_FREE_UNKNOWN (-2)
-
-int op__key_ok(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= OP_COUNTERS_MAX_KEY;
-}
-
-const char *op_counters_source_name(op_max_source_t s)
-{
-    return s == OP_MAX_OPERATOR ? "operator" : s == OP_MAX_DIRECTORY ? "directory" : "default";
-}
-
 static int64_t real_clock(void *data)
 {
     (void)data;
     return (int64_t)time(NULL);
 }
 
-int64_t op_counters_now(op_counters_t *c)
+int64_t op_rocks_now(op_rocks_t *c)
 {
     int64_t now = c->clock(c->clock_data);
     __atomic_store_n(&c->last_now, now, __ATOMIC_RELAXED);
     return now;
 }
 
-void op_counters_set_clock(op_counters_t *c, op_counters_clock_fn fn, void *data)
+void op_rocks_set_clock(op_rocks_t *c, op_counters_clock_fn fn, void *data)
 {
     c->clock = fn ? fn : real_clock;
     c->clock_data = data;
@@ -104,7 +47,7 @@ static unsigned char filter_old_buckets(void *state, int level, const char *key,
     (void)nv;
     (void)nvlen;
     (void)changed;
-    op_counters_t *c = state;
+    op_rocks_t *c = state;
     if (klen < 1 || key[0] != 'c' || vlen != 16)
         return 0;
     int64_t now = c->clock == real_clock ? (int64_t)time(NULL)
@@ -114,7 +57,7 @@ static unsigned char filter_old_buckets(void *state, int level, const char *key,
 
 static void filter_destroy(void *state)
 {
-    (void)state; /* the filter's state is the op_counters_t, freed by op_counters_close */
+    (void)state; /* the filter's state is the op_rocks_t, freed by op_rocks_close */
 }
 
 static const char *filter_name(void *state)
@@ -125,7 +68,7 @@ static const char *filter_name(void *state)
 
 /* ---- limits ---- */
 
-const op__limit_t *op__limit(const op_counters_t *c, const char *name)
+const op__limit_t *op__limit(const op_rocks_t *c, const char *name)
 {
     for (size_t i = 0; i < c->nlimits; i++)
         if (strcmp(c->limits[i].name, name) == 0)
@@ -133,12 +76,12 @@ const op__limit_t *op__limit(const op_counters_t *c, const char *name)
     return NULL;
 }
 
-int op_counters_has_limit(const op_counters_t *c, const char *limit)
+int op_rocks_has_limit(const op_rocks_t *c, const char *limit)
 {
     return op__limit(c, limit) != NULL;
 }
 
-static void free_limits(op_counters_t *c)
+static void free_limits(op_rocks_t *c)
 {
     for (size_t i = 0; i < c->nlimits; i++)
         free(c->limits[i].name);
@@ -147,9 +90,9 @@ static void free_limits(op_counters_t *c)
     c->nlimits = 0;
 }
 
-static int wait_inflight(op_counters_t *c);
+static int wait_inflight(op_rocks_t *c);
 
-void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
+void op_rocks_configure(op_rocks_t *c, const op_config_t *cfg)
 {
     wait_inflight(c); /* the pool's write reads the write options */
     free_limits(c);
@@ -189,16 +132,16 @@ static void mkdir_parents(const char *path)
 
 static void on_timer(uv_timer_t *t)
 {
-    op_counters_expire(t->data);
+    op_rocks_expire(t->data);
 }
 
 static int barrier_run(void *data);
-static void group_close(op_counters_t *c);
+static void group_close(op_rocks_t *c);
 
-static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
+static op_rocks_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
                               char *err, size_t errlen)
 {
-    op_counters_t *c = op_calloc(1, sizeof *c);
+    op_rocks_t *c = op_calloc(1, sizeof *c);
     c->clock = real_clock;
     /* About 100 bytes each, ~10 MB at most: reservations live from RCPT
      * to the end of the message, or reservation_timeout when abandoned. */
@@ -231,7 +174,7 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     rocksdb_options_set_merge_operator(c->opts, op__resv_merge_operator());
     c->wopts = rocksdb_writeoptions_create();
     c->ropts = rocksdb_readoptions_create();
-    op_counters_configure(c, cfg);
+    op_rocks_configure(c, cfg);
 
     /* RocksDB counts per operation (key comparisons, ...) into a
      * thread-local perf context unless told not to; nobody reads it here.
@@ -243,14 +186,14 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     if (c->db == NULL) {
         snprintf(err, errlen, "counters: cannot open %s: %s", c->path, dberr ? dberr : "?");
         free(dberr);
-        op_counters_close(c);
+        op_rocks_close(c);
         return NULL;
     }
     op__override_index(c);
     /* the reservations' deadlines live in memory: read them from the records */
     if (op__dl_rebuild(c, INT64_MIN, NULL, NULL) < 0) {
         snprintf(err, errlen, "counters: cannot read the reservations of %s", c->path);
-        op_counters_close(c);
+        op_rocks_close(c);
         return NULL;
     }
     if (loop != NULL) {
@@ -269,12 +212,12 @@ static op_counters_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const cha
     return c;
 }
 
-op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
+op_rocks_t *op_rocks_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
     return open_at(loop, cfg, NULL, err, errlen);
 }
 
-op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
                                         size_t errlen)
 {
     char dir[] = "/tmp/outpost-counters.XXXXXX";
@@ -298,7 +241,7 @@ static void free_timer(uv_handle_t *h)
     free(h);
 }
 
-void op_counters_close(op_counters_t *c)
+void op_rocks_close(op_rocks_t *c)
 {
     if (c == NULL)
         return;
@@ -336,7 +279,7 @@ void op_counters_close(op_counters_t *c)
     free(c);
 }
 
-static int write_only(op_counters_t *c, rocksdb_writebatch_t *wb)
+static int write_only(op_rocks_t *c, rocksdb_writebatch_t *wb)
 {
     char *dberr = NULL;
     rocksdb_write(c->db, c->wopts, wb, &dberr);
@@ -349,7 +292,7 @@ static int write_only(op_counters_t *c, rocksdb_writebatch_t *wb)
     return 0;
 }
 
-static int write_batch(op_counters_t *c, rocksdb_writebatch_t *wb)
+static int write_batch(op_rocks_t *c, rocksdb_writebatch_t *wb)
 {
     int rc = write_only(c, wb);
     rocksdb_writebatch_destroy(wb);
@@ -364,7 +307,7 @@ static int write_batch(op_counters_t *c, rocksdb_writebatch_t *wb)
 
 struct op__group_write {
     uv_work_t req;
-    op_counters_t *c;          /* NULL once the store closed */
+    op_rocks_t *c;          /* NULL once the store closed */
     rocksdb_writebatch_t *wb;
     char *err;
     int written;               /* under c->lock */
@@ -374,7 +317,7 @@ struct op__group_write {
 static void group_write(uv_work_t *req)
 {
     struct op__group_write *w = req->data;
-    op_counters_t *c = w->c;
+    op_rocks_t *c = w->c;
     rocksdb_set_perf_level(rocksdb_disable); /* per thread */
     rocksdb_write(c->db, c->wopts, w->wb, &w->err);
     uv_mutex_lock(&c->lock);
@@ -383,7 +326,7 @@ static void group_write(uv_work_t *req)
     uv_mutex_unlock(&c->lock);
 }
 
-static int group_result(op_counters_t *c, struct op__group_write *w)
+static int group_result(op_rocks_t *c, struct op__group_write *w)
 {
     if (w->rc_known)
         return w->rc;
@@ -401,7 +344,7 @@ static void group_written(uv_work_t *req, int status)
 {
     (void)status;
     struct op__group_write *w = req->data;
-    op_counters_t *c = w->c;
+    op_rocks_t *c = w->c;
     if (c == NULL) { /* the store closed and reported it */
         free(w->err);
         rocksdb_writebatch_destroy(w->wb);
@@ -417,7 +360,7 @@ static void group_written(uv_work_t *req, int status)
 
 /* Waits until the group under way is in the store; returns how it went
  * (reported once, here or by group_written). */
-static int wait_inflight(op_counters_t *c)
+static int wait_inflight(op_rocks_t *c)
 {
     struct op__group_write *w = c->inflight;
     if (w == NULL)
@@ -435,7 +378,7 @@ static int wait_inflight(op_counters_t *c)
 /* The group batch stays (emptied): a caller may be filling it.  A failed
  * write also fails the barrier, whoever flushed: the answers waiting for
  * it must not leave.  The group under way is written first. */
-int op__flush(op_counters_t *c)
+int op__flush(op_rocks_t *c)
 {
     int rc = wait_inflight(c);
     if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
@@ -449,7 +392,7 @@ int op__flush(op_counters_t *c)
 
 static int barrier_run(void *data)
 {
-    op_counters_t *c = data;
+    op_rocks_t *c = data;
     int failed = c->group_failed;
     c->group_failed = 0;
     if (failed)
@@ -472,7 +415,7 @@ static int barrier_run(void *data)
 
 /* The group under way ends here: its answers go (or not), and the pool's
  * completion only frees it; the last group is written on this thread. */
-static void group_close(op_counters_t *c)
+static void group_close(op_rocks_t *c)
 {
     struct op__group_write *w = c->inflight;
     int rc = wait_inflight(c);
@@ -485,7 +428,7 @@ static void group_close(op_counters_t *c)
     op_outbuf_barrier(NULL, NULL, NULL);
 }
 
-rocksdb_writebatch_t *op__batch(op_counters_t *c)
+rocksdb_writebatch_t *op__batch(op_rocks_t *c)
 {
     if (!c->group)
         return rocksdb_writebatch_create();
@@ -494,13 +437,13 @@ rocksdb_writebatch_t *op__batch(op_counters_t *c)
     return c->pending;
 }
 
-void op__unused(op_counters_t *c, rocksdb_writebatch_t *wb)
+void op__unused(op_rocks_t *c, rocksdb_writebatch_t *wb)
 {
     if (wb != c->pending)
         rocksdb_writebatch_destroy(wb);
 }
 
-int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
+int op__write(op_rocks_t *c, rocksdb_writebatch_t *wb)
 {
     if (wb == c->pending) {
         op_outbuf_barrier_arm(); /* written before the answer leaves */
@@ -512,180 +455,4 @@ int op__write(op_counters_t *c, rocksdb_writebatch_t *wb)
         return rc;
     }
     return write_batch(c, wb);
-}
-
-/* ---- the window ---- */
-
-static void window_key(op__key_t *k, const char *limit, const char *subject)
-{
-    op__key_init(k, 'c');
-    op__key_str(k, limit);
-    op__key_str(k, subject);
-}
-
-void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
-                    const char *subject, int64_t start, int64_t count)
-{
-    op__key_t k;
-    window_key(&k, l->name, subject);
-    op__key_u64(&k, (uint64_t)start + BIAS);
-    int64_t leaves = op_window_leaves(&l->w, op_window_bucket(&l->w, start));
-    op__win_t *e;
-    if (op__mem_get(c, l->name, subject, &e) == 0)
-        op__mem_set(e, start, count, leaves);
-    else
-        op__mem_clear(c); /* cannot happen: the caller read the window */
-    if (count <= 0) {
-        rocksdb_writebatch_delete(wb, k.b, k.n);
-        return;
-    }
-    char v[16];
-    op__put_le(v, count);
-    op__put_le(v + 8, leaves);
-    rocksdb_writebatch_put(wb, k.b, k.n, v, sizeof v);
-}
-
-void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb)
-{
-    OP_ASSERT(wb != c->pending); /* the group holds others' answered writes */
-    rocksdb_writebatch_destroy(wb);
-    /* the windows in memory may hold writes of the batch: read them again */
-    op__mem_clear(c);
-}
-
-static int effective_max(op_counters_t *c, const op__limit_t *l, const char *subject,
-                         int64_t dir_max, op_counters_answer_t *a)
-{
-    op_counters_override_t o;
-    int rc = op__override_get(c, l->name, subject, &o);
-    if (rc < 0)
-        return rc;
-    if (rc == 1 && !o.expired) {
-        a->max = o.max;
-        a->source = OP_MAX_OPERATOR;
-    } else if (dir_max >= 0) {
-        a->max = dir_max < l->max_override ? dir_max : l->max_override;
-        a->source = OP_MAX_DIRECTORY;
-    } else {
-        a->max = l->max;
-        a->source = OP_MAX_DEFAULT;
-    }
-    return 0;
-}
-
-int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
-               int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count, int64_t *now_out)
-{
-    memset(a, 0, sizeof *a);
-    int rc = effective_max(c, l, subject, dir_max, a);
-    if (rc < 0)
-        return rc;
-    op__win_t *e;
-    if ((rc = op__mem_get(c, l->name, subject, &e)) < 0)
-        return rc;
-    int64_t now = op_counters_now(c), cur = op_window_bucket(&l->w, now);
-    *now_out = now;
-    op__mem_touch(e, now);
-    size_t n;
-    const op__wbucket_t *wb = op__mem_buckets(e, &n);
-    /* Buckets keep their first second, so those written under another
-     * resolution (before a reload) still fall into place. */
-    op_bucket_t small[64], *v = n <= 64 ? small : op_malloc(n * sizeof *v);
-    *cur_count = 0;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = (op_bucket_t){op_window_bucket(&l->w, wb[i].start), wb[i].count};
-        if (wb[i].start == cur * l->w.resolution)
-            *cur_count = wb[i].count;
-    }
-    op_window_sum_t s;
-    op_window_sum(&l->w, now, v, n, a->max, want, &s);
-    if (v != small)
-        free(v);
-    a->ok = s.used + want <= a->max;
-    a->used = s.used;
-    a->remaining = s.remaining;
-    a->next_free = s.next_free;
-    a->window = l->w.nbuckets * l->w.resolution;
-    a->resolution = l->w.resolution;
-    return 0;
-}
-
-static int lookup(op_counters_t *c, const char *limit, const char *subject, int64_t n,
-                  const op__limit_t **l)
-{
-    if ((*l = op__limit(c, limit)) == NULL)
-        return OP_COUNTERS_ENOLIMIT;
-    if (!op__key_ok(subject) || n < 0)
-        return OP_COUNTERS_EINVAL;
-    return 0;
-}
-
-int op_counters_check(op_counters_t *c, const char *limit, const char *subject, int64_t n,
-                      int64_t dir_max, op_counters_answer_t *a)
-{
-    const op__limit_t *l;
-    int64_t cur, now;
-    int rc = lookup(c, limit, subject, n, &l);
-    return rc < 0 ? rc : op__window(c, l, subject, n, dir_max, a, &cur, &now);
-}
-
-/* After an admitted add the answer describes the window with it: what
- * remains, and when one more fits (now, unless the add took the last slot:
- * then op__answer_after_add reads the window again). */
-static void account_added(op_counters_answer_t *a, int64_t n, int64_t now)
-{
-    a->used += n;
-    a->remaining = a->used < a->max ? a->max - a->used : 0;
-    a->next_free = a->remaining > 0 ? now : NEXT_FREE_UNKNOWN;
-}
-
-/* Check and add in one step: nothing runs between the read and the write
- * (the loop thread does both), so no two requests pass the last slot. */
-int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t n,
-                   int64_t dir_max, op_counters_answer_t *a, rocksdb_writebatch_t *wb,
-                   int64_t *bucket)
-{
-    /* The bucket written is the one read: the same reading of the clock. */
-    int64_t cur_count, now;
-    int rc = op__window(c, l, subject, n, dir_max, a, &cur_count, &now);
-    if (rc < 0 || !a->ok)
-        return rc;
-    *bucket = op_window_bucket(&l->w, now) * l->w.resolution;
-    op__bucket_put(c, wb, l, subject, *bucket, cur_count + n);
-    account_added(a, n, now);
-    return 0;
-}
-
-/* The answer after an add: one more re-read gives next_free exactly when
- * the add used the last slot (rare, so the common path reads once). */
-int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *subject,
-                         int64_t dir_max, op_counters_answer_t *a)
-{
-    if (a->next_free != NEXT_FREE_UNKNOWN)
-        return 0;
-    op_counters_answer_t b;
-    int64_t cur, now;
-    int rc = op__window(c, l, subject, 1, dir_max, &b, &cur, &now);
-    if (rc < 0)
-        return rc;
-    a->next_free = b.next_free;
-    return 0;
-}
-
-int op_counters_add(op_counters_t *c, const char *limit, const char *subject, int64_t n,
-                    int64_t dir_max, op_counters_answer_t *a)
-{
-    const op__limit_t *l;
-    int rc = lookup(c, limit, subject, n, &l);
-    if (rc < 0)
-        return rc;
-    rocksdb_writebatch_t *wb = op__batch(c);
-    int64_t bucket;
-    rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
-    if (rc < 0 || !a->ok) {
-        op__unused(c, wb); /* nothing was added */
-        return rc;
-    }
-    rc = op__write(c, wb);
-    return rc < 0 ? rc : op__answer_after_add(c, l, subject, dir_max, a);
 }

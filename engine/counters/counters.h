@@ -1,23 +1,39 @@
-/* The counters service: persistent sliding-window rate limits on RocksDB
- * (docs/limits.md).  Knows nothing of Lua; lua_api_limit.c binds it.
+/* The counters service as the rest of the engine sees it: persistent
+ * sliding-window rate limits (docs/limits.md) behind one handle, whatever
+ * backend keeps the counts.  A backend implements backend.h (RocksDB
+ * today: counters_rocksdb.h); callers (lua_api_limit.c, control_cmd.c,
+ * services.c) include only this header.  Knows nothing of Lua.
  *
  * A limit (limit NAME { } in the config) allows at most `max` per subject
- * in any window.  Every operation runs on the loop thread and answers at
- * once: RocksDB reads hit the memtable or the block cache, and a write
- * appends to the write-ahead log, so a check and its add happen in one
- * step with nothing in between (atomic check-and-add without locks) and
- * land in one WriteBatch.  With sync off, the WAL write reaches the OS
- * before the answer: an acknowledged increment survives kill -9, not a
- * power loss (sync on adds an fsync per write).
+ * in any window.  check() changes nothing; add() checks and adds in one
+ * atomic step (no two requests pass the last slot); reserve() is an add
+ * remembered under Postfix's `instance`, which commit() keeps and
+ * release() gives back (a backend releases reservations neither committed
+ * nor released within reservation_timeout by itself).
  *
- * Transactions: reserve() counts against the limit at once and remembers
- * the amount under Postfix's `instance`; commit() keeps it, release() gives
- * it back; a reservation neither committed nor released within
- * reservation_timeout is released by a timer.
+ * The operations a request waits for (check, add, reserve, commit,
+ * release) take a call and answer in one of three ways:
+ *
+ *   0                    done: the results are in the call; cb never fires
+ *   OP_COUNTERS_STARTED  under way: call->cb fires once, later, from the
+ *                        loop, with call->rc and the results set; the call
+ *                        must stay where it is until then
+ *   < 0                  failed at once; cb never fires
+ *
+ * Misuse (ENOLIMIT, EINVAL) is always answered at once, so a completion
+ * reports only how the I/O went (0, EIO, ECANCELLED).  A backend answers
+ * STARTED only if op_counters_may_wait() says so; when it does not (the
+ * RocksDB backend always answers at once), the call may live on the
+ * caller's stack and the caller need not be able to wait.  That keeps the
+ * hot path as it was: one indirect call, no allocation.
+ *
+ * The operator's operations (show, reset, overrides, top, disk usage)
+ * answer at once (backend.h says how a network backend will change that).
  *
  * Return codes: 0, or OP_COUNTERS_ENOLIMIT (no such limit in the config),
  * OP_COUNTERS_EINVAL (bad argument), OP_COUNTERS_EIO (the store failed;
- * the error is logged). */
+ * the error is logged), OP_COUNTERS_ENOTFOUND (no such override),
+ * OP_COUNTERS_ECANCELLED (the service closed with the call in flight). */
 #ifndef OP_COUNTERS_H
 #define OP_COUNTERS_H
 
@@ -27,10 +43,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#define OP_COUNTERS_STARTED 1
 #define OP_COUNTERS_ENOLIMIT (-1)
 #define OP_COUNTERS_EINVAL (-2)
 #define OP_COUNTERS_EIO (-3)
 #define OP_COUNTERS_ENOTFOUND (-4)
+#define OP_COUNTERS_ECANCELLED (-5)
 
 #define OP_COUNTERS_MAX_KEY 512 /* longest subject, instance or limit name */
 
@@ -57,6 +75,23 @@ typedef struct {
     op_max_source_t source;
 } op_counters_answer_t;
 
+typedef struct op_counters_call op_counters_call_t;
+
+/* An operation that answered OP_COUNTERS_STARTED ended. */
+typedef void (*op_counters_cb)(op_counters_call_t *call);
+
+/* One operation a request waits for.  The caller sets cb and data (they
+ * matter only after OP_COUNTERS_STARTED); the backend sets the rest.  A
+ * caller that must wait embeds the call in its pending record. */
+struct op_counters_call {
+    op_counters_cb cb;
+    void *data;
+    int rc;                      /* as cb fires: 0 or a negative code */
+    op_counters_answer_t answer; /* check, add, reserve */
+    int64_t committed;           /* commit */
+    int64_t released;            /* commit, release */
+};
+
 typedef struct {
     int64_t max;
     int64_t until;       /* epoch second, 0 = no end */
@@ -68,43 +103,61 @@ typedef struct {
     int expired;
 } op_counters_override_t;
 
-/* Opens the store of cfg (counters.path or <state_dir>/counters) and
- * starts the reservation timer on loop (NULL: no timer, as in C tests). */
+typedef struct {
+    char subject[OP_COUNTERS_MAX_KEY + 1];
+    int64_t used;
+    int64_t max;
+} op_counters_top_t;
+
+/* Opens the backend the config names (RocksDB: counters.path or
+ * <state_dir>/counters) on loop (NULL: no timers and no group commit, as
+ * in C tests and bench tools). */
 op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen);
-/* The same on a private store in a new temporary directory, removed by
- * op_counters_close: `outpostd test` must not touch (or wait for the lock
- * of) the store of a daemon running with the same configuration. */
+/* The same on private state (a new temporary store, removed by
+ * op_counters_close): `outpostd test` must not touch (or wait for the
+ * lock of) the state of a daemon running with the same configuration. */
 op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
                                         size_t errlen);
 /* Takes the limits and settings of a reloaded config; the path needs a restart. */
 void op_counters_configure(op_counters_t *c, const op_config_t *cfg);
+/* Calls in flight complete with OP_COUNTERS_ECANCELLED before it returns. */
 void op_counters_close(op_counters_t *c);
-void op_counters_set_clock(op_counters_t *c, op_counters_clock_fn fn, void *data);
-int64_t op_counters_now(op_counters_t *c);
 
+/* Whether an operation may answer OP_COUNTERS_STARTED. */
+int op_counters_may_wait(const op_counters_t *c);
 /* Whether a limit of this name is configured. */
 int op_counters_has_limit(const op_counters_t *c, const char *limit);
+/* The backend's clock, seconds since the epoch (answers' next_free use it). */
+int64_t op_counters_now(op_counters_t *c);
+
+/* ---- what requests wait for (results in call) ---- */
 
 /* dir_max: the subject's maximum from the directory, < 0 when none. */
 int op_counters_check(op_counters_t *c, const char *limit, const char *subject, int64_t n,
-                      int64_t dir_max, op_counters_answer_t *a);
+                      int64_t dir_max, op_counters_call_t *call);
 int op_counters_add(op_counters_t *c, const char *limit, const char *subject, int64_t n,
-                    int64_t dir_max, op_counters_answer_t *a);
+                    int64_t dir_max, op_counters_call_t *call);
 int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject,
-                        const char *instance, int64_t n, int64_t dir_max, op_counters_answer_t *a);
+                        const char *instance, int64_t n, int64_t dir_max, op_counters_call_t *call);
 /* Keeps at most `keep` per (limit, subject) of the instance's reservations
- * (keep < 0: all) and releases the rest. */
-int op_counters_commit(op_counters_t *c, const char *instance, int64_t keep, int64_t *committed,
-                       int64_t *released);
-int op_counters_release(op_counters_t *c, const char *instance, int64_t *released);
-/* Releases reservations past their deadline; returns how many recipients. */
+ * (keep < 0: all) and releases the rest: call->committed, call->released. */
+int op_counters_commit(op_counters_t *c, const char *instance, int64_t keep,
+                       op_counters_call_t *call);
+/* Gives back every reservation of the instance: call->released. */
+int op_counters_release(op_counters_t *c, const char *instance, op_counters_call_t *call);
+
+/* ---- the operator's (outpostctl), answered at once ---- */
+
+/* Releases reservations past their deadline now; returns how many recipients. */
 int64_t op_counters_expire(op_counters_t *c);
-/* Reserved and not yet committed for (limit, subject), all instances. */
-int op_counters_reserved(op_counters_t *c, const char *limit, const char *subject, int64_t *n);
-
+/* What check(n = 1) answers for (limit, subject) without a directory
+ * maximum, and how much of `used` is reserved and not yet committed (all
+ * instances). */
+int op_counters_show(op_counters_t *c, const char *limit, const char *subject,
+                     op_counters_answer_t *a, int64_t *reserved);
 int op_counters_reset(op_counters_t *c, const char *limit, const char *subject);
-
-/* Operator overrides (outpostctl limit set|clear|show). */
+/* Operator overrides (outpostctl limit set|clear|show), logged with who
+ * and why (the audit trail) and stored with them. */
 int op_counters_override_set(op_counters_t *c, const char *limit, const char *subject,
                              int64_t max, int64_t until, const char *who, const char *reason,
                              char *err, size_t errlen);
@@ -112,18 +165,10 @@ int op_counters_override_clear(op_counters_t *c, const char *limit, const char *
 /* Calls fn for each override of limit (NULL: every limit); stops when fn returns non-zero. */
 int op_counters_override_list(op_counters_t *c, const char *limit,
                               int (*fn)(const op_counters_override_t *o, void *data), void *data);
-
-typedef struct {
-    char subject[OP_COUNTERS_MAX_KEY + 1];
-    int64_t used;
-    int64_t max;
-} op_counters_top_t;
-
 /* The n subjects of limit nearest their maximum (highest used/max first);
  * returns how many were filled in, or a negative code. */
 int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out, size_t n);
-
-/* Bytes in the store's files (SST, WAL, manifest; sizes, not preallocated blocks). */
+/* Bytes the backend keeps on this host's disk (0 when it keeps none). */
 uint64_t op_counters_disk_bytes(op_counters_t *c);
 
 const char *op_counters_source_name(op_max_source_t s);

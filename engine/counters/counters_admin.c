@@ -13,7 +13,7 @@
 
 #define BIAS ((uint64_t)1 << 63)
 
-int op_counters_reset(op_counters_t *c, const char *limit, const char *subject)
+int op_rocks_reset(op_rocks_t *c, const char *limit, const char *subject)
 {
     if (op__limit(c, limit) == NULL)
         return OP_COUNTERS_ENOLIMIT;
@@ -91,23 +91,23 @@ static int cmp_u64(const void *a, const void *b)
 
 static int index_one(const op_counters_override_t *o, void *data)
 {
-    op_counters_t *c = data;
+    op_rocks_t *c = data;
     c->override_hashes = op_realloc(c->override_hashes, (c->noverride_hashes + 1) * sizeof(uint64_t));
     c->override_hashes[c->noverride_hashes++] = op__override_hash(o->limit, o->subject);
     return 0;
 }
 
-void op__override_index(op_counters_t *c)
+void op__override_index(op_rocks_t *c)
 {
     free(c->override_hashes);
     c->override_hashes = NULL;
     c->noverride_hashes = 0;
-    op_counters_override_list(c, NULL, index_one, c);
+    op_rocks_override_list(c, NULL, index_one, c);
     if (c->noverride_hashes > 0)
         qsort(c->override_hashes, c->noverride_hashes, sizeof(uint64_t), cmp_u64);
 }
 
-int op__override_get(op_counters_t *c, const char *limit, const char *subject,
+int op__override_get(op_rocks_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o)
 {
     uint64_t h = op__override_hash(limit, subject);
@@ -126,7 +126,7 @@ int op__override_get(op_counters_t *c, const char *limit, const char *subject,
     }
     if (v == NULL)
         return 0;
-    int rc = parse_override(v, vl, o, op_counters_now(c));
+    int rc = parse_override(v, vl, o, op_rocks_now(c));
     rocksdb_free(v);
     if (rc < 0)
         return 0;
@@ -135,7 +135,7 @@ int op__override_get(op_counters_t *c, const char *limit, const char *subject,
     return 1;
 }
 
-int op_counters_override_set(op_counters_t *c, const char *limit, const char *subject,
+int op_rocks_override_set(op_rocks_t *c, const char *limit, const char *subject,
                              int64_t max, int64_t until, const char *who, const char *reason,
                              char *err, size_t errlen)
 {
@@ -144,7 +144,7 @@ int op_counters_override_set(op_counters_t *c, const char *limit, const char *su
         snprintf(err, errlen, "no limit '%s' in the configuration", limit);
         return OP_COUNTERS_ENOLIMIT;
     }
-    int64_t now = op_counters_now(c);
+    int64_t now = op_rocks_now(c);
     if (!op__key_ok(subject) || max < 0) {
         snprintf(err, errlen, "bad subject or maximum");
         return OP_COUNTERS_EINVAL;
@@ -181,7 +181,7 @@ int op_counters_override_set(op_counters_t *c, const char *limit, const char *su
     return rc;
 }
 
-int op_counters_override_clear(op_counters_t *c, const char *limit, const char *subject)
+int op_rocks_override_clear(op_rocks_t *c, const char *limit, const char *subject)
 {
     op_counters_override_t o;
     if (!op__key_ok(limit) || !op__key_ok(subject))
@@ -200,7 +200,7 @@ int op_counters_override_clear(op_counters_t *c, const char *limit, const char *
     return rc;
 }
 
-int op_counters_override_list(op_counters_t *c, const char *limit,
+int op_rocks_override_list(op_rocks_t *c, const char *limit,
                               int (*fn)(const op_counters_override_t *o, void *data), void *data)
 {
     op__key_t lo, hi;
@@ -215,7 +215,7 @@ int op_counters_override_list(op_counters_t *c, const char *limit,
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
-    int64_t now = op_counters_now(c);
+    int64_t now = op_rocks_now(c);
     for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
@@ -249,7 +249,7 @@ static int by_fill(const void *a, const void *b)
     return x->used < y->used ? 1 : x->used > y->used ? -1 : strcmp(x->subject, y->subject);
 }
 
-int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out, size_t n)
+int op_rocks_top(op_rocks_t *c, const char *limit, op_counters_top_t *out, size_t n)
 {
     const op__limit_t *l = op__limit(c, limit);
     if (l == NULL)
@@ -262,7 +262,7 @@ int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out,
     op__key_str(&lo, limit);
     hi = lo;
     hi.b[hi.n - 1] = 1;
-    int64_t first = op_window_first(&l->w, op_counters_now(c));
+    int64_t first = op_window_first(&l->w, op_rocks_now(c));
     size_t cap = n + 1, have = 0;
     op_counters_top_t *all = op_calloc(cap, sizeof *all);
     char subj[OP_COUNTERS_MAX_KEY + 1] = "";
@@ -319,7 +319,7 @@ int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out,
     return (int)have;
 }
 
-uint64_t op_counters_disk_bytes(op_counters_t *c)
+uint64_t op_rocks_disk_bytes(op_rocks_t *c)
 {
     uint64_t total = 0;
     DIR *d = opendir(c->path);

@@ -100,7 +100,7 @@ static void unlink_node(op__dl_t *d, dl_node_t **p)
     free(e);
 }
 
-int op__dl_add(op_counters_t *c, const char *key, size_t klen, int64_t deadline)
+int op__dl_add(op_rocks_t *c, const char *key, size_t klen, int64_t deadline)
 {
     op__dl_t *d = c->dl;
     if (d == NULL)
@@ -151,7 +151,7 @@ int op__dl_add(op_counters_t *c, const char *key, size_t klen, int64_t deadline)
     return 1;
 }
 
-void op__dl_forget(op_counters_t *c, const char *key, size_t klen)
+void op__dl_forget(op_rocks_t *c, const char *key, size_t klen)
 {
     op__dl_t *d = c->dl;
     if (d == NULL || d->n == 0)
@@ -161,7 +161,7 @@ void op__dl_forget(op_counters_t *c, const char *key, size_t klen)
         unlink_node(d, p);
 }
 
-int op__dl_pop_due(op_counters_t *c, int64_t now, op__key_t *k)
+int op__dl_pop_due(op_rocks_t *c, int64_t now, op__key_t *k)
 {
     op__dl_t *d = c->dl;
     if (d == NULL || d->n == 0 || d->heap[0]->deadline > now)
@@ -173,12 +173,12 @@ int op__dl_pop_due(op_counters_t *c, int64_t now, op__key_t *k)
     return 1;
 }
 
-size_t op__dl_count(const op_counters_t *c)
+size_t op__dl_count(const op_rocks_t *c)
 {
     return c->dl != NULL ? c->dl->n : 0;
 }
 
-void op__dl_clear(op_counters_t *c)
+void op__dl_clear(op_rocks_t *c)
 {
     op__dl_t *d = c->dl;
     if (d == NULL)
@@ -239,7 +239,7 @@ static dl_node_t *node_new(const char *key, size_t klen, int64_t deadline)
 }
 
 /* Offers a record to the pick; what it cannot keep lowers spill_due. */
-static void pick_offer(op_counters_t *c, pick_t *p, size_t max, const char *key, size_t klen,
+static void pick_offer(op_rocks_t *c, pick_t *p, size_t max, const char *key, size_t klen,
                        int64_t deadline)
 {
     if (p->n < max) {
@@ -259,7 +259,7 @@ static void pick_offer(op_counters_t *c, pick_t *p, size_t max, const char *key,
     pick_down(p, 0);
 }
 
-int op__dl_rebuild(op_counters_t *c, int64_t now, op__dl_due_fn due, int64_t *total)
+int op__dl_rebuild(op_rocks_t *c, int64_t now, op__dl_due_fn due, int64_t *total)
 {
     op__dl_clear(c);
     c->dl_spill_due = INT64_MAX;

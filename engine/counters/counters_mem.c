@@ -41,7 +41,7 @@ static int win_is(const op__win_t *e, uint64_t h, const char *limit, size_t ll, 
            strcmp(e->key + ll + 1, subject) == 0;
 }
 
-void op__mem_clear(op_counters_t *c)
+void op__mem_clear(op_rocks_t *c)
 {
     for (size_t i = 0; i < c->nslots; i++) {
         for (op__win_t *e = c->slots[i], *next; e != NULL; e = next) {
@@ -55,7 +55,7 @@ void op__mem_clear(op_counters_t *c)
     c->nwins = 0;
 }
 
-void op__mem_drop(op_counters_t *c, const char *limit, const char *subject)
+void op__mem_drop(op_rocks_t *c, const char *limit, const char *subject)
 {
     if (c->nslots == 0)
         return;
@@ -74,7 +74,7 @@ void op__mem_drop(op_counters_t *c, const char *limit, const char *subject)
 
 /* Over the cap, a whole chain goes (the one the new entry joins is kept):
  * cheap, and any entry can be read again from the store. */
-static void evict(op_counters_t *c, size_t keep)
+static void evict(op_rocks_t *c, size_t keep)
 {
     for (size_t tries = 0; c->nwins >= c->max_wins && tries < c->nslots; tries++) {
         size_t i = c->evict_at++ & (c->nslots - 1);
@@ -89,7 +89,7 @@ static void evict(op_counters_t *c, size_t keep)
     }
 }
 
-static void grow(op_counters_t *c)
+static void grow(op_rocks_t *c)
 {
     size_t n = c->nslots ? c->nslots * 2 : MIN_SLOTS;
     op__win_t **s = op_calloc(n, sizeof *s);
@@ -122,7 +122,7 @@ static void push(op__win_t *e, int64_t start, int64_t count, int64_t leaves)
 }
 
 /* Every bucket of the subject in the store, oldest first. */
-static int load(op_counters_t *c, const char *limit, const char *subject, op__win_t *e)
+static int load(op_rocks_t *c, const char *limit, const char *subject, op__win_t *e)
 {
     int rc = op__flush(c); /* an entry dropped from memory may have writes waiting */
     if (rc < 0)
@@ -155,7 +155,7 @@ static int load(op_counters_t *c, const char *limit, const char *subject, op__wi
     return 0;
 }
 
-int op__mem_get(op_counters_t *c, const char *limit, const char *subject, op__win_t **out)
+int op__mem_get(op_rocks_t *c, const char *limit, const char *subject, op__win_t **out)
 {
     uint64_t h = op__override_hash(limit, subject);
     size_t ll = strlen(limit), sl = strlen(subject);

@@ -18,7 +18,7 @@
 #define OP_COUNTERS_STORE_H
 
 #include "counters/counter_window.h"
-#include "counters/counters.h"
+#include "counters/counters_rocksdb.h"
 
 #include <rocksdb/c.h>
 
@@ -31,7 +31,7 @@ typedef struct {
     op_window_t w;
 } op__limit_t;
 
-struct op_counters {
+struct op_rocks {
     rocksdb_t *db;
     rocksdb_options_t *opts;
     rocksdb_writeoptions_t *wopts;
@@ -47,7 +47,7 @@ struct op_counters {
     int64_t last_now;       /* the clock's last reading, for the compaction filter */
     uv_timer_t *timer;      /* reservation deadlines; NULL without a loop */
     char *path;
-    int remove_on_close;    /* a private store (op_counters_open_private) */
+    int remove_on_close;    /* a private store (op_rocks_open_private) */
     /* Deadlines before this were all handled: the next sweep seeks here
      * instead of stepping over the tombstones of every released record. */
     int64_t expired_until;
@@ -92,65 +92,65 @@ uint64_t op__get_be(const char *p);
 int64_t op__get_le(const char *p);
 void op__put_le(char *p, int64_t v);
 
-const op__limit_t *op__limit(const op_counters_t *c, const char *name);
+const op__limit_t *op__limit(const op_rocks_t *c, const char *name);
 /* A string argument is usable in a key: 1..OP_COUNTERS_MAX_KEY bytes, no 0. */
 int op__key_ok(const char *s);
 
 /* Reads the window of (limit, subject) into sums for `want` more, with the
  * subject's effective maximum; cur_count is the current bucket's count at
  * now_out, the clock reading it used. */
-int op__window(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t want,
+int op__window(op_rocks_t *c, const op__limit_t *l, const char *subject, int64_t want,
                int64_t dir_max, op_counters_answer_t *a, int64_t *cur_count, int64_t *now_out);
 /* Sets the count of (limit, subject)'s bucket starting at second `start`
  * in the batch (deletes it at 0). */
-void op__bucket_put(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+void op__bucket_put(op_rocks_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                     const char *subject, int64_t start, int64_t count);
-int op__write(op_counters_t *c, rocksdb_writebatch_t *wb);
+int op__write(op_rocks_t *c, rocksdb_writebatch_t *wb);
 /* The batch for an add or a reservation: the iteration's group batch, or a
  * new one without a loop.  op__write of it writes (or leaves it to the
  * barrier); op__unused gives back one that got nothing. */
-rocksdb_writebatch_t *op__batch(op_counters_t *c);
-void op__unused(op_counters_t *c, rocksdb_writebatch_t *wb);
+rocksdb_writebatch_t *op__batch(op_rocks_t *c);
+void op__unused(op_rocks_t *c, rocksdb_writebatch_t *wb);
 /* Writes the group batch now: every read of the store comes after it. */
-int op__flush(op_counters_t *c);
+int op__flush(op_rocks_t *c);
 /* Drops a batch that was not written, and with it what memory took from it. */
-void op__discard(op_counters_t *c, rocksdb_writebatch_t *wb);
+void op__discard(op_rocks_t *c, rocksdb_writebatch_t *wb);
 /* Check and add into wb: nothing runs between the read and the write (the
  * loop thread does both), so no two requests pass the last slot. */
-int op__add_locked(op_counters_t *c, const op__limit_t *l, const char *subject, int64_t n,
+int op__add_locked(op_rocks_t *c, const op__limit_t *l, const char *subject, int64_t n,
                    int64_t dir_max, op_counters_answer_t *a, rocksdb_writebatch_t *wb,
                    int64_t *start);
 /* Completes an admitted add's answer once it was written. */
-int op__answer_after_add(op_counters_t *c, const op__limit_t *l, const char *subject,
+int op__answer_after_add(op_rocks_t *c, const op__limit_t *l, const char *subject,
                          int64_t dir_max, op_counters_answer_t *a);
 /* Gives n back to the bucket starting at `start`, if it is still there. */
-int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+int op__bucket_sub(op_rocks_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t start, int64_t n);
 /* The merge of reservation records (counters_txn.c), for the store's options. */
 rocksdb_mergeoperator_t *op__resv_merge_operator(void);
 /* Rebuilds override_hashes from the store. */
-void op__override_index(op_counters_t *c);
+void op__override_index(op_rocks_t *c);
 uint64_t op__override_hash(const char *limit, const char *subject);
 /* The operator override of (limit, subject), if any: 1 found, 0 none. */
-int op__override_get(op_counters_t *c, const char *limit, const char *subject,
+int op__override_get(op_rocks_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o);
 
 /* ---- the reservations' deadlines in memory (counters_deadlines.c) ---- */
 
 /* Indexes record key's deadline: 1 done (or indexed already: the record
  * keeps its first deadline), 0 the index is full. */
-int op__dl_add(op_counters_t *c, const char *key, size_t klen, int64_t deadline);
+int op__dl_add(op_rocks_t *c, const char *key, size_t klen, int64_t deadline);
 /* Forgets a record settled (committed or released). */
-void op__dl_forget(op_counters_t *c, const char *key, size_t klen);
+void op__dl_forget(op_rocks_t *c, const char *key, size_t klen);
 /* Takes the record due first into k when it is due at now: 1, else 0. */
-int op__dl_pop_due(op_counters_t *c, int64_t now, op__key_t *k);
-size_t op__dl_count(const op_counters_t *c);
-void op__dl_clear(op_counters_t *c);
+int op__dl_pop_due(op_rocks_t *c, int64_t now, op__key_t *k);
+size_t op__dl_count(const op_rocks_t *c);
+void op__dl_clear(op_rocks_t *c);
 /* Reads every record of the store: those due at now go to due (none at
  * open: now = INT64_MIN), the dl_max earliest of the others are indexed,
  * and dl_spill_due is set for the rest. */
-typedef int (*op__dl_due_fn)(op_counters_t *c, const op__key_t *rk, int64_t now, int64_t *total);
-int op__dl_rebuild(op_counters_t *c, int64_t now, op__dl_due_fn due, int64_t *total);
+typedef int (*op__dl_due_fn)(op_rocks_t *c, const op__key_t *rk, int64_t now, int64_t *total);
+int op__dl_rebuild(op_rocks_t *c, int64_t now, op__dl_due_fn due, int64_t *total);
 
 /* ---- the windows in memory (counters_mem.c) ---- */
 
@@ -162,7 +162,7 @@ typedef struct {
 
 /* The window entry of (limit, subject), read from the store when it is not
  * in memory yet. */
-int op__mem_get(op_counters_t *c, const char *limit, const char *subject, op__win_t **out);
+int op__mem_get(op_rocks_t *c, const char *limit, const char *subject, op__win_t **out);
 /* Its buckets, by start ascending. */
 const op__wbucket_t *op__mem_buckets(const op__win_t *e, size_t *n);
 /* The count of the bucket starting at `start`, -1 when there is none. */
@@ -173,7 +173,7 @@ void op__mem_set(op__win_t *e, int64_t start, int64_t count, int64_t leaves);
 void op__mem_touch(op__win_t *e, int64_t now);
 void op__mem_prune(op__win_t *e, int64_t now);
 /* Forgets one entry, or all; the store still has them. */
-void op__mem_drop(op_counters_t *c, const char *limit, const char *subject);
-void op__mem_clear(op_counters_t *c);
+void op__mem_drop(op_rocks_t *c, const char *limit, const char *subject);
+void op__mem_clear(op_rocks_t *c);
 
 #endif

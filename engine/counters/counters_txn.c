@@ -59,7 +59,7 @@ static void resv_key(op__key_t *k, const char *instance, const char *limit, cons
 }
 
 /* Returns 1 and the value when the key exists, 0 when not, < 0 on error. */
-static int get16(op_counters_t *c, const op__key_t *k, int64_t *a, int64_t *b)
+static int get16(op_rocks_t *c, const op__key_t *k, int64_t *a, int64_t *b)
 {
     int rc = op__flush(c);
     if (rc < 0)
@@ -157,7 +157,7 @@ rocksdb_mergeoperator_t *op__resv_merge_operator(void)
                                         merge_name);
 }
 
-int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
+int op__bucket_sub(op_rocks_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t bucket, int64_t n)
 {
     op__win_t *e;
@@ -171,7 +171,7 @@ int op__bucket_sub(op_counters_t *c, rocksdb_writebatch_t *wb, const op__limit_t
     return 0;
 }
 
-int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject,
+int op_rocks_reserve(op_rocks_t *c, const char *limit, const char *subject,
                         const char *instance, int64_t n, int64_t dir_max, op_counters_answer_t *a)
 {
     const op__limit_t *l = op__limit(c, limit);
@@ -190,7 +190,7 @@ int op_counters_reserve(op_counters_t *c, const char *limit, const char *subject
     resv_key(&rk, instance, limit, subject, bucket);
     /* Later recipients of the same transaction add to the record, which
      * keeps the first deadline (op__dl_add knows it already). */
-    int64_t deadline = op_counters_now(c) + (int64_t)(c->reservation_timeout + 0.999);
+    int64_t deadline = op_rocks_now(c) + (int64_t)(c->reservation_timeout + 0.999);
     if (!op__dl_add(c, rk.b, rk.n, deadline) && deadline < c->dl_spill_due)
         c->dl_spill_due = deadline; /* the index is full: the sweep reads the records then */
     char v[16];
@@ -208,7 +208,7 @@ typedef struct {
     resv_t r;
 } entry_t;
 
-static int load_instance(op_counters_t *c, const char *instance, entry_t **out, size_t *nout)
+static int load_instance(op_rocks_t *c, const char *instance, entry_t **out, size_t *nout)
 {
     int rc = op__flush(c);
     if (rc < 0)
@@ -272,7 +272,7 @@ static int same_group(const entry_t *a, const entry_t *b)
 
 /* Settles an instance: keeps at most `keep` per (limit, subject), newest
  * buckets released first, and forgets every record.  keep < 0 keeps all. */
-static int settle(op_counters_t *c, const char *instance, int64_t keep, int64_t *kept,
+static int settle(op_rocks_t *c, const char *instance, int64_t keep, int64_t *kept,
                   int64_t *released)
 {
     entry_t *e;
@@ -314,13 +314,13 @@ static int settle(op_counters_t *c, const char *instance, int64_t keep, int64_t 
     return rc;
 }
 
-int op_counters_commit(op_counters_t *c, const char *instance, int64_t keep, int64_t *committed,
+int op_rocks_commit(op_rocks_t *c, const char *instance, int64_t keep, int64_t *committed,
                        int64_t *released)
 {
     return settle(c, instance, keep, committed, released);
 }
 
-int op_counters_release(op_counters_t *c, const char *instance, int64_t *released)
+int op_rocks_release(op_rocks_t *c, const char *instance, int64_t *released)
 {
     int64_t kept;
     return settle(c, instance, 0, &kept, released);
@@ -329,7 +329,7 @@ int op_counters_release(op_counters_t *c, const char *instance, int64_t *release
 /* Releases record rk if its own deadline passed: a 't' entry of a later
  * recipient (the record keeps the first deadline) or of a record since
  * settled only goes.  tk, when not NULL, is the store's index entry. */
-static int expire_record(op_counters_t *c, const op__key_t *rk, const char *tk, size_t tkl,
+static int expire_record(op_rocks_t *c, const op__key_t *rk, const char *tk, size_t tkl,
                          int64_t now, int64_t *total)
 {
     resv_t r;
@@ -357,16 +357,16 @@ static int expire_record(op_counters_t *c, const op__key_t *rk, const char *tk, 
     return op__write(c, wb);
 }
 
-static int expire_due(op_counters_t *c, const op__key_t *rk, int64_t now, int64_t *total)
+static int expire_due(op_rocks_t *c, const op__key_t *rk, int64_t now, int64_t *total)
 {
     return expire_record(c, rk, NULL, 0, now, total);
 }
 
-int64_t op_counters_expire(op_counters_t *c)
+int64_t op_rocks_expire(op_rocks_t *c)
 {
     if (op__flush(c) < 0)
         return 0;
-    int64_t now = op_counters_now(c);
+    int64_t now = op_rocks_now(c);
     int64_t total = 0;
     op__key_t rk;
     while (op__dl_pop_due(c, now, &rk))
@@ -407,7 +407,7 @@ int64_t op_counters_expire(op_counters_t *c)
     return total;
 }
 
-int op_counters_reserved(op_counters_t *c, const char *limit, const char *subject, int64_t *n)
+int op_rocks_reserved(op_rocks_t *c, const char *limit, const char *subject, int64_t *n)
 {
     /* Records are keyed by instance first: an admin's question, so a scan. */
     int rc = op__flush(c);

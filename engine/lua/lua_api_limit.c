@@ -11,14 +11,21 @@
  * Answers are tables {ok, limit, subject, max, used, remaining, next_free,
  * window, resolution, source}; next_free is nil when n can never fit.
  *
- * None of them yields: the store answers on the loop thread at once, which
- * is also what makes check-and-add atomic.  Misuse (an unknown limit name,
- * a bad argument) raises; a store failure returns nil, "unavailable". */
+ * They yield only with a backend that may wait (counters.h): then the
+ * request waits for the answer like any primitive (the yield contract,
+ * docs/architecture.md) and must be able to wait.  The RocksDB backend
+ * answers at once, so with it nothing yields and the functions work
+ * anywhere, also outside a request.  Misuse (an unknown limit name, a bad
+ * argument) raises; a store failure returns nil, "unavailable". */
 #include "counters/counters.h"
+#include "core/mem.h"
+#include "core/request.h"
 #include "core/services.h"
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int luaopen_outpost_limit(lua_State *L);
@@ -120,18 +127,123 @@ static int unavailable(lua_State *L)
     return 2;
 }
 
-static int l_limit_check_add(lua_State *L, int add)
+/* ---- one operation, answered at once or after a wait ---- */
+
+typedef enum { LIMIT_CHECK, LIMIT_ADD, LIMIT_RESERVE, LIMIT_COMMIT, LIMIT_RELEASE } limit_kind_t;
+
+/* What the policy asked, checked. */
+typedef struct {
+    limit_kind_t kind;
+    const char *who;                /* "limit.add", for "cannot wait here" */
+    const char *name, *subject;     /* NULL for commit and release */
+    const char *instance;           /* NULL for check and add */
+    int64_t n, dir_max, keep;
+} limit_args_t;
+
+/* A call the request waits for (a backend that may wait).  The names are
+ * copies: the strings on the Lua stack go with the frame that yields. */
+typedef struct {
+    op_pending_t pending;
+    op_counters_call_t call;
+    limit_kind_t kind;
+    char name[OP_COUNTERS_MAX_KEY + 1];
+    char subject[OP_COUNTERS_MAX_KEY + 1];
+} limit_wait_t;
+
+static int start(op_counters_t *c, const limit_args_t *a, op_counters_call_t *call)
 {
-    const char *name = check_key(L, 1, "limit name");
-    const char *subject = check_key(L, 2, "subject");
-    int64_t n = check_n(L, 3), dir_max = check_opts(L, 4);
-    op_counters_t *c = need(L, name);
+    switch (a->kind) {
+    case LIMIT_CHECK:
+        return op_counters_check(c, a->name, a->subject, a->n, a->dir_max, call);
+    case LIMIT_ADD:
+        return op_counters_add(c, a->name, a->subject, a->n, a->dir_max, call);
+    case LIMIT_RESERVE:
+        return op_counters_reserve(c, a->name, a->subject, a->instance, a->n, a->dir_max, call);
+    case LIMIT_COMMIT:
+        return op_counters_commit(c, a->instance, a->keep, call);
+    case LIMIT_RELEASE:
+        return op_counters_release(c, a->instance, call);
+    }
+    return OP_COUNTERS_EINVAL;
+}
+
+static int push_result(lua_State *L, limit_kind_t kind, const char *name, const char *subject,
+                       const op_counters_call_t *call)
+{
+    switch (kind) {
+    case LIMIT_COMMIT:
+        lua_pushnumber(L, (lua_Number)call->committed);
+        lua_pushnumber(L, (lua_Number)call->released);
+        return 2;
+    case LIMIT_RELEASE:
+        lua_pushnumber(L, (lua_Number)call->released);
+        return 1;
+    default:
+        return push_answer(L, name, subject, &call->answer);
+    }
+}
+
+/* The I/O cannot be taken back: a request that gives up leaves the record
+ * to limit_done, which frees it. */
+static void limit_cancel(op_pending_t *p)
+{
+    (void)p;
+}
+
+static void limit_done(op_counters_call_t *call)
+{
+    limit_wait_t *w = call->data;
+    op_request_t *req = op_pending_take(&w->pending);
+    if (req == NULL) {
+        free(w);
+        return;
+    }
+    /* misuse was answered at once: a completion is an I/O outcome */
+    int n = call->rc < 0 ? unavailable(req->co)
+                         : push_result(req->co, w->kind, w->name, w->subject, call);
+    free(w);
+    op_request_resume(req, n);
+}
+
+/* A backend that answers at once (RocksDB) gets a call on the stack and
+ * works anywhere, as before; one that may wait needs a request that can
+ * wait (the yield contract, docs/architecture.md) and a pending record. */
+static int run(lua_State *L, const limit_args_t *a)
+{
+    op_counters_t *c = need(L, a->name);
     if (c == NULL)
         return unavailable(L);
-    op_counters_answer_t a;
-    int rc = add ? op_counters_add(c, name, subject, n, dir_max, &a)
-                 : op_counters_check(c, name, subject, n, dir_max, &a);
-    return rc < 0 ? failed(L, rc, name) : push_answer(L, name, subject, &a);
+    const char *name = a->name != NULL ? a->name : "";
+    if (!op_counters_may_wait(c)) {
+        op_counters_call_t call; /* never kept: the backend answers at once */
+        int rc = start(c, a, &call);
+        return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
+    }
+    op_request_check_wait(L, a->who);
+    limit_wait_t *w = op_calloc(1, sizeof *w);
+    w->pending.cancel = limit_cancel;
+    w->call.cb = limit_done;
+    w->call.data = w;
+    w->kind = a->kind;
+    snprintf(w->name, sizeof w->name, "%s", name);
+    snprintf(w->subject, sizeof w->subject, "%s", a->subject != NULL ? a->subject : "");
+    int rc = start(c, a, &w->call);
+    if (rc == OP_COUNTERS_STARTED)
+        return op_request_yield(L, &w->pending);
+    op_counters_call_t call = w->call;
+    free(w); /* before failed() raises */
+    return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
+}
+
+static int l_limit_check_add(lua_State *L, int add)
+{
+    limit_args_t a = {add ? LIMIT_ADD : LIMIT_CHECK, add ? "limit.add" : "limit.check", NULL,
+                      NULL, NULL, 0, -1, -1};
+    a.name = check_key(L, 1, "limit name");
+    a.subject = check_key(L, 2, "subject");
+    a.n = check_n(L, 3);
+    a.dir_max = check_opts(L, 4);
+    return run(L, &a);
 }
 
 static int l_limit_check(lua_State *L)
@@ -146,48 +258,31 @@ static int l_limit_add(lua_State *L)
 
 static int l_limit_reserve(lua_State *L)
 {
-    const char *name = check_key(L, 1, "limit name");
-    const char *subject = check_key(L, 2, "subject");
-    const char *instance = check_key(L, 3, "instance");
-    int64_t n = check_n(L, 4), dir_max = check_opts(L, 5);
-    op_counters_t *c = need(L, name);
-    if (c == NULL)
-        return unavailable(L);
-    op_counters_answer_t a;
-    int rc = op_counters_reserve(c, name, subject, instance, n, dir_max, &a);
-    return rc < 0 ? failed(L, rc, name) : push_answer(L, name, subject, &a);
+    limit_args_t a = {LIMIT_RESERVE, "limit.reserve", NULL, NULL, NULL, 0, -1, -1};
+    a.name = check_key(L, 1, "limit name");
+    a.subject = check_key(L, 2, "subject");
+    a.instance = check_key(L, 3, "instance");
+    a.n = check_n(L, 4);
+    a.dir_max = check_opts(L, 5);
+    return run(L, &a);
 }
 
 static int l_limit_commit(lua_State *L)
 {
-    const char *instance = check_key(L, 1, "instance");
+    limit_args_t a = {LIMIT_COMMIT, "limit.commit", NULL, NULL, NULL, 0, -1, -1};
+    a.instance = check_key(L, 1, "instance");
     lua_Number keep = luaL_optnumber(L, 2, -1);
     if (!lua_isnoneornil(L, 2) && !(keep >= 0))
         return luaL_argerror(L, 2, "keep must be a number >= 0");
-    op_counters_t *c = need(L, NULL);
-    if (c == NULL)
-        return unavailable(L);
-    int64_t committed, released;
-    int rc = op_counters_commit(c, instance, (int64_t)keep, &committed, &released);
-    if (rc < 0)
-        return failed(L, rc, "");
-    lua_pushnumber(L, (lua_Number)committed);
-    lua_pushnumber(L, (lua_Number)released);
-    return 2;
+    a.keep = (int64_t)keep;
+    return run(L, &a);
 }
 
 static int l_limit_release(lua_State *L)
 {
-    const char *instance = check_key(L, 1, "instance");
-    op_counters_t *c = need(L, NULL);
-    if (c == NULL)
-        return unavailable(L);
-    int64_t released;
-    int rc = op_counters_release(c, instance, &released);
-    if (rc < 0)
-        return failed(L, rc, "");
-    lua_pushnumber(L, (lua_Number)released);
-    return 1;
+    limit_args_t a = {LIMIT_RELEASE, "limit.release", NULL, NULL, NULL, 0, -1, -1};
+    a.instance = check_key(L, 1, "instance");
+    return run(L, &a);
 }
 
 int luaopen_outpost_limit(lua_State *L)

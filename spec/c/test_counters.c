@@ -1,4 +1,4 @@
-/* The counters store (counters.h) on a real RocksDB in a temporary
+/* The counters store (counters_rocksdb.h) on a real RocksDB in a temporary
  * directory, with a clock the tests move. */
 #include "counters/counters_store.h"
 #include "ctest.h"
@@ -26,7 +26,7 @@ static void open_store_cfg(void)
     cfg = (op_config_t){.state_dir = dir, .limits = limits, .nlimits = 2, .reservation_timeout = 30};
 }
 
-static op_counters_t *open_store(void)
+static op_rocks_t *open_store(void)
 {
     char err[512] = "";
     if (dir[0] == '\0') {
@@ -35,44 +35,44 @@ static op_counters_t *open_store(void)
             abort();
     }
     open_store_cfg();
-    op_counters_t *c = op_counters_open(NULL, &cfg, err, sizeof err);
+    op_rocks_t *c = op_rocks_open(NULL, &cfg, err, sizeof err);
     if (c == NULL) {
         fprintf(stderr, "%s\n", err);
         abort();
     }
-    op_counters_set_clock(c, test_clock, NULL);
+    op_rocks_set_clock(c, test_clock, NULL);
     return c;
 }
 
-static void cleanup(op_counters_t *c)
+static void cleanup(op_rocks_t *c)
 {
-    op_counters_close(c);
+    op_rocks_close(c);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", dir);
 }
 
-static int64_t used(op_counters_t *c, const char *limit, const char *subject)
+static int64_t used(op_rocks_t *c, const char *limit, const char *subject)
 {
     op_counters_answer_t a;
-    CHECK_INT(op_counters_check(c, limit, subject, 1, -1, &a), 0);
+    CHECK_INT(op_rocks_check(c, limit, subject, 1, -1, &a), 0);
     return a.used;
 }
 
 CTEST(add_up_to_max_then_refuse)
 {
     now_s = T0 + 30;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     for (int i = 1; i <= 5; i++) {
-        CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+        CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
         CHECK(a.ok);
         CHECK_INT(a.used, i);
         CHECK_INT(a.remaining, 5 - i);
     }
     CHECK_INT(a.next_free, T0 + 3600); /* the last slot taken: when the first bucket leaves */
-    CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
     CHECK(!a.ok);
     CHECK_INT(a.used, 5);
     CHECK_INT(a.max, 5);
@@ -86,10 +86,10 @@ CTEST(add_up_to_max_then_refuse)
 CTEST(all_or_nothing)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_add(c, "rcpt", "alice", 3, -1, &a);
-    CHECK_INT(op_counters_add(c, "rcpt", "alice", 3, -1, &a), 0);
+    op_rocks_add(c, "rcpt", "alice", 3, -1, &a);
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 3, -1, &a), 0);
     CHECK(!a.ok);
     CHECK_INT(used(c, "rcpt", "alice"), 3);
     cleanup(c);
@@ -98,11 +98,11 @@ CTEST(all_or_nothing)
 CTEST(window_slides_bucket_by_bucket)
 {
     now_s = T0 + 10;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_add(c, "rcpt", "alice", 2, -1, &a);
+    op_rocks_add(c, "rcpt", "alice", 2, -1, &a);
     now_s = T0 + 600;
-    op_counters_add(c, "rcpt", "alice", 3, -1, &a);
+    op_rocks_add(c, "rcpt", "alice", 3, -1, &a);
     now_s = T0 + 3599;
     CHECK_INT(used(c, "rcpt", "alice"), 5);
     now_s = T0 + 3600; /* the first bucket has left */
@@ -115,12 +115,12 @@ CTEST(window_slides_bucket_by_bucket)
 CTEST(clock_backwards_keeps_counts)
 {
     now_s = T0 + 7200;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_add(c, "rcpt", "alice", 5, -1, &a);
+    op_rocks_add(c, "rcpt", "alice", 5, -1, &a);
     now_s = T0; /* two hours back */
     CHECK_INT(used(c, "rcpt", "alice"), 5);
-    CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
     CHECK(!a.ok);
     CHECK_INT(a.next_free, T0 + 7200 + 3600);
     cleanup(c);
@@ -129,15 +129,15 @@ CTEST(clock_backwards_keeps_counts)
 CTEST(a_new_resolution_reads_old_buckets_at_their_time)
 {
     now_s = T0 + 120;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_add(c, "rcpt", "alice", 2, -1, &a); /* minute buckets */
+    op_rocks_add(c, "rcpt", "alice", 2, -1, &a); /* minute buckets */
     now_s = T0 + 300;
-    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    op_rocks_add(c, "rcpt", "alice", 1, -1, &a);
     limits[0].resolution = 900; /* a reload: 15-minute buckets */
-    op_counters_configure(c, &cfg);
+    op_rocks_configure(c, &cfg);
     CHECK_INT(used(c, "rcpt", "alice"), 3);
-    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    op_rocks_add(c, "rcpt", "alice", 1, -1, &a);
     CHECK_INT(a.used, 4);
     now_s = T0 + 3599;
     CHECK_INT(used(c, "rcpt", "alice"), 4);
@@ -145,7 +145,7 @@ CTEST(a_new_resolution_reads_old_buckets_at_their_time)
     CHECK_INT(used(c, "rcpt", "alice"), 0);
     limits[0].resolution = 60; /* and back */
     now_s = T0 + 400;
-    op_counters_configure(c, &cfg);
+    op_rocks_configure(c, &cfg);
     CHECK_INT(used(c, "rcpt", "alice"), 4);
     now_s = T0 + 3600 + 120;
     /* minute 2 has left; the add made under 15-minute buckets sits at T0
@@ -157,10 +157,10 @@ CTEST(a_new_resolution_reads_old_buckets_at_their_time)
 CTEST(survives_close_and_reopen)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_add(c, "day", "alice", 42, -1, &a);
-    op_counters_close(c);
+    op_rocks_add(c, "day", "alice", 42, -1, &a);
+    op_rocks_close(c);
     c = open_store();
     CHECK_INT(used(c, "day", "alice"), 42);
     cleanup(c);
@@ -169,33 +169,33 @@ CTEST(survives_close_and_reopen)
 CTEST(reserve_commit_release)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     int64_t kept, released;
     for (int i = 0; i < 5; i++)
-        op_counters_reserve(c, "rcpt", "alice", "inst.1", 1, -1, &a);
+        op_rocks_reserve(c, "rcpt", "alice", "inst.1", 1, -1, &a);
     CHECK(a.ok);
     CHECK_INT(used(c, "rcpt", "alice"), 5); /* reserved counts against the limit */
-    op_counters_reserve(c, "rcpt", "alice", "inst.2", 1, -1, &a);
+    op_rocks_reserve(c, "rcpt", "alice", "inst.2", 1, -1, &a);
     CHECK(!a.ok);
     int64_t r;
-    op_counters_reserved(c, "rcpt", "alice", &r);
+    op_rocks_reserved(c, "rcpt", "alice", &r);
     CHECK_INT(r, 5);
-    CHECK_INT(op_counters_release(c, "inst.1", &released), 0);
+    CHECK_INT(op_rocks_release(c, "inst.1", &released), 0);
     CHECK_INT(released, 5);
     CHECK_INT(used(c, "rcpt", "alice"), 0); /* 5 slots back */
-    CHECK_INT(op_counters_release(c, "inst.1", &released), 0);
+    CHECK_INT(op_rocks_release(c, "inst.1", &released), 0);
     CHECK_INT(released, 0); /* twice is harmless */
 
     for (int i = 0; i < 5; i++)
-        op_counters_reserve(c, "rcpt", "alice", "inst.3", 1, -1, &a);
-    CHECK_INT(op_counters_commit(c, "inst.3", -1, &kept, &released), 0);
+        op_rocks_reserve(c, "rcpt", "alice", "inst.3", 1, -1, &a);
+    CHECK_INT(op_rocks_commit(c, "inst.3", -1, &kept, &released), 0);
     CHECK_INT(kept, 5);
     CHECK_INT(released, 0);
-    CHECK_INT(op_counters_release(c, "inst.3", &released), 0);
+    CHECK_INT(op_rocks_release(c, "inst.3", &released), 0);
     CHECK_INT(released, 0); /* committed is final */
     CHECK_INT(used(c, "rcpt", "alice"), 5);
-    op_counters_reserved(c, "rcpt", "alice", &r);
+    op_rocks_reserved(c, "rcpt", "alice", &r);
     CHECK_INT(r, 0);
     cleanup(c);
 }
@@ -203,15 +203,15 @@ CTEST(reserve_commit_release)
 CTEST(commit_keeps_what_postfix_accepted)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     int64_t kept, released;
-    op_counters_reserve(c, "rcpt", "alice", "i", 2, -1, &a);
+    op_rocks_reserve(c, "rcpt", "alice", "i", 2, -1, &a);
     now_s += 120; /* a later bucket */
-    op_counters_reserve(c, "rcpt", "alice", "i", 2, -1, &a);
-    op_counters_reserve(c, "day", "alice", "i", 4, -1, &a);
+    op_rocks_reserve(c, "rcpt", "alice", "i", 2, -1, &a);
+    op_rocks_reserve(c, "day", "alice", "i", 4, -1, &a);
     /* DATA: recipient_count=3, one recipient was rejected after the policy */
-    CHECK_INT(op_counters_commit(c, "i", 3, &kept, &released), 0);
+    CHECK_INT(op_rocks_commit(c, "i", 3, &kept, &released), 0);
     CHECK_INT(kept, 6);
     CHECK_INT(released, 2);
     CHECK_INT(used(c, "rcpt", "alice"), 3);
@@ -222,18 +222,18 @@ CTEST(commit_keeps_what_postfix_accepted)
 CTEST(reservations_expire)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_reserve(c, "rcpt", "alice", "gone", 4, -1, &a);
-    op_counters_add(c, "rcpt", "alice", 1, -1, &a);
+    op_rocks_reserve(c, "rcpt", "alice", "gone", 4, -1, &a);
+    op_rocks_add(c, "rcpt", "alice", 1, -1, &a);
     now_s = T0 + 29;
-    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(op_rocks_expire(c), 0);
     CHECK_INT(used(c, "rcpt", "alice"), 5);
     now_s = T0 + 30;
-    CHECK_INT(op_counters_expire(c), 4);
+    CHECK_INT(op_rocks_expire(c), 4);
     CHECK_INT(used(c, "rcpt", "alice"), 1);
     int64_t released;
-    op_counters_release(c, "gone", &released);
+    op_rocks_release(c, "gone", &released);
     CHECK_INT(released, 0);
     cleanup(c);
 }
@@ -244,23 +244,23 @@ CTEST(reservations_expire)
 CTEST(later_recipients_share_the_first_deadline)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 1, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "tx", 1, -1, &a), 0);
     now_s = T0 + 10;
-    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 2, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "tx", 2, -1, &a), 0);
     int64_t r;
-    op_counters_reserved(c, "day", "alice", &r);
+    op_rocks_reserved(c, "day", "alice", &r);
     CHECK_INT(r, 3);
     now_s = T0 + 30;
-    CHECK_INT(op_counters_expire(c), 3);
+    CHECK_INT(op_rocks_expire(c), 3);
     CHECK_INT(used(c, "day", "alice"), 0);
-    CHECK_INT(op_counters_reserve(c, "day", "alice", "tx", 4, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "tx", 4, -1, &a), 0);
     now_s = T0 + 40; /* the second recipient's old entry: not this record's */
-    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(op_rocks_expire(c), 0);
     CHECK_INT(used(c, "day", "alice"), 4);
     now_s = T0 + 60;
-    CHECK_INT(op_counters_expire(c), 4);
+    CHECK_INT(op_rocks_expire(c), 4);
     CHECK_INT(used(c, "day", "alice"), 0);
     cleanup(c);
 }
@@ -271,21 +271,21 @@ CTEST(later_recipients_share_the_first_deadline)
 CTEST(windows_in_memory_match_the_store)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     for (int i = 0; i < 3; i++)
-        CHECK_INT(op_counters_add(c, "rcpt", "alice", 1, -1, &a), 0);
-    CHECK_INT(op_counters_reserve(c, "rcpt", "alice", "m", 1, -1, &a), 0);
+        CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "alice", "m", 1, -1, &a), 0);
     op__mem_clear(c);
     CHECK_INT(used(c, "rcpt", "alice"), 4);
     int64_t released;
-    CHECK_INT(op_counters_release(c, "m", &released), 0);
+    CHECK_INT(op_rocks_release(c, "m", &released), 0);
     CHECK_INT(released, 1);
     CHECK_INT(used(c, "rcpt", "alice"), 3);
-    op_counters_close(c);
+    op_rocks_close(c);
     c = open_store();
     CHECK_INT(used(c, "rcpt", "alice"), 3);
-    CHECK_INT(op_counters_reset(c, "rcpt", "alice"), 0);
+    CHECK_INT(op_rocks_reset(c, "rcpt", "alice"), 0);
     CHECK_INT(used(c, "rcpt", "alice"), 0);
     cleanup(c);
 }
@@ -310,12 +310,12 @@ CTEST(group_commit_with_a_loop)
             abort();
     }
     open_store_cfg();
-    op_counters_t *c = op_counters_open(&loop, &cfg, err, sizeof err);
+    op_rocks_t *c = op_rocks_open(&loop, &cfg, err, sizeof err);
     CHECK(c != NULL);
-    op_counters_set_clock(c, test_clock, NULL);
+    op_rocks_set_clock(c, test_clock, NULL);
     op_counters_answer_t a;
-    CHECK_INT(op_counters_reserve(c, "day", "alice", "g1", 2, -1, &a), 0);
-    CHECK_INT(op_counters_add(c, "day", "alice", 3, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "g1", 2, -1, &a), 0);
+    CHECK_INT(op_rocks_add(c, "day", "alice", 3, -1, &a), 0);
     CHECK(rocksdb_writebatch_count(c->pending) > 0); /* waiting for the iteration's end */
     CHECK_INT(used(c, "day", "alice"), 5);
     uv_timer_t tick; /* the loop runs only with something to wait for, as the daemon's listeners */
@@ -324,19 +324,19 @@ CTEST(group_commit_with_a_loop)
     uv_run(&loop, UV_RUN_NOWAIT);
     CHECK_INT(rocksdb_writebatch_count(c->pending), 0); /* written */
     uv_close((uv_handle_t *)&tick, NULL);
-    CHECK_INT(op_counters_add(c, "day", "alice", 1, -1, &a), 0);
+    CHECK_INT(op_rocks_add(c, "day", "alice", 1, -1, &a), 0);
     int64_t r;
-    CHECK_INT(op_counters_reserved(c, "day", "alice", &r), 0); /* a store read writes first */
+    CHECK_INT(op_rocks_reserved(c, "day", "alice", &r), 0); /* a store read writes first */
     CHECK_INT(r, 2);
     CHECK_INT(rocksdb_writebatch_count(c->pending), 0);
-    CHECK_INT(op_counters_add(c, "day", "alice", 4, -1, &a), 0);
-    op_counters_close(c); /* writes the last group */
+    CHECK_INT(op_rocks_add(c, "day", "alice", 4, -1, &a), 0);
+    op_rocks_close(c); /* writes the last group */
     uv_run(&loop, UV_RUN_NOWAIT);
     CHECK_INT(uv_loop_close(&loop), 0);
     c = open_store();
     CHECK_INT(used(c, "day", "alice"), 10);
     int64_t released;
-    CHECK_INT(op_counters_release(c, "g1", &released), 0);
+    CHECK_INT(op_rocks_release(c, "g1", &released), 0);
     CHECK_INT(released, 2);
     CHECK_INT(used(c, "day", "alice"), 8);
     cleanup(c);
@@ -345,17 +345,17 @@ CTEST(group_commit_with_a_loop)
 CTEST(reservations_expire_after_the_clock_went_back)
 {
     now_s = T0 + 1000;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_reserve(c, "day", "alice", "one", 1, -1, &a);
+    op_rocks_reserve(c, "day", "alice", "one", 1, -1, &a);
     now_s = T0 + 2000;
-    CHECK_INT(op_counters_expire(c), 1);
-    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(op_rocks_expire(c), 1);
+    CHECK_INT(op_rocks_expire(c), 0);
     now_s = T0; /* back: the next deadline is before the last sweep */
-    op_counters_reserve(c, "day", "alice", "two", 2, -1, &a);
-    op_counters_reserve(c, "day", "alice", "three", 4, -1, &a);
+    op_rocks_reserve(c, "day", "alice", "two", 2, -1, &a);
+    op_rocks_reserve(c, "day", "alice", "three", 4, -1, &a);
     now_s = T0 + 30;
-    CHECK_INT(op_counters_expire(c), 6);
+    CHECK_INT(op_rocks_expire(c), 6);
     CHECK_INT(used(c, "day", "alice"), 0);
     cleanup(c);
 }
@@ -363,24 +363,24 @@ CTEST(reservations_expire_after_the_clock_went_back)
 CTEST(the_sweep_resumes_where_it_stopped)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     char inst[32];
     for (int i = 0; i < 2000; i++) {
         snprintf(inst, sizeof inst, "i%d", i);
-        op_counters_reserve(c, "day", "alice", inst, 1, -1, &a);
+        op_rocks_reserve(c, "day", "alice", inst, 1, -1, &a);
         if (i % 100 == 0)
             now_s++;
     }
     now_s += 31;
-    CHECK_INT(op_counters_expire(c), 100); /* the day limit allows 100 */
+    CHECK_INT(op_rocks_expire(c), 100); /* the day limit allows 100 */
     CHECK_INT(c->expired_until, now_s + 1);
-    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(op_rocks_expire(c), 0);
     cleanup(c);
 }
 
 /* The store's 't' keys (reservation deadlines past the index in memory). */
-static int store_deadlines(op_counters_t *c)
+static int store_deadlines(op_rocks_t *c)
 {
     op__flush(c);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, c->ropts);
@@ -401,23 +401,23 @@ static int store_deadlines(op_counters_t *c)
 CTEST(reservation_deadlines_are_rebuilt_at_open)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    CHECK_INT(op_counters_reserve(c, "day", "alice", "gone", 3, -1, &a), 0);
-    CHECK_INT(op_counters_reserve(c, "day", "bob", "kept", 2, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "gone", 3, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "day", "bob", "kept", 2, -1, &a), 0);
     CHECK_INT((int64_t)op__dl_count(c), 2);
     CHECK_INT(store_deadlines(c), 0);
-    op_counters_close(c);
+    op_rocks_close(c);
     c = open_store();
     CHECK_INT((int64_t)op__dl_count(c), 2);
     int64_t kept, released;
-    CHECK_INT(op_counters_commit(c, "kept", -1, &kept, &released), 0);
+    CHECK_INT(op_rocks_commit(c, "kept", -1, &kept, &released), 0);
     CHECK_INT(kept, 2);
     CHECK_INT((int64_t)op__dl_count(c), 1); /* the commit forgot its deadline */
     now_s = T0 + 29;
-    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(op_rocks_expire(c), 0);
     now_s = T0 + 30;
-    CHECK_INT(op_counters_expire(c), 3);
+    CHECK_INT(op_rocks_expire(c), 3);
     CHECK_INT(used(c, "day", "alice"), 0);
     CHECK_INT(used(c, "day", "bob"), 2);
     CHECK_INT((int64_t)op__dl_count(c), 0);
@@ -430,34 +430,34 @@ CTEST(reservation_deadlines_are_rebuilt_at_open)
 CTEST(past_the_memory_bound_the_sweep_reads_the_records)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     c->dl_max = 2;
     op_counters_answer_t a;
     char inst[16];
     for (int i = 0; i < 5; i++) {
         snprintf(inst, sizeof inst, "i%d", i);
-        CHECK_INT(op_counters_reserve(c, "day", "alice", inst, 1, -1, &a), 0);
+        CHECK_INT(op_rocks_reserve(c, "day", "alice", inst, 1, -1, &a), 0);
     }
-    CHECK_INT(op_counters_reserve(c, "day", "alice", "i0", 1, -1, &a), 0); /* indexed already */
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "i0", 1, -1, &a), 0); /* indexed already */
     now_s = T0 + 10;
-    CHECK_INT(op_counters_reserve(c, "day", "alice", "late", 1, -1, &a), 0);
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "late", 1, -1, &a), 0);
     CHECK_INT((int64_t)op__dl_count(c), 2);
     CHECK_INT(c->dl_spill_due, T0 + 30);
     CHECK_INT(store_deadlines(c), 0);
     int64_t kept, released;
-    CHECK_INT(op_counters_commit(c, "i1", -1, &kept, &released), 0); /* indexed */
-    CHECK_INT(op_counters_commit(c, "i4", -1, &kept, &released), 0); /* not indexed */
+    CHECK_INT(op_rocks_commit(c, "i1", -1, &kept, &released), 0); /* indexed */
+    CHECK_INT(op_rocks_commit(c, "i4", -1, &kept, &released), 0); /* not indexed */
     CHECK_INT((int64_t)op__dl_count(c), 1);
     now_s = T0 + 29;
-    CHECK_INT(op_counters_expire(c), 0);
+    CHECK_INT(op_rocks_expire(c), 0);
     CHECK_INT(c->dl_spill_due, T0 + 30);
     now_s = T0 + 30;
-    CHECK_INT(op_counters_expire(c), 4); /* i0 (2), i2, i3 */
+    CHECK_INT(op_rocks_expire(c), 4); /* i0 (2), i2, i3 */
     CHECK_INT(used(c, "day", "alice"), 3); /* i1, i4, late */
     CHECK_INT((int64_t)op__dl_count(c), 1); /* late, indexed again */
     CHECK_INT(c->dl_spill_due, INT64_MAX);
     now_s = T0 + 40;
-    CHECK_INT(op_counters_expire(c), 1);
+    CHECK_INT(op_rocks_expire(c), 1);
     CHECK_INT((int64_t)op__dl_count(c), 0);
     CHECK_INT(store_deadlines(c), 0);
     cleanup(c);
@@ -467,22 +467,22 @@ CTEST(past_the_memory_bound_the_sweep_reads_the_records)
 CTEST(a_rebuild_keeps_the_earliest_deadlines)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     char inst[16];
     for (int i = 0; i < 6; i++) {
         now_s = T0 + 6 - i; /* the later in key order, the earlier the deadline */
         snprintf(inst, sizeof inst, "i%d", i);
-        CHECK_INT(op_counters_reserve(c, "day", "alice", inst, 1, -1, &a), 0);
+        CHECK_INT(op_rocks_reserve(c, "day", "alice", inst, 1, -1, &a), 0);
     }
     c->dl_max = 2;
     CHECK_INT(op__dl_rebuild(c, INT64_MIN, NULL, NULL), 0);
     CHECK_INT((int64_t)op__dl_count(c), 2); /* i5 (T0 + 31), i4 (T0 + 32) */
     CHECK_INT(c->dl_spill_due, T0 + 33);
     now_s = T0 + 32;
-    CHECK_INT(op_counters_expire(c), 2);
+    CHECK_INT(op_rocks_expire(c), 2);
     now_s = T0 + 36;
-    CHECK_INT(op_counters_expire(c), 4);
+    CHECK_INT(op_rocks_expire(c), 4);
     CHECK_INT(used(c, "day", "alice"), 0);
     cleanup(c);
 }
@@ -490,50 +490,50 @@ CTEST(a_rebuild_keeps_the_earliest_deadlines)
 CTEST(overrides_directory_and_operator)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     char err[256];
-    op_counters_check(c, "rcpt", "alice", 1, 7, &a);
+    op_rocks_check(c, "rcpt", "alice", 1, 7, &a);
     CHECK_INT(a.max, 7);
     CHECK_INT(a.source, OP_MAX_DIRECTORY);
-    op_counters_check(c, "rcpt", "alice", 1, 1000, &a);
+    op_rocks_check(c, "rcpt", "alice", 1, 1000, &a);
     CHECK_INT(a.max, 8); /* capped at max_override */
-    op_counters_check(c, "rcpt", "alice", 1, 2, &a);
+    op_rocks_check(c, "rcpt", "alice", 1, 2, &a);
     CHECK_INT(a.max, 2); /* a tier may also be lower */
 
-    CHECK_INT(op_counters_override_set(c, "rcpt", "alice", 9, 0, "root", "why", err, sizeof err),
+    CHECK_INT(op_rocks_override_set(c, "rcpt", "alice", 9, 0, "root", "why", err, sizeof err),
               OP_COUNTERS_EINVAL); /* above max_override */
-    CHECK_INT(op_counters_override_set(c, "rcpt", "alice", 6, 0, "root", "", err, sizeof err),
+    CHECK_INT(op_rocks_override_set(c, "rcpt", "alice", 6, 0, "root", "", err, sizeof err),
               OP_COUNTERS_EINVAL); /* no reason */
-    CHECK_INT(op_counters_override_set(c, "nope", "alice", 6, 0, "root", "x", err, sizeof err),
+    CHECK_INT(op_rocks_override_set(c, "nope", "alice", 6, 0, "root", "x", err, sizeof err),
               OP_COUNTERS_ENOLIMIT);
-    CHECK_INT(op_counters_override_set(c, "rcpt", "alice", 6, T0 + 100, "root", "ticket\t1\n", err,
+    CHECK_INT(op_rocks_override_set(c, "rcpt", "alice", 6, T0 + 100, "root", "ticket\t1\n", err,
                                        sizeof err), 0);
-    op_counters_check(c, "rcpt", "alice", 1, 2, &a);
+    op_rocks_check(c, "rcpt", "alice", 1, 2, &a);
     CHECK_INT(a.max, 6); /* the operator wins over the directory */
     CHECK_INT(a.source, OP_MAX_OPERATOR);
     now_s = T0 + 100;
-    op_counters_check(c, "rcpt", "alice", 1, -1, &a);
+    op_rocks_check(c, "rcpt", "alice", 1, -1, &a);
     CHECK_INT(a.max, 5); /* expired */
     CHECK_INT(a.source, OP_MAX_DEFAULT);
-    CHECK_INT(op_counters_override_clear(c, "rcpt", "alice"), 0);
-    CHECK_INT(op_counters_override_clear(c, "rcpt", "alice"), OP_COUNTERS_ENOTFOUND);
+    CHECK_INT(op_rocks_override_clear(c, "rcpt", "alice"), 0);
+    CHECK_INT(op_rocks_override_clear(c, "rcpt", "alice"), OP_COUNTERS_ENOTFOUND);
     cleanup(c);
 }
 
 CTEST(overrides_survive_reopen)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
     char err[256];
-    CHECK_INT(op_counters_override_set(c, "rcpt", "bob", 7, 0, "root", "why", err, sizeof err), 0);
-    op_counters_close(c);
+    CHECK_INT(op_rocks_override_set(c, "rcpt", "bob", 7, 0, "root", "why", err, sizeof err), 0);
+    op_rocks_close(c);
     c = open_store();
-    op_counters_check(c, "rcpt", "bob", 1, -1, &a);
+    op_rocks_check(c, "rcpt", "bob", 1, -1, &a);
     CHECK_INT(a.max, 7);
     CHECK_INT(a.source, OP_MAX_OPERATOR);
-    op_counters_check(c, "rcpt", "bobby", 1, -1, &a);
+    op_rocks_check(c, "rcpt", "bobby", 1, -1, &a);
     CHECK_INT(a.max, 5);
     cleanup(c);
 }
@@ -549,15 +549,15 @@ static int collect(const op_counters_override_t *o, void *data)
 CTEST(override_list_keeps_the_audit)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     char err[256], out[512] = "";
-    op_counters_override_set(c, "rcpt", "bob", 7, 0, "admin", "ticket 1", err, sizeof err);
-    op_counters_override_set(c, "day", "carol", 50, T0 + 10, "root", "tab\there", err, sizeof err);
-    op_counters_override_list(c, NULL, collect, out);
+    op_rocks_override_set(c, "rcpt", "bob", 7, 0, "admin", "ticket 1", err, sizeof err);
+    op_rocks_override_set(c, "day", "carol", 50, T0 + 10, "root", "tab\there", err, sizeof err);
+    op_rocks_override_list(c, NULL, collect, out);
     CHECK_STR(out, "day/carol/50/root/tab here/0;rcpt/bob/7/admin/ticket 1/0;");
     out[0] = '\0';
     now_s = T0 + 10;
-    op_counters_override_list(c, "day", collect, out);
+    op_rocks_override_list(c, "day", collect, out);
     CHECK_STR(out, "day/carol/50/root/tab here/1;");
     cleanup(c);
 }
@@ -565,25 +565,25 @@ CTEST(override_list_keeps_the_audit)
 CTEST(reset_and_top)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_add(c, "rcpt", "a", 1, -1, &a);
-    op_counters_add(c, "rcpt", "b", 4, -1, &a);
-    op_counters_add(c, "rcpt", "c", 2, -1, &a);
+    op_rocks_add(c, "rcpt", "a", 1, -1, &a);
+    op_rocks_add(c, "rcpt", "b", 4, -1, &a);
+    op_rocks_add(c, "rcpt", "c", 2, -1, &a);
     op_counters_top_t t[2];
-    CHECK_INT(op_counters_top(c, "rcpt", t, 2), 2);
+    CHECK_INT(op_rocks_top(c, "rcpt", t, 2), 2);
     CHECK_STR(t[0].subject, "b");
     CHECK_INT(t[0].used, 4);
     CHECK_STR(t[1].subject, "c");
-    CHECK_INT(op_counters_reset(c, "rcpt", "b"), 0);
+    CHECK_INT(op_rocks_reset(c, "rcpt", "b"), 0);
     CHECK_INT(used(c, "rcpt", "b"), 0);
-    CHECK_INT(op_counters_top(c, "rcpt", t, 2), 2);
+    CHECK_INT(op_rocks_top(c, "rcpt", t, 2), 2);
     CHECK_STR(t[0].subject, "c");
-    CHECK_INT(op_counters_top(c, "nope", t, 2), OP_COUNTERS_ENOLIMIT);
+    CHECK_INT(op_rocks_top(c, "nope", t, 2), OP_COUNTERS_ENOLIMIT);
     cleanup(c);
 }
 
-static size_t count_keys(op_counters_t *c, char tag)
+static size_t count_keys(op_rocks_t *c, char tag)
 {
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, c->ropts);
     size_t n = 0;
@@ -598,14 +598,14 @@ static size_t count_keys(op_counters_t *c, char tag)
 CTEST(compaction_drops_old_buckets)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    op_counters_add(c, "rcpt", "old", 1, -1, &a);
+    op_rocks_add(c, "rcpt", "old", 1, -1, &a);
     now_s = T0 + 3000;
-    op_counters_add(c, "rcpt", "new", 1, -1, &a);
+    op_rocks_add(c, "rcpt", "new", 1, -1, &a);
     CHECK_INT(count_keys(c, 'c'), 2);
     now_s = T0 + 3600;
-    op_counters_now(c); /* the filter reads the last time the loop saw */
+    op_rocks_now(c); /* the filter reads the last time the loop saw */
     rocksdb_compact_range(c->db, NULL, 0, NULL, 0);
     CHECK_INT(count_keys(c, 'c'), 1);
     CHECK_INT(used(c, "rcpt", "new"), 1);
@@ -615,25 +615,25 @@ CTEST(compaction_drops_old_buckets)
 CTEST(bad_arguments)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     op_counters_answer_t a;
-    CHECK_INT(op_counters_add(c, "nope", "alice", 1, -1, &a), OP_COUNTERS_ENOLIMIT);
-    CHECK_INT(op_counters_add(c, "rcpt", "", 1, -1, &a), OP_COUNTERS_EINVAL);
-    CHECK_INT(op_counters_add(c, "rcpt", "alice", -1, -1, &a), OP_COUNTERS_EINVAL);
+    CHECK_INT(op_rocks_add(c, "nope", "alice", 1, -1, &a), OP_COUNTERS_ENOLIMIT);
+    CHECK_INT(op_rocks_add(c, "rcpt", "", 1, -1, &a), OP_COUNTERS_EINVAL);
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", -1, -1, &a), OP_COUNTERS_EINVAL);
     char big[OP_COUNTERS_MAX_KEY + 2];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    CHECK_INT(op_counters_add(c, "rcpt", big, 1, -1, &a), OP_COUNTERS_EINVAL);
-    CHECK_INT(op_counters_reserve(c, "rcpt", "alice", "", 1, -1, &a), OP_COUNTERS_EINVAL);
+    CHECK_INT(op_rocks_add(c, "rcpt", big, 1, -1, &a), OP_COUNTERS_EINVAL);
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "alice", "", 1, -1, &a), OP_COUNTERS_EINVAL);
     cleanup(c);
 }
 
 CTEST(second_open_of_the_same_store_fails)
 {
     now_s = T0;
-    op_counters_t *c = open_store();
+    op_rocks_t *c = open_store();
     char err[512] = "";
-    CHECK(op_counters_open(NULL, &cfg, err, sizeof err) == NULL);
+    CHECK(op_rocks_open(NULL, &cfg, err, sizeof err) == NULL);
     CHECK(strstr(err, "cannot open") != NULL);
     cleanup(c);
 }
