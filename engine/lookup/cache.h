@@ -43,8 +43,8 @@ struct op_lookup_req {
     void *data;        /* the caller's */
     const void *value; /* after OP_LOOKUP_HIT: the answer, borrowed until the
                         * caller next calls into this cache */
-    double ttl;        /* seconds the answer has left in the cache; in cb, its
-                        * whole (capped) TTL, 0 when it was not cached */
+    double ttl;        /* on a hit, the seconds the answer has left; in cb, its
+                        * TTL after the caps (0 for a FRESH lookup) */
     /* private to cache.c */
     op_lookup_cb cb;
     struct op_cache_entry *entry;

@@ -1,6 +1,9 @@
+/* The LDAP service's searches (ldap_service.h): the lookup cache (cache.h)
+ * holds the answers and the waiters of each search in flight; this file
+ * starts, dispatches and ends the searches, and keeps each waiter's own
+ * timeout.  Connections are ldap_conn.c. */
 #include "lookup/ldap_service.h"
 
-#include "lookup/ldap_cache.h"
 #include "lookup/ldap_conn.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -9,11 +12,6 @@
 #include <math.h>
 #include <signal.h>
 #include <string.h>
-
-static double now_s(op_ldap_t *l)
-{
-    return (double)uv_now(l->loop) / 1000.0;
-}
 
 const char *op_ldap_status_token(op_ldap_status_t s)
 {
@@ -81,6 +79,14 @@ static void release_cached(void *v)
     op_ldap_result_unref(v);
 }
 
+static op_cache_conf_t cache_conf(const op_config_t *cfg)
+{
+    /* The TTLs are the service's (cache_ttl, negative_ttl): no caps here. */
+    op_cache_conf_t c = {.max_entries = cfg->ldap_cache_size, .max_ttl = INFINITY,
+                         .negative_max_ttl = INFINITY};
+    return c;
+}
+
 /* Copies an entry message into f's entries. */
 void op__ldap_flight_add_entry(op__ldap_flight_t *f, LDAP *ld, LDAPMessage *msg)
 {
@@ -123,7 +129,6 @@ void op__ldap_flight_add_entry(op__ldap_flight_t *f, LDAP *ld, LDAPMessage *msg)
 
 static void flight_free(op__ldap_flight_t *f)
 {
-    free(f->key);
     free(f->base);
     free(f->filter);
     for (char **a = f->attrs; a != NULL && *a != NULL; a++)
@@ -148,20 +153,12 @@ static void queue_remove(op_ldap_t *l, op__ldap_flight_t *f)
     f->next = NULL;
 }
 
-/* A cache = false search is not in the table (it joins nobody and nobody
- * joins it), so it must not remove a cacheable search with its key. */
-static void flights_remove(op_ldap_t *l, op__ldap_flight_t *f)
-{
-    if (!f->no_cache)
-        op_ldap_cache_take(l->flights, f->key, f->keylen);
-}
-
-/* Ends a flight: answers every waiter, fills the cache, frees the flight.
- * The flight must already be off its connection or the queue. */
+/* Ends a flight: the cache keeps the answer for its TTL and hands it to
+ * every waiter.  The flight must already be off its connection or the
+ * queue. */
 void op__ldap_flight_finish(op__ldap_flight_t *f, op_ldap_status_t status)
 {
     op_ldap_t *l = f->l;
-    flights_remove(l, f);
     op_ldap_result_t *r = result_new(status);
     if (status == OP_LDAP_OK) {
         r->entries = f->entries;
@@ -169,42 +166,25 @@ void op__ldap_flight_finish(op__ldap_flight_t *f, op_ldap_status_t status)
         f->entries = NULL;
         f->nentries = 0;
     }
-    if (!f->no_cache) {
-        double ttl = -1;
-        if (status == OP_LDAP_OK && r->nentries > 0)
-            ttl = l->conf.cache_ttl;
-        else if (status == OP_LDAP_OK || status == OP_LDAP_NOSUCHOBJECT)
-            ttl = l->conf.negative_ttl;
-        if (ttl > 0) {
-            op_ldap_result_ref(r);
-            op_ldap_cache_put(l->cache, f->key, f->keylen, r, now_s(l) + ttl);
-        }
+    double ttl = 0;
+    int negative = 0;
+    if (status == OP_LDAP_OK && r->nentries > 0) {
+        ttl = l->conf.cache_ttl;
+    } else if (status == OP_LDAP_OK || status == OP_LDAP_NOSUCHOBJECT) {
+        ttl = l->conf.negative_ttl;
+        negative = 1;
     }
-    /* Detach every waiter before calling any: a callback may start or
-     * cancel searches. */
-    op_ldap_op_t *waiters = f->waiters;
-    f->waiters = NULL;
-    for (op_ldap_op_t *op = waiters; op != NULL; op = op->next) {
-        op->f = NULL;
-        uv_timer_stop(&op->timer);
-    }
+    op_cache_flight_t *cf = f->cf;
     flight_free(f);
-    for (op_ldap_op_t *op = waiters, *next; op != NULL; op = next) {
-        next = op->next;
-        if (!op->cancelled) {
-            op->cancelled = 1; /* answered: a later cancel is a no-op */
-            op->cb(r, op->data);
-        }
-        uv_close((uv_handle_t *)&op->timer, op_free);
-    }
-    op_ldap_result_unref(r);
+    op_cache_complete(cf, r, ttl, negative);
 }
 
-/* Nobody waits any more: drop the flight (abandoned on its server). */
-static void flight_abandon(op__ldap_flight_t *f)
+/* The cache's abort hook: nobody waits any more, the search is abandoned
+ * on its server. */
+static void flight_abort(void *owner, op_cache_flight_t *cf)
 {
-    op_ldap_t *l = f->l;
-    flights_remove(l, f);
+    op_ldap_t *l = owner;
+    op__ldap_flight_t *f = op_cache_flight_get(cf);
     if (f->conn != NULL)
         op__ldap_conn_abandon(f->conn, f);
     else
@@ -212,26 +192,21 @@ static void flight_abandon(op__ldap_flight_t *f)
     flight_free(f);
 }
 
-static void op_detach(op_ldap_op_t *op)
+/* A waiter's answer, from op_cache_complete. */
+static void op_answered(op_lookup_req_t *req, const void *value)
 {
-    op__ldap_flight_t *f = op->f;
-    if (f == NULL)
-        return;
-    op->f = NULL;
-    op_ldap_op_t **p = &f->waiters;
-    while (*p != NULL && *p != op)
-        p = &(*p)->next;
-    if (*p == op)
-        *p = op->next;
-    if (f->waiters == NULL)
-        flight_abandon(f);
+    op_ldap_op_t *op = req->data;
+    uv_timer_stop(&op->timer);
+    op->cancelled = 1; /* answered: a later cancel is a no-op */
+    op->cb((op_ldap_result_t *)value, op->data);
+    uv_close((uv_handle_t *)&op->timer, op_free);
 }
 
 static void on_op_timeout(uv_timer_t *t)
 {
     op_ldap_op_t *op = t->data;
     op_ldap_t *l = op->l;
-    op_detach(op);
+    op_lookup_cancel(&op->req);
     l->stats.timeouts++;
     op->cancelled = 1;
     op_ldap_result_t *r = result_new(OP_LDAP_TIMEOUT);
@@ -245,7 +220,7 @@ void op_ldap_cancel(op_ldap_op_t *op)
     if (op == NULL || op->cancelled)
         return;
     op->cancelled = 1;
-    op_detach(op);
+    op_lookup_cancel(&op->req);
     uv_timer_stop(&op->timer);
     uv_close((uv_handle_t *)&op->timer, op_free);
 }
@@ -329,6 +304,54 @@ static size_t make_key(const op_ldap_query_t *q, char **out)
     return o;
 }
 
+/* The cache's begin hook: the first search of a key is sent now when a
+ * connection is up (so a refused search fails here, never through a
+ * callback inside the caller's call), else queued.  Fails with
+ * -OP_LDAP_UNAVAILABLE or -OP_LDAP_INVALID. */
+static int flight_begin(void *owner, op_cache_flight_t *cf, void *arg)
+{
+    op_ldap_t *l = owner;
+    const op_ldap_query_t *q = arg;
+    if (l->stopping || !op__ldap_hopeful(l))
+        return -OP_LDAP_UNAVAILABLE;
+    op__ldap_flight_t *f = op_calloc(1, sizeof *f);
+    f->l = l;
+    f->cf = cf;
+    f->base = op_strdup(q->base);
+    f->scope = q->scope;
+    f->filter = op_strdup(q->filter);
+    f->no_cache = q->no_cache;
+    f->timeout = q->timeout > 0 ? q->timeout : l->conf.timeout;
+    if (q->attrs != NULL) {
+        f->attrs = op_calloc(q->nattrs + 1, sizeof *f->attrs);
+        for (size_t i = 0; i < q->nattrs; i++)
+            f->attrs[i] = op_strdup(q->attrs[i]);
+    }
+    op__ldap_conn_t *c = pick_conn(l);
+    if (c != NULL) {
+        int rc = op__ldap_conn_send(c, f->base, f->scope, f->filter, f->attrs, f->timeout, &f->msgid);
+        if (rc != LDAP_SUCCESS) {
+            flight_free(f);
+            if (rc == LDAP_FILTER_ERROR || rc == LDAP_PARAM_ERROR)
+                return -OP_LDAP_INVALID;
+            op__ldap_conn_fail_soon(c);
+            return -OP_LDAP_UNAVAILABLE;
+        }
+        l->stats.sent++;
+        f->conn = c;
+        f->next = c->sent;
+        c->sent = f;
+        c->nsent++;
+    } else {
+        op__ldap_flight_t **tail = &l->queue;
+        while (*tail != NULL)
+            tail = &(*tail)->next;
+        *tail = f;
+    }
+    op_cache_flight_set(cf, f);
+    return 0;
+}
+
 int op_ldap_search(op_ldap_t *l, const op_ldap_query_t *q, op_ldap_cb cb, void *data,
                    op_ldap_op_t **opp, op_ldap_result_t **now)
 {
@@ -337,74 +360,25 @@ int op_ldap_search(op_ldap_t *l, const op_ldap_query_t *q, op_ldap_cb cb, void *
     l->stats.searches++;
     char *key;
     size_t keylen = make_key(q, &key);
-    if (!q->no_cache) {
-        op_ldap_result_t *hit = op_ldap_cache_get(l->cache, key, keylen, now_s(l));
-        if (hit != NULL) {
-            l->stats.cache_hits++;
-            op_ldap_result_ref(hit);
-            *now = hit;
-            free(key);
-            return 1;
-        }
-    }
-    op__ldap_flight_t *f = q->no_cache ? NULL : op_ldap_cache_get(l->flights, key, keylen, 0);
-    if (f != NULL) {
-        l->stats.coalesced++;
-        free(key);
-    } else {
-        if (l->stopping || !op__ldap_hopeful(l)) {
-            free(key);
-            *now = result_new(OP_LDAP_UNAVAILABLE);
-            return 1;
-        }
-        f = op_calloc(1, sizeof *f);
-        f->l = l;
-        f->key = key;
-        f->keylen = keylen;
-        f->base = op_strdup(q->base);
-        f->scope = q->scope;
-        f->filter = op_strdup(q->filter);
-        f->no_cache = q->no_cache;
-        f->timeout = q->timeout > 0 ? q->timeout : l->conf.timeout;
-        if (q->attrs != NULL) {
-            f->attrs = op_calloc(q->nattrs + 1, sizeof *f->attrs);
-            for (size_t i = 0; i < q->nattrs; i++)
-                f->attrs[i] = op_strdup(q->attrs[i]);
-        }
-        /* Sent now when a connection is up, so a refused search answers
-         * here and never through a callback inside the caller's call. */
-        op__ldap_conn_t *c = pick_conn(l);
-        if (c != NULL) {
-            int rc = op__ldap_conn_send(c, f->base, f->scope, f->filter, f->attrs, f->timeout, &f->msgid);
-            if (rc != LDAP_SUCCESS) {
-                flight_free(f);
-                *now = result_new(rc == LDAP_FILTER_ERROR || rc == LDAP_PARAM_ERROR ? OP_LDAP_INVALID
-                                                                                    : OP_LDAP_UNAVAILABLE);
-                if ((*now)->status == OP_LDAP_UNAVAILABLE)
-                    op__ldap_conn_fail_soon(c);
-                return 1;
-            }
-            l->stats.sent++;
-            f->conn = c;
-            f->next = c->sent;
-            c->sent = f;
-            c->nsent++;
-        } else {
-            op__ldap_flight_t **tail = &l->queue;
-            while (*tail != NULL)
-                tail = &(*tail)->next;
-            *tail = f;
-        }
-        if (!q->no_cache)
-            op_ldap_cache_put(l->flights, f->key, f->keylen, f, INFINITY);
-    }
     op_ldap_op_t *op = op_calloc(1, sizeof *op);
     op->l = l;
-    op->f = f;
     op->cb = cb;
     op->data = data;
-    op->next = f->waiters;
-    f->waiters = op;
+    op->req.data = op;
+    int rc = op_lookup_start(l->cache, &op->req, key, keylen, q->no_cache ? OP_LOOKUP_FRESH : 0,
+                             (void *)q, op_answered);
+    free(key);
+    if (rc == OP_LOOKUP_HIT) {
+        *now = (op_ldap_result_t *)op->req.value;
+        op_ldap_result_ref(*now);
+        free(op);
+        return 1;
+    }
+    if (rc < 0) {
+        *now = result_new((op_ldap_status_t)-rc);
+        free(op);
+        return 1;
+    }
     uv_timer_init(l->loop, &op->timer);
     op->timer.data = op;
     double t = q->timeout > 0 ? q->timeout : l->conf.timeout;
@@ -416,7 +390,10 @@ int op_ldap_search(op_ldap_t *l, const op_ldap_query_t *q, op_ldap_cb cb, void *
 void op_ldap_stats(const op_ldap_t *l, op_ldap_stats_t *out)
 {
     *out = l->stats;
-    out->cached = op_ldap_cache_count(l->cache);
+    op_cache_stats(l->cache, &out->cache);
+    out->cache_hits = out->cache.hits;
+    out->coalesced = out->cache.coalesced;
+    out->cached = out->cache.entries;
     out->ready = 0;
     for (size_t i = 0; i < l->nconns; i++)
         if (l->conns[i].state == OP__LDAP_READY)
@@ -430,7 +407,7 @@ const op_ldap_directory_t *op_ldap_directory(const op_ldap_t *l)
 
 void op_ldap_cache_flush(op_ldap_t *l)
 {
-    op_ldap_cache_clear(l->cache);
+    op_cache_clear(l->cache);
 }
 
 /* ---- start, reload, stop ---- */
@@ -451,8 +428,9 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
         free(l);
         return NULL;
     }
-    l->cache = op_ldap_cache_new(cfg->ldap_cache_size, release_cached);
-    l->flights = op_ldap_cache_new(SIZE_MAX, NULL);
+    op_cache_conf_t cc = cache_conf(cfg);
+    op_cache_ops_t ops = {.begin = flight_begin, .abort = flight_abort, .release = release_cached};
+    l->cache = op_cache_new(loop, &cc, &ops, l);
     l->nconns = cfg->ldap_pool_size;
     l->conns = op_calloc(l->nconns, sizeof *l->conns);
     for (size_t i = 0; i < l->nconns; i++)
@@ -467,13 +445,14 @@ int op_ldap_reload(op_ldap_t *l, const op_config_t *cfg, char *err, size_t errle
     int servers_changed = 0;
     if (op__ldap_settings_reload(l, cfg, &servers_changed, err, errlen) < 0)
         return -1;
-    op_ldap_cache_resize(l->cache, cfg->ldap_cache_size);
+    op_cache_conf_t cc = cache_conf(cfg);
+    op_cache_configure(l->cache, &cc);
     if (cfg->ldap_pool_size != l->nconns)
         op_notice("ldap: pool_size %zu takes effect at the next restart (now %zu)",
                   cfg->ldap_pool_size, l->nconns);
     if (servers_changed) {
         /* Answers from other servers or another bind may differ. */
-        op_ldap_cache_clear(l->cache);
+        op_cache_clear(l->cache);
         l->epoch++;
         for (size_t i = 0; i < l->nconns; i++)
             op__ldap_conn_refresh(&l->conns[i]);
@@ -498,9 +477,7 @@ void op_ldap_stop(op_ldap_t *l)
     op__ldap_fail_queue(l);
     for (size_t i = 0; i < l->nconns; i++)
         op__ldap_conn_stop(&l->conns[i]);
-    op_ldap_cache_free(l->cache);
+    op_cache_free(l->cache);
     l->cache = NULL;
-    op_ldap_cache_free(l->flights);
-    l->flights = NULL;
     op__ldap_maybe_free(l);
 }

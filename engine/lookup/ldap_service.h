@@ -20,6 +20,7 @@
 #define OP_LDAP_SERVICE_H
 
 #include "config/config.h"
+#include "lookup/cache.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -87,6 +88,7 @@ typedef struct {
     uint64_t connect_failures;
     size_t cached;       /* answers in the cache now */
     size_t ready;        /* connections up now */
+    op_cache_stats_t cache; /* the cache's own */
 } op_ldap_stats_t;
 
 /* The directory { } settings, copied from the configuration the service

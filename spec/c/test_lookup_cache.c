@@ -242,6 +242,36 @@ CTEST(keys_are_bytes_with_nul)
     op_cache_free(c);
 }
 
+/* From the LDAP cache's tests, which this cache replaced. */
+CTEST(replacing_releases_the_old_value)
+{
+    op_cache_t *c = cache_new(10, 1);
+    op_cache_put(c, "k", 1, value_new(1), 100, 0);
+    op_cache_put(c, "k", 1, value_new(2), 100, 0);
+    CHECK_INT(fake.released, 1);
+    CHECK_INT(hit_value(c, "k"), 2);
+    op_cache_stats_t s;
+    op_cache_stats(c, &s);
+    CHECK_INT(s.entries, 1);
+    op_cache_free(c);
+}
+
+CTEST(zero_bound_keeps_nothing)
+{
+    op_cache_t *c = cache_new(0, 1);
+    op_cache_put(c, "k", 1, value_new(5), 100, 0);
+    CHECK_INT(fake.released, 1);
+    CHECK(op_cache_peek(c, "k", 1, NULL) == NULL);
+    waiter_t w;
+    CHECK_INT(start(c, &w, "k"), OP_LOOKUP_STARTED);
+    op_cache_complete(fake.last, value_new(6), 100, 0);
+    CHECK_INT(w.got, 6); /* handed out, then released */
+    CHECK_INT(fake.released, 2);
+    CHECK_INT(start(c, &w, "k"), OP_LOOKUP_STARTED);
+    op_cache_complete(fake.last, value_new(7), 100, 0);
+    op_cache_free(c);
+}
+
 CTEST(coalescing)
 {
     op_cache_t *c = cache_new(10, 1);
