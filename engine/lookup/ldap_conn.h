@@ -60,6 +60,8 @@ struct op_ldap {
     size_t nconns;
     op__ldap_flight_t *queue; /* waiting for a connection, FIFO */
     op_cache_t *cache;        /* search key -> op_ldap_result_t; its flights are op__ldap_flight_t */
+    op_ldap_req_t *waiting, *waiting_last; /* started searches, by deadline */
+    uv_timer_t deadline;      /* for the first of them */
     op_ldap_stats_t stats;
     int holds;             /* open handles and connect jobs; freed at 0 once stopping */
     int stopping;
@@ -82,16 +84,6 @@ struct op__ldap_flight {
     op__ldap_flight_t *next; /* in the queue or the connection's list */
     op_ldap_entry_t *entries;
     size_t nentries, cap;
-};
-
-/* One waiter: its own timeout; freed in its timer's close callback. */
-struct op_ldap_op {
-    op_ldap_t *l;
-    op_lookup_req_t req;
-    uv_timer_t timer;
-    op_ldap_cb cb;
-    void *data;
-    int cancelled;
 };
 
 /* ldap_service.c */

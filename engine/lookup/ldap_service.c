@@ -138,11 +138,6 @@ static void flight_free(op__ldap_flight_t *f)
     free(f);
 }
 
-static void op_free(uv_handle_t *h)
-{
-    free(h->data);
-}
-
 static void queue_remove(op_ldap_t *l, op__ldap_flight_t *f)
 {
     op__ldap_flight_t **p = &l->queue;
@@ -192,37 +187,82 @@ static void flight_abort(void *owner, op_cache_flight_t *cf)
     flight_free(f);
 }
 
-/* A waiter's answer, from op_cache_complete. */
-static void op_answered(op_lookup_req_t *req, const void *value)
-{
-    op_ldap_op_t *op = req->data;
-    uv_timer_stop(&op->timer);
-    op->cancelled = 1; /* answered: a later cancel is a no-op */
-    op->cb((op_ldap_result_t *)value, op->data);
-    uv_close((uv_handle_t *)&op->timer, op_free);
-}
+/* ---- waiters and their timeouts ---- */
 
-static void on_op_timeout(uv_timer_t *t)
-{
-    op_ldap_op_t *op = t->data;
-    op_ldap_t *l = op->l;
-    op_lookup_cancel(&op->req);
-    l->stats.timeouts++;
-    op->cancelled = 1;
-    op_ldap_result_t *r = result_new(OP_LDAP_TIMEOUT);
-    op->cb(r, op->data);
-    op_ldap_result_unref(r);
-    uv_close((uv_handle_t *)&op->timer, op_free);
-}
+/* Every started search waits in one list ordered by deadline, under one
+ * timer: a caller may free its request as soon as it cancels, which a
+ * timer handle per search would not allow (its memory lives until its
+ * close callback). */
+static void on_deadline(uv_timer_t *t);
 
-void op_ldap_cancel(op_ldap_op_t *op)
+static void arm_deadline(op_ldap_t *l)
 {
-    if (op == NULL || op->cancelled)
+    if (l->waiting == NULL || l->stopping) {
+        uv_timer_stop(&l->deadline);
         return;
-    op->cancelled = 1;
-    op_lookup_cancel(&op->req);
-    uv_timer_stop(&op->timer);
-    uv_close((uv_handle_t *)&op->timer, op_free);
+    }
+    uint64_t now = uv_now(l->loop);
+    uint64_t due = l->waiting->deadline_ms;
+    uv_timer_start(&l->deadline, on_deadline, due > now ? due - now : 0, 0);
+}
+
+static void waiting_add(op_ldap_t *l, op_ldap_req_t *req)
+{
+    op_ldap_req_t *after = l->waiting_last; /* timeouts are mostly alike: from the end */
+    while (after != NULL && after->deadline_ms > req->deadline_ms)
+        after = after->tprev;
+    req->tprev = after;
+    req->tnext = after != NULL ? after->tnext : l->waiting;
+    if (req->tnext) req->tnext->tprev = req; else l->waiting_last = req;
+    if (after) after->tnext = req; else l->waiting = req;
+    req->l = l;
+    if (l->waiting == req)
+        arm_deadline(l);
+}
+
+/* The request no longer waits; 0 when it did not. */
+static int waiting_remove(op_ldap_req_t *req)
+{
+    op_ldap_t *l = req->l;
+    if (l == NULL)
+        return 0;
+    if (req->tprev) req->tprev->tnext = req->tnext; else l->waiting = req->tnext;
+    if (req->tnext) req->tnext->tprev = req->tprev; else l->waiting_last = req->tprev;
+    req->tprev = req->tnext = NULL;
+    req->l = NULL;
+    return 1;
+}
+
+/* A waiter's answer, from op_cache_complete. */
+static void op_answered(op_lookup_req_t *lk, const void *value)
+{
+    op_ldap_req_t *req = lk->data;
+    waiting_remove(req);
+    req->cb(req, (op_ldap_result_t *)value);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    op_ldap_t *l = t->data;
+    uint64_t now = uv_now(l->loop);
+    /* One at a time from the head: a callback may start or cancel searches. */
+    while (l->waiting != NULL && l->waiting->deadline_ms <= now) {
+        op_ldap_req_t *req = l->waiting;
+        waiting_remove(req);
+        op_lookup_cancel(&req->lk);
+        l->stats.timeouts++;
+        op_ldap_result_t *r = result_new(OP_LDAP_TIMEOUT);
+        req->cb(req, r);
+        op_ldap_result_unref(r);
+    }
+    arm_deadline(l);
+}
+
+void op_ldap_cancel(op_ldap_req_t *req)
+{
+    if (req == NULL || !waiting_remove(req))
+        return;
+    op_lookup_cancel(&req->lk);
 }
 
 static op__ldap_conn_t *pick_conn(op_ldap_t *l)
@@ -352,39 +392,26 @@ static int flight_begin(void *owner, op_cache_flight_t *cf, void *arg)
     return 0;
 }
 
-int op_ldap_search(op_ldap_t *l, const op_ldap_query_t *q, op_ldap_cb cb, void *data,
-                   op_ldap_op_t **opp, op_ldap_result_t **now)
+int op_ldap_search(op_ldap_t *l, op_ldap_req_t *req, const op_ldap_query_t *q, op_ldap_cb cb)
 {
-    *opp = NULL;
-    *now = NULL;
+    req->hit = NULL;
+    req->l = NULL;
+    req->cb = cb;
+    req->lk.data = req;
     l->stats.searches++;
     char *key;
     size_t keylen = make_key(q, &key);
-    op_ldap_op_t *op = op_calloc(1, sizeof *op);
-    op->l = l;
-    op->cb = cb;
-    op->data = data;
-    op->req.data = op;
-    int rc = op_lookup_start(l->cache, &op->req, key, keylen, q->no_cache ? OP_LOOKUP_FRESH : 0,
+    int rc = op_lookup_start(l->cache, &req->lk, key, keylen, q->no_cache ? OP_LOOKUP_FRESH : 0,
                              (void *)q, op_answered);
     free(key);
     if (rc == OP_LOOKUP_HIT) {
-        *now = (op_ldap_result_t *)op->req.value;
-        op_ldap_result_ref(*now);
-        free(op);
-        return 1;
+        req->hit = req->lk.value;
+    } else if (rc == OP_LOOKUP_STARTED) {
+        double t = q->timeout > 0 ? q->timeout : l->conf.timeout;
+        req->deadline_ms = uv_now(l->loop) + (uint64_t)ceil(t * 1000.0);
+        waiting_add(l, req);
     }
-    if (rc < 0) {
-        *now = result_new((op_ldap_status_t)-rc);
-        free(op);
-        return 1;
-    }
-    uv_timer_init(l->loop, &op->timer);
-    op->timer.data = op;
-    double t = q->timeout > 0 ? q->timeout : l->conf.timeout;
-    uv_timer_start(&op->timer, on_op_timeout, (uint64_t)ceil(t * 1000.0), 0);
-    *opp = op;
-    return 0;
+    return rc;
 }
 
 void op_ldap_stats(const op_ldap_t *l, op_ldap_stats_t *out)
@@ -431,6 +458,9 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
     op_cache_conf_t cc = cache_conf(cfg);
     op_cache_ops_t ops = {.begin = flight_begin, .abort = flight_abort, .release = release_cached};
     l->cache = op_cache_new(loop, &cc, &ops, l);
+    uv_timer_init(loop, &l->deadline);
+    l->deadline.data = l;
+    l->holds++;
     l->nconns = cfg->ldap_pool_size;
     l->conns = op_calloc(l->nconns, sizeof *l->conns);
     for (size_t i = 0; i < l->nconns; i++)
@@ -469,6 +499,13 @@ void op__ldap_maybe_free(op_ldap_t *l)
     free(l);
 }
 
+static void deadline_closed(uv_handle_t *h)
+{
+    op_ldap_t *l = h->data;
+    l->holds--;
+    op__ldap_maybe_free(l);
+}
+
 void op_ldap_stop(op_ldap_t *l)
 {
     if (l == NULL)
@@ -479,5 +516,6 @@ void op_ldap_stop(op_ldap_t *l)
         op__ldap_conn_stop(&l->conns[i]);
     op_cache_free(l->cache);
     l->cache = NULL;
+    uv_close((uv_handle_t *)&l->deadline, deadline_closed);
     op__ldap_maybe_free(l);
 }
