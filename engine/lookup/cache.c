@@ -48,6 +48,7 @@ struct op_cache_entry {
 typedef struct op_cache_entry entry_t;
 
 struct op_cache {
+    op_cache_t *prev_cache, *next_cache; /* every cache (op_cache_each) */
     uv_loop_t *loop;
     op_cache_conf_t conf;
     op_cache_ops_t ops;
@@ -60,6 +61,8 @@ struct op_cache {
     uint64_t clock_offset_ms;
     op_cache_stats_t stats;
 };
+
+static op_cache_t *first_cache, *last_cache;
 
 static uint64_t now_ms(const op_cache_t *c)
 {
@@ -385,6 +388,9 @@ op_cache_t *op_cache_new(uv_loop_t *loop, const op_cache_conf_t *conf, const op_
     c->owner = owner;
     c->nbuckets = 64;
     c->buckets = op_calloc(c->nbuckets, sizeof *c->buckets);
+    c->prev_cache = last_cache;
+    if (last_cache) last_cache->next_cache = c; else first_cache = c;
+    last_cache = c;
     return c;
 }
 
@@ -410,6 +416,8 @@ void op_cache_free(op_cache_t *c)
             free(e);
         }
     free(c->buckets);
+    if (c->prev_cache) c->prev_cache->next_cache = c->next_cache; else first_cache = c->next_cache;
+    if (c->next_cache) c->next_cache->prev_cache = c->prev_cache; else last_cache = c->prev_cache;
     free(c);
 }
 
@@ -417,6 +425,16 @@ void op_cache_stats(const op_cache_t *c, op_cache_stats_t *out)
 {
     *out = c->stats;
     out->entries = c->nanswers;
+}
+
+void op_cache_each(void (*fn)(const char *name, const op_cache_stats_t *stats, void *data),
+                   void *data)
+{
+    for (op_cache_t *c = first_cache; c != NULL; c = c->next_cache) {
+        op_cache_stats_t s;
+        op_cache_stats(c, &s);
+        fn(c->ops.name != NULL ? c->ops.name : "?", &s, data);
+    }
 }
 
 void op_cache_advance_clock(op_cache_t *c, double seconds)

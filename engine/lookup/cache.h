@@ -59,6 +59,7 @@ enum {
 };
 
 typedef struct {
+    const char *name; /* "dns", "ldap", "smtp": names the cache's stats */
     /* Starts the operation for f (its key: op_cache_flight_key); arg is the
      * start call's.  Returns 0, then ends it later (never before returning)
      * with op_cache_complete(f, ...); or a negative code, which the start
@@ -122,6 +123,10 @@ void op_cache_forget(op_cache_t *c, const void *key, size_t keylen);
 void op_cache_clear(op_cache_t *c);
 
 void op_cache_stats(const op_cache_t *c, op_cache_stats_t *out);
+/* Every cache of the process with its stats (the one place metrics read),
+ * oldest first.  Loop thread only. */
+void op_cache_each(void (*fn)(const char *name, const op_cache_stats_t *stats, void *data),
+                   void *data);
 /* Tests: moves the cache's clock forward (TTL expiry without waiting). */
 void op_cache_advance_clock(op_cache_t *c, double seconds);
 

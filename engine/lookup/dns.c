@@ -264,7 +264,8 @@ op_dns_t *op_dns_new(uv_loop_t *loop, const op_dns_conf_t *conf, char *err, size
         return NULL;
     }
     op_cache_conf_t cc = cache_conf(conf);
-    op_cache_ops_t ops = {.begin = query_begin, .abort = NULL, .release = release_result};
+    op_cache_ops_t ops = {.name = "dns", .begin = query_begin, .abort = NULL,
+                          .release = release_result};
     dns->cache = op_cache_new(loop, &cc, &ops, dns);
     uv_timer_init(loop, &dns->timer);
     uv_timer_init(loop, &dns->defer_timer);

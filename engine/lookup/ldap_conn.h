@@ -59,7 +59,7 @@ struct op_ldap {
     op__ldap_conn_t *conns;
     size_t nconns;
     op__ldap_flight_t *queue; /* waiting for a connection, FIFO */
-    op_cache_t *cache;        /* search key -> op_ldap_result_t; its flights are op__ldap_flight_t */
+    op_cache_t *cache;        /* search key -> op_ldap_result_t; flights: op__ldap_flight_t */
     op_ldap_req_t *waiting, *waiting_last; /* started searches, by deadline */
     uv_timer_t deadline;      /* for the first of them */
     op_ldap_stats_t stats;

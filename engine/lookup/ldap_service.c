@@ -456,7 +456,8 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
         return NULL;
     }
     op_cache_conf_t cc = cache_conf(cfg);
-    op_cache_ops_t ops = {.begin = flight_begin, .abort = flight_abort, .release = release_cached};
+    op_cache_ops_t ops = {.name = "ldap", .begin = flight_begin, .abort = flight_abort,
+                          .release = release_cached};
     l->cache = op_cache_new(loop, &cc, &ops, l);
     uv_timer_init(loop, &l->deadline);
     l->deadline.data = l;

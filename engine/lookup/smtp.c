@@ -423,7 +423,8 @@ int op_smtp_verify(op_smtp_t *s, op_lookup_req_t *req, const char *address, cons
 
 /* No abort hook: a session nobody waits for goes on and fills the cache,
  * so the MTA's retry finds the verdict. */
-static const op_cache_ops_t cache_ops = {.begin = session_begin, .abort = NULL, .release = free};
+static const op_cache_ops_t cache_ops = {.name = "smtp", .begin = session_begin, .abort = NULL,
+                                         .release = free};
 
 static void apply(op_smtp_t *s, const op_smtp_conf_t *conf)
 {

@@ -32,8 +32,8 @@ CTEST(siphash_process_key_is_not_zero)
 
 typedef struct {
     int begun, aborted, released;
-    int fail_with;               /* begin returns it when < 0 */
-    op_cache_flight_t *last;     /* the last operation begun */
+    int fail_with;           /* begin returns it when < 0 */
+    op_cache_flight_t *last; /* the last operation begun */
     void *last_arg;
 } fake_t;
 
@@ -76,8 +76,8 @@ static op_cache_t *cache_new(size_t max, int with_abort)
 {
     memset(&fake, 0, sizeof fake);
     op_cache_conf_t conf = {.max_entries = max, .max_ttl = INFINITY, .negative_max_ttl = 30};
-    op_cache_ops_t ops = {.begin = fake_begin, .abort = with_abort ? fake_abort : NULL,
-                          .release = fake_release};
+    op_cache_ops_t ops = {.name = "fake", .begin = fake_begin,
+                          .abort = with_abort ? fake_abort : NULL, .release = fake_release};
     return op_cache_new(NULL, &conf, &ops, &fake);
 }
 
@@ -372,11 +372,13 @@ CTEST(fresh_neither_reads_nor_fills_nor_shares)
     waiter_t a, b, d;
     memset(&a, 0, sizeof a);
     a.req.data = &a;
-    CHECK_INT(op_lookup_start(c, &a.req, "k", 1, OP_LOOKUP_FRESH, NULL, on_answer), OP_LOOKUP_STARTED);
+    CHECK_INT(op_lookup_start(c, &a.req, "k", 1, OP_LOOKUP_FRESH, NULL, on_answer),
+              OP_LOOKUP_STARTED);
     op_cache_flight_t *fa = fake.last;
     memset(&b, 0, sizeof b);
     b.req.data = &b;
-    CHECK_INT(op_lookup_start(c, &b.req, "k", 1, OP_LOOKUP_FRESH, NULL, on_answer), OP_LOOKUP_STARTED);
+    CHECK_INT(op_lookup_start(c, &b.req, "k", 1, OP_LOOKUP_FRESH, NULL, on_answer),
+              OP_LOOKUP_STARTED);
     CHECK_INT(fake.begun, 2);
     CHECK_INT(start(c, &d, "k"), OP_LOOKUP_HIT);
     op_cache_complete(fa, value_new(2), 100, 0);
@@ -437,6 +439,26 @@ CTEST(many_keys_stay_bounded)
     CHECK_INT(found, 5000);
     op_cache_free(c);
     CHECK_INT(fake.released, 20000);
+}
+
+static void count_cache(const char *name, const op_cache_stats_t *s, void *data)
+{
+    if (strcmp(name, "fake") == 0)
+        *(uint64_t *)data += s->hits * 100 + s->entries;
+}
+
+CTEST(every_cache_reports_in_one_place)
+{
+    op_cache_t *c = cache_new(10, 1);
+    op_cache_put(c, "k", 1, value_new(1), 100, 0);
+    hit_value(c, "k");
+    uint64_t seen = 0;
+    op_cache_each(count_cache, &seen);
+    CHECK_INT(seen, 101);
+    op_cache_free(c);
+    seen = 0;
+    op_cache_each(count_cache, &seen);
+    CHECK_INT(seen, 0);
 }
 
 int main(int argc, char **argv) { return ctest_main(argc, argv); }
