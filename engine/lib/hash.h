@@ -1,9 +1,10 @@
-/* hash.h — FNV-1a, the one hash of the engine's in-memory tables (the DNS,
- * LDAP and call-out caches, transaction links, counter overrides).
+/* hash.h — FNV-1a, unkeyed, for the counters' in-memory tables.
  *
- * Keys come from mail (addresses, domains), so a sender could aim at one
- * bucket; every table is bounded and evicts, so the worst case is slower
- * lookups in that table, not memory.  Chains stay short in practice.
+ * Anyone who knows FNV can choose keys that share a bucket; the lookup
+ * caches and the transaction links, whose keys senders choose, use the
+ * keyed SipHash of siphash.h instead.  The counters' subjects come from
+ * mail too and should move to it (their tables are bounded, so the worst
+ * case is slower lookups, not memory).
  */
 #ifndef OP_HASH_H
 #define OP_HASH_H

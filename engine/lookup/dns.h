@@ -11,10 +11,15 @@
  *  - CNAME chains are followed (up to OP_DNS_MAX_CNAME hops): the result
  *    holds the records at the end of the chain, with the smallest TTL on it.
  *  - Server failures (SERVFAIL, REFUSED, FORMERR, timeouts) are not cached.
+ *  - Lookups follow the lookup layer's contract (cache.h): a caller that
+ *    gives up cancels its request and is never called back; the query
+ *    stays on the wire and its answer is cached.
  *
  * No Lua in here: lua_api_dns.c binds it. */
 #ifndef OP_DNS_H
 #define OP_DNS_H
+
+#include "lookup/cache.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -58,7 +63,8 @@ typedef struct {
 typedef struct {
     int refs;
     op_dns_status_t status;
-    uint32_t ttl;         /* as received (after CNAME and caps) */
+    uint32_t ttl;         /* as received, the smallest along the CNAME chain (callers
+                           * read req->ttl: after the caps, and what is left) */
     size_t n;
     op_dns_rr_t *rr;
 } op_dns_result_t;
@@ -75,11 +81,6 @@ typedef struct {
 
 typedef struct op_dns op_dns_t;
 
-/* Called once per lookup that did not answer from the cache.  ttl is what is
- * left of the result's TTL now.  res is valid during the call; keep it with
- * op_dns_result_ref. */
-typedef void (*op_dns_cb)(void *data, const op_dns_result_t *res, uint32_t ttl);
-
 op_dns_t *op_dns_new(uv_loop_t *loop, const op_dns_conf_t *conf, char *err, size_t errlen);
 
 /* New settings: the cache is kept (shrunk by LRU when cache_size fell);
@@ -91,17 +92,22 @@ int op_dns_reconfigure(op_dns_t *dns, const op_dns_conf_t *conf, char *err, size
  * before this returns; handles are closed on the loop's next turn. */
 void op_dns_free(op_dns_t *dns);
 
-typedef enum {
-    OP_DNS_HIT,     /* *hit holds the cached result (a reference: unref it); cb is not called */
-    OP_DNS_STARTED, /* cb will be called exactly once (with OP_DNS_CANCELLED at the latest on free) */
-    OP_DNS_INVALID, /* the name cannot be valid (badname); cb is not called */
-    OP_DNS_STOPPED, /* the service is stopping (cancelled); cb is not called */
-} op_dns_start_t;
+/* op_dns_lookup's failures (the callback never fires). */
+enum {
+    OP_DNS_EBADNAME = -1, /* the name cannot be valid (badname) */
+    OP_DNS_ESTOPPED = -2, /* the service is stopping (cancelled) */
+};
 
-/* Looks name up (any spelling: it is normalised here).  For PTR, name is the
- * reverse name (op_dns_reverse_name). *ttl gets the remaining TTL of a hit. */
-op_dns_start_t op_dns_lookup(op_dns_t *dns, const char *name, size_t len, int type,
-                             op_dns_cb cb, void *data, op_dns_result_t **hit, uint32_t *ttl);
+/* Looks name up (any spelling: it is normalised here); for PTR, name is
+ * the reverse name (op_dns_reverse_name).  As op_lookup_start (cache.h):
+ *   OP_LOOKUP_HIT      req->value is the cached op_dns_result_t (borrowed:
+ *                      op_dns_result_ref to keep it), req->ttl its seconds left
+ *   OP_LOOKUP_STARTED  cb(req, const op_dns_result_t *) fires once, with
+ *                      req->ttl the answer's TTL (OP_DNS_CANCELLED at the
+ *                      latest on op_dns_free), unless op_lookup_cancel(req)
+ *   OP_DNS_EBADNAME, OP_DNS_ESTOPPED: cb never fires */
+int op_dns_lookup(op_dns_t *dns, op_lookup_req_t *req, const char *name, size_t len, int type,
+                  op_lookup_cb cb);
 
 op_dns_result_t *op_dns_result_ref(const op_dns_result_t *res);
 void op_dns_result_unref(op_dns_result_t *res);
@@ -130,6 +136,7 @@ typedef struct {
     uint64_t queries;   /* queries sent (CNAME follow-ups included) */
     uint64_t evictions;
     size_t entries;     /* in the cache now (in-flight ones included) */
+    op_cache_stats_t cache; /* the cache's own */
 } op_dns_stats_t;
 void op_dns_stats(const op_dns_t *dns, op_dns_stats_t *out);
 

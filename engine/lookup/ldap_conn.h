@@ -4,7 +4,7 @@
 #define OP_LDAP_CONN_H
 
 #include "lookup/ldap_service.h"
-#include "lookup/ldap_cache.h"
+#include "lookup/cache.h"
 
 #include <ldap.h>
 
@@ -59,43 +59,31 @@ struct op_ldap {
     op__ldap_conn_t *conns;
     size_t nconns;
     op__ldap_flight_t *queue; /* waiting for a connection, FIFO */
-    op_ldap_cache_t *cache;   /* key -> op_ldap_result_t */
-    op_ldap_cache_t *flights; /* key -> op__ldap_flight_t in flight */
+    op_cache_t *cache;        /* search key -> op_ldap_result_t; flights: op__ldap_flight_t */
+    op_ldap_req_t *waiting, *waiting_last; /* started searches, by deadline */
+    uv_timer_t deadline;      /* for the first of them */
     op_ldap_stats_t stats;
     int holds;             /* open handles and connect jobs; freed at 0 once stopping */
     int stopping;
 };
 
-/* A search in flight: one server request, shared by every waiter with the
- * same key (coalescing).  Queued while no connection is up, then sent on
- * one connection. */
+/* A search in flight: one server request for one flight of the cache,
+ * which holds its waiters (coalescing).  Queued while no connection is up,
+ * then sent on one connection. */
 struct op__ldap_flight {
     op_ldap_t *l;
-    char *key;
-    size_t keylen;
+    op_cache_flight_t *cf;
     char *base;
     int scope;
     char *filter;
     char **attrs; /* NULL-terminated, or NULL */
     int no_cache;
     double timeout;
-    op_ldap_op_t *waiters;
     struct op__ldap_conn *conn; /* NULL while queued */
     int msgid;
     op__ldap_flight_t *next; /* in the queue or the connection's list */
     op_ldap_entry_t *entries;
     size_t nentries, cap;
-};
-
-/* One waiter: its own timeout; freed in its timer's close callback. */
-struct op_ldap_op {
-    op_ldap_t *l;
-    op__ldap_flight_t *f;
-    op_ldap_op_t *next;
-    uv_timer_t timer;
-    op_ldap_cb cb;
-    void *data;
-    int cancelled;
 };
 
 /* ldap_service.c */

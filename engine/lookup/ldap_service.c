@@ -1,6 +1,9 @@
+/* The LDAP service's searches (ldap_service.h): the lookup cache (cache.h)
+ * holds the answers and the waiters of each search in flight; this file
+ * starts, dispatches and ends the searches, and keeps each waiter's own
+ * timeout.  Connections are ldap_conn.c. */
 #include "lookup/ldap_service.h"
 
-#include "lookup/ldap_cache.h"
 #include "lookup/ldap_conn.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -9,11 +12,6 @@
 #include <math.h>
 #include <signal.h>
 #include <string.h>
-
-static double now_s(op_ldap_t *l)
-{
-    return (double)uv_now(l->loop) / 1000.0;
-}
 
 const char *op_ldap_status_token(op_ldap_status_t s)
 {
@@ -81,6 +79,14 @@ static void release_cached(void *v)
     op_ldap_result_unref(v);
 }
 
+static op_cache_conf_t cache_conf(const op_config_t *cfg)
+{
+    /* The TTLs are the service's (cache_ttl, negative_ttl): no caps here. */
+    op_cache_conf_t c = {.max_entries = cfg->ldap_cache_size, .max_ttl = INFINITY,
+                         .negative_max_ttl = INFINITY};
+    return c;
+}
+
 /* Copies an entry message into f's entries. */
 void op__ldap_flight_add_entry(op__ldap_flight_t *f, LDAP *ld, LDAPMessage *msg)
 {
@@ -123,7 +129,6 @@ void op__ldap_flight_add_entry(op__ldap_flight_t *f, LDAP *ld, LDAPMessage *msg)
 
 static void flight_free(op__ldap_flight_t *f)
 {
-    free(f->key);
     free(f->base);
     free(f->filter);
     for (char **a = f->attrs; a != NULL && *a != NULL; a++)
@@ -131,11 +136,6 @@ static void flight_free(op__ldap_flight_t *f)
     free(f->attrs);
     free_entries(f->entries, f->nentries);
     free(f);
-}
-
-static void op_free(uv_handle_t *h)
-{
-    free(h->data);
 }
 
 static void queue_remove(op_ldap_t *l, op__ldap_flight_t *f)
@@ -148,20 +148,12 @@ static void queue_remove(op_ldap_t *l, op__ldap_flight_t *f)
     f->next = NULL;
 }
 
-/* A cache = false search is not in the table (it joins nobody and nobody
- * joins it), so it must not remove a cacheable search with its key. */
-static void flights_remove(op_ldap_t *l, op__ldap_flight_t *f)
-{
-    if (!f->no_cache)
-        op_ldap_cache_take(l->flights, f->key, f->keylen);
-}
-
-/* Ends a flight: answers every waiter, fills the cache, frees the flight.
- * The flight must already be off its connection or the queue. */
+/* Ends a flight: the cache keeps the answer for its TTL and hands it to
+ * every waiter.  The flight must already be off its connection or the
+ * queue. */
 void op__ldap_flight_finish(op__ldap_flight_t *f, op_ldap_status_t status)
 {
     op_ldap_t *l = f->l;
-    flights_remove(l, f);
     op_ldap_result_t *r = result_new(status);
     if (status == OP_LDAP_OK) {
         r->entries = f->entries;
@@ -169,42 +161,25 @@ void op__ldap_flight_finish(op__ldap_flight_t *f, op_ldap_status_t status)
         f->entries = NULL;
         f->nentries = 0;
     }
-    if (!f->no_cache) {
-        double ttl = -1;
-        if (status == OP_LDAP_OK && r->nentries > 0)
-            ttl = l->conf.cache_ttl;
-        else if (status == OP_LDAP_OK || status == OP_LDAP_NOSUCHOBJECT)
-            ttl = l->conf.negative_ttl;
-        if (ttl > 0) {
-            op_ldap_result_ref(r);
-            op_ldap_cache_put(l->cache, f->key, f->keylen, r, now_s(l) + ttl);
-        }
+    double ttl = 0;
+    int negative = 0;
+    if (status == OP_LDAP_OK && r->nentries > 0) {
+        ttl = l->conf.cache_ttl;
+    } else if (status == OP_LDAP_OK || status == OP_LDAP_NOSUCHOBJECT) {
+        ttl = l->conf.negative_ttl;
+        negative = 1;
     }
-    /* Detach every waiter before calling any: a callback may start or
-     * cancel searches. */
-    op_ldap_op_t *waiters = f->waiters;
-    f->waiters = NULL;
-    for (op_ldap_op_t *op = waiters; op != NULL; op = op->next) {
-        op->f = NULL;
-        uv_timer_stop(&op->timer);
-    }
+    op_cache_flight_t *cf = f->cf;
     flight_free(f);
-    for (op_ldap_op_t *op = waiters, *next; op != NULL; op = next) {
-        next = op->next;
-        if (!op->cancelled) {
-            op->cancelled = 1; /* answered: a later cancel is a no-op */
-            op->cb(r, op->data);
-        }
-        uv_close((uv_handle_t *)&op->timer, op_free);
-    }
-    op_ldap_result_unref(r);
+    op_cache_complete(cf, r, ttl, negative);
 }
 
-/* Nobody waits any more: drop the flight (abandoned on its server). */
-static void flight_abandon(op__ldap_flight_t *f)
+/* The cache's abort hook: nobody waits any more, the search is abandoned
+ * on its server. */
+static void flight_abort(void *owner, op_cache_flight_t *cf)
 {
-    op_ldap_t *l = f->l;
-    flights_remove(l, f);
+    op_ldap_t *l = owner;
+    op__ldap_flight_t *f = op_cache_flight_get(cf);
     if (f->conn != NULL)
         op__ldap_conn_abandon(f->conn, f);
     else
@@ -212,42 +187,82 @@ static void flight_abandon(op__ldap_flight_t *f)
     flight_free(f);
 }
 
-static void op_detach(op_ldap_op_t *op)
+/* ---- waiters and their timeouts ---- */
+
+/* Every started search waits in one list ordered by deadline, under one
+ * timer: a caller may free its request as soon as it cancels, which a
+ * timer handle per search would not allow (its memory lives until its
+ * close callback). */
+static void on_deadline(uv_timer_t *t);
+
+static void arm_deadline(op_ldap_t *l)
 {
-    op__ldap_flight_t *f = op->f;
-    if (f == NULL)
+    if (l->waiting == NULL || l->stopping) {
+        uv_timer_stop(&l->deadline);
         return;
-    op->f = NULL;
-    op_ldap_op_t **p = &f->waiters;
-    while (*p != NULL && *p != op)
-        p = &(*p)->next;
-    if (*p == op)
-        *p = op->next;
-    if (f->waiters == NULL)
-        flight_abandon(f);
+    }
+    uint64_t now = uv_now(l->loop);
+    uint64_t due = l->waiting->deadline_ms;
+    uv_timer_start(&l->deadline, on_deadline, due > now ? due - now : 0, 0);
 }
 
-static void on_op_timeout(uv_timer_t *t)
+static void waiting_add(op_ldap_t *l, op_ldap_req_t *req)
 {
-    op_ldap_op_t *op = t->data;
-    op_ldap_t *l = op->l;
-    op_detach(op);
-    l->stats.timeouts++;
-    op->cancelled = 1;
-    op_ldap_result_t *r = result_new(OP_LDAP_TIMEOUT);
-    op->cb(r, op->data);
-    op_ldap_result_unref(r);
-    uv_close((uv_handle_t *)&op->timer, op_free);
+    op_ldap_req_t *after = l->waiting_last; /* timeouts are mostly alike: from the end */
+    while (after != NULL && after->deadline_ms > req->deadline_ms)
+        after = after->tprev;
+    req->tprev = after;
+    req->tnext = after != NULL ? after->tnext : l->waiting;
+    if (req->tnext) req->tnext->tprev = req; else l->waiting_last = req;
+    if (after) after->tnext = req; else l->waiting = req;
+    req->l = l;
+    if (l->waiting == req)
+        arm_deadline(l);
 }
 
-void op_ldap_cancel(op_ldap_op_t *op)
+/* The request no longer waits; 0 when it did not. */
+static int waiting_remove(op_ldap_req_t *req)
 {
-    if (op == NULL || op->cancelled)
+    op_ldap_t *l = req->l;
+    if (l == NULL)
+        return 0;
+    if (req->tprev) req->tprev->tnext = req->tnext; else l->waiting = req->tnext;
+    if (req->tnext) req->tnext->tprev = req->tprev; else l->waiting_last = req->tprev;
+    req->tprev = req->tnext = NULL;
+    req->l = NULL;
+    return 1;
+}
+
+/* A waiter's answer, from op_cache_complete. */
+static void op_answered(op_lookup_req_t *lk, const void *value)
+{
+    op_ldap_req_t *req = lk->data;
+    waiting_remove(req);
+    req->cb(req, (op_ldap_result_t *)value);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    op_ldap_t *l = t->data;
+    uint64_t now = uv_now(l->loop);
+    /* One at a time from the head: a callback may start or cancel searches. */
+    while (l->waiting != NULL && l->waiting->deadline_ms <= now) {
+        op_ldap_req_t *req = l->waiting;
+        waiting_remove(req);
+        op_lookup_cancel(&req->lk);
+        l->stats.timeouts++;
+        op_ldap_result_t *r = result_new(OP_LDAP_TIMEOUT);
+        req->cb(req, r);
+        op_ldap_result_unref(r);
+    }
+    arm_deadline(l);
+}
+
+void op_ldap_cancel(op_ldap_req_t *req)
+{
+    if (req == NULL || !waiting_remove(req))
         return;
-    op->cancelled = 1;
-    op_detach(op);
-    uv_timer_stop(&op->timer);
-    uv_close((uv_handle_t *)&op->timer, op_free);
+    op_lookup_cancel(&req->lk);
 }
 
 static op__ldap_conn_t *pick_conn(op_ldap_t *l)
@@ -329,94 +344,83 @@ static size_t make_key(const op_ldap_query_t *q, char **out)
     return o;
 }
 
-int op_ldap_search(op_ldap_t *l, const op_ldap_query_t *q, op_ldap_cb cb, void *data,
-                   op_ldap_op_t **opp, op_ldap_result_t **now)
+/* The cache's begin hook: the first search of a key is sent now when a
+ * connection is up (so a refused search fails here, never through a
+ * callback inside the caller's call), else queued.  Fails with
+ * -OP_LDAP_UNAVAILABLE or -OP_LDAP_INVALID. */
+static int flight_begin(void *owner, op_cache_flight_t *cf, void *arg)
 {
-    *opp = NULL;
-    *now = NULL;
+    op_ldap_t *l = owner;
+    const op_ldap_query_t *q = arg;
+    if (l->stopping || !op__ldap_hopeful(l))
+        return -OP_LDAP_UNAVAILABLE;
+    op__ldap_flight_t *f = op_calloc(1, sizeof *f);
+    f->l = l;
+    f->cf = cf;
+    f->base = op_strdup(q->base);
+    f->scope = q->scope;
+    f->filter = op_strdup(q->filter);
+    f->no_cache = q->no_cache;
+    f->timeout = q->timeout > 0 ? q->timeout : l->conf.timeout;
+    if (q->attrs != NULL) {
+        f->attrs = op_calloc(q->nattrs + 1, sizeof *f->attrs);
+        for (size_t i = 0; i < q->nattrs; i++)
+            f->attrs[i] = op_strdup(q->attrs[i]);
+    }
+    op__ldap_conn_t *c = pick_conn(l);
+    if (c != NULL) {
+        int rc = op__ldap_conn_send(c, f->base, f->scope, f->filter, f->attrs, f->timeout, &f->msgid);
+        if (rc != LDAP_SUCCESS) {
+            flight_free(f);
+            if (rc == LDAP_FILTER_ERROR || rc == LDAP_PARAM_ERROR)
+                return -OP_LDAP_INVALID;
+            op__ldap_conn_fail_soon(c);
+            return -OP_LDAP_UNAVAILABLE;
+        }
+        l->stats.sent++;
+        f->conn = c;
+        f->next = c->sent;
+        c->sent = f;
+        c->nsent++;
+    } else {
+        op__ldap_flight_t **tail = &l->queue;
+        while (*tail != NULL)
+            tail = &(*tail)->next;
+        *tail = f;
+    }
+    op_cache_flight_set(cf, f);
+    return 0;
+}
+
+int op_ldap_search(op_ldap_t *l, op_ldap_req_t *req, const op_ldap_query_t *q, op_ldap_cb cb)
+{
+    req->hit = NULL;
+    req->l = NULL;
+    req->cb = cb;
+    req->lk.data = req;
     l->stats.searches++;
     char *key;
     size_t keylen = make_key(q, &key);
-    if (!q->no_cache) {
-        op_ldap_result_t *hit = op_ldap_cache_get(l->cache, key, keylen, now_s(l));
-        if (hit != NULL) {
-            l->stats.cache_hits++;
-            op_ldap_result_ref(hit);
-            *now = hit;
-            free(key);
-            return 1;
-        }
+    int rc = op_lookup_start(l->cache, &req->lk, key, keylen, q->no_cache ? OP_LOOKUP_FRESH : 0,
+                             (void *)q, op_answered);
+    free(key);
+    if (rc == OP_LOOKUP_HIT) {
+        req->hit = req->lk.value;
+    } else if (rc == OP_LOOKUP_STARTED) {
+        double t = q->timeout > 0 ? q->timeout : l->conf.timeout;
+        req->deadline_ms = uv_now(l->loop) + (uint64_t)ceil(t * 1000.0);
+        waiting_add(l, req);
     }
-    op__ldap_flight_t *f = q->no_cache ? NULL : op_ldap_cache_get(l->flights, key, keylen, 0);
-    if (f != NULL) {
-        l->stats.coalesced++;
-        free(key);
-    } else {
-        if (l->stopping || !op__ldap_hopeful(l)) {
-            free(key);
-            *now = result_new(OP_LDAP_UNAVAILABLE);
-            return 1;
-        }
-        f = op_calloc(1, sizeof *f);
-        f->l = l;
-        f->key = key;
-        f->keylen = keylen;
-        f->base = op_strdup(q->base);
-        f->scope = q->scope;
-        f->filter = op_strdup(q->filter);
-        f->no_cache = q->no_cache;
-        f->timeout = q->timeout > 0 ? q->timeout : l->conf.timeout;
-        if (q->attrs != NULL) {
-            f->attrs = op_calloc(q->nattrs + 1, sizeof *f->attrs);
-            for (size_t i = 0; i < q->nattrs; i++)
-                f->attrs[i] = op_strdup(q->attrs[i]);
-        }
-        /* Sent now when a connection is up, so a refused search answers
-         * here and never through a callback inside the caller's call. */
-        op__ldap_conn_t *c = pick_conn(l);
-        if (c != NULL) {
-            int rc = op__ldap_conn_send(c, f->base, f->scope, f->filter, f->attrs, f->timeout, &f->msgid);
-            if (rc != LDAP_SUCCESS) {
-                flight_free(f);
-                *now = result_new(rc == LDAP_FILTER_ERROR || rc == LDAP_PARAM_ERROR ? OP_LDAP_INVALID
-                                                                                    : OP_LDAP_UNAVAILABLE);
-                if ((*now)->status == OP_LDAP_UNAVAILABLE)
-                    op__ldap_conn_fail_soon(c);
-                return 1;
-            }
-            l->stats.sent++;
-            f->conn = c;
-            f->next = c->sent;
-            c->sent = f;
-            c->nsent++;
-        } else {
-            op__ldap_flight_t **tail = &l->queue;
-            while (*tail != NULL)
-                tail = &(*tail)->next;
-            *tail = f;
-        }
-        if (!q->no_cache)
-            op_ldap_cache_put(l->flights, f->key, f->keylen, f, INFINITY);
-    }
-    op_ldap_op_t *op = op_calloc(1, sizeof *op);
-    op->l = l;
-    op->f = f;
-    op->cb = cb;
-    op->data = data;
-    op->next = f->waiters;
-    f->waiters = op;
-    uv_timer_init(l->loop, &op->timer);
-    op->timer.data = op;
-    double t = q->timeout > 0 ? q->timeout : l->conf.timeout;
-    uv_timer_start(&op->timer, on_op_timeout, (uint64_t)ceil(t * 1000.0), 0);
-    *opp = op;
-    return 0;
+    return rc;
 }
 
 void op_ldap_stats(const op_ldap_t *l, op_ldap_stats_t *out)
 {
     *out = l->stats;
-    out->cached = op_ldap_cache_count(l->cache);
+    op_cache_stats(l->cache, &out->cache);
+    out->cache_hits = out->cache.hits;
+    out->coalesced = out->cache.coalesced;
+    out->cached = out->cache.entries;
     out->ready = 0;
     for (size_t i = 0; i < l->nconns; i++)
         if (l->conns[i].state == OP__LDAP_READY)
@@ -430,7 +434,7 @@ const op_ldap_directory_t *op_ldap_directory(const op_ldap_t *l)
 
 void op_ldap_cache_flush(op_ldap_t *l)
 {
-    op_ldap_cache_clear(l->cache);
+    op_cache_clear(l->cache);
 }
 
 /* ---- start, reload, stop ---- */
@@ -451,8 +455,13 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
         free(l);
         return NULL;
     }
-    l->cache = op_ldap_cache_new(cfg->ldap_cache_size, release_cached);
-    l->flights = op_ldap_cache_new(SIZE_MAX, NULL);
+    op_cache_conf_t cc = cache_conf(cfg);
+    op_cache_ops_t ops = {.name = "ldap", .begin = flight_begin, .abort = flight_abort,
+                          .release = release_cached};
+    l->cache = op_cache_new(loop, &cc, &ops, l);
+    uv_timer_init(loop, &l->deadline);
+    l->deadline.data = l;
+    l->holds++;
     l->nconns = cfg->ldap_pool_size;
     l->conns = op_calloc(l->nconns, sizeof *l->conns);
     for (size_t i = 0; i < l->nconns; i++)
@@ -467,13 +476,14 @@ int op_ldap_reload(op_ldap_t *l, const op_config_t *cfg, char *err, size_t errle
     int servers_changed = 0;
     if (op__ldap_settings_reload(l, cfg, &servers_changed, err, errlen) < 0)
         return -1;
-    op_ldap_cache_resize(l->cache, cfg->ldap_cache_size);
+    op_cache_conf_t cc = cache_conf(cfg);
+    op_cache_configure(l->cache, &cc);
     if (cfg->ldap_pool_size != l->nconns)
         op_notice("ldap: pool_size %zu takes effect at the next restart (now %zu)",
                   cfg->ldap_pool_size, l->nconns);
     if (servers_changed) {
         /* Answers from other servers or another bind may differ. */
-        op_ldap_cache_clear(l->cache);
+        op_cache_clear(l->cache);
         l->epoch++;
         for (size_t i = 0; i < l->nconns; i++)
             op__ldap_conn_refresh(&l->conns[i]);
@@ -490,6 +500,13 @@ void op__ldap_maybe_free(op_ldap_t *l)
     free(l);
 }
 
+static void deadline_closed(uv_handle_t *h)
+{
+    op_ldap_t *l = h->data;
+    l->holds--;
+    op__ldap_maybe_free(l);
+}
+
 void op_ldap_stop(op_ldap_t *l)
 {
     if (l == NULL)
@@ -498,9 +515,8 @@ void op_ldap_stop(op_ldap_t *l)
     op__ldap_fail_queue(l);
     for (size_t i = 0; i < l->nconns; i++)
         op__ldap_conn_stop(&l->conns[i]);
-    op_ldap_cache_free(l->cache);
+    op_cache_free(l->cache);
     l->cache = NULL;
-    op_ldap_cache_free(l->flights);
-    l->flights = NULL;
+    uv_close((uv_handle_t *)&l->deadline, deadline_closed);
     op__ldap_maybe_free(l);
 }

@@ -20,13 +20,14 @@
 #define OP_LDAP_SERVICE_H
 
 #include "config/config.h"
+#include "lookup/cache.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 typedef struct op_ldap op_ldap_t;
-typedef struct op_ldap_op op_ldap_op_t;
+typedef struct op_ldap_req op_ldap_req_t;
 
 typedef enum {
     OP_LDAP_OK = 0,
@@ -75,7 +76,20 @@ typedef struct {
 
 /* The answer of a search that was started; res is borrowed for the call
  * (op_ldap_result_ref to keep it). */
-typedef void (*op_ldap_cb)(op_ldap_result_t *res, void *data);
+typedef void (*op_ldap_cb)(op_ldap_req_t *req, op_ldap_result_t *res);
+
+/* A search, owned by the caller (embedded in its record) from
+ * op_ldap_search until its callback fires or op_ldap_cancel. */
+struct op_ldap_req {
+    void *data;                  /* the caller's */
+    const op_ldap_result_t *hit; /* after OP_LOOKUP_HIT: the cached answer, borrowed */
+    /* private to the LDAP service */
+    op_lookup_req_t lk;
+    op_ldap_t *l;                /* while it waits */
+    op_ldap_cb cb;
+    uint64_t deadline_ms;
+    op_ldap_req_t *tprev, *tnext; /* the service's waiters, by deadline */
+};
 
 typedef struct {
     uint64_t searches;   /* op_ldap_search calls */
@@ -87,6 +101,7 @@ typedef struct {
     uint64_t connect_failures;
     size_t cached;       /* answers in the cache now */
     size_t ready;        /* connections up now */
+    op_cache_stats_t cache; /* the cache's own */
 } op_ldap_stats_t;
 
 /* The directory { } settings, copied from the configuration the service
@@ -115,15 +130,18 @@ int op_ldap_reload(op_ldap_t *l, const op_config_t *cfg, char *err, size_t errle
  * goes when the loop has run the close callbacks. */
 void op_ldap_stop(op_ldap_t *l);
 
-/* Searches.  Returns 1 when the answer is there at once (a cache hit, or
- * no server is reachable): *now holds it (the caller owns one reference)
- * and cb never fires.  Returns 0 when the search started: cb fires exactly
- * once, unless op_ldap_cancel(*op) is called first. */
-int op_ldap_search(op_ldap_t *l, const op_ldap_query_t *q, op_ldap_cb cb, void *data,
-                   op_ldap_op_t **op, op_ldap_result_t **now);
+/* Searches, as op_lookup_start (cache.h):
+ *   OP_LOOKUP_HIT      the answer is cached: req->hit (borrowed); cb never fires
+ *   OP_LOOKUP_STARTED  cb fires exactly once (the answer, or OP_LDAP_TIMEOUT
+ *                      when the query's timeout passes first), unless
+ *                      op_ldap_cancel(req) comes first
+ *   -OP_LDAP_UNAVAILABLE (no server is reachable), -OP_LDAP_INVALID (the
+ *                      server refused the search): cb never fires */
+int op_ldap_search(op_ldap_t *l, op_ldap_req_t *req, const op_ldap_query_t *q, op_ldap_cb cb);
 
-/* Gives up on a started search; its callback will not fire. */
-void op_ldap_cancel(op_ldap_op_t *op);
+/* Gives up on a started search: its callback will not fire (a no-op once
+ * it has).  The last waiter of a search abandons it on the server. */
+void op_ldap_cancel(op_ldap_req_t *req);
 
 void op_ldap_result_ref(op_ldap_result_t *r);
 void op_ldap_result_unref(op_ldap_result_t *r);

@@ -1,8 +1,8 @@
-/* The SMTP call-out (smtp.h): sessions, the verdict cache, the line per
- * destination. */
+/* The SMTP call-out (smtp.h): sessions and the line per destination.  The
+ * verdicts and the sharing of a session by the verifications of one address
+ * are the lookup cache's (cache.h): a session is a cache flight. */
 #include "lookup/smtp.h"
 
-#include "lib/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "lib/names.h"
@@ -14,20 +14,6 @@
 
 #define KEY_MAX 256
 #define REPLY_BUF 4096
-
-struct op_smtp_waiter {
-    op_smtp_waiter_t *next;
-    op_smtp_cb cb; /* NULL once forgotten */
-    void *data;
-};
-
-typedef struct centry {
-    struct centry *hnext, *prev, *next;
-    uint32_t hash;
-    char key[KEY_MAX];
-    op_smtp_result_t res;
-    uint64_t expires_ms;
-} centry_t;
 
 typedef struct dest {
     struct dest *next;
@@ -46,7 +32,7 @@ typedef struct session {
     char key[KEY_MAX];
     char address[KEY_MAX];
     struct sockaddr_storage addr;
-    op_smtp_waiter_t *waiters;
+    op_cache_flight_t *f; /* until the verdict is given */
     int state;
     int done;       /* the verdict was given */
     int handles;    /* open libuv handles */
@@ -67,92 +53,16 @@ struct op_smtp {
     int closing;
     session_t *sessions;
     dest_t *dests;
-    centry_t **buckets;
-    size_t nbuckets, nentries;
-    centry_t *lru_head, *lru_tail;
+    op_cache_t *cache; /* address key -> op_smtp_result_t */
     op_smtp_stats_t stats;
 };
 
-/* ---- the cache ----------------------------------------------------- */
-
-static uint32_t hash_str(const char *k)
-{
-    return (uint32_t)op_hash_str(OP_HASH_INIT, k);
-}
-
-static void lru_unlink(op_smtp_t *s, centry_t *e)
-{
-    if (e->prev) e->prev->next = e->next; else s->lru_head = e->next;
-    if (e->next) e->next->prev = e->prev; else s->lru_tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push(op_smtp_t *s, centry_t *e)
-{
-    e->prev = NULL;
-    e->next = s->lru_head;
-    if (s->lru_head) s->lru_head->prev = e; else s->lru_tail = e;
-    s->lru_head = e;
-}
-
-static centry_t **cache_slot(op_smtp_t *s, const char *key, uint32_t h)
-{
-    centry_t **p = &s->buckets[h & (s->nbuckets - 1)];
-    while (*p != NULL && !((*p)->hash == h && strcmp((*p)->key, key) == 0))
-        p = &(*p)->hnext;
-    return p;
-}
-
-static void cache_drop(op_smtp_t *s, centry_t *e)
-{
-    centry_t **p = cache_slot(s, e->key, e->hash);
-    *p = e->hnext;
-    lru_unlink(s, e);
-    s->nentries--;
-    free(e);
-}
-
-static void cache_bound(op_smtp_t *s)
-{
-    while (s->nentries > s->conf.cache_size && s->lru_tail != NULL)
-        cache_drop(s, s->lru_tail);
-}
-
-static void cache_put(op_smtp_t *s, const char *key, const op_smtp_result_t *res, double ttl)
-{
-    if (ttl < 0.001 || s->conf.cache_size == 0)
-        return;
-    uint32_t h = hash_str(key);
-    centry_t **p = cache_slot(s, key, h);
-    centry_t *e = *p;
-    if (e == NULL) {
-        if (s->nentries >= s->nbuckets) {
-            size_t n = s->nbuckets * 2;
-            centry_t **b = op_calloc(n, sizeof *b);
-            for (size_t i = 0; i < s->nbuckets; i++)
-                for (centry_t *c = s->buckets[i], *nx; c != NULL; c = nx) {
-                    nx = c->hnext;
-                    c->hnext = b[c->hash & (n - 1)];
-                    b[c->hash & (n - 1)] = c;
-                }
-            free(s->buckets);
-            s->buckets = b;
-            s->nbuckets = n;
-        }
-        e = op_calloc(1, sizeof *e);
-        e->hash = h;
-        snprintf(e->key, sizeof e->key, "%s", key);
-        e->hnext = s->buckets[h & (s->nbuckets - 1)];
-        s->buckets[h & (s->nbuckets - 1)] = e;
-        s->nentries++;
-    } else {
-        lru_unlink(s, e);
-    }
-    e->res = *res;
-    e->expires_ms = uv_now(s->loop) + (uint64_t)llround(ttl * 1000.0);
-    lru_push(s, e);
-    cache_bound(s);
-}
+/* What op_smtp_verify hands the cache's begin hook for a new session. */
+typedef struct {
+    const char *address;
+    const char *dest; /* ip:port */
+    const struct sockaddr_storage *addr;
+} verify_arg_t;
 
 int op_smtp_address_key(const char *address, char *key, size_t cap)
 {
@@ -181,17 +91,10 @@ int op_smtp_cached(op_smtp_t *s, const char *address, op_smtp_result_t *out)
     char key[KEY_MAX];
     if (op_smtp_address_key(address, key, sizeof key) != 0)
         return 0;
-    centry_t *e = *cache_slot(s, key, hash_str(key));
-    if (e == NULL)
+    const op_smtp_result_t *r = op_cache_peek(s->cache, key, strlen(key), NULL);
+    if (r == NULL)
         return 0;
-    if (uv_now(s->loop) >= e->expires_ms) {
-        cache_drop(s, e);
-        return 0;
-    }
-    lru_unlink(s, e);
-    lru_push(s, e);
-    s->stats.hits++;
-    *out = e->res;
+    *out = *r;
     return 1;
 }
 
@@ -212,7 +115,8 @@ static dest_t *dest_for(op_smtp_t *s, const char *key)
     return d;
 }
 
-/* Gives the verdict once: cache, then every waiter still waiting. */
+/* Gives the verdict once: the cache keeps it for its verdict's TTL and
+ * hands it to every verification still waiting. */
 static void finish(session_t *ss, op_smtp_verdict_t verdict, int code, const char *reply)
 {
     if (ss->done)
@@ -222,20 +126,15 @@ static void finish(session_t *ss, op_smtp_verdict_t verdict, int code, const cha
     ss->res.verdict = verdict;
     ss->res.code = code;
     snprintf(ss->res.reply, sizeof ss->res.reply, "%s", reply);
-    if (!s->closing)
-        cache_put(s, ss->key, &ss->res,
-                  verdict == OP_SMTP_ACCEPTED   ? s->conf.positive_ttl
-                  : verdict == OP_SMTP_REJECTED ? s->conf.negative_ttl
-                                                : s->conf.tempfail_ttl);
-    op_smtp_waiter_t *w = ss->waiters;
-    ss->waiters = NULL;
-    while (w != NULL) {
-        op_smtp_waiter_t *next = w->next;
-        if (w->cb != NULL)
-            w->cb(w->data, &ss->res);
-        free(w);
-        w = next;
-    }
+    op_smtp_result_t *r = op_malloc(sizeof *r);
+    *r = ss->res;
+    op_cache_flight_t *f = ss->f;
+    ss->f = NULL;
+    op_cache_complete(f, r,
+                      verdict == OP_SMTP_ACCEPTED   ? s->conf.positive_ttl
+                      : verdict == OP_SMTP_REJECTED ? s->conf.negative_ttl
+                                                    : s->conf.tempfail_ttl,
+                      verdict == OP_SMTP_REJECTED);
 }
 
 /* A stopped service goes when its last session has. */
@@ -470,58 +369,62 @@ static void session_start(session_t *ss)
     arm(ss, s->conf.connect_timeout);
 }
 
-op_smtp_waiter_t *op_smtp_verify(op_smtp_t *s, const char *address, const char *ip, int port,
-                                 op_smtp_cb cb, void *data)
+/* The cache's begin hook: the first verification of an address starts a
+ * session, at once or in its destination's line. */
+static int session_begin(void *owner, op_cache_flight_t *f, void *arg)
 {
-    char key[KEY_MAX];
-    struct sockaddr_storage addr;
-    memset(&addr, 0, sizeof addr);
-    if (s->closing || op_smtp_address_key(address, key, sizeof key) != 0 || port <= 0 ||
-        port > 65535)
-        return NULL;
-    if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&addr) != 0 &&
-        uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&addr) != 0)
-        return NULL;
-    op_smtp_waiter_t *w = op_calloc(1, sizeof *w);
-    w->cb = cb;
-    w->data = data;
-    for (session_t *ss = s->sessions; ss != NULL; ss = ss->next) {
-        if (!ss->done && strcmp(ss->key, key) == 0) {
-            w->next = ss->waiters;
-            ss->waiters = w;
-            s->stats.joined++;
-            return w;
-        }
-    }
+    op_smtp_t *s = owner;
+    const verify_arg_t *va = arg;
+    size_t keylen;
+    const char *key = op_cache_flight_key(f, &keylen);
     session_t *ss = op_calloc(1, sizeof *ss);
     ss->s = s;
-    snprintf(ss->key, sizeof ss->key, "%s", key);
-    snprintf(ss->address, sizeof ss->address, "%s", address);
-    ss->addr = addr;
-    ss->waiters = w;
+    memcpy(ss->key, key, keylen);
+    ss->key[keylen] = '\0';
+    snprintf(ss->address, sizeof ss->address, "%s", va->address);
+    ss->addr = *va->addr;
+    ss->f = f;
     ss->state = S_QUEUED;
-    char dkey[80];
-    snprintf(dkey, sizeof dkey, "%s:%d", ip, port);
-    ss->dest = dest_for(s, dkey);
+    ss->dest = dest_for(s, va->dest);
     ss->next = s->sessions;
     if (s->sessions)
         s->sessions->prev = ss;
     s->sessions = ss;
+    op_cache_flight_set(f, ss);
     if (ss->dest->active < s->conf.per_destination) {
         session_start(ss);
     } else {
         *ss->dest->qtail = ss;
         ss->dest->qtail = &ss->qnext;
     }
-    return w;
+    return 0;
 }
 
-void op_smtp_forget(op_smtp_waiter_t *w)
+int op_smtp_verify(op_smtp_t *s, op_lookup_req_t *req, const char *address, const char *ip,
+                   int port, op_lookup_cb cb)
 {
-    w->cb = NULL;
+    char key[KEY_MAX];
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof addr);
+    if (s->closing)
+        return OP_SMTP_ESTOPPED;
+    if (op_smtp_address_key(address, key, sizeof key) != 0 || port <= 0 || port > 65535)
+        return OP_SMTP_EINVAL;
+    if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&addr) != 0)
+        return OP_SMTP_EINVAL;
+    char dkey[80];
+    snprintf(dkey, sizeof dkey, "%s:%d", ip, port);
+    verify_arg_t va = {address, dkey, &addr};
+    return op_lookup_start(s->cache, req, key, strlen(key), 0, &va, cb);
 }
 
 /* ---- life ---------------------------------------------------------- */
+
+/* No abort hook: a session nobody waits for goes on and fills the cache,
+ * so the MTA's retry finds the verdict. */
+static const op_cache_ops_t cache_ops = {.name = "smtp", .begin = session_begin, .abort = NULL,
+                                         .release = free};
 
 static void apply(op_smtp_t *s, const op_smtp_conf_t *conf)
 {
@@ -531,7 +434,13 @@ static void apply(op_smtp_t *s, const op_smtp_conf_t *conf)
     s->conf.helo = s->helo;
     if (s->conf.per_destination == 0)
         s->conf.per_destination = 1;
-    cache_bound(s);
+    /* The TTLs are per verdict (finish); a rejection counts as negative. */
+    op_cache_conf_t cc = {.max_entries = conf->cache_size, .max_ttl = INFINITY,
+                          .negative_max_ttl = INFINITY};
+    if (s->cache != NULL)
+        op_cache_configure(s->cache, &cc);
+    else
+        s->cache = op_cache_new(s->loop, &cc, &cache_ops, s);
 }
 
 op_smtp_t *op_smtp_new(uv_loop_t *loop, const op_smtp_conf_t *conf, char *err, size_t errlen)
@@ -540,8 +449,6 @@ op_smtp_t *op_smtp_new(uv_loop_t *loop, const op_smtp_conf_t *conf, char *err, s
     (void)errlen;
     op_smtp_t *s = op_calloc(1, sizeof *s);
     s->loop = loop;
-    s->nbuckets = 64;
-    s->buckets = op_calloc(s->nbuckets, sizeof *s->buckets);
     apply(s, conf);
     return s;
 }
@@ -556,10 +463,6 @@ void op_smtp_free(op_smtp_t *s)
     if (s == NULL)
         return;
     s->closing = 1;
-    while (s->lru_head != NULL)
-        cache_drop(s, s->lru_head);
-    free(s->buckets);
-    s->buckets = NULL;
     /* Queued sessions have no handles: they end here. */
     for (dest_t *d = s->dests; d != NULL; d = d->next) {
         while (d->queue != NULL) {
@@ -574,10 +477,15 @@ void op_smtp_free(op_smtp_t *s)
         finish(ss, OP_SMTP_TEMPFAIL, 0, "cancelled");
         session_close(ss);
     }
+    op_cache_free(s->cache);
+    s->cache = NULL;
     maybe_free_service(s);
 }
 
 void op_smtp_stats(const op_smtp_t *s, op_smtp_stats_t *out)
 {
     *out = s->stats;
+    op_cache_stats(s->cache, &out->cache);
+    out->joined = out->cache.coalesced;
+    out->hits = out->cache.hits;
 }

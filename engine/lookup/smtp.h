@@ -4,11 +4,12 @@
  *
  *  - Verdicts are cached per address (the domain part normalised, the whole
  *    address compared without case): accepted for positive_ttl, rejected
- *    for negative_ttl, tempfail for tempfail_ttl; bounded, LRU.
+ *    for negative_ttl, tempfail for tempfail_ttl; bounded, LRU (the lookup
+ *    cache, cache.h).
  *  - Verifications of one address in flight are shared (one session).
  *  - At most per_destination sessions talk to one IP:port at once; the
  *    rest wait in line.
- *  - A caller may stop waiting (op_smtp_forget) and the session goes on,
+ *  - A caller may stop waiting (op_lookup_cancel) and the session goes on,
  *    filling the cache: the policy answers 4xx now and the MTA's retry
  *    finds the verdict.
  *
@@ -16,6 +17,8 @@
  * resolves it with outpost.dns.  No Lua in here. */
 #ifndef OP_SMTP_H
 #define OP_SMTP_H
+
+#include "lookup/cache.h"
 
 #include <stddef.h>
 #include <uv.h>
@@ -42,8 +45,12 @@ typedef struct {
 } op_smtp_conf_t;
 
 typedef struct op_smtp op_smtp_t;
-typedef struct op_smtp_waiter op_smtp_waiter_t;
-typedef void (*op_smtp_cb)(void *data, const op_smtp_result_t *res);
+
+/* op_smtp_verify's failures (the callback never fires). */
+enum {
+    OP_SMTP_EINVAL = -1,   /* address, ip or port is not usable */
+    OP_SMTP_ESTOPPED = -2, /* the service is stopping */
+};
 
 op_smtp_t *op_smtp_new(uv_loop_t *loop, const op_smtp_conf_t *conf, char *err, size_t errlen);
 /* New settings apply to sessions started from now on; the cache is kept. */
@@ -60,19 +67,22 @@ int op_smtp_address_key(const char *address, char *key, size_t cap);
 /* 1 and *out when a verdict for address is cached, else 0. */
 int op_smtp_cached(op_smtp_t *s, const char *address, op_smtp_result_t *out);
 
-/* Verifies address by asking ip:port (ip an address literal).  Returns a
- * waiter whose cb is called exactly once, unless op_smtp_forget() comes
- * first; NULL when address or ip is not valid (cb is not called). */
-op_smtp_waiter_t *op_smtp_verify(op_smtp_t *s, const char *address, const char *ip, int port,
-                                 op_smtp_cb cb, void *data);
-/* The caller stops waiting; the session goes on and fills the cache. */
-void op_smtp_forget(op_smtp_waiter_t *w);
+/* Verifies address by asking ip:port (ip an address literal).  As
+ * op_lookup_start (cache.h):
+ *   OP_LOOKUP_HIT      a verdict is cached: req->value (const op_smtp_result_t *)
+ *   OP_LOOKUP_STARTED  cb(req, const op_smtp_result_t *) fires once, unless
+ *                      op_lookup_cancel(req) comes first (the session goes
+ *                      on and fills the cache)
+ *   OP_SMTP_EINVAL, OP_SMTP_ESTOPPED: cb never fires */
+int op_smtp_verify(op_smtp_t *s, op_lookup_req_t *req, const char *address, const char *ip,
+                   int port, op_lookup_cb cb);
 
 typedef struct {
     unsigned long sessions;  /* SMTP connections made */
     unsigned long joined;    /* verifications that joined a session in flight */
     unsigned long hits;
     size_t active_max;       /* most sessions at once to one destination */
+    op_cache_stats_t cache;  /* the verdict cache's own */
 } op_smtp_stats_t;
 void op_smtp_stats(const op_smtp_t *s, op_smtp_stats_t *out);
 

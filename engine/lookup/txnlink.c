@@ -1,7 +1,12 @@
+/* Transaction links (txnlink.h): an alias table of keys to entries, with
+ * the entries in write order for expiry and eviction.  Not the lookup
+ * cache: nothing here waits, an entry has several keys, and it ages by
+ * writes, not reads.  The keys come from mail (envelopes, instance ids),
+ * so the buckets are chosen by the keyed hash. */
 #include "lookup/txnlink.h"
 
-#include "lib/hash.h"
 #include "core/mem.h"
+#include "lib/siphash.h"
 
 #include <string.h>
 
@@ -32,7 +37,7 @@ struct op_txnlink {
 
 static uint64_t hash(const char *s)
 {
-    return op_hash_str(OP_HASH_INIT, s);
+    return op_siphash(s, strlen(s));
 }
 
 static int usable_key(const char *k)

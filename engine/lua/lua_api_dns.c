@@ -23,6 +23,7 @@ int luaopen_outpost_dns(lua_State *L);
 
 typedef struct {
     op_pending_t pending;
+    op_lookup_req_t req;
     int type;
 } dns_op_t;
 
@@ -52,22 +53,25 @@ static int push_result(lua_State *L, const op_dns_result_t *res, int type, uint3
     return 1;
 }
 
-/* The record outlives a request that gave up (the query cannot be taken
- * back from the wire); the completion frees it. */
+/* The request gave up: its waiter leaves the query (which stays on the
+ * wire and fills the cache) and is never called back. */
 static void dns_op_cancel(op_pending_t *p)
 {
-    (void)p;
+    dns_op_t *op = (dns_op_t *)p;
+    op_lookup_cancel(&op->req);
+    free(op);
 }
 
-static void dns_op_done(void *data, const op_dns_result_t *res, uint32_t ttl)
+static void dns_op_done(op_lookup_req_t *lreq, const void *value)
 {
-    dns_op_t *op = data;
+    dns_op_t *op = lreq->data;
     op_request_t *req = op_pending_take(&op->pending);
     int type = op->type;
+    uint32_t ttl = (uint32_t)lreq->ttl;
     free(op);
     if (req == NULL)
-        return;
-    op_request_resume(req, push_result(req->co, res, type, ttl));
+        return; /* cannot happen: a cancelled waiter is never called */
+    op_request_resume(req, push_result(req->co, value, type, ttl));
 }
 
 static int lookup(lua_State *L, const char *name, size_t len, int type, const char *who)
@@ -77,29 +81,22 @@ static int lookup(lua_State *L, const char *name, size_t len, int type, const ch
         return luaL_error(L, "%s: the DNS service is not running", who);
     dns_op_t *op = op_calloc(1, sizeof *op);
     op->pending.cancel = dns_op_cancel;
+    op->req.data = op;
     op->type = type;
-    op_dns_result_t *hit = NULL;
-    uint32_t ttl = 0;
-    switch (op_dns_lookup(op_services->dns, name, len, type, dns_op_done, op, &hit, &ttl)) {
-    case OP_DNS_STARTED:
+    int rc = op_dns_lookup(op_services->dns, &op->req, name, len, type, dns_op_done);
+    if (rc == OP_LOOKUP_STARTED)
         return op_request_yield(L, &op->pending);
-    case OP_DNS_HIT: {
+    if (rc == OP_LOOKUP_HIT) {
+        int n = push_result(L, op->req.value, type, (uint32_t)op->req.ttl);
         free(op);
-        int n = push_result(L, hit, type, ttl);
-        op_dns_result_unref(hit);
         return n;
-    }
-    case OP_DNS_INVALID:
-        free(op);
-        lua_pushnil(L);
-        lua_pushliteral(L, "badname");
-        return 2;
-    case OP_DNS_STOPPED:
-        break;
     }
     free(op);
     lua_pushnil(L);
-    lua_pushliteral(L, "cancelled");
+    if (rc == OP_DNS_EBADNAME)
+        lua_pushliteral(L, "badname");
+    else
+        lua_pushliteral(L, "cancelled");
     return 2;
 }
 

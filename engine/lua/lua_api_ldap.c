@@ -34,7 +34,7 @@ int luaopen_outpost_ldap(lua_State *L);
 
 typedef struct {
     op_pending_t pending;
-    op_ldap_op_t *op;
+    op_ldap_req_t search;
 } search_rec_t;
 
 static op_ldap_t *service(lua_State *L)
@@ -135,13 +135,13 @@ static int l_attrs_index(lua_State *L)
 static void search_cancel(op_pending_t *p)
 {
     search_rec_t *rec = (search_rec_t *)p;
-    op_ldap_cancel(rec->op);
+    op_ldap_cancel(&rec->search);
     free(rec);
 }
 
-static void search_done(op_ldap_result_t *res, void *data)
+static void search_done(op_ldap_req_t *search, op_ldap_result_t *res)
 {
-    search_rec_t *rec = data;
+    search_rec_t *rec = search->data;
     op_request_t *req = op_pending_take(&rec->pending);
     if (req == NULL)
         return; /* cannot happen: a cancelled search never answers; the cancel hook frees */
@@ -244,14 +244,17 @@ static int l_ldap_search(lua_State *L)
     (void)req;
     search_rec_t *rec = op_calloc(1, sizeof *rec);
     rec->pending.cancel = search_cancel;
-    op_ldap_result_t *now = NULL;
-    if (op_ldap_search(l, &q, search_done, rec, &rec->op, &now) == 1) {
-        free(rec);
-        int n = push_result(L, now);
-        op_ldap_result_unref(now);
-        return n;
-    }
-    return op_request_yield(L, &rec->pending);
+    rec->search.data = rec;
+    int rc = op_ldap_search(l, &rec->search, &q, search_done);
+    if (rc == OP_LOOKUP_STARTED)
+        return op_request_yield(L, &rec->pending);
+    const op_ldap_result_t *hit = rec->search.hit;
+    free(rec);
+    if (rc == OP_LOOKUP_HIT)
+        return push_result(L, hit);
+    lua_pushnil(L);
+    lua_pushstring(L, op_ldap_status_token((op_ldap_status_t)-rc));
+    return 2;
 }
 
 static void set_str(lua_State *L, const char *k, const char *v)

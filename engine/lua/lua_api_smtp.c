@@ -23,7 +23,7 @@ static const char *const verdicts[] = {"accepted", "rejected", "tempfail"};
 
 typedef struct {
     op_pending_t pending;
-    op_smtp_waiter_t *w; /* NULL once answered or forgotten */
+    op_lookup_req_t req; /* cancelled when the budget runs out or the request gives up */
     uv_timer_t budget;   /* closed last: its close callback frees the record */
 } verify_op_t;
 
@@ -46,10 +46,9 @@ static int push_verdict(lua_State *L, const op_smtp_result_t *r)
     return 2;
 }
 
-static void verify_done(void *data, const op_smtp_result_t *res)
+static void verify_done(op_lookup_req_t *lreq, const void *res)
 {
-    verify_op_t *op = data;
-    op->w = NULL;
+    verify_op_t *op = lreq->data;
     uv_timer_stop(&op->budget);
     uv_close((uv_handle_t *)&op->budget, op_free);
     op_request_t *req = op_pending_take(&op->pending);
@@ -63,8 +62,7 @@ static void verify_done(void *data, const op_smtp_result_t *res)
 static void budget_over(uv_timer_t *t)
 {
     verify_op_t *op = t->data;
-    op_smtp_forget(op->w);
-    op->w = NULL;
+    op_lookup_cancel(&op->req);
     uv_close((uv_handle_t *)&op->budget, op_free);
     op_request_t *req = op_pending_take(&op->pending);
     if (req == NULL)
@@ -76,9 +74,7 @@ static void budget_over(uv_timer_t *t)
 static void verify_cancel(op_pending_t *p)
 {
     verify_op_t *op = (verify_op_t *)p;
-    if (op->w != NULL)
-        op_smtp_forget(op->w);
-    op->w = NULL;
+    op_lookup_cancel(&op->req);
     uv_timer_stop(&op->budget);
     uv_close((uv_handle_t *)&op->budget, op_free);
 }
@@ -97,8 +93,14 @@ static int l_smtp_verify_at(lua_State *L)
         return push_verdict(L, &cached);
     verify_op_t *op = op_calloc(1, sizeof *op);
     op->pending.cancel = verify_cancel;
-    op->w = op_smtp_verify(s, address, ip, (int)port, verify_done, op);
-    if (op->w == NULL) {
+    op->req.data = op;
+    int rc = op_smtp_verify(s, &op->req, address, ip, (int)port, verify_done);
+    if (rc == OP_LOOKUP_HIT) {
+        int n = push_verdict(L, op->req.value);
+        free(op);
+        return n;
+    }
+    if (rc < 0) {
         /* The service is stopping, or ip/port/address is not usable: no session. */
         free(op);
         lua_pushliteral(L, "tempfail");

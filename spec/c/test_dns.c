@@ -91,9 +91,9 @@ static void copy_result(got_t *g, const op_dns_result_t *res, uint32_t ttl)
     }
 }
 
-static void on_result(void *data, const op_dns_result_t *res, uint32_t ttl)
+static void on_result(op_lookup_req_t *req, const void *res)
 {
-    copy_result(data, res, ttl);
+    copy_result(req->data, res, (uint32_t)req->ttl);
 }
 
 static void run_until(const int *done, double secs)
@@ -106,19 +106,17 @@ static void run_until(const int *done, double secs)
 static got_t lookup(const char *name, int type, int *was_hit)
 {
     got_t g = {0};
-    op_dns_result_t *hit = NULL;
-    uint32_t ttl = 0;
-    op_dns_start_t st = op_dns_lookup(dns, name, strlen(name), type, on_result, &g, &hit, &ttl);
+    op_lookup_req_t req = {.data = &g};
+    int st = op_dns_lookup(dns, &req, name, strlen(name), type, on_result);
     if (was_hit)
-        *was_hit = st == OP_DNS_HIT;
-    if (st == OP_DNS_HIT) {
-        copy_result(&g, hit, ttl);
-        op_dns_result_unref(hit);
-    } else if (st == OP_DNS_STARTED) {
+        *was_hit = st == OP_LOOKUP_HIT;
+    if (st == OP_LOOKUP_HIT) {
+        copy_result(&g, req.value, (uint32_t)req.ttl);
+    } else if (st == OP_LOOKUP_STARTED) {
         run_until(&g.done, 5);
     } else {
         g.done = 1;
-        g.status = st == OP_DNS_INVALID ? OP_DNS_BADNAME : OP_DNS_CANCELLED;
+        g.status = st == OP_DNS_EBADNAME ? OP_DNS_BADNAME : OP_DNS_CANCELLED;
     }
     return g;
 }
@@ -154,10 +152,10 @@ CTEST(records_of_each_type)
 }
 
 static size_t big_len;
-static void on_big(void *data, const op_dns_result_t *res, uint32_t ttl)
+static void on_big(op_lookup_req_t *req, const void *value)
 {
-    (void)ttl;
-    *(int *)data = 1;
+    const op_dns_result_t *res = value;
+    *(int *)req->data = 1;
     big_len = res->status == OP_DNS_OK && res->n == 1 ? res->rr[0].len : 0;
 }
 
@@ -165,11 +163,9 @@ CTEST(a_truncated_answer_is_asked_again_over_tcp)
 {
     start(dns_port, 1000);
     int done = 0;
-    op_dns_result_t *hit = NULL;
-    uint32_t ttl;
+    op_lookup_req_t req = {.data = &done};
     const char *name = "big._domainkey.test";
-    CHECK_INT(op_dns_lookup(dns, name, strlen(name), OP_DNS_TXT, on_big, &done, &hit, &ttl),
-              OP_DNS_STARTED);
+    CHECK_INT(op_dns_lookup(dns, &req, name, strlen(name), OP_DNS_TXT, on_big), OP_LOOKUP_STARTED);
     run_until(&done, 5);
     CHECK_INT(big_len, 750);
     stop();
@@ -230,9 +226,8 @@ CTEST(cancelled_when_the_service_stops)
 {
     start(silent_port, 1000);
     got_t g = {0};
-    op_dns_result_t *hit = NULL;
-    uint32_t ttl;
-    CHECK_INT(op_dns_lookup(dns, "x.test", 6, OP_DNS_A, on_result, &g, &hit, &ttl), OP_DNS_STARTED);
+    op_lookup_req_t req = {.data = &g};
+    CHECK_INT(op_dns_lookup(dns, &req, "x.test", 6, OP_DNS_A, on_result), OP_LOOKUP_STARTED);
     stop();
     CHECK(g.done);
     CHECK_INT(g.status, OP_DNS_CANCELLED);
@@ -346,10 +341,10 @@ static int count_at_server(const char *name)
 static int ncoalesced_done;
 static int ncoalesced_nx;
 static int ncoalesced_all;
-static void on_coalesced(void *data, const op_dns_result_t *res, uint32_t ttl)
+static void on_coalesced(op_lookup_req_t *req, const void *value)
 {
-    (void)data;
-    (void)ttl;
+    (void)req;
+    const op_dns_result_t *res = value;
     ncoalesced_done++;
     if (res->status == OP_DNS_NXDOMAIN)
         ncoalesced_nx++;
@@ -361,16 +356,15 @@ CTEST(thousand_lookups_of_one_name_send_one_query)
     start(dns_port, 1000);
     char name[128];
     snprintf(name, sizeof name, "coalesce-%d-%ld.test", (int)getpid(), (long)time(NULL));
+    static op_lookup_req_t reqs[1000];
     for (int i = 0; i < 1000; i++) {
-        op_dns_result_t *hit = NULL;
-        uint32_t ttl;
         /* spellings differ (case, trailing dot); the normal form is one */
         char buf[160];
         snprintf(buf, sizeof buf, "%s%s", name, (i % 3 == 0) ? "." : "");
         if (i % 5 == 0)
             buf[0] = 'C';
-        CHECK_INT(op_dns_lookup(dns, buf, strlen(buf), OP_DNS_A, on_coalesced, NULL, &hit, &ttl),
-                  OP_DNS_STARTED);
+        CHECK_INT(op_dns_lookup(dns, &reqs[i], buf, strlen(buf), OP_DNS_A, on_coalesced),
+                  OP_LOOKUP_STARTED);
     }
     run_until(&ncoalesced_all, 5);
     CHECK_INT(ncoalesced_done, 1000);
@@ -382,6 +376,74 @@ CTEST(thousand_lookups_of_one_name_send_one_query)
     /* unbound writes its log line before it answers */
     CHECK_INT(count_at_server(name), 1);
     stop();
+}
+
+/* A waiter that gives up (a request's deadline) while its query is on the
+ * wire is never called back, though the query goes on: its record is freed
+ * at once, so a late call would be a use after free under ASan. */
+CTEST(a_cancelled_lookup_is_never_answered)
+{
+    start(silent_port, 1000);
+    got_t *gone = calloc(1, sizeof *gone);
+    op_lookup_req_t *req = calloc(1, sizeof *req);
+    req->data = gone;
+    CHECK_INT(op_dns_lookup(dns, req, "cancel1.test", 12, OP_DNS_A, on_result), OP_LOOKUP_STARTED);
+    got_t stays = {0};
+    op_lookup_req_t req2 = {.data = &stays};
+    CHECK_INT(op_dns_lookup(dns, &req2, "cancel1.test", 12, OP_DNS_A, on_result), OP_LOOKUP_STARTED);
+    op_lookup_cancel(req);
+    free(req);
+    free(gone);
+    run_until(&stays.done, 5); /* the silent server: c-ares times out (0.3 s) */
+    CHECK_INT(stays.status, OP_DNS_TIMEOUT);
+    CHECK_INT(queries(), 1);
+    stop();
+}
+
+/* Runs the loop until no query is in flight (at most 2 s); 1 when none is. */
+static int drain_inflight(void)
+{
+    for (int i = 0; i < 100; i++) {
+        op_dns_stats_t s;
+        op_dns_stats(dns, &s);
+        if (s.cache.inflight == 0)
+            return 1;
+        uv_sleep(20);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    return 0;
+}
+
+static int late_calls;
+static void on_late(op_lookup_req_t *req, const void *value)
+{
+    (void)req;
+    (void)value;
+    late_calls++;
+}
+
+CTEST(a_query_nobody_waits_for_still_fills_the_cache)
+{
+    start(dns_port, 1000);
+    op_lookup_req_t req = {0};
+    CHECK_INT(op_dns_lookup(dns, &req, "aonly.test", 10, OP_DNS_A, on_late), OP_LOOKUP_STARTED);
+    op_lookup_cancel(&req);
+    /* the answer comes; nobody is called; the next lookup is a hit */
+    CHECK(drain_inflight());
+    CHECK_INT(late_calls, 0);
+    int hit;
+    CHECK_INT(lookup("aonly.test", OP_DNS_A, &hit).status, OP_DNS_OK);
+    CHECK(hit);
+    /* and a timeout nobody waits for calls nobody */
+    op_dns_conf_t c = conf_for(silent_port, 1000);
+    char err[256];
+    CHECK_INT(op_dns_reconfigure(dns, &c, err, sizeof err), 0);
+    CHECK_INT(op_dns_lookup(dns, &req, "late.test", 9, OP_DNS_A, on_late), OP_LOOKUP_STARTED);
+    op_lookup_cancel(&req);
+    CHECK(drain_inflight()); /* timed out meanwhile */
+    CHECK_INT(late_calls, 0);
+    stop();
+    CHECK_INT(late_calls, 0);
 }
 
 CTEST(addresses)
