@@ -21,7 +21,7 @@
 #ifndef OP_COUNTERS_H
 #define OP_COUNTERS_H
 
-#include "config/config.h"
+#include "counters/counters_config.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -70,14 +70,14 @@ typedef struct {
 
 /* Opens the store of cfg (counters.path or <state_dir>/counters) and
  * starts the reservation timer on loop (NULL: no timer, as in C tests). */
-op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen);
+op_counters_t *op_counters_open(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err, size_t errlen);
 /* The same on a private store in a new temporary directory, removed by
  * op_counters_close: `outpostd test` must not touch (or wait for the lock
  * of) the store of a daemon running with the same configuration. */
-op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                         size_t errlen);
 /* Takes the limits and settings of a reloaded config; the path needs a restart. */
-void op_counters_configure(op_counters_t *c, const op_config_t *cfg);
+void op_counters_configure(op_counters_t *c, const op_counters_conf_t *cfg);
 void op_counters_close(op_counters_t *c);
 void op_counters_set_clock(op_counters_t *c, op_counters_clock_fn fn, void *data);
 int64_t op_counters_now(op_counters_t *c);

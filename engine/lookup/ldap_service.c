@@ -1,6 +1,7 @@
 #include "lookup/ldap_service.h"
 
 #include "lookup/ldap_cache.h"
+#include "lookup/ldap_config.h"
 #include "lookup/ldap_conn.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -423,11 +424,6 @@ void op_ldap_stats(const op_ldap_t *l, op_ldap_stats_t *out)
             out->ready++;
 }
 
-const op_ldap_directory_t *op_ldap_directory(const op_ldap_t *l)
-{
-    return &l->dir;
-}
-
 void op_ldap_cache_flush(op_ldap_t *l)
 {
     op_ldap_cache_clear(l->cache);
@@ -438,7 +434,7 @@ void op_ldap_cache_flush(op_ldap_t *l)
 op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
     err[0] = '\0';
-    if (cfg->nldap_uris == 0)
+    if (op_ldap_config(cfg)->nuris == 0)
         return NULL;
     /* libldap writes with write(2), and an unbind on a connection the
      * server reset would kill the process (the daemon ignores SIGPIPE too;
@@ -451,9 +447,9 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
         free(l);
         return NULL;
     }
-    l->cache = op_ldap_cache_new(cfg->ldap_cache_size, release_cached);
+    l->cache = op_ldap_cache_new(op_ldap_config(cfg)->cache_size, release_cached);
     l->flights = op_ldap_cache_new(SIZE_MAX, NULL);
-    l->nconns = cfg->ldap_pool_size;
+    l->nconns = op_ldap_config(cfg)->pool_size;
     l->conns = op_calloc(l->nconns, sizeof *l->conns);
     for (size_t i = 0; i < l->nconns; i++)
         op__ldap_conn_init(l, &l->conns[i]);
@@ -467,10 +463,11 @@ int op_ldap_reload(op_ldap_t *l, const op_config_t *cfg, char *err, size_t errle
     int servers_changed = 0;
     if (op__ldap_settings_reload(l, cfg, &servers_changed, err, errlen) < 0)
         return -1;
-    op_ldap_cache_resize(l->cache, cfg->ldap_cache_size);
-    if (cfg->ldap_pool_size != l->nconns)
+    const op_ldap_config_t *lc = op_ldap_config(cfg);
+    op_ldap_cache_resize(l->cache, lc->cache_size);
+    if (lc->pool_size != l->nconns)
         op_notice("ldap: pool_size %zu takes effect at the next restart (now %zu)",
-                  cfg->ldap_pool_size, l->nconns);
+                  lc->pool_size, l->nconns);
     if (servers_changed) {
         /* Answers from other servers or another bind may differ. */
         op_ldap_cache_clear(l->cache);
