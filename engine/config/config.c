@@ -214,45 +214,6 @@ static int convert_block(ctx_t *c, const op_conf_section_t *sec, const op_conf_n
 
 /* ---- rules across sections ---- */
 
-static char *policy_path(const char *lua_dir, const char *name)
-{
-    size_t len = strlen(lua_dir) + strlen(name) + sizeof "/policies/.lua";
-    char *p = op_malloc(len);
-    snprintf(p, len, "%s/policies/%s.lua", lua_dir, name);
-    return p;
-}
-
-/* Needs lua_dir, which the daemon section may set after the services. */
-static int resolve_policies(ctx_t *c)
-{
-    op_config_t *cfg = c->cfg;
-    const op_conf_node_t *const *nodes = op__config_nodes(c, &op_service_section);
-    for (size_t i = 0; i < cfg->nservices; i++) {
-        op_service_conf_t *s = &cfg->services[i];
-        const op_conf_node_t *at = op__config_find_child(nodes[i], "policy");
-        char where[96], *p;
-        snprintf(where, sizeof where, "service '%s'", s->name);
-        if (s->policy == NULL) {
-            p = policy_path(cfg->lua_dir, s->name);
-        } else if (strchr(s->policy, '/') == NULL) {
-            size_t n = strlen(s->policy);
-            if (n > 4 && strcmp(s->policy + n - 4, ".lua") == 0)
-                return fail(c, at, where,
-                            "policy '%s': a value without '/' is a policy name: write '%.*s' for "
-                            "<lua_dir>/policies/%s, or './%s' for a file next to this config",
-                            s->policy, (int)(n - 4), s->policy, s->policy, s->policy);
-            if (!op__config_valid_name(s->policy))
-                return fail(c, at, where, "policy: bad name '%s' (letters, digits, '.', '_', '-')", s->policy);
-            p = policy_path(cfg->lua_dir, s->policy);
-        } else {
-            p = op__config_abs_path(cfg->dir, s->policy);
-        }
-        free(s->policy);
-        s->policy = p;
-    }
-    return 0;
-}
-
 int op__config_undefined_service(ctx_t *c, const op_conf_node_t *at, const char *where,
                                  const char *name)
 {
@@ -377,7 +338,7 @@ static int validate(ctx_t *c)
         return fail(c, root, NULL, "no listener defined: at least one 'listener NAME { ... }' is required");
     if (cfg->nservices == 0)
         return fail(c, root, NULL, "no service defined: at least one 'service NAME { ... }' is required");
-    if (resolve_policies(c) < 0)
+    if (op__service_config_resolve(c) < 0)
         return -1;
     return op__listener_config_check(c);
 }

@@ -17,6 +17,7 @@
 
 #include "config/conf_parse.h"
 #include "core/listener_config.h"
+#include "core/service_config.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -24,19 +25,6 @@
 #define OP_CONFIG_MAX_SECTIONS 32
 
 struct op_conf_section; /* config_schema.h */
-
-typedef struct {
-    char *name;           /* service NAME { } */
-    const char *file;
-    int line;
-    char *policy;         /* absolute path of the policy file */
-    double deadline;      /* seconds; default 10 */
-    char *default_action; /* Postfix action text; default "451 4.3.5 ..." */
-    char **checks;        /* "ID=MODE" */
-    size_t nchecks;
-    char **tenant_checks; /* "TENANT:ID=MODE" */
-    size_t ntenant_checks;
-} op_service_conf_t;
 
 typedef struct {
     char *path;           /* absolute path of the config file */
@@ -59,9 +47,9 @@ typedef struct {
     size_t max_attrs;
     size_t max_request;
 
-    /* listener { } (core/listener_config.h) and service { }: the items of
-     * their sections, kept here too since every part of the core binds
-     * through them. */
+    /* listener { } and service { } (core/listener_config.h,
+     * core/service_config.h): the items of their sections, kept here too
+     * since every part of the core binds through them. */
     op_listener_conf_t *listeners;
     size_t nlisteners;
     op_service_conf_t *services;

@@ -99,7 +99,7 @@ extern const size_t op__config_nsections;
 
 /* The sections config.c itself relies on. */
 extern const op_conf_section_t op_listener_section; /* core/listener_config.c */
-extern const op_conf_section_t op_service_section;  /* config/config_sections.c */
+extern const op_conf_section_t op_service_section;  /* core/service_config.c */
 
 /* The state of one load (config.c). */
 struct op__config_ctx {
@@ -141,11 +141,8 @@ extern const char *const op__config_type_names[];
 /* "debug, info, notice" from "debug|info|notice". */
 const char *op__config_enum_list(const char *values, char *buf, size_t len);
 
-/* Checks and conversions the tables point to. */
+/* daemon { log_level }: the op_log_level_t of a name the row lists. */
 int op__config_log_level_code(const char *v);
-int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
-int op__config_check_modes(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
-int op__config_check_tenant_modes(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
 
 #define OP_CONF_ROWS(a) (a), (sizeof(a) / sizeof((a)[0]))
 

@@ -1,8 +1,7 @@
 /* The registry of the sections of outpost.conf, in the order
  * docs/config.md shows them, and the sections that are the configuration's
  * own: daemon { } and request_limits { } (process-wide, fields of
- * op_config_t) and service { } (what listeners bind to).  Every other
- * section lives with the module that uses it. */
+ * op_config_t).  Every other section lives with the module that uses it. */
 #include "config/config_schema.h"
 
 #include "control/control_config.h"
@@ -16,7 +15,6 @@
 #define STR(x) STR_(x)
 
 #define CFG(f) offsetof(op_config_t, f)
-#define SVC(f) offsetof(op_service_conf_t, f)
 
 extern const op_conf_section_t op_directory_section; /* lua/directory_config.c */
 
@@ -67,32 +65,6 @@ static const key_def_t request_limits_rows[] = {
      .descr = "Longest request in bytes, line ends included."},
 };
 
-static const key_def_t service_rows[] = {
-    {.key = "policy", .type = T_STRING, .flags = F_NONEMPTY,
-     .doc_def = "the service NAME", .doc_type = "name or path", .off = SVC(policy),
-     .descr = "Policy file. A name (no `/`) means `<lua_dir>/policies/NAME.lua`; a value with "
-              "`/` is a path relative to this file's directory."},
-    {.key = "deadline", .type = T_DURATION, .def = "10s",
-     .flags = F_ABOVE_LO, .lo = 0, .hi = 90, .off = SVC(deadline),
-     .descr = "Time the policy has to answer one request before `default_action` is sent. "
-              "At most 90s: Postfix's policy client gives up after 100s."},
-    {.key = "default_action", .type = T_STRING,
-     .def = "451 4.3.5 policy service unavailable, try again later", .flags = F_NONEMPTY,
-     .off = SVC(default_action), .check = op__config_check_action,
-     .descr = "Answer when the policy fails or misses its deadline: a Postfix access(5) action "
-              "on one line, at most 1000 bytes."},
-    {.key = "checks", .type = T_LIST, .doc_def = "every check enforced",
-     .doc_type = "list of ID=MODE", .off = SVC(checks), .count_off = SVC(nchecks),
-     .check = op__config_check_modes,
-     .descr = "Mode of each check of the policy by requirement id: `enforce` (answer), "
-              "`log-only` (log what it would answer, go on), `off`, and for end-of-message checks "
-              "`tag` (add a header `X-Outpost-ID:` saying what it found, go on); "
-              "e.g. `[MO3=log-only, PO8=log-only, G4=tag]`."},
-    {.key = "tenant_checks", .type = T_LIST, .doc_def = "empty",
-     .doc_type = "list of TENANT:ID=MODE", .off = SVC(tenant_checks),
-     .count_off = SVC(ntenant_checks), .check = op__config_check_tenant_modes,
-     .descr = "Modes for requests of one tenant, over `checks`; e.g. `[lm:AO5=log-only]`."},
-};
 
 static const op_conf_section_t daemon_section = {
     .name = "daemon", .descr = "Process-wide settings. Optional, at most once.",
@@ -106,12 +78,6 @@ static const op_conf_section_t request_limits_section = {
     .keys = OP_CONF_ROWS(request_limits_rows), .in_config = 1,
 };
 
-const op_conf_section_t op_service_section = {
-    .name = "service", .named = 1, .repeatable = 1,
-    .descr = "`service NAME { }`: a policy and how it runs. Repeatable, at least one; "
-             "names must be unique.",
-    .keys = OP_CONF_ROWS(service_rows), .size = sizeof(op_service_conf_t),
-};
 
 const op_conf_section_t *const op__config_sections[] = {
     &daemon_section,
@@ -131,5 +97,3 @@ const size_t op__config_nsections = sizeof op__config_sections / sizeof op__conf
 
 _Static_assert(sizeof op__config_sections / sizeof op__config_sections[0] <= OP_CONFIG_MAX_SECTIONS,
                "raise OP_CONFIG_MAX_SECTIONS");
-_Static_assert(offsetof(op_service_conf_t, line) == offsetof(op_conf_item_t, line),
-               "a named section's struct begins with op_conf_item_t's fields");
