@@ -202,11 +202,9 @@ static int convert_block(ctx_t *c, const op_conf_section_t *sec, const op_conf_n
             continue;
         if (k->flags & F_REQUIRED)
             return fail(c, at, where, "missing required key '%s'", k->key);
-        if (k->def != NULL && k->type == T_LIST &&
-            op__config_convert_default_list(c, sec, k, at, where, obj) < 0)
-            return -1;
-        if (k->def != NULL && k->type != T_LIST &&
-            op__config_convert_scalar(c, sec, k, at, where, k->def, obj) < 0)
+        if (k->def != NULL && k->type == T_LIST)
+            op__config_convert_default_list(sec, k, obj);
+        else if (k->def != NULL && op__config_convert_scalar(c, sec, k, at, where, k->def, obj) < 0)
             return -1;
     }
     return sec->check != NULL && block != NULL ? sec->check(c, block, where, obj) : 0;

@@ -135,8 +135,8 @@ int op__config_convert_scalar(ctx_t *c, const op_conf_section_t *sec, const key_
                               const op_conf_node_t *at, const char *where, const char *v, void *obj);
 int op__config_convert_list(ctx_t *c, const op_conf_section_t *sec, const key_def_t *k,
                             const op_conf_node_t *list, const char *where, void *obj);
-int op__config_convert_default_list(ctx_t *c, const op_conf_section_t *sec, const key_def_t *k,
-                                    const op_conf_node_t *at, const char *where, void *obj);
+/* A list's default ("a, b" in the row) into its field. */
+void op__config_convert_default_list(const op_conf_section_t *sec, const key_def_t *k, void *obj);
 extern const char *const op__config_type_names[];
 /* "debug, info, notice" from "debug|info|notice". */
 const char *op__config_enum_list(const char *values, char *buf, size_t len);

@@ -214,8 +214,10 @@ int op__config_convert_scalar(ctx_t *c, const op_conf_section_t *sec, const key_
 int op__config_convert_list(ctx_t *c, const op_conf_section_t *sec, const key_def_t *k,
                             const op_conf_node_t *list, const char *where, void *obj)
 {
-    if (list->nchildren == 0 && k->def != NULL)
-        return op__config_convert_default_list(c, sec, k, list, where, obj);
+    if (list->nchildren == 0 && k->def != NULL) {
+        op__config_convert_default_list(sec, k, obj);
+        return 0;
+    }
     char **items = op_calloc(list->nchildren, sizeof *items);
     size_t *count = op__config_count(sec, k, obj);
     *(char ***)op__config_field(sec, k, obj) = items;
@@ -234,10 +236,8 @@ int op__config_convert_list(ctx_t *c, const op_conf_section_t *sec, const key_de
 
 /* A list's default is written "a, b": an empty list in the file means it
  * too, so a list with a default is never empty. */
-int op__config_convert_default_list(ctx_t *c, const op_conf_section_t *sec, const key_def_t *k,
-                                    const op_conf_node_t *at, const char *where, void *obj)
+void op__config_convert_default_list(const op_conf_section_t *sec, const key_def_t *k, void *obj)
 {
-    (void)c, (void)at, (void)where;
     size_t n = 1;
     for (const char *p = k->def; *p != '\0'; p++)
         n += *p == ',';
@@ -254,5 +254,4 @@ int op__config_convert_default_list(ctx_t *c, const op_conf_section_t *sec, cons
         p += strcspn(p, ",");
         p += *p == ',';
     }
-    return 0;
 }
