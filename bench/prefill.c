@@ -73,7 +73,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-prefill: %s\n", err);
         return 1;
     }
-    op_counters_t *c = op_counters_open(NULL, cfg, err, sizeof err);
+    op_counters_conf_t cc;
+    op_counters_conf_of(cfg, &cc);
+    op_counters_t *c = op_counters_open(NULL, &cc, err, sizeof err);
     if (!c) {
         fprintf(stderr, "bench-prefill: %s\n", err);
         op_config_free(cfg);

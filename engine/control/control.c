@@ -2,6 +2,8 @@
  * one answer out.  The commands are in control_cmd.c. */
 #include "control/control.h"
 
+#include "control/control_config.h"
+
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -189,22 +191,23 @@ static void on_connection(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read);
 }
 
-static void apply_access(op_control_t *ctl, const op_config_t *cfg)
+static void apply_access(op_control_t *ctl, const op_config_t *config)
 {
+    const op_control_conf_t *cfg = op_control_config(config);
     ctl->has_admin_group = 0;
-    if (cfg->control_group != NULL) {
-        struct group *gr = getgrnam(cfg->control_group);
+    if (cfg->group != NULL) {
+        struct group *gr = getgrnam(cfg->group);
         if (gr == NULL) {
             op_warn("control: group %s does not exist; only root and the daemon's user may connect",
-                    cfg->control_group);
+                    cfg->group);
         } else {
             ctl->admin_gid = gr->gr_gid;
             ctl->has_admin_group = 1;
             if (chown(ctl->path, (uid_t)-1, gr->gr_gid) != 0)
-                op_warn("control: chgrp %s %s: %s", cfg->control_group, ctl->path, strerror(errno));
+                op_warn("control: chgrp %s %s: %s", cfg->group, ctl->path, strerror(errno));
         }
     }
-    if (chmod(ctl->path, (mode_t)cfg->control_mode) != 0)
+    if (chmod(ctl->path, (mode_t)cfg->mode) != 0)
         op_warn("control: chmod %s: %s", ctl->path, strerror(errno));
 }
 
@@ -232,8 +235,9 @@ op_control_t *op_control_start(uv_loop_t *loop, const op_config_t *cfg, char *er
 {
     op_control_t *ctl = op_calloc(1, sizeof *ctl);
     ctl->loop = loop;
-    if (cfg->control_socket != NULL) {
-        ctl->path = op_strdup(cfg->control_socket);
+    const op_control_conf_t *cc = op_control_config(cfg);
+    if (cc->socket != NULL) {
+        ctl->path = op_strdup(cc->socket);
     } else {
         ctl->path = op_malloc(strlen(cfg->state_dir) + sizeof "/control.sock");
         sprintf(ctl->path, "%s/control.sock", cfg->state_dir);

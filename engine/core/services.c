@@ -1,12 +1,16 @@
 #include "core/services.h"
 
 #include "lookup/dns.h"
+#include "lookup/dns_config.h"
 #include "control/control.h"
 #include "counters/counters.h"
+#include "counters/counters_config.h"
 #include "lookup/txnlink.h"
+#include "lookup/ldap_config.h"
 #include "lookup/ldap_service.h"
 #include "core/log.h"
 #include "lookup/smtp.h"
+#include "lookup/smtp_config.h"
 
 #include <stdio.h>
 
@@ -14,47 +18,29 @@ static op_services_t running_services;
 op_services_t *op_services;
 int op_services_private_state;
 
-static void dns_conf_of(const op_config_t *cfg, op_dns_conf_t *dc)
+/* What a policy's smtp.verify() uses when it names no destination. */
+static void set_smtp_destination(const op_smtp_verify_conf_t *sv)
 {
-    dc->servers = cfg->dns_servers;
-    dc->nservers = cfg->ndns_servers;
-    dc->timeout = cfg->dns_timeout;
-    dc->tries = (int)cfg->dns_tries;
-    dc->cache_size = cfg->dns_cache_size;
-    dc->max_ttl = cfg->dns_max_ttl;
-    dc->negative_max_ttl = cfg->dns_negative_max_ttl;
-}
-
-static void smtp_conf_of(const op_config_t *cfg, op_smtp_conf_t *sc)
-{
-    sc->helo = cfg->smtp_helo;
-    sc->connect_timeout = cfg->smtp_connect_timeout;
-    sc->step_timeout = cfg->smtp_step_timeout;
-    sc->positive_ttl = cfg->smtp_positive_ttl;
-    sc->negative_ttl = cfg->smtp_negative_ttl;
-    sc->tempfail_ttl = cfg->smtp_tempfail_ttl;
-    sc->per_destination = cfg->smtp_per_destination;
-    sc->cache_size = cfg->smtp_cache_size;
+    snprintf(running_services.smtp_host, sizeof running_services.smtp_host, "%s",
+             sv->host ? sv->host : "");
+    running_services.smtp_port = (int)sv->port;
 }
 
 int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
     running_services.loop = loop;
-    op_dns_conf_t dc;
-    dns_conf_of(cfg, &dc);
-    running_services.dns = op_dns_new(loop, &dc, err, errlen);
+    running_services.dns = op_dns_new(loop, op_dns_config(cfg), err, errlen);
     if (running_services.dns == NULL)
         return -1;
-    op_smtp_conf_t sc;
-    smtp_conf_of(cfg, &sc);
-    running_services.smtp = op_smtp_new(loop, &sc, err, errlen);
-    snprintf(running_services.smtp_host, sizeof running_services.smtp_host, "%s",
-             cfg->smtp_host ? cfg->smtp_host : "");
-    running_services.smtp_port = (int)cfg->smtp_port;
+    const op_smtp_verify_conf_t *sv = op_smtp_verify_config(cfg);
+    running_services.smtp = op_smtp_new(loop, &sv->smtp, err, errlen);
+    set_smtp_destination(sv);
     op_services = &running_services;
+    op_counters_conf_t cc;
+    op_counters_conf_of(cfg, &cc);
     running_services.counters = op_services_private_state
-                                    ? op_counters_open_private(loop, cfg, err, errlen)
-                                    : op_counters_open(loop, cfg, err, errlen);
+                                    ? op_counters_open_private(loop, &cc, err, errlen)
+                                    : op_counters_open(loop, &cc, err, errlen);
     if (running_services.counters == NULL)
         return -1;
     if (!op_services_private_state &&
@@ -71,26 +57,25 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
 void op_services_reload(const op_config_t *cfg)
 {
     char err[512];
-    op_dns_conf_t dc;
-    dns_conf_of(cfg, &dc);
-    if (running_services.dns != NULL && op_dns_reconfigure(running_services.dns, &dc, err, sizeof err) != 0)
+    if (running_services.dns != NULL &&
+        op_dns_reconfigure(running_services.dns, op_dns_config(cfg), err, sizeof err) != 0)
         op_error("reload: %s; the DNS settings stay as they were", err);
-    op_smtp_conf_t sc;
-    smtp_conf_of(cfg, &sc);
-    op_smtp_reconfigure(running_services.smtp, &sc);
-    snprintf(running_services.smtp_host, sizeof running_services.smtp_host, "%s",
-             cfg->smtp_host ? cfg->smtp_host : "");
-    running_services.smtp_port = (int)cfg->smtp_port;
-    if (running_services.counters != NULL)
-        op_counters_configure(running_services.counters, cfg);
+    const op_smtp_verify_conf_t *sv = op_smtp_verify_config(cfg);
+    op_smtp_reconfigure(running_services.smtp, &sv->smtp);
+    set_smtp_destination(sv);
+    if (running_services.counters != NULL) {
+        op_counters_conf_t cc;
+        op_counters_conf_of(cfg, &cc);
+        op_counters_configure(running_services.counters, &cc);
+    }
     if (running_services.control != NULL)
         op_control_reload(running_services.control, cfg);
-    if (running_services.ldap != NULL && cfg->nldap_uris == 0)
+    if (running_services.ldap != NULL && op_ldap_config(cfg)->nuris == 0)
         op_notice("ldap: no uris any more: the LDAP service stops at the next restart, "
                   "until then it keeps its previous settings");
     else if (running_services.ldap != NULL && op_ldap_reload(running_services.ldap, cfg, err, sizeof err) < 0)
         op_error("%s; the LDAP service keeps its previous settings", err);
-    else if (running_services.ldap == NULL && cfg->nldap_uris > 0)
+    else if (running_services.ldap == NULL && op_ldap_config(cfg)->nuris > 0)
         op_notice("ldap: the LDAP service starts at the next restart");
 }
 

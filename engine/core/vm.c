@@ -208,6 +208,7 @@ void op_vm_set_config(lua_State *L, const op_config_t *cfg)
         lua_setfield(L, -2, svc->name);
     }
     lua_setfield(L, -2, "services");
+    op_config_push_lua(L, cfg); /* directory = {...}: sections only Lua reads */
     lua_setfield(L, LUA_REGISTRYINDEX, "outpost.config");
 }
 

@@ -30,13 +30,13 @@ op_counters_t *op_counters_wrap(const op_counters_backend_t *be, void *store)
 }
 
 /* counters { backend } does not exist yet: RocksDB is the one backend. */
-static const op_counters_backend_t *backend_of(const op_config_t *cfg)
+static const op_counters_backend_t *backend_of(const op_counters_conf_t *cfg)
 {
     (void)cfg;
     return &op_counters_rocksdb;
 }
 
-static op_counters_t *open_backend(uv_loop_t *loop, const op_config_t *cfg, int private_state,
+static op_counters_t *open_backend(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_state,
                                    char *err, size_t errlen)
 {
     const op_counters_backend_t *be = backend_of(cfg);
@@ -44,18 +44,18 @@ static op_counters_t *open_backend(uv_loop_t *loop, const op_config_t *cfg, int 
     return store != NULL ? op_counters_wrap(be, store) : NULL;
 }
 
-op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
+op_counters_t *op_counters_open(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err, size_t errlen)
 {
     return open_backend(loop, cfg, 0, err, errlen);
 }
 
-op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                         size_t errlen)
 {
     return open_backend(loop, cfg, 1, err, errlen);
 }
 
-void op_counters_configure(op_counters_t *c, const op_config_t *cfg)
+void op_counters_configure(op_counters_t *c, const op_counters_conf_t *cfg)
 {
     c->be->configure(c->store, cfg);
 }

@@ -50,9 +50,9 @@ typedef struct op_counters_backend {
 
     /* private_state: state of its own that no daemon shares, dropped at
      * close (`outpostd test`).  NULL with a message in err. */
-    void *(*open)(uv_loop_t *loop, const op_config_t *cfg, int private_state, char *err,
+    void *(*open)(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_state, char *err,
                   size_t errlen);
-    void (*configure)(void *store, const op_config_t *cfg);
+    void (*configure)(void *store, const op_counters_conf_t *cfg);
     void (*close)(void *store);
     int64_t (*now)(void *store);
     int (*has_limit)(void *store, const char *limit);

@@ -92,12 +92,12 @@ static void free_limits(op_rocks_t *c)
 
 static int wait_inflight(op_rocks_t *c);
 
-void op_rocks_configure(op_rocks_t *c, const op_config_t *cfg)
+void op_rocks_configure(op_rocks_t *c, const op_counters_conf_t *cfg)
 {
     wait_inflight(c); /* the pool's write reads the write options */
     free_limits(c);
     op__mem_clear(c); /* windows may change: read them again under the new limits */
-    c->max_wins = cfg->counters_cache_entries ? cfg->counters_cache_entries : 250000;
+    c->max_wins = cfg->cache_entries ? cfg->cache_entries : 250000;
     c->limits = op_calloc(cfg->nlimits ? cfg->nlimits : 1, sizeof *c->limits);
     for (size_t i = 0; i < cfg->nlimits; i++) {
         const op_limit_conf_t *lc = &cfg->limits[i];
@@ -110,7 +110,7 @@ void op_rocks_configure(op_rocks_t *c, const op_config_t *cfg)
     }
     c->reservation_timeout = cfg->reservation_timeout > 0 ? cfg->reservation_timeout : 1800;
     c->expired_until = 0; /* a shorter timeout may put new deadlines before it */
-    rocksdb_writeoptions_set_sync(c->wopts, (unsigned char)(cfg->counters_sync != 0));
+    rocksdb_writeoptions_set_sync(c->wopts, (unsigned char)(cfg->sync != 0));
 }
 
 /* ---- open / close ---- */
@@ -138,7 +138,7 @@ static void on_timer(uv_timer_t *t)
 static int barrier_run(void *data);
 static void group_close(op_rocks_t *c);
 
-static op_rocks_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *path,
+static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const char *path,
                               char *err, size_t errlen)
 {
     op_rocks_t *c = op_calloc(1, sizeof *c);
@@ -149,8 +149,8 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *
     if (path != NULL) {
         c->path = op_strdup(path);
         c->remove_on_close = 1;
-    } else if (cfg->counters_path != NULL) {
-        c->path = op_strdup(cfg->counters_path);
+    } else if (cfg->path != NULL) {
+        c->path = op_strdup(cfg->path);
     } else {
         c->path = op_malloc(strlen(cfg->state_dir) + sizeof "/counters");
         sprintf(c->path, "%s/counters", cfg->state_dir);
@@ -212,12 +212,12 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_config_t *cfg, const char *
     return c;
 }
 
-op_rocks_t *op_rocks_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
+op_rocks_t *op_rocks_open(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err, size_t errlen)
 {
     return open_at(loop, cfg, NULL, err, errlen);
 }
 
-op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                         size_t errlen)
 {
     char dir[] = "/tmp/outpost-counters.XXXXXX";

@@ -37,7 +37,7 @@
 #ifndef OP_COUNTERS_H
 #define OP_COUNTERS_H
 
-#include "config/config.h"
+#include "counters/counters_config.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -112,14 +112,14 @@ typedef struct {
 /* Opens the backend the config names (RocksDB: counters.path or
  * <state_dir>/counters) on loop (NULL: no timers and no group commit, as
  * in C tests and bench tools). */
-op_counters_t *op_counters_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen);
+op_counters_t *op_counters_open(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err, size_t errlen);
 /* The same on private state (a new temporary store, removed by
  * op_counters_close): `outpostd test` must not touch (or wait for the
  * lock of) the state of a daemon running with the same configuration. */
-op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                         size_t errlen);
 /* Takes the limits and settings of a reloaded config; the path needs a restart. */
-void op_counters_configure(op_counters_t *c, const op_config_t *cfg);
+void op_counters_configure(op_counters_t *c, const op_counters_conf_t *cfg);
 /* Calls in flight complete with OP_COUNTERS_ECANCELLED before it returns. */
 void op_counters_close(op_counters_t *c);
 

@@ -4,14 +4,14 @@
 #include "counters/backend.h"
 #include "counters/counters_rocksdb.h"
 
-static void *rocks_open(uv_loop_t *loop, const op_config_t *cfg, int private_state, char *err,
+static void *rocks_open(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_state, char *err,
                         size_t errlen)
 {
     return private_state ? op_rocks_open_private(loop, cfg, err, errlen)
                          : op_rocks_open(loop, cfg, err, errlen);
 }
 
-static void rocks_configure(void *s, const op_config_t *cfg)
+static void rocks_configure(void *s, const op_counters_conf_t *cfg)
 {
     op_rocks_configure(s, cfg);
 }

@@ -28,12 +28,12 @@ typedef struct op_rocks op_rocks_t;
 
 /* Opens the store of cfg (counters.path or <state_dir>/counters) and
  * starts the reservation timer on loop (NULL: no timer, as in C tests). */
-op_rocks_t *op_rocks_open(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen);
+op_rocks_t *op_rocks_open(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err, size_t errlen);
 /* The same on a private store in a new temporary directory, removed by
  * op_rocks_close. */
-op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_config_t *cfg, char *err,
+op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                   size_t errlen);
-void op_rocks_configure(op_rocks_t *c, const op_config_t *cfg);
+void op_rocks_configure(op_rocks_t *c, const op_counters_conf_t *cfg);
 void op_rocks_close(op_rocks_t *c);
 void op_rocks_set_clock(op_rocks_t *c, op_counters_clock_fn fn, void *data);
 int64_t op_rocks_now(op_rocks_t *c);

@@ -54,7 +54,6 @@ typedef struct {
 struct op_ldap {
     uv_loop_t *loop;
     op__ldap_conf_t conf;
-    op_ldap_directory_t dir;
     unsigned epoch;        /* bumped when servers or bind change */
     op__ldap_conn_t *conns;
     size_t nconns;

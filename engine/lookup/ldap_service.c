@@ -4,6 +4,7 @@
  * timeout.  Connections are ldap_conn.c. */
 #include "lookup/ldap_service.h"
 
+#include "lookup/ldap_config.h"
 #include "lookup/ldap_conn.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -82,7 +83,7 @@ static void release_cached(void *v)
 static op_cache_conf_t cache_conf(const op_config_t *cfg)
 {
     /* The TTLs are the service's (cache_ttl, negative_ttl): no caps here. */
-    op_cache_conf_t c = {.max_entries = cfg->ldap_cache_size, .max_ttl = INFINITY,
+    op_cache_conf_t c = {.max_entries = op_ldap_config(cfg)->cache_size, .max_ttl = INFINITY,
                          .negative_max_ttl = INFINITY};
     return c;
 }
@@ -427,11 +428,6 @@ void op_ldap_stats(const op_ldap_t *l, op_ldap_stats_t *out)
             out->ready++;
 }
 
-const op_ldap_directory_t *op_ldap_directory(const op_ldap_t *l)
-{
-    return &l->dir;
-}
-
 void op_ldap_cache_flush(op_ldap_t *l)
 {
     op_cache_clear(l->cache);
@@ -442,7 +438,7 @@ void op_ldap_cache_flush(op_ldap_t *l)
 op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
     err[0] = '\0';
-    if (cfg->nldap_uris == 0)
+    if (op_ldap_config(cfg)->nuris == 0)
         return NULL;
     /* libldap writes with write(2), and an unbind on a connection the
      * server reset would kill the process (the daemon ignores SIGPIPE too;
@@ -462,7 +458,7 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
     uv_timer_init(loop, &l->deadline);
     l->deadline.data = l;
     l->holds++;
-    l->nconns = cfg->ldap_pool_size;
+    l->nconns = op_ldap_config(cfg)->pool_size;
     l->conns = op_calloc(l->nconns, sizeof *l->conns);
     for (size_t i = 0; i < l->nconns; i++)
         op__ldap_conn_init(l, &l->conns[i]);
@@ -478,9 +474,10 @@ int op_ldap_reload(op_ldap_t *l, const op_config_t *cfg, char *err, size_t errle
         return -1;
     op_cache_conf_t cc = cache_conf(cfg);
     op_cache_configure(l->cache, &cc);
-    if (cfg->ldap_pool_size != l->nconns)
+    const op_ldap_config_t *lc = op_ldap_config(cfg);
+    if (lc->pool_size != l->nconns)
         op_notice("ldap: pool_size %zu takes effect at the next restart (now %zu)",
-                  cfg->ldap_pool_size, l->nconns);
+                  lc->pool_size, l->nconns);
     if (servers_changed) {
         /* Answers from other servers or another bind may differ. */
         op_cache_clear(l->cache);

@@ -104,26 +104,15 @@ typedef struct {
     op_cache_stats_t cache; /* the cache's own */
 } op_ldap_stats_t;
 
-/* The directory { } settings, copied from the configuration the service
- * last started or reloaded with; version changes with every reload. */
-typedef struct {
-    unsigned version;
-    char *base, *user_filter, *address_filter, *domain_filter, *protected_filter, *function_filter;
-    char **sender_attrs;
-    size_t nsender_attrs;
-    char *limit_attr, *lock_attr, *networks_attr, *tenants_attr;
-    size_t default_limit;
-} op_ldap_directory_t;
-
 /* Starts the service when cfg names servers; returns NULL with err empty
  * when it names none, NULL with a message on an error (an unreadable
  * password file). */
 op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen);
 
 /* Applies a reloaded configuration: servers, bind, TLS (connections are
- * re-established once idle), timeouts, cache bounds and TTLs, directory
- * settings.  pool_size needs a restart.  Returns -1 with a message and
- * changes nothing when the password file cannot be read. */
+ * re-established once idle), timeouts, cache bounds and TTLs.  pool_size
+ * needs a restart.  Returns -1 with a message and changes nothing when the
+ * password file cannot be read. */
 int op_ldap_reload(op_ldap_t *l, const op_config_t *cfg, char *err, size_t errlen);
 
 /* Stops: searches still in flight answer OP_LDAP_UNAVAILABLE now; memory
@@ -150,7 +139,6 @@ void op_ldap_result_unref(op_ldap_result_t *r);
 const char *op_ldap_status_token(op_ldap_status_t s);
 
 void op_ldap_stats(const op_ldap_t *l, op_ldap_stats_t *out);
-const op_ldap_directory_t *op_ldap_directory(const op_ldap_t *l);
 
 /* Empties the cache (specs; an admin command later). */
 void op_ldap_cache_flush(op_ldap_t *l);

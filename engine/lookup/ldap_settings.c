@@ -1,7 +1,9 @@
-/* The LDAP service's settings: copied out of a configuration (which belongs
- * to a generation and goes with it), with the bind password read from its
- * file. */
+/* The LDAP service's settings: copied out of a configuration's ldap { }
+ * (which belongs to a generation and goes with it), with the bind password
+ * read from its file. */
 #include "lookup/ldap_conn.h"
+
+#include "lookup/ldap_config.h"
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -62,28 +64,29 @@ static void conf_free(op__ldap_conf_t *c)
     memset(c, 0, sizeof *c);
 }
 
-static int conf_load(op__ldap_conf_t *c, const op_config_t *cfg, char *err, size_t errlen)
+static int conf_load(op__ldap_conf_t *c, const op_config_t *config, char *err, size_t errlen)
 {
+    const op_ldap_config_t *cfg = op_ldap_config(config);
     memset(c, 0, sizeof *c);
-    if (cfg->ldap_bind_password_file != NULL) {
-        c->password = read_password(cfg->ldap_bind_password_file, err, errlen);
+    if (cfg->bind_password_file != NULL) {
+        c->password = read_password(cfg->bind_password_file, err, errlen);
         if (c->password == NULL)
             return -1;
     }
-    c->uris = op_calloc(cfg->nldap_uris, sizeof *c->uris);
-    for (size_t i = 0; i < cfg->nldap_uris; i++)
-        c->uris[i] = op_strdup(cfg->ldap_uris[i]);
-    c->nuris = cfg->nldap_uris;
-    c->bind_dn = dup_or_null(cfg->ldap_bind_dn);
-    c->starttls = cfg->ldap_starttls;
-    c->ca_file = dup_or_null(cfg->ldap_ca_file);
-    c->connect_timeout = cfg->ldap_connect_timeout;
-    c->timeout = cfg->ldap_timeout;
-    c->reconnect_min = cfg->ldap_reconnect_min;
-    c->reconnect_max = cfg->ldap_reconnect_max;
-    c->size_limit = cfg->ldap_size_limit;
-    c->cache_ttl = cfg->ldap_cache_ttl;
-    c->negative_ttl = cfg->ldap_negative_ttl;
+    c->uris = op_calloc(cfg->nuris, sizeof *c->uris);
+    for (size_t i = 0; i < cfg->nuris; i++)
+        c->uris[i] = op_strdup(cfg->uris[i]);
+    c->nuris = cfg->nuris;
+    c->bind_dn = dup_or_null(cfg->bind_dn);
+    c->starttls = cfg->starttls;
+    c->ca_file = dup_or_null(cfg->ca_file);
+    c->connect_timeout = cfg->connect_timeout;
+    c->timeout = cfg->timeout;
+    c->reconnect_min = cfg->reconnect_min;
+    c->reconnect_max = cfg->reconnect_max;
+    c->size_limit = cfg->size_limit;
+    c->cache_ttl = cfg->cache_ttl;
+    c->negative_ttl = cfg->negative_ttl;
     return 0;
 }
 
@@ -98,57 +101,10 @@ static int servers_differ(const op__ldap_conf_t *a, const op__ldap_conf_t *b)
     return 0;
 }
 
-static void dir_free(op_ldap_directory_t *d)
-{
-    free(d->base);
-    free(d->user_filter);
-    free(d->address_filter);
-    free(d->domain_filter);
-    free(d->protected_filter);
-    free(d->function_filter);
-    for (size_t i = 0; i < d->nsender_attrs; i++)
-        free(d->sender_attrs[i]);
-    free(d->sender_attrs);
-    free(d->limit_attr);
-    free(d->lock_attr);
-    free(d->networks_attr);
-    free(d->tenants_attr);
-}
-
-static void dir_load(op_ldap_directory_t *d, const op_config_t *cfg, unsigned version)
-{
-    dir_free(d);
-    memset(d, 0, sizeof *d);
-    d->version = version;
-    d->base = dup_or_null(cfg->dir_base);
-    d->user_filter = dup_or_null(cfg->dir_user_filter);
-    d->address_filter = dup_or_null(cfg->dir_address_filter);
-    d->domain_filter = dup_or_null(cfg->dir_domain_filter);
-    d->protected_filter = dup_or_null(cfg->dir_protected_filter);
-    d->function_filter = dup_or_null(cfg->dir_function_filter);
-    if (cfg->ndir_sender_attrs > 0) {
-        d->nsender_attrs = cfg->ndir_sender_attrs;
-        d->sender_attrs = op_calloc(d->nsender_attrs, sizeof *d->sender_attrs);
-        for (size_t i = 0; i < d->nsender_attrs; i++)
-            d->sender_attrs[i] = op_strdup(cfg->dir_sender_attrs[i]);
-    } else {
-        d->nsender_attrs = 2;
-        d->sender_attrs = op_calloc(2, sizeof *d->sender_attrs);
-        d->sender_attrs[0] = op_strdup("mail");
-        d->sender_attrs[1] = op_strdup("mailLocalAddress");
-    }
-    d->limit_attr = dup_or_null(cfg->dir_limit_attr);
-    d->lock_attr = dup_or_null(cfg->dir_lock_attr);
-    d->networks_attr = dup_or_null(cfg->dir_networks_attr);
-    d->tenants_attr = dup_or_null(cfg->dir_tenants_attr);
-    d->default_limit = cfg->dir_default_limit;
-}
-
 int op__ldap_settings_load(op_ldap_t *l, const op_config_t *cfg, char *err, size_t errlen)
 {
     if (conf_load(&l->conf, cfg, err, errlen) < 0)
         return -1;
-    dir_load(&l->dir, cfg, 1);
     return 0;
 }
 
@@ -165,12 +121,10 @@ int op__ldap_settings_reload(op_ldap_t *l, const op_config_t *cfg, int *servers_
         *servers_changed = 1; /* cached answers were cut at the old limit */
     conf_free(&l->conf);
     l->conf = next;
-    dir_load(&l->dir, cfg, l->dir.version + 1);
     return 0;
 }
 
 void op__ldap_settings_free(op_ldap_t *l)
 {
     conf_free(&l->conf);
-    dir_free(&l->dir);
 }

@@ -8,7 +8,7 @@
  *       into args and is escaped, never into the template.  The list is
  *       shared: the same cached answer gives the same (read-only) tables
  *       until it expires, so a policy may keep what it derived from them.
- *   ldap.directory()  the directory { } settings, for lua/lib/directory.lua
+ *   ldap.directory()  the directory { } settings (= outpost.config().directory)
  *   ldap.stats()      counters of the service (searches, cache hits, ...)
  *   ldap.flush()      empties the cache
  *   ldap.configured() true when an LDAP service runs */
@@ -25,7 +25,6 @@
 int luaopen_outpost_ldap(lua_State *L);
 
 #define ATTRS_MT "outpost.ldap.attrs"
-#define DIR_CACHE "outpost.ldap.directory"
 #define MAX_ATTRS 64
 /* Decoded answers, by serial: registry[DECODED][2i+1] = serial,
  * [2i+2] = the list; direct-mapped, a collision replaces. */
@@ -257,48 +256,16 @@ static int l_ldap_search(lua_State *L)
     return 2;
 }
 
-static void set_str(lua_State *L, const char *k, const char *v)
-{
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
+/* The generation's outpost.config().directory (config_lua.c), itself, not
+ * a copy: lua/lib/directory.lua reads it from there; this name stays for
+ * code written against it. */
 static int l_ldap_directory(lua_State *L)
 {
-    const op_ldap_directory_t *d = op_ldap_directory(service(L));
-    lua_getfield(L, LUA_REGISTRYINDEX, DIR_CACHE);
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "version");
-        if (lua_tonumber(L, -1) == (lua_Number)d->version) {
-            lua_pop(L, 1);
-            return 1;
-        }
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 16);
-    lua_pushnumber(L, (lua_Number)d->version);
-    lua_setfield(L, -2, "version");
-    set_str(L, "base", d->base);
-    set_str(L, "user_filter", d->user_filter);
-    set_str(L, "address_filter", d->address_filter);
-    set_str(L, "domain_filter", d->domain_filter);
-    set_str(L, "protected_filter", d->protected_filter);
-    set_str(L, "function_filter", d->function_filter);
-    set_str(L, "limit_attr", d->limit_attr);
-    set_str(L, "lock_attr", d->lock_attr);
-    set_str(L, "networks_attr", d->networks_attr);
-    set_str(L, "tenants_attr", d->tenants_attr);
-    lua_pushnumber(L, (lua_Number)d->default_limit);
-    lua_setfield(L, -2, "default_limit");
-    lua_createtable(L, (int)d->nsender_attrs, 0);
-    for (size_t i = 0; i < d->nsender_attrs; i++) {
-        lua_pushstring(L, d->sender_attrs[i]);
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-    lua_setfield(L, -2, "sender_attrs");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, DIR_CACHE);
+    service(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "outpost.config");
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "outpost.ldap.directory: no configuration");
+    lua_getfield(L, -1, "directory");
     return 1;
 }
 

@@ -8,7 +8,8 @@
  *   outpost.domain(name)         the normal form of a domain name (names.h), or nil, "badname"
  *   outpost.config()             a copy of the services' settings: {services = {NAME =
  *                                {checks = {ID = MODE}, tenant_checks = {TENANT = {...}},
- *                                deadline =, default_action =}}}
+ *                                deadline =, default_action =}},
+ *                                directory = {KEY = value}} (config_lua.c)
  *   outpost.version              daemon version string
  *   outpost.action_metatable     the metatable outpost.action gives its answers */
 #include "core/log.h"

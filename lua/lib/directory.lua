@@ -26,6 +26,10 @@ local core = require "outpost"
 local address = require "address"
 local ldap = require "outpost.ldap"
 
+-- The directory { } settings of this generation, as the configuration
+-- layer hands them over (defaults applied).
+local settings = core.config().directory
+
 local M = {}
 
 -- "Local@Dom.Example." -> "local@dom.example", or nil when it is no
@@ -46,7 +50,7 @@ local function want_string(v, what, level)
 end
 
 local function search(filter, value, attrs)
-    local s = ldap.directory()
+    local s = settings
     return ldap.search { base = s.base, filter = filter, args = { value }, attrs = attrs }
 end
 
@@ -110,7 +114,7 @@ end
 -- false when no such user.
 function M.user(uid)
     want_string(uid, "directory.user: uid", 2)
-    local s = ldap.directory()
+    local s = settings
     local attrs = user_attrs[s]
     if attrs == nil then
         attrs = account_attrs(s)
@@ -157,7 +161,7 @@ end
 local function address_exists(filter_key, address)
     local n = M.normalize_address(address)
     if n == nil then return false end
-    return exists(ldap.directory()[filter_key], n)
+    return exists(settings[filter_key], n)
 end
 
 function M.mailbox_exists(address)
@@ -170,7 +174,7 @@ function M.is_local_domain(domain)
     want_string(domain, "directory.is_local_domain: domain", 2)
     local d = core.domain(domain)
     if d == nil then return false end
-    return exists(ldap.directory().domain_filter, d)
+    return exists(settings.domain_filter, d)
 end
 
 -- MO6: does address accept only authenticated senders (distribution lists)?
@@ -186,7 +190,7 @@ end
 -- false when no such account.
 function M.function_account(uid)
     want_string(uid, "directory.function_account: uid", 2)
-    local s = ldap.directory()
+    local s = settings
     local e, err = one(s.function_filter, uid, account_attrs(s, { s.networks_attr, s.tenants_attr }))
     if not e then return e, err end
     local addresses, senders = addresses_of(s, e)
@@ -217,7 +221,7 @@ function M.function_account_by_sender(address)
     want_string(address, "directory.function_account_by_sender: address", 2)
     local n = M.normalize_address(address)
     if n == nil then return false end
-    local s = ldap.directory()
+    local s = settings
     local login = s.function_filter:match("%(([%w%.;%-]+)=%%[s1]%)") or "uid"
     local any = s.function_filter:gsub("%%(.)", function(c)
         if c == "s" or c:match("%d") then return "*" end

@@ -15,7 +15,7 @@ static int64_t test_clock(void *data)
 
 static char dir[64];
 static op_limit_conf_t limits[2];
-static op_config_t cfg;
+static op_counters_conf_t cfg;
 
 #define T0 ((int64_t)1800000000 - (int64_t)1800000000 % 86400) /* a midnight UTC */
 
@@ -23,7 +23,7 @@ static void open_store_cfg(void)
 {
     limits[0] = (op_limit_conf_t){.name = "rcpt", .max = 5, .window = 3600, .resolution = 60, .max_override = 8};
     limits[1] = (op_limit_conf_t){.name = "day", .max = 100, .window = 86400, .resolution = 900, .max_override = 100};
-    cfg = (op_config_t){.state_dir = dir, .limits = limits, .nlimits = 2, .reservation_timeout = 30};
+    cfg = (op_counters_conf_t){.state_dir = dir, .limits = limits, .nlimits = 2, .reservation_timeout = 30};
 }
 
 static op_rocks_t *open_store(void)

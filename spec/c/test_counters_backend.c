@@ -96,7 +96,7 @@ static int fake_start(fake_t *f, int kind, const char *limit, int64_t n, op_coun
     return OP_COUNTERS_STARTED;
 }
 
-static void *fake_open(uv_loop_t *loop, const op_config_t *cfg, int private_state, char *err,
+static void *fake_open(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_state, char *err,
                        size_t errlen)
 {
     (void)cfg, (void)private_state, (void)err, (void)errlen;
@@ -399,14 +399,14 @@ static char dir[64];
 static op_counters_t *open_rocks(uv_loop_t *lp)
 {
     static op_limit_conf_t limits[1];
-    static op_config_t cfg;
+    static op_counters_conf_t cfg;
     char err[512];
     snprintf(dir, sizeof dir, "/tmp/outpost-ctest-XXXXXX");
     if (mkdtemp(dir) == NULL)
         abort();
     limits[0] = (op_limit_conf_t){.name = "rcpt", .max = 2, .window = 3600, .resolution = 60,
                                   .max_override = 4};
-    cfg = (op_config_t){.state_dir = dir, .limits = limits, .nlimits = 1,
+    cfg = (op_counters_conf_t){.state_dir = dir, .limits = limits, .nlimits = 1,
                         .reservation_timeout = 30};
     op_counters_t *c = op_counters_open(lp, &cfg, err, sizeof err);
     if (c == NULL) {

@@ -1,0 +1,28 @@
+/* service NAME { }: a policy and how it runs (request.c, vm.c).  Included
+ * by config/config.h, which keeps the services of a configuration in
+ * op_config_t. */
+#ifndef OP_SERVICE_CONFIG_H
+#define OP_SERVICE_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *name;           /* service NAME { } */
+    const char *file;
+    int line;
+    char *policy;         /* absolute path of the policy file */
+    double deadline;      /* seconds; default 10 */
+    char *default_action; /* Postfix action text; default "451 4.3.5 ..." */
+    char **checks;        /* "ID=MODE" */
+    size_t nchecks;
+    char **tenant_checks; /* "TENANT:ID=MODE" */
+    size_t ntenant_checks;
+} op_service_conf_t;
+
+struct op__config_ctx;
+/* After every section is read (the policy names depend on daemon { lua_dir }):
+ * makes each service's policy an absolute path.  Returns 0 or -1 with the
+ * load's error set. */
+int op__service_config_resolve(struct op__config_ctx *c);
+
+#endif

@@ -1,0 +1,40 @@
+/* counters { } and limit NAME { }: the sections of outpost.conf that
+ * configure the counters service (counters.h), and op_counters_conf_t, the
+ * settings it opens and reconfigures with. */
+#ifndef OP_COUNTERS_CONFIG_H
+#define OP_COUNTERS_CONFIG_H
+
+#include "config/config.h"
+
+#include <stddef.h>
+
+/* limit NAME { }: one rate limit. */
+typedef struct {
+    char *name;
+    const char *file;
+    int line;
+    size_t max;           /* default maximum per subject in one window */
+    double window;        /* seconds */
+    double resolution;    /* seconds per bucket; divides window */
+    size_t max_override;  /* highest maximum an override may set; 0 = max */
+} op_limit_conf_t;
+
+typedef struct {
+    /* counters { } */
+    char *path;                 /* RocksDB directory; NULL = <state_dir>/counters */
+    double reservation_timeout; /* seconds an uncommitted reservation lives */
+    int sync;                   /* fsync the WAL on every write */
+    size_t cache_entries;       /* windows kept in memory */
+    /* from elsewhere in the configuration */
+    const char *state_dir;      /* daemon { state_dir } */
+    const op_limit_conf_t *limits; /* the limit { } sections */
+    size_t nlimits;
+} op_counters_conf_t;
+
+extern const struct op_conf_section op_counters_section;
+extern const struct op_conf_section op_limit_section;
+
+/* The counters' settings of cfg; they live as long as cfg. */
+void op_counters_conf_of(const op_config_t *cfg, op_counters_conf_t *out);
+
+#endif

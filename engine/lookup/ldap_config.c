@@ -1,0 +1,68 @@
+/* ldap { }: the schema rows of the LDAP service's settings. */
+#include "lookup/ldap_config.h"
+
+#include "config/config_schema.h"
+
+#define LDAP(f) offsetof(op_ldap_config_t, f)
+
+static const key_def_t rows[] = {
+    {.key = "uris", .type = T_LIST, .doc_def = "empty",
+     .doc_type = "list of URIs", .off = LDAP(uris), .count_off = LDAP(nuris),
+     .descr = "Servers, tried in order: `ldap://HOST:PORT/` or `ldaps://HOST:PORT/`. A connection "
+              "uses the first that answers; when it breaks, the next attempt starts again at the first."},
+    {.key = "bind_dn", .type = T_STRING, .doc_def = "none (anonymous)",
+     .flags = F_NONEMPTY, .off = LDAP(bind_dn),
+     .descr = "DN for a simple bind; without it connections bind anonymously."},
+    {.key = "bind_password_file", .type = T_PATH, .doc_def = "none",
+     .off = LDAP(bind_password_file),
+     .descr = "File holding the bind password (one line; a trailing newline is ignored), "
+              "read at start and at every reload. Keep it readable by outpostd only."},
+    {.key = "starttls", .type = T_BOOL, .def = "no", .off = LDAP(starttls),
+     .descr = "Send StartTLS on `ldap://` connections before binding; a failure fails the connection."},
+    {.key = "ca_file", .type = T_PATH, .doc_def = "the system's CAs",
+     .off = LDAP(ca_file),
+     .descr = "CA certificates (PEM) that verify the server for `ldaps://` and StartTLS."},
+    {.key = "pool_size", .type = T_INTEGER, .def = "2", .lo = 1, .hi = 64,
+     .off = LDAP(pool_size),
+     .descr = "Connections kept open; searches go to the least busy. Applied at restart."},
+    {.key = "timeout", .type = T_DURATION, .def = "5s", .flags = F_ABOVE_LO,
+     .lo = 0, .hi = 90, .off = LDAP(timeout),
+     .descr = "Default time a search may take (`timeout=` of a search overrides it); then it "
+              "answers `nil, \"timeout\"`."},
+    {.key = "connect_timeout", .type = T_DURATION, .def = "3s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 60, .off = LDAP(connect_timeout),
+     .descr = "Time to connect, StartTLS and bind to one server before trying the next."},
+    {.key = "reconnect_min", .type = T_DURATION, .def = "100ms",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 3600, .off = LDAP(reconnect_min),
+     .descr = "Wait before reconnecting after a connection failed; doubles with every failure "
+              "in a row up to `reconnect_max`."},
+    {.key = "reconnect_max", .type = T_DURATION, .def = "10s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 3600, .off = LDAP(reconnect_max),
+     .descr = "Longest wait between reconnection attempts."},
+    {.key = "size_limit", .type = T_INTEGER, .def = "100", .lo = 1,
+     .hi = 100000, .off = LDAP(size_limit),
+     .descr = "Most entries one search returns; more answer `nil, \"sizelimit\"`."},
+    {.key = "cache_size", .type = T_INTEGER, .def = "10000", .lo = 0,
+     .hi = 10000000, .off = LDAP(cache_size),
+     .descr = "Most answers kept in the cache (least recently used go first); 0 turns the cache off. "
+              "The cache lives in the service and survives reloads."},
+    {.key = "cache_ttl", .type = T_DURATION, .def = "60s", .lo = 0,
+     .hi = 86400, .off = LDAP(cache_ttl),
+     .descr = "How long an answer with entries is reused."},
+    {.key = "negative_ttl", .type = T_DURATION, .def = "30s", .lo = 0,
+     .hi = 86400, .off = LDAP(negative_ttl),
+     .descr = "How long an answer without entries (or `nosuchobject`) is reused. Errors are never cached."},
+};
+
+const op_conf_section_t op_ldap_section = {
+    .name = "ldap",
+    .descr = "The LDAP directory `outpost.ldap` searches (engine/lookup/ldap_service.c): servers, binding, "
+             "connection pool, timeouts and the answer cache. Optional, at most once; without "
+             "`uris` there is no LDAP service and `outpost.ldap.search` raises.",
+    .keys = OP_CONF_ROWS(rows), .size = sizeof(op_ldap_config_t),
+};
+
+const op_ldap_config_t *op_ldap_config(const op_config_t *cfg)
+{
+    return op_config_section(cfg, &op_ldap_section);
+}
