@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "proto/milter.h"
+#include "proto/milter_macros.h"
 #include "core/services.h"
 
 #include <errno.h>
@@ -39,7 +40,7 @@ static op_gen_t *build_generation(op_daemon_t *d, char *err, size_t errlen)
     op_config_t *cfg = op_config_load(d->config_path, err, errlen);
     if (cfg == NULL)
         return NULL;
-    op_gen_t *gen = op_gen_create(cfg, d->generations + 1, err, errlen);
+    op_gen_t *gen = op_gen_create(cfg, d->generations + 1, &op_milter_gen_proto, err, errlen);
     if (gen != NULL)
         d->generations++;
     return gen;
@@ -303,7 +304,7 @@ int op_daemon_run(const char *config_path)
     if (op_services_start(d.loop, cfg, err, sizeof err) != 0)
         op_fatal("%s", err);
 
-    d.current = op_gen_create(cfg, 1, err, sizeof err);
+    d.current = op_gen_create(cfg, 1, &op_milter_gen_proto, err, sizeof err);
     if (d.current == NULL)
         op_fatal("%s", err);
     d.generations = 1;
@@ -347,7 +348,7 @@ int op_daemon_check(const char *config_path)
         return 1;
     }
     size_t nl = cfg->nlisteners, ns = cfg->nservices;
-    op_gen_t *gen = op_gen_create(cfg, 1, err, sizeof err);
+    op_gen_t *gen = op_gen_create(cfg, 1, &op_milter_gen_proto, err, sizeof err);
     if (gen == NULL) {
         fprintf(stderr, "outpostd: %s\n", err);
         return 1;

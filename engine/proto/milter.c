@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "proto/milter_macros.h"
 #include "proto/milter_session.h"
 #include "proto/milter_verdict.h"
 
@@ -364,7 +365,8 @@ static void negotiate(op_milter_session_t *s, const op_milter_msg_t *m)
         if (h[nr_map[i].phase] == LUA_NOREF)
             nr |= nr_map[i].flag;
     uint32_t want = OP_MILTER_F_ADDHDRS | OP_MILTER_F_CHGHDRS | OP_MILTER_F_QUARANTINE;
-    if (s->svc->macros_set)
+    const op_milter_symlists_t *sl = op_milter_symlists(s->svc);
+    if (sl != NULL && sl->set)
         want |= OP_MILTER_F_SETSYMLIST;
     op_milter_options_t mta = {m->u.optneg.version, m->u.optneg.actions, m->u.optneg.protocol}, o;
     op_milter_negotiate(&mta, want, skip, nr, &o);
@@ -375,8 +377,8 @@ static void negotiate(op_milter_session_t *s, const op_milter_msg_t *m)
     const char *lists[OP_MILTER_M_COUNT] = {NULL};
     if (o.actions & OP_MILTER_F_SETSYMLIST)
         for (int st = 0; st < OP_MILTER_M_COUNT; st++)
-            if (s->svc->macros_set & (1u << st))
-                lists[st] = s->svc->macros[st];
+            if (sl->set & (1u << st))
+                lists[st] = sl->lists[st];
     size_t cap = 5 + 12;
     for (int st = 0; st < OP_MILTER_M_COUNT; st++)
         cap += lists[st] ? 4 + strlen(lists[st]) + 1 : 0;
