@@ -1,13 +1,12 @@
 #include "core/daemon.h"
 
-#include "proto/conn.h"
 #include "control/control.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "proto/milter.h"
 #include "proto/milter_macros.h"
 #include "core/services.h"
+#include "core/session.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -138,8 +137,7 @@ static void stop(op_daemon_t *d, int signum)
 {
     if (d->stopping) {
         op_notice("signal %d again: answering what is in flight with the default action", signum);
-        op_conn_abort_all(d);
-        op_milter_abort_all(d);
+        op_session_abort_all(d);
         return;
     }
     d->stopping = 1;
@@ -149,8 +147,7 @@ static void stop(op_daemon_t *d, int signum)
     for (size_t i = 0; i < d->nlisteners; i++)
         op_listener_close(d->listeners[i]);
     d->drain_deadline = uv_now(d->loop) + (uint64_t)(drain * 1000.0);
-    op_conn_drain_all(d);
-    op_milter_drain_all(d);
+    op_session_drain_all(d);
     finish_if_drained(d);
 }
 
@@ -172,11 +169,9 @@ static void on_sweep(uv_timer_t *t)
     if (d->stopping && uv_now(d->loop) >= d->drain_deadline) {
         op_warn("drain_timeout passed with %zu connections open; answering what is in flight "
                 "with the default action", d->nconns);
-        op_conn_abort_all(d);
-        op_milter_abort_all(d);
+        op_session_abort_all(d);
     }
-    op_conn_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
-    op_milter_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
+    op_session_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
     finish_if_drained(d);
 }
 

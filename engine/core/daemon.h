@@ -10,8 +10,7 @@
 #include <uv.h>
 
 typedef struct op_listener op_listener_t;
-typedef struct op_conn op_conn_t;
-typedef struct op_milter_session op_milter_session_t;
+typedef struct op_session op_session_t;
 
 typedef struct op_daemon {
     uv_loop_t *loop;
@@ -20,9 +19,8 @@ typedef struct op_daemon {
     uint64_t generations;     /* generations built so far */
     op_listener_t **listeners;
     size_t nlisteners;
-    op_conn_t *conns;         /* doubly linked list of open policy connections */
-    op_milter_session_t *milters; /* and of milter sessions */
-    size_t nconns;            /* both kinds */
+    op_session_t *sessions;   /* doubly linked list of open connections, of any protocol */
+    size_t nconns;
     int stopping;
     int handles_closed;       /* the drain finished; the loop is ending */
     uv_signal_t sighup, sigterm, sigint;

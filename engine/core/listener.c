@@ -1,8 +1,9 @@
 #include "core/listener.h"
 
-#include "proto/conn.h"
 #include "core/log.h"
+#include "core/session.h"
 #include "proto/milter.h"
+#include "proto/policy_session.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -21,10 +22,8 @@ static void on_connection(uv_stream_t *server, int status)
         op_warn("listener %s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    if (l->protocol == OP_PROTO_MILTER)
-        op_milter_accept(l);
-    else
-        op_conn_accept(l);
+    op_session_accept(l, l->protocol == OP_PROTO_MILTER ? &op_milter_session_ops
+                                                        : &op_policy_session_ops);
 }
 
 static void free_strings(char **v, size_t n)
