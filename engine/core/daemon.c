@@ -4,9 +4,11 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "proto/milter_macros.h"
 #include "core/services.h"
 #include "core/session.h"
+#include "proto/milter.h"
+#include "proto/milter_macros.h"
+#include "proto/policy_session.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -126,6 +128,11 @@ static void finish_if_drained(op_daemon_t *d)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sweep, NULL);
+}
+
+const op_session_ops_t *op_daemon_protocol(op_proto_t protocol)
+{
+    return protocol == OP_PROTO_MILTER ? &op_milter_session_ops : &op_policy_session_ops;
 }
 
 void op_daemon_conn_closed(op_daemon_t *d)

@@ -11,6 +11,7 @@
 
 typedef struct op_listener op_listener_t;
 typedef struct op_session op_session_t;
+typedef struct op_session_ops op_session_ops_t;
 
 typedef struct op_daemon {
     uv_loop_t *loop;
@@ -35,6 +36,10 @@ int op_daemon_run(const char *config_path);
 /* Loads config, libraries and policies exactly as a reload would; prints
  * the error (with FILE:LINE) and returns 1 on failure, 0 on success. */
 int op_daemon_check(const char *config_path);
+
+/* The protocol a listener's sessions speak (daemon.c is where the
+ * protocols are wired in; the rest of core/ knows none). */
+const op_session_ops_t *op_daemon_protocol(op_proto_t protocol);
 
 /* Called by connections when they close (and when they finish draining). */
 void op_daemon_conn_closed(op_daemon_t *d);

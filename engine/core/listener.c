@@ -2,8 +2,6 @@
 
 #include "core/log.h"
 #include "core/session.h"
-#include "proto/milter.h"
-#include "proto/policy_session.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -22,8 +20,7 @@ static void on_connection(uv_stream_t *server, int status)
         op_warn("listener %s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    op_session_accept(l, l->protocol == OP_PROTO_MILTER ? &op_milter_session_ops
-                                                        : &op_policy_session_ops);
+    op_session_accept(l, op_daemon_protocol(l->protocol));
 }
 
 static void free_strings(char **v, size_t n)

@@ -21,7 +21,7 @@
 
 typedef struct op_session op_session_t;
 
-typedef struct {
+typedef struct op_session_ops {
     const char *name;  /* how log lines name a session: "connection", "milter" */
     size_t size;       /* of the protocol's session, which begins with an op_session_t */
     size_t read_chunk; /* the room a read gets at the least */

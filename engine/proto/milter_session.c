@@ -112,7 +112,7 @@ static void milter_free(op_session_t *ss)
 
 /* Closing: the handler in flight is cancelled, the progress timer closes
  * with the stream. */
-static void cancel(op_session_t *ss)
+static void milter_cancel(op_session_t *ss)
 {
     op_milter_session_t *s = (op_milter_session_t *)ss;
     if (s->req != NULL) {
@@ -332,24 +332,24 @@ static void handle(op_milter_session_t *s, const op_milter_msg_t *m)
 
 /* One packet at a time: while a handler runs, later packets wait, so
  * phases are answered in order and an abort finds nothing in flight. */
-static int can_take(const op_session_t *ss)
+static int milter_can_take(const op_session_t *ss)
 {
     return ((const op_milter_session_t *)ss)->req == NULL;
 }
 
 /* Stop reading while a handler runs and the buffer holds a whole packet
  * more; the MTA does not send much ahead of an answer. */
-static int may_read(const op_session_t *ss)
+static int milter_may_read(const op_session_t *ss)
 {
-    return can_take(ss) || ss->in_len < READ_CHUNK;
+    return milter_can_take(ss) || ss->in_len < READ_CHUNK;
 }
 
-static int busy(const op_session_t *ss)
+static int milter_busy(const op_session_t *ss)
 {
-    return !can_take(ss);
+    return !milter_can_take(ss);
 }
 
-static ssize_t feed(op_session_t *ss, const char *in, size_t len)
+static ssize_t milter_feed(op_session_t *ss, const char *in, size_t len)
 {
     op_milter_session_t *s = (op_milter_session_t *)ss;
     op_milter_msg_t m;
@@ -369,7 +369,7 @@ static ssize_t feed(op_session_t *ss, const char *in, size_t len)
 
 /* The drain deadline passed: the handler in flight answers its default
  * action now. */
-static void abort_inflight(op_session_t *ss)
+static void milter_abort_inflight(op_session_t *ss)
 {
     op_milter_session_t *s = (op_milter_session_t *)ss;
     if (s->req != NULL)
@@ -407,11 +407,11 @@ const op_session_ops_t op_milter_session_ops = {
     .size = sizeof(op_milter_session_t),
     .read_chunk = READ_CHUNK,
     .open = milter_open,
-    .can_take = can_take,
-    .feed = feed,
-    .may_read = may_read,
-    .busy = busy,
-    .abort = abort_inflight,
-    .cancel = cancel,
+    .can_take = milter_can_take,
+    .feed = milter_feed,
+    .may_read = milter_may_read,
+    .busy = milter_busy,
+    .abort = milter_abort_inflight,
+    .cancel = milter_cancel,
     .free = milter_free,
 };

@@ -48,7 +48,7 @@ static uint64_t now_us(void)
 
 /* The session closes: requests in flight are cancelled (their answers
  * would have nowhere to go). */
-static void cancel(op_session_t *ss)
+static void policy_cancel(op_session_t *ss)
 {
     op_conn_t *c = (op_conn_t *)ss;
     for (unsigned i = 0; i < MAX_INFLIGHT; i++) {
@@ -63,7 +63,7 @@ static void cancel(op_session_t *ss)
     }
 }
 
-static void conn_free(op_session_t *ss)
+static void policy_free(op_session_t *ss)
 {
     op_conn_t *c = (op_conn_t *)ss;
     op_policy_parser_free(&c->parser);
@@ -227,24 +227,24 @@ static void dispatch(op_conn_t *c)
                               s);
 }
 
-static int can_take(const op_session_t *ss)
+static int policy_can_take(const op_session_t *ss)
 {
     return ((const op_conn_t *)ss)->count < MAX_INFLIGHT;
 }
 
 /* Postfix sends one query and waits: more in flight is a client
  * pipelining hard, which waits until answers drain. */
-static int may_read(const op_session_t *ss)
+static int policy_may_read(const op_session_t *ss)
 {
-    return can_take(ss);
+    return policy_can_take(ss);
 }
 
-static int busy(const op_session_t *ss)
+static int policy_busy(const op_session_t *ss)
 {
     return ((const op_conn_t *)ss)->count > 0;
 }
 
-static ssize_t feed(op_session_t *ss, const char *in, size_t len)
+static ssize_t policy_feed(op_session_t *ss, const char *in, size_t len)
 {
     op_conn_t *c = (op_conn_t *)ss;
     ssize_t r = op_policy_parse(&c->parser, in, len);
@@ -261,7 +261,7 @@ static ssize_t feed(op_session_t *ss, const char *in, size_t len)
 
 /* The drain deadline passed: each request in flight answers its default
  * action now (on_done runs). */
-static void abort_inflight(op_session_t *ss)
+static void policy_abort_inflight(op_session_t *ss)
 {
     op_conn_t *c = (op_conn_t *)ss;
     for (unsigned i = 0; i < MAX_INFLIGHT; i++) {
@@ -271,7 +271,7 @@ static void abort_inflight(op_session_t *ss)
     }
 }
 
-static int conn_open(op_session_t *ss)
+static int policy_open(op_session_t *ss)
 {
     op_conn_t *c = (op_conn_t *)ss;
     const op_config_t *cfg = ss->d->current->cfg;
@@ -285,12 +285,12 @@ const op_session_ops_t op_policy_session_ops = {
     .name = "connection",
     .size = sizeof(op_conn_t),
     .read_chunk = READ_CHUNK,
-    .open = conn_open,
-    .can_take = can_take,
-    .feed = feed,
-    .may_read = may_read,
-    .busy = busy,
-    .abort = abort_inflight,
-    .cancel = cancel,
-    .free = conn_free,
+    .open = policy_open,
+    .can_take = policy_can_take,
+    .feed = policy_feed,
+    .may_read = policy_may_read,
+    .busy = policy_busy,
+    .abort = policy_abort_inflight,
+    .cancel = policy_cancel,
+    .free = policy_free,
 };
