@@ -6,6 +6,7 @@
 #include "core/mem.h"
 
 #include <string.h>
+#include <time.h>
 
 /* Past this much output not yet taken by the peer, stop reading: a client
  * pipelining without reading its answers must not grow our buffer. */
@@ -257,6 +258,13 @@ void op_session_accept(op_listener_t *l, const op_session_ops_t *ops)
     d->sessions = s;
     d->nconns++;
     set_reading(s);
+}
+
+uint64_t op_session_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 void op_session_sweep(op_daemon_t *d, uint64_t idle_ms)

@@ -79,6 +79,10 @@ void op_session_flush(op_session_t *s);
  * once its stream and these handles are closed. */
 void op_session_close_handle(op_session_t *s, uv_handle_t *h);
 
+/* A monotonic clock in microseconds: when a message came, for the
+ * decision logs' elapsed times. */
+uint64_t op_session_now_us(void);
+
 /* Closes sessions silent for longer than idle_ms (0: none) and, while the
  * daemon drains, those with nothing in flight. */
 void op_session_sweep(op_daemon_t *d, uint64_t idle_ms);

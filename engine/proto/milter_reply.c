@@ -8,14 +8,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 void op__milter_reply_simple(op_milter_session_t *s, char r)
 {
@@ -104,6 +96,6 @@ void op__milter_log_decision(op_milter_session_t *s, op_request_t *req, const op
             (unsigned long long)req->serial, s->svc->conf->name, *s->tenant ? s->tenant : "-",
             op_phase_handler_name(s->phase) + 3, s->address ? s->address : "-", user,
             s->nmail_args ? s->mail_args[0] : "", s->nrcpts, (int)a->action_len, a->action,
-            a->check, a->reason, (unsigned long long)(now_us() - s->req_start_us),
+            a->check, a->reason, (unsigned long long)(op_session_now_us() - s->req_start_us),
             (unsigned long long)req->gen->number);
 }

@@ -11,17 +11,9 @@
 
 #include <lauxlib.h>
 #include <string.h>
-#include <time.h>
 
 #define READ_CHUNK 16384
 #define PROGRESS_MS 5000 /* while an end-of-message check runs, tell the MTA every 5 s */
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void free_pairs(op_milter_pair_t *p, size_t n)
 {
@@ -125,7 +117,6 @@ static void milter_cancel(op_session_t *ss)
 
 /* ---- phases ---- */
 
-
 static void on_phase_done(op_request_t *req, const op_answer_t *a, void *data)
 {
     op_milter_session_t *s = data;
@@ -154,7 +145,7 @@ static int run_phase(op_milter_session_t *s, op_phase_t phase, const op_milter_m
         return -1;
     s->phase = phase;
     s->msg = m;
-    s->req_start_us = now_us();
+    s->req_start_us = op_session_now_us();
     s->req = op_request_start_phase(s->session.d->loop, s->gen, s->svc, phase, op_milter_push_ctx, s,
                                     on_phase_done, s);
     s->msg = NULL; /* the packet's strings die with the input buffer */

@@ -10,7 +10,6 @@
 #include "proto/proto_policy.h"
 
 #include <string.h>
-#include <time.h>
 
 /* Postfix sends one query and waits for its answer, so more than a few in
  * flight on one connection means a client pipelining hard: stop reading
@@ -19,10 +18,10 @@
 #define READ_CHUNK 8192
 #define WHO_MAX 640
 
-typedef struct op_conn op_conn_t;
+typedef struct op_policy_session op_policy_session_t;
 
 typedef struct {
-    op_conn_t *conn;
+    op_policy_session_t *conn;
     op_request_t *req; /* while the request runs after op_request_start returned */
     int ready;         /* answered; reply holds the encoded answer if not yet sent */
     char *reply;
@@ -31,7 +30,7 @@ typedef struct {
     char who[WHO_MAX]; /* the decision log's "who" fields, captured at dispatch */
 } slot_t;
 
-struct op_conn {
+struct op_policy_session {
     op_session_t session; /* first: the session layer allocates and frees the whole */
     op_policy_parser_t parser;
     slot_t slots[MAX_INFLIGHT];
@@ -39,18 +38,11 @@ struct op_conn {
     int log_decisions;
 };
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* The session closes: requests in flight are cancelled (their answers
  * would have nowhere to go). */
 static void policy_cancel(op_session_t *ss)
 {
-    op_conn_t *c = (op_conn_t *)ss;
+    op_policy_session_t *c = (op_policy_session_t *)ss;
     for (unsigned i = 0; i < MAX_INFLIGHT; i++) {
         slot_t *s = &c->slots[i];
         if (s->req != NULL) {
@@ -65,11 +57,11 @@ static void policy_cancel(op_session_t *ss)
 
 static void policy_free(op_session_t *ss)
 {
-    op_conn_t *c = (op_conn_t *)ss;
+    op_policy_session_t *c = (op_policy_session_t *)ss;
     op_policy_parser_free(&c->parser);
 }
 
-static void out_append_answer(op_conn_t *c, const char *action, size_t len)
+static void out_append_answer(op_policy_session_t *c, const char *action, size_t len)
 {
     size_t need = len + 16;
     if (need > OP_POLICY_MAX_ACTION + 16)
@@ -80,7 +72,7 @@ static void out_append_answer(op_conn_t *c, const char *action, size_t len)
 }
 
 /* Moves answered slots at the head, in order, to the output buffer. */
-static void drain_ready_slots(op_conn_t *c)
+static void drain_ready_slots(op_policy_session_t *c)
 {
     while (c->count > 0 && c->slots[c->head].ready) {
         slot_t *s = &c->slots[c->head];
@@ -119,7 +111,7 @@ static size_t append_kv(char *buf, size_t at, size_t cap, const char *key, const
     return at;
 }
 
-static void log_decision(op_conn_t *c, slot_t *s, op_request_t *req, const op_answer_t *a)
+static void log_decision(op_policy_session_t *c, slot_t *s, op_request_t *req, const op_answer_t *a)
 {
     char action[256];
     size_t alen = append_kv(action, 0, sizeof action, "action", a->action, a->action_len);
@@ -127,12 +119,12 @@ static void log_decision(op_conn_t *c, slot_t *s, op_request_t *req, const op_an
     op_info("decision req=%llu service=%s tenant=%s%s%s check=%s reason=%s elapsed_us=%llu gen=%llu",
             (unsigned long long)req->serial, req->service->conf->name,
             *c->session.l->tenant ? c->session.l->tenant : "-", s->who, action, a->check, a->reason,
-            (unsigned long long)(now_us() - s->start_us), (unsigned long long)req->gen->number);
+            (unsigned long long)(op_session_now_us() - s->start_us), (unsigned long long)req->gen->number);
 }
 
 /* Records the answer of slot s; answers leave in the order the queries
  * came, so an answer waits in its slot until those before it are out. */
-static void complete_slot(op_conn_t *c, slot_t *s, const op_answer_t *a)
+static void complete_slot(op_policy_session_t *c, slot_t *s, const op_answer_t *a)
 {
     s->req = NULL;
     s->ready = 1;
@@ -182,7 +174,7 @@ static void capture_who(slot_t *s, const op_policy_attr_t *a, size_t n)
     }
 }
 
-static void dispatch(op_conn_t *c)
+static void dispatch(op_policy_session_t *c)
 {
     op_session_t *ss = &c->session;
     static op_request_attr_t *attrs;
@@ -207,7 +199,7 @@ static void dispatch(op_conn_t *c)
     s->conn = c;
     s->ready = 0;
     s->req = NULL;
-    s->start_us = now_us();
+    s->start_us = op_session_now_us();
     c->log_decisions = gen->cfg->log_decisions;
     if (c->log_decisions)
         capture_who(s, pa, n);
@@ -229,7 +221,7 @@ static void dispatch(op_conn_t *c)
 
 static int policy_can_take(const op_session_t *ss)
 {
-    return ((const op_conn_t *)ss)->count < MAX_INFLIGHT;
+    return ((const op_policy_session_t *)ss)->count < MAX_INFLIGHT;
 }
 
 /* Postfix sends one query and waits: more in flight is a client
@@ -241,12 +233,12 @@ static int policy_may_read(const op_session_t *ss)
 
 static int policy_busy(const op_session_t *ss)
 {
-    return ((const op_conn_t *)ss)->count > 0;
+    return ((const op_policy_session_t *)ss)->count > 0;
 }
 
 static ssize_t policy_feed(op_session_t *ss, const char *in, size_t len)
 {
-    op_conn_t *c = (op_conn_t *)ss;
+    op_policy_session_t *c = (op_policy_session_t *)ss;
     ssize_t r = op_policy_parse(&c->parser, in, len);
     if (r < 0) {
         op_warn("connection %s (listener %s): malformed request: %s; closing the "
@@ -263,7 +255,7 @@ static ssize_t policy_feed(op_session_t *ss, const char *in, size_t len)
  * action now (on_done runs). */
 static void policy_abort_inflight(op_session_t *ss)
 {
-    op_conn_t *c = (op_conn_t *)ss;
+    op_policy_session_t *c = (op_policy_session_t *)ss;
     for (unsigned i = 0; i < MAX_INFLIGHT; i++) {
         slot_t *s = &c->slots[i];
         if (s->req != NULL)
@@ -273,7 +265,7 @@ static void policy_abort_inflight(op_session_t *ss)
 
 static int policy_open(op_session_t *ss)
 {
-    op_conn_t *c = (op_conn_t *)ss;
+    op_policy_session_t *c = (op_policy_session_t *)ss;
     const op_config_t *cfg = ss->d->current->cfg;
     op_policy_limits_t lim = {cfg->max_line, cfg->max_attrs, cfg->max_request};
     op_policy_parser_init(&c->parser, &lim);
@@ -283,7 +275,7 @@ static int policy_open(op_session_t *ss)
 
 const op_session_ops_t op_policy_session_ops = {
     .name = "connection",
-    .size = sizeof(op_conn_t),
+    .size = sizeof(op_policy_session_t),
     .read_chunk = READ_CHUNK,
     .open = policy_open,
     .can_take = policy_can_take,
