@@ -1,12 +1,14 @@
 #include "core/daemon.h"
 
-#include "proto/conn.h"
 #include "control/control.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "proto/milter.h"
 #include "core/services.h"
+#include "core/session.h"
+#include "proto/milter.h"
+#include "proto/milter_macros.h"
+#include "proto/policy_session.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -39,7 +41,7 @@ static op_gen_t *build_generation(op_daemon_t *d, char *err, size_t errlen)
     op_config_t *cfg = op_config_load(d->config_path, err, errlen);
     if (cfg == NULL)
         return NULL;
-    op_gen_t *gen = op_gen_create(cfg, d->generations + 1, err, errlen);
+    op_gen_t *gen = op_gen_create(cfg, d->generations + 1, &op_milter_gen_proto, err, errlen);
     if (gen != NULL)
         d->generations++;
     return gen;
@@ -128,6 +130,11 @@ static void finish_if_drained(op_daemon_t *d)
     uv_close((uv_handle_t *)&d->sweep, NULL);
 }
 
+const op_session_ops_t *op_daemon_protocol(op_proto_t protocol)
+{
+    return protocol == OP_PROTO_MILTER ? &op_milter_session_ops : &op_policy_session_ops;
+}
+
 void op_daemon_conn_closed(op_daemon_t *d)
 {
     finish_if_drained(d);
@@ -137,8 +144,7 @@ static void stop(op_daemon_t *d, int signum)
 {
     if (d->stopping) {
         op_notice("signal %d again: answering what is in flight with the default action", signum);
-        op_conn_abort_all(d);
-        op_milter_abort_all(d);
+        op_session_abort_all(d);
         return;
     }
     d->stopping = 1;
@@ -148,8 +154,7 @@ static void stop(op_daemon_t *d, int signum)
     for (size_t i = 0; i < d->nlisteners; i++)
         op_listener_close(d->listeners[i]);
     d->drain_deadline = uv_now(d->loop) + (uint64_t)(drain * 1000.0);
-    op_conn_drain_all(d);
-    op_milter_drain_all(d);
+    op_session_drain_all(d);
     finish_if_drained(d);
 }
 
@@ -171,11 +176,9 @@ static void on_sweep(uv_timer_t *t)
     if (d->stopping && uv_now(d->loop) >= d->drain_deadline) {
         op_warn("drain_timeout passed with %zu connections open; answering what is in flight "
                 "with the default action", d->nconns);
-        op_conn_abort_all(d);
-        op_milter_abort_all(d);
+        op_session_abort_all(d);
     }
-    op_conn_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
-    op_milter_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
+    op_session_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
     finish_if_drained(d);
 }
 
@@ -303,7 +306,7 @@ int op_daemon_run(const char *config_path)
     if (op_services_start(d.loop, cfg, err, sizeof err) != 0)
         op_fatal("%s", err);
 
-    d.current = op_gen_create(cfg, 1, err, sizeof err);
+    d.current = op_gen_create(cfg, 1, &op_milter_gen_proto, err, sizeof err);
     if (d.current == NULL)
         op_fatal("%s", err);
     d.generations = 1;
@@ -347,7 +350,7 @@ int op_daemon_check(const char *config_path)
         return 1;
     }
     size_t nl = cfg->nlisteners, ns = cfg->nservices;
-    op_gen_t *gen = op_gen_create(cfg, 1, err, sizeof err);
+    op_gen_t *gen = op_gen_create(cfg, 1, &op_milter_gen_proto, err, sizeof err);
     if (gen == NULL) {
         fprintf(stderr, "outpostd: %s\n", err);
         return 1;

@@ -10,8 +10,8 @@
 #include <uv.h>
 
 typedef struct op_listener op_listener_t;
-typedef struct op_conn op_conn_t;
-typedef struct op_milter_session op_milter_session_t;
+typedef struct op_session op_session_t;
+typedef struct op_session_ops op_session_ops_t;
 
 typedef struct op_daemon {
     uv_loop_t *loop;
@@ -20,9 +20,8 @@ typedef struct op_daemon {
     uint64_t generations;     /* generations built so far */
     op_listener_t **listeners;
     size_t nlisteners;
-    op_conn_t *conns;         /* doubly linked list of open policy connections */
-    op_milter_session_t *milters; /* and of milter sessions */
-    size_t nconns;            /* both kinds */
+    op_session_t *sessions;   /* doubly linked list of open connections, of any protocol */
+    size_t nconns;
     int stopping;
     int handles_closed;       /* the drain finished; the loop is ending */
     uv_signal_t sighup, sigterm, sigint;
@@ -37,6 +36,10 @@ int op_daemon_run(const char *config_path);
 /* Loads config, libraries and policies exactly as a reload would; prints
  * the error (with FILE:LINE) and returns 1 on failure, 0 on success. */
 int op_daemon_check(const char *config_path);
+
+/* The protocol a listener's sessions speak (daemon.c is where the
+ * protocols are wired in; the rest of core/ knows none). */
+const op_session_ops_t *op_daemon_protocol(op_proto_t protocol);
 
 /* Called by connections when they close (and when they finish draining). */
 void op_daemon_conn_closed(op_daemon_t *d);

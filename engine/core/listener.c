@@ -1,8 +1,7 @@
 #include "core/listener.h"
 
-#include "proto/conn.h"
 #include "core/log.h"
-#include "proto/milter.h"
+#include "core/session.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -21,10 +20,7 @@ static void on_connection(uv_stream_t *server, int status)
         op_warn("listener %s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    if (l->protocol == OP_PROTO_MILTER)
-        op_milter_accept(l);
-    else
-        op_conn_accept(l);
+    op_session_accept(l, op_daemon_protocol(l->protocol));
 }
 
 static void free_strings(char **v, size_t n)

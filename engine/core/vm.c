@@ -91,7 +91,6 @@ lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen)
 }
 
 /* Calls sandbox.<fn>(arg) with arg a string or nil; leaves nret results. */
-static int load_macros(lua_State *L, op_gen_service_t *gs, char *err, size_t errlen);
 
 static int call_sandbox(lua_State *L, const char *fn, const char *arg, int nret)
 {
@@ -212,7 +211,17 @@ void op_vm_set_config(lua_State *L, const op_config_t *cfg)
     lua_setfield(L, LUA_REGISTRYINDEX, "outpost.config");
 }
 
-op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t errlen)
+static void free_protos(op_gen_t *gen)
+{
+    if (gen->proto == NULL || gen->services == NULL)
+        return;
+    for (size_t i = 0; i < gen->cfg->nservices; i++)
+        if (gen->services[i].proto != NULL)
+            gen->proto->free(gen->services[i].proto);
+}
+
+op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t *proto, char *err,
+                        size_t errlen)
 {
     lua_State *L = op_vm_new_state(cfg->lua_dir, err, errlen);
     if (L == NULL) {
@@ -226,6 +235,7 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
     gen->L = L;
     gen->cfg = cfg;
     gen->refs = 1;
+    gen->proto = proto;
     lua_getfield(L, LUA_REGISTRYINDEX, OP_ACTION_MT);
     gen->action_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
@@ -254,7 +264,7 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
         lua_getfield(L, -1, "keep_body");
         gs->keep_body = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : 0;
         lua_pop(L, 1);
-        if (load_macros(L, gs, err, errlen) != 0) {
+        if (proto != NULL && proto->load(L, &gs->proto, err, errlen) != 0) {
             char why[400];
             snprintf(why, sizeof why, "%s", err);
             snprintf(err, errlen, "service %s (%s:%d): %s", svc->name, svc->file, svc->line, why);
@@ -282,6 +292,7 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t err
 
 fail:
     lua_close(L);
+    free_protos(gen);
     op_config_free(cfg);
     free(gen->services);
     free(gen);
@@ -300,60 +311,10 @@ void op_gen_unref(op_gen_t *gen)
         return;
     op_info("generation %llu closed: its last request has ended", (unsigned long long)gen->number);
     lua_close(gen->L);
+    free_protos(gen);
     op_config_free(gen->cfg);
     free(gen->services);
     free(gen);
-}
-
-/* policy.macros = { mail = { "{auth_authen}", "i" }, eom = { "i" }, ... }:
- * the macros the milter handlers read, per stage (docs/milter.md).  The
- * policy table is on the top of L; it stays there. */
-static int load_macros(lua_State *L, op_gen_service_t *gs, char *err, size_t errlen)
-{
-    lua_getfield(L, -1, "macros");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    if (!lua_istable(L, -1)) {
-        snprintf(err, errlen, "policy.macros must be a table of stage = { macro names }");
-        lua_pop(L, 1);
-        return -1;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-        const char *stage_name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        int st = op_milter_stage(stage_name);
-        if (st < 0 || !lua_istable(L, -1)) {
-            snprintf(err, errlen, "policy.macros.%s: %s", stage_name,
-                     st < 0 ? "no such stage (connect, helo, mail, rcpt, data, eoh, eom)"
-                            : "must be a list of macro names");
-            lua_pop(L, 3);
-            return -1;
-        }
-        char *list = gs->macros[st];
-        size_t at = 0, n = lua_objlen(L, -1);
-        for (size_t i = 1; i <= n; i++) {
-            lua_rawgeti(L, -1, (int)i);
-            const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-            size_t len = m ? strlen(m) : 0;
-            if (!op_milter_macro_name_valid(m) || at + len + 1 > OP_MILTER_SYMLIST_MAX) {
-                snprintf(err, errlen, "policy.macros.%s[%zu]: %s", stage_name, i,
-                         !op_milter_macro_name_valid(m)
-                             ? "not a macro name (one character, or {name})"
-                             : "the list is longer than the protocol allows");
-                lua_pop(L, 4);
-                return -1;
-            }
-            at += (size_t)snprintf(list + at, OP_MILTER_SYMLIST_MAX + 1 - at, "%s%s",
-                                   at ? " " : "", m);
-            lua_pop(L, 1);
-        }
-        gs->macros_set |= 1u << st;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    return 0;
 }
 
 const char *op_phase_handler_name(op_phase_t phase)

@@ -10,7 +10,6 @@
 #define OP_VM_H
 
 #include "config/config.h"
-#include "proto/proto_milter.h"
 
 #include <lua.h>
 #include <stdint.h>
@@ -45,12 +44,19 @@ typedef struct {
     int handler_ref[OP_PHASE_COUNT];
     int policy_ref;  /* the policy table itself */
     size_t keep_body; /* milter: body bytes to keep for on_eom (policy.keep_body) */
-    /* milter: the macros to ask the MTA for per stage (policy.macros), as
-     * SMFIR_SETSYMLIST lists; a stage is asked for only if its bit in
-     * macros_set is on (an empty list asks for none). */
-    char macros[OP_MILTER_M_COUNT][OP_MILTER_SYMLIST_MAX + 1];
-    unsigned macros_set;
+    void *proto;      /* what the protocol read from the policy (op_gen_proto_t), or NULL */
 } op_gen_service_t;
+
+/* A protocol's own settings of a service, read from its policy table at
+ * load (the milter's policy.macros): the generation knows no protocol, so
+ * the daemon hands it the reader, and the service keeps the result in its
+ * proto slot for the protocol alone to read. */
+typedef struct {
+    /* The policy table is on the top of L and stays there.  0, with *slot
+     * set (or left NULL: nothing declared), or -1 with the error in err. */
+    int (*load)(lua_State *L, void **slot, char *err, size_t errlen);
+    void (*free)(void *slot);
+} op_gen_proto_t;
 
 struct op_gen {
     uint64_t number;        /* 1, 2, ... in load order; logged with requests */
@@ -66,12 +72,15 @@ struct op_gen {
     lua_State *pool[OP_GEN_POOL_MAX];
     int pool_ref[OP_GEN_POOL_MAX];
     int npool;
+    const op_gen_proto_t *proto; /* the reader of services' proto slots, or NULL */
 };
 
 /* Builds a generation from cfg (taking ownership of it even on failure):
  * standard libraries, the sandbox, the preloaded C modules, and every
- * service's policy.  Returns NULL with "FILE:LINE: message" in err. */
-op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, char *err, size_t errlen);
+ * service's policy, with proto (may be NULL) reading each policy's protocol
+ * settings.  Returns NULL with "FILE:LINE: message" in err. */
+op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t *proto, char *err,
+                        size_t errlen);
 
 void op_gen_ref(op_gen_t *gen);
 /* Closes the lua_State and frees the generation when the last ref goes. */

@@ -7,7 +7,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
-#include "core/outbuf.h"
+#include "core/durable.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -201,7 +201,7 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
         c->loop = loop;
         uv_mutex_init(&c->lock);
         uv_cond_init(&c->cond);
-        op_outbuf_barrier(loop, barrier_run, c);
+        op_durable_register(loop, barrier_run, c);
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
         c->timer->data = c;
@@ -301,7 +301,7 @@ static int write_batch(op_rocks_t *c, rocksdb_writebatch_t *wb)
 
 /* ---- group commit on the thread pool ----
  *
- * The barrier (outbuf.h) hands the iteration's group to a thread of the
+ * The barrier (core/durable.h) hands the iteration's group to a thread of the
  * pool, so the memtable inserts run beside the loop; the answers wait for
  * it.  One group is written at a time; the next collects meanwhile. */
 
@@ -355,7 +355,7 @@ static void group_written(uv_work_t *req, int status)
     int rc = group_result(c, w);
     rocksdb_writebatch_destroy(w->wb);
     free(w);
-    op_outbuf_barrier_done(rc);
+    op_durable_done(rc);
 }
 
 /* Waits until the group under way is in the store; returns how it went
@@ -410,7 +410,7 @@ static int barrier_run(void *data)
     c->pending = rocksdb_writebatch_create();
     c->inflight = w;
     uv_queue_work(c->loop, &w->req, group_write, group_written);
-    return OP_OUTBUF_PENDING;
+    return OP_DURABLE_PENDING;
 }
 
 /* The group under way ends here: its answers go (or not), and the pool's
@@ -422,10 +422,10 @@ static void group_close(op_rocks_t *c)
     if (w != NULL) {
         w->c = NULL;
         c->inflight = NULL;
-        op_outbuf_barrier_done(rc);
+        op_durable_done(rc);
     }
     c->loop = NULL;
-    op_outbuf_barrier(NULL, NULL, NULL);
+    op_durable_register(NULL, NULL, NULL);
 }
 
 rocksdb_writebatch_t *op__batch(op_rocks_t *c)
@@ -446,7 +446,7 @@ void op__unused(op_rocks_t *c, rocksdb_writebatch_t *wb)
 int op__write(op_rocks_t *c, rocksdb_writebatch_t *wb)
 {
     if (wb == c->pending) {
-        op_outbuf_barrier_arm(); /* written before the answer leaves */
+        op_durable_arm(); /* written before the answer leaves */
         return 0;
     }
     int rc = op__flush(c); /* in order: the group's writes came first */

@@ -68,7 +68,7 @@ struct op_rocks {
     size_t nslots, nwins, max_wins, evict_at;
     /* Group commit: with a loop, the adds and reservations of one loop
      * iteration collect here and are written once, before any answer of
-     * the iteration leaves (op_outbuf_barrier). */
+     * the iteration leaves (core/durable.h). */
     int group;
     int group_failed; /* a write of the group failed since the last barrier */
     rocksdb_writebatch_t *pending;

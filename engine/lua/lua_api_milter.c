@@ -63,7 +63,7 @@ void op_milter_push_ctx(lua_State *co, op_request_t *req, void *session)
     set_string(co, "phase", op_phase_handler_name(s->phase) + 3);
     set_string(co, "service", s->svc->conf->name);
     set_string(co, "tenant", s->tenant);
-    set_string(co, "listener", s->l->name);
+    set_string(co, "listener", s->session.l->name);
     lua_rawgeti(co, LUA_REGISTRYINDEX, s->conn_ref);
     lua_setfield(co, -2, "conn");
     lua_rawgeti(co, LUA_REGISTRYINDEX, s->msg_ref);

@@ -12,16 +12,11 @@
 #ifndef OP_MILTER_H
 #define OP_MILTER_H
 
-#include "core/daemon.h"
-#include "core/listener.h"
+#include "core/session.h"
 
 typedef struct op_milter_session op_milter_session_t;
 
-void op_milter_accept(op_listener_t *l);
-
-/* As op_conn_sweep / op_conn_drain_all / op_conn_abort_all, for sessions. */
-void op_milter_sweep(op_daemon_t *d, uint64_t idle_ms);
-void op_milter_drain_all(op_daemon_t *d);
-void op_milter_abort_all(op_daemon_t *d);
+/* The milter protocol on a session (core/session.h). */
+extern const op_session_ops_t op_milter_session_ops;
 
 #endif

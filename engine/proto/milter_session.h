@@ -1,12 +1,13 @@
-/* The session's data the Lua binding reads to build a handler's argument
- * (milter.c owns it; lua_api_milter.c reads it). */
+/* The milter session's data: milter_session.c and milter_reply.c own it;
+ * lua_api_milter.c reads it to build a handler's argument. */
 #ifndef OP_MILTER_SESSION_H
 #define OP_MILTER_SESSION_H
 
 #include "proto/milter.h"
 #include "core/outbuf.h"
-#include "proto/proto_milter.h"
 #include "core/request.h"
+#include "core/session.h"
+#include "proto/proto_milter.h"
 
 #include <lua.h>
 
@@ -20,15 +21,8 @@ typedef struct {
 } op_milter_pair_t;
 
 struct op_milter_session {
-    op_milter_session_t *prev, *next;
-    op_daemon_t *d;
-    op_listener_t *l;
-    op_stream_t h;
-    char peer[80];
-    char *in;
-    size_t in_len, in_cap;
+    op_session_t session; /* first: the session layer allocates and frees the whole */
     op_milter_parser_t parser;
-    op_outbuf_t out;
     op_gen_t *gen; /* pinned for the session */
     const op_gen_service_t *svc;
     char *tenant;
@@ -61,8 +55,6 @@ struct op_milter_session {
     char *quarantine;
 
     uv_timer_t progress;
-    int closing, reading, processing;
-    uint64_t last_active;
 };
 
 /* lua_api_milter.c: pushes the argument of the handler for s->phase. */
@@ -72,5 +64,14 @@ void op_milter_push_ctx(lua_State *co, op_request_t *req, void *session);
  * (action:add_header(...), ...), each encoded as a milter reply packet
  * appended to ob.  Returns how many. */
 size_t op_milter_encode_mods(lua_State *L, int index, op_outbuf_t *ob, uint32_t actions);
+
+/* milter_reply.c: the replies of a phase, in s->session.out. */
+void op__milter_reply_simple(op_milter_session_t *s, char r);
+/* The verdict of a phase's answer; at end of message the modifications
+ * first. */
+void op__milter_reply_verdict(op_milter_session_t *s, const op_answer_t *a);
+/* End of message without a handler: the modifications asked for before. */
+void op__milter_apply_modifications(op_milter_session_t *s, lua_State *L, int index);
+void op__milter_log_decision(op_milter_session_t *s, op_request_t *req, const op_answer_t *a);
 
 #endif

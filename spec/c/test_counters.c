@@ -292,7 +292,7 @@ CTEST(windows_in_memory_match_the_store)
 
 /* With a loop, adds and reservations collect in the group batch: reads
  * see them at once, one loop iteration writes them (before any answer
- * leaves, engine/core/outbuf.c), and closing writes what is left. */
+ * leaves, engine/core/durable.c), and closing writes what is left. */
 static void on_tick(uv_timer_t *t)
 {
     (void)t;

@@ -1,5 +1,5 @@
-/* outbuf's barrier (outbuf.h): held answers leave only once the writes
- * they report are durable, over a real socket pair. */
+/* outbuf and the durability barrier (core/durable.h): held answers leave
+ * only once the writes they report are durable, over a real socket pair. */
 #include "ctest.h"
 #include "core/outbuf.h"
 
@@ -63,13 +63,13 @@ static void rig_up(rig_t *r)
     CHECK_INT(uv_pipe_open(&r->pipe, fds[0]), 0);
     r->peer = fds[1];
     op_outbuf_init(&r->ob, (uv_stream_t *)&r->pipe, on_written, NULL);
-    op_outbuf_barrier(&r->loop, run, NULL);
+    op_durable_register(&r->loop, run, NULL);
 }
 
 static void rig_down(rig_t *r)
 {
     op_outbuf_free(&r->ob);
-    op_outbuf_barrier(NULL, NULL, NULL);
+    op_durable_register(NULL, NULL, NULL);
     uv_close((uv_handle_t *)&r->pipe, NULL);
     uv_run(&r->loop, UV_RUN_NOWAIT);
     CHECK_INT(uv_loop_close(&r->loop), 0);
@@ -85,7 +85,7 @@ CTEST(answers_wait_for_the_barrier)
     CHECK_INT(op_outbuf_flush(&r.ob), 0); /* not armed: leaves at once */
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "A");
-    op_outbuf_barrier_arm();
+    op_durable_arm();
     op_outbuf_append(&r.ob, "B", 1);
     CHECK_INT(op_outbuf_flush(&r.ob), 0);
     received(r.peer, got, sizeof got);
@@ -105,20 +105,20 @@ CTEST(a_run_under_way_lets_go_only_what_it_covers)
     rig_t r;
     char got[64];
     rig_up(&r);
-    op_outbuf_barrier_arm();
+    op_durable_arm();
     op_outbuf_append(&r.ob, "C", 1);
     op_outbuf_flush(&r.ob);
-    run_answer = OP_OUTBUF_PENDING;
+    run_answer = OP_DURABLE_PENDING;
     turn(&r.loop);
     CHECK_INT(runs, 1);
-    op_outbuf_barrier_arm(); /* the next request's write */
+    op_durable_arm(); /* the next request's write */
     op_outbuf_append(&r.ob, "D", 1);
     op_outbuf_flush(&r.ob);
     turn(&r.loop);
     CHECK_INT(runs, 1); /* no second run while the first is under way */
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "");
-    op_outbuf_barrier_done(0);
+    op_durable_done(0);
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "C");
     run_answer = 0;
@@ -134,12 +134,12 @@ CTEST(a_failed_run_drops_the_held_answers)
     rig_t r;
     char got[64];
     rig_up(&r);
-    op_outbuf_barrier_arm();
+    op_durable_arm();
     op_outbuf_append(&r.ob, "E", 1);
     op_outbuf_flush(&r.ob);
-    run_answer = OP_OUTBUF_PENDING;
+    run_answer = OP_DURABLE_PENDING;
     turn(&r.loop);
-    op_outbuf_barrier_done(-5);
+    op_durable_done(-5);
     CHECK_INT(written_calls, 1);
     CHECK_INT(written_status, UV_EIO); /* the connection closes */
     received(r.peer, got, sizeof got);

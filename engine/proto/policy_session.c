@@ -1,0 +1,288 @@
+/* The policy delegation protocol on a session (policy_session.h): one
+ * request per query, answers in the order the queries came, the decision
+ * log.  Reading, writing and closing are the session's (core/session.c). */
+#include "proto/policy_session.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/request.h"
+#include "core/session.h"
+#include "proto/proto_policy.h"
+
+#include <string.h>
+
+/* Postfix sends one query and waits for its answer, so more than a few in
+ * flight on one connection means a client pipelining hard: stop reading
+ * until answers drain. */
+#define MAX_INFLIGHT 16
+#define READ_CHUNK 8192
+#define WHO_MAX 640
+
+typedef struct op_policy_session op_policy_session_t;
+
+typedef struct {
+    op_policy_session_t *conn;
+    op_request_t *req; /* while the request runs after op_request_start returned */
+    int ready;         /* answered; reply holds the encoded answer if not yet sent */
+    char *reply;
+    size_t reply_len;
+    uint64_t start_us;
+    char who[WHO_MAX]; /* the decision log's "who" fields, captured at dispatch */
+} slot_t;
+
+struct op_policy_session {
+    op_session_t session; /* first: the session layer allocates and frees the whole */
+    op_policy_parser_t parser;
+    slot_t slots[MAX_INFLIGHT];
+    unsigned head, count;
+    int log_decisions;
+};
+
+/* The session closes: requests in flight are cancelled (their answers
+ * would have nowhere to go). */
+static void policy_cancel(op_session_t *ss)
+{
+    op_policy_session_t *c = (op_policy_session_t *)ss;
+    for (unsigned i = 0; i < MAX_INFLIGHT; i++) {
+        slot_t *s = &c->slots[i];
+        if (s->req != NULL) {
+            op_request_t *req = s->req;
+            s->req = NULL;
+            op_request_cancel(req);
+        }
+        free(s->reply);
+        s->reply = NULL;
+    }
+}
+
+static void policy_free(op_session_t *ss)
+{
+    op_policy_session_t *c = (op_policy_session_t *)ss;
+    op_policy_parser_free(&c->parser);
+}
+
+static void out_append_answer(op_policy_session_t *c, const char *action, size_t len)
+{
+    size_t need = len + 16;
+    if (need > OP_POLICY_MAX_ACTION + 16)
+        need = OP_POLICY_MAX_ACTION + 16;
+    size_t n = op_policy_encode(op_outbuf_reserve(&c->session.out, need), need, action, len);
+    OP_ASSERT(n > 0);
+    op_outbuf_commit(&c->session.out, n);
+}
+
+/* Moves answered slots at the head, in order, to the output buffer. */
+static void drain_ready_slots(op_policy_session_t *c)
+{
+    while (c->count > 0 && c->slots[c->head].ready) {
+        slot_t *s = &c->slots[c->head];
+        if (s->reply != NULL) {
+            op_outbuf_append(&c->session.out, s->reply, s->reply_len);
+            free(s->reply);
+            s->reply = NULL;
+        }
+        s->ready = 0;
+        c->head = (c->head + 1) % MAX_INFLIGHT;
+        c->count--;
+    }
+}
+
+/* A value for the decision log: quoted when it has spaces, quotes or
+ * nothing, cut at 200 bytes; control bytes were already refused by the
+ * codec. */
+static size_t append_kv(char *buf, size_t at, size_t cap, const char *key, const char *v,
+                        size_t len)
+{
+    if (len > 200)
+        len = 200;
+    int quote = len == 0 || memchr(v, ' ', len) || memchr(v, '"', len) || memchr(v, '=', len);
+    int n = snprintf(buf + at, cap - at, " %s=%s", key, quote ? "\"" : "");
+    if (n < 0 || (size_t)n >= cap - at)
+        return at;
+    at += (size_t)n;
+    for (size_t i = 0; i < len && at + 3 < cap; i++) {
+        if (v[i] == '"' || v[i] == '\\')
+            buf[at++] = '\\';
+        buf[at++] = v[i];
+    }
+    if (quote && at + 1 < cap)
+        buf[at++] = '"';
+    buf[at] = '\0';
+    return at;
+}
+
+static void log_decision(op_policy_session_t *c, slot_t *s, op_request_t *req, const op_answer_t *a)
+{
+    char action[256];
+    size_t alen = append_kv(action, 0, sizeof action, "action", a->action, a->action_len);
+    (void)alen;
+    op_info("decision req=%llu service=%s tenant=%s%s%s check=%s reason=%s elapsed_us=%llu gen=%llu",
+            (unsigned long long)req->serial, req->service->conf->name,
+            *c->session.l->tenant ? c->session.l->tenant : "-", s->who, action, a->check, a->reason,
+            (unsigned long long)(op_session_now_us() - s->start_us), (unsigned long long)req->gen->number);
+}
+
+/* Records the answer of slot s; answers leave in the order the queries
+ * came, so an answer waits in its slot until those before it are out. */
+static void complete_slot(op_policy_session_t *c, slot_t *s, const op_answer_t *a)
+{
+    s->req = NULL;
+    s->ready = 1;
+    if (s == &c->slots[c->head]) {
+        out_append_answer(c, a->action, a->action_len);
+        s->ready = 0;
+        c->head = (c->head + 1) % MAX_INFLIGHT;
+        c->count--;
+        drain_ready_slots(c);
+    } else {
+        size_t cap = a->action_len + 16;
+        s->reply = op_malloc(cap);
+        s->reply_len = op_policy_encode(s->reply, cap, a->action, a->action_len);
+    }
+    op_session_answered(&c->session);
+}
+
+static void on_done(op_request_t *req, const op_answer_t *a, void *data)
+{
+    slot_t *s = data;
+    if (s->conn->log_decisions)
+        log_decision(s->conn, s, req, a);
+    complete_slot(s->conn, s, a);
+}
+
+static const op_policy_attr_t *find_attr(const op_policy_attr_t *a, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++)
+        if (a[i].name_len == len && memcmp(a[i].name, name, len) == 0)
+            return &a[i];
+    return NULL;
+}
+
+static void capture_who(slot_t *s, const op_policy_attr_t *a, size_t n)
+{
+    static const char *const fields[][2] = {
+        {"client", "client_address"}, {"sasl_user", "sasl_username"},
+        {"sender", "sender"},         {"rcpt", "recipient"},
+    };
+    size_t at = 0;
+    s->who[0] = '\0';
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const op_policy_attr_t *v = find_attr(a, n, fields[i][1]);
+        at = append_kv(s->who, at, sizeof s->who, fields[i][0], v ? v->value : "",
+                       v ? v->value_len : 0);
+    }
+}
+
+static void dispatch(op_policy_session_t *c)
+{
+    op_session_t *ss = &c->session;
+    static op_request_attr_t *attrs;
+    static size_t attrs_cap;
+    size_t n = op_policy_nattrs(&c->parser);
+    const op_policy_attr_t *pa = op_policy_attrs(&c->parser);
+    if (attrs_cap < n) {
+        attrs = op_realloc(attrs, n * sizeof *attrs);
+        attrs_cap = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        attrs[i] = (op_request_attr_t){pa[i].name, pa[i].name_len, pa[i].value, pa[i].value_len};
+
+    const op_policy_attr_t *ctx = find_attr(pa, n, "policy_context");
+    const char *service_name =
+        op_listener_service_for(ss->l, ctx ? ctx->value : NULL, ctx ? ctx->value_len : 0);
+    op_gen_t *gen = ss->d->current;
+    const op_gen_service_t *svc = op_gen_service(gen, service_name);
+
+    slot_t *s = &c->slots[(c->head + c->count) % MAX_INFLIGHT];
+    c->count++;
+    s->conn = c;
+    s->ready = 0;
+    s->req = NULL;
+    s->start_us = op_session_now_us();
+    c->log_decisions = gen->cfg->log_decisions;
+    if (c->log_decisions)
+        capture_who(s, pa, n);
+
+    if (svc == NULL) {
+        /* The listener names a service the current configuration no longer
+         * has: answer a safe temporary failure, never a crash. */
+        static const char fallback[] = "451 4.3.5 policy service not configured";
+        op_error("connection %s: listener %s: no service '%s' in the current configuration; "
+                 "answering \"%s\"", ss->peer, ss->l->name, service_name, fallback);
+        op_answer_t a = {fallback, sizeof fallback - 1, "-", "no-service", NULL, 0};
+        complete_slot(c, s, &a);
+        return;
+    }
+    /* NULL when the policy answered at once (done already ran). */
+    s->req = op_request_start(ss->d->loop, gen, svc, ss->l->tenant, ss->l->name, attrs, n, on_done,
+                              s);
+}
+
+static int policy_can_take(const op_session_t *ss)
+{
+    return ((const op_policy_session_t *)ss)->count < MAX_INFLIGHT;
+}
+
+/* Postfix sends one query and waits: more in flight is a client
+ * pipelining hard, which waits until answers drain. */
+static int policy_may_read(const op_session_t *ss)
+{
+    return policy_can_take(ss);
+}
+
+static int policy_busy(const op_session_t *ss)
+{
+    return ((const op_policy_session_t *)ss)->count > 0;
+}
+
+static ssize_t policy_feed(op_session_t *ss, const char *in, size_t len)
+{
+    op_policy_session_t *c = (op_policy_session_t *)ss;
+    ssize_t r = op_policy_parse(&c->parser, in, len);
+    if (r < 0) {
+        op_warn("connection %s (listener %s): malformed request: %s; closing the "
+                "connection without a reply",
+                ss->peer, ss->l->name, op_policy_strerror(r));
+        return -1;
+    }
+    if (r > 0)
+        dispatch(c);
+    return r;
+}
+
+/* The drain deadline passed: each request in flight answers its default
+ * action now (on_done runs). */
+static void policy_abort_inflight(op_session_t *ss)
+{
+    op_policy_session_t *c = (op_policy_session_t *)ss;
+    for (unsigned i = 0; i < MAX_INFLIGHT; i++) {
+        slot_t *s = &c->slots[i];
+        if (s->req != NULL)
+            op_request_abort(s->req, "shutdown");
+    }
+}
+
+static int policy_open(op_session_t *ss)
+{
+    op_policy_session_t *c = (op_policy_session_t *)ss;
+    const op_config_t *cfg = ss->d->current->cfg;
+    op_policy_limits_t lim = {cfg->max_line, cfg->max_attrs, cfg->max_request};
+    op_policy_parser_init(&c->parser, &lim);
+    ss->in_max = cfg->max_request + 2 * READ_CHUNK;
+    return 0;
+}
+
+const op_session_ops_t op_policy_session_ops = {
+    .name = "connection",
+    .size = sizeof(op_policy_session_t),
+    .read_chunk = READ_CHUNK,
+    .open = policy_open,
+    .can_take = policy_can_take,
+    .feed = policy_feed,
+    .may_read = policy_may_read,
+    .busy = policy_busy,
+    .abort = policy_abort_inflight,
+    .cancel = policy_cancel,
+    .free = policy_free,
+};
