@@ -10,8 +10,8 @@ local A = require "outpost.action"
 local P = require "outpost.pipeline"
 local lists = require "outpost.lists"
 local netset = require "outpost.netset"
-local appout = require "appout"
-local directory = require "directory"
+local appout = require "site.appout"
+local directory = require "site.directory"
 local outpost = require "outpost"
 
 -- Reply texts, one place to adapt them (RFC 3463 codes in the checks).

@@ -16,9 +16,9 @@ local lists = require "outpost.lists"
 local dns = require "outpost.dns"
 local limit = require "outpost.limit"
 local outpost = require "outpost"
-local address = require "address"
-local directory = require "directory"
-local appout = require "appout"
+local address = require "site.address"
+local directory = require "site.directory"
+local appout = require "site.appout"
 
 -- Reply texts, one place to adapt them (RFC 3463 codes in the checks).  A
 -- 5xx text reaches the application's sender in stage 1's bounce; a 4xx text

@@ -24,8 +24,8 @@ local netset = require "outpost.netset"
 local dns = require "outpost.dns"
 local smtp = require "outpost.smtp"
 local limit = require "outpost.limit"
-local address = require "address"
-local directory = require "directory"
+local address = require "site.address"
+local directory = require "site.directory"
 
 -- Settings an admin may want to change (policy.settings; specs change them too).
 local SETTINGS = {

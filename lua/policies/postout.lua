@@ -33,9 +33,9 @@ local P = require "outpost.pipeline"
 local dns = require "outpost.dns"
 local limit = require "outpost.limit"
 local lists = require "outpost.lists"
-local address = require "address"
-local directory = require "directory"
-local message_checks = require "message_checks"
+local address = require "site.address"
+local directory = require "site.directory"
+local message_checks = require "site.message_checks"
 
 -- ---------------------------------------------------------------------------
 -- What an admin may want to change.

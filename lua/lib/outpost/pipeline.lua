@@ -24,7 +24,7 @@
 -- go on.
 --
 -- P.service(name, { link = true }) { ... } links the policy requests and the
--- milter session of one transaction (lua/lib/transaction.lua): each policy
+-- milter session of one transaction (lua/lib/outpost/transaction.lua): each policy
 -- answer is recorded (rcpt:<recipient> or stage:<DATA|END-OF-MESSAGE> =
 -- the action's text, logonly:<ID> = what a log-only check would have
 -- answered, note:<name> for what checks put in tx.notes), end-of-message
@@ -77,7 +77,7 @@ local derive = {
     notes = function() return {} end,
     -- what the policy side recorded for this transaction (link = true)
     policy = function(tx)
-        local transaction = require "transaction"
+        local transaction = require "outpost.transaction"
         if tx.ctx then return transaction.of_message(tx.ctx) or false end
         return transaction.of_request(tx.attrs) or false
     end,
@@ -144,7 +144,7 @@ end
 
 -- The fields a policy answer leaves for the milter (link = true).
 local function record(tx, action, logged)
-    local transaction = require "transaction"
+    local transaction = require "outpost.transaction"
     local f = {}
     if tx.stage == "RCPT" then
         f["rcpt:" .. string.lower(tx.recipient)] = action.text
@@ -164,7 +164,7 @@ end
 local REFUSED = { reject = true, defer = true, defer_if_permit = true, defer_if_reject = true,
     discard = true }
 local function settle(tx, action)
-    local transaction = require "transaction"
+    local transaction = require "outpost.transaction"
     if REFUSED[action.kind] then
         transaction.release(tx.ctx)
         return
@@ -260,7 +260,7 @@ function M.service(name, opts)
             end
             if opts.link and #eom_checks > 0 then
                 p.on_abort = function(ctx)
-                    local released = require("transaction").release(ctx)
+                    local released = require("outpost.transaction").release(ctx)
                     if released and released > 0 then
                         outpost.log("info", string.format(
                             "transaction aborted: %d reserved recipient(s) released", released))

@@ -1,4 +1,4 @@
--- message_checks: PO8, G3 and G4 as pipeline end-of-message checks, shared
+-- site.message_checks: PO8, G3 and G4 as pipeline end-of-message checks, shared
 -- by every policy that runs them (postout.lua, messages.lua), so the
 -- replies and the directory lookup are written once:
 --
@@ -6,11 +6,11 @@
 --   P.eom_check("G3",  "...", message_checks.g3)
 --   P.eom_check("G4",  "...", message_checks.g4(shorteners))
 --
--- The parsing lives in msgchecks.lua; this file turns its findings into
+-- The parsing lives in message/inspect.lua; this file turns its findings into
 -- answers (docs/milter.md, "The message checks").
 local A = require "outpost.action"
-local directory = require "directory"
-local msgchecks = require "msgchecks"
+local directory = require "site.directory"
+local inspect = require "message.inspect"
 
 local M = {}
 
@@ -21,7 +21,7 @@ function M.po8(tx)
     local user, err = directory.user(tx.sasl_user)
     if err then return A.defer("4.3.0", "directory unavailable, try again later") end
     if not user then return A.reject("5.7.1", "unknown user %s", tx.sasl_user) end
-    local bad, why = msgchecks.po8(tx.headers, user.senders)
+    local bad, why = inspect.po8(tx.headers, user.senders)
     if bad then
         return A.reject("5.7.1", "header From %s is not yours (%s)", bad, why)
     end
@@ -29,7 +29,7 @@ end
 
 -- G3: exactly one From, one Date, a Message-ID, singletons once, well-formed names.
 function M.g3(tx)
-    local v = msgchecks.g3(tx.headers)
+    local v = inspect.g3(tx.headers)
     if v then return A.reject("5.6.0", "message does not follow RFC 5322: %s", v.reason) end
 end
 
@@ -38,7 +38,7 @@ end
 -- mode the tag becomes the X-Outpost-G4 header.
 function M.g4(shorteners)
     return function(tx)
-        local hit = msgchecks.g4(tx.headers, tx.body, shorteners)
+        local hit = inspect.g4(tx.headers, tx.body, shorteners)
         if hit then
             return A.reject("5.7.1", "links to URL shorteners (%s) are not accepted: link to the real address",
                 hit.host):tag("url-shortener " .. hit.host)

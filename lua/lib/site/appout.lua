@@ -9,8 +9,8 @@
 -- the function account of a request, looked up once per request, and the
 -- answer when the directory cannot give it.
 local A = require "outpost.action"
-local directory = require "directory"
-local address = require "address"
+local directory = require "site.directory"
+local address = require "site.address"
 local outpost = require "outpost"
 
 local M = {}
