@@ -5,7 +5,9 @@
 --   domains.LOCAL["example.org"]        -- conf/lists/local_domains.txt, read at load
 --   domains.is_local(domain)            -- the list, then the directory
 --   domains.is_permanent(err)           -- a dns.mail_domain failure that is the domain's
+--   domains.has_mailbox(addr [, seps])  -- the directory receives mail at addr
 local lists = require "outpost.lists"
+local address = require "site.address"
 local directory = require "site.directory"
 
 local M = {}
@@ -27,6 +29,17 @@ end
 local PERMANENT = { nullmx = true, nxdomain = true, nodata = true, badname = true }
 function M.is_permanent(err)
     return PERMANENT[err] == true
+end
+
+-- PO6, AO7: does anything in the directory receive mail at addr, or, when
+-- it has a tag, at addr without it (bob+news@ is delivered to bob@;
+-- separators as address.untagged)?  true / false, or nil, token.
+function M.has_mailbox(addr, separators)
+    local exists, err = directory.mailbox_exists(addr)
+    if exists ~= false then return exists, err end
+    local plain = address.untagged(addr, separators)
+    if not plain then return false end
+    return directory.mailbox_exists(plain)
 end
 
 return M
