@@ -149,6 +149,7 @@ describe("outpost.pipeline", function()
             assert.equal("S3 S4", stages_run("CONNECT"))
             assert.equal("S4", stages_run("DATA"))
             assert.equal("S4", stages_run("END-OF-MESSAGE"))
+            assert.equal("S3 S4", stages_run("BDAT")) -- unknown: "not DATA ..." includes it
         end)
 
         it("refuses stages that name no protocol_state, and unknown options", function()

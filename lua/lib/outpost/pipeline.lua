@@ -1,9 +1,10 @@
 -- outpost.pipeline: a policy that reads like the requirement table.
 --
 --   local P = require "outpost.pipeline"
+--   local say = A.replies { no_tls = { "5.7.1", "use STARTTLS on 587 or TLS on 465" } }
 --   return P.service "postout" {
---       P.check("PO1", "session is encrypted", function(tx)
---           if not tx.tls then return A.reject("5.7.1", "use STARTTLS on 587 or TLS on 465") end
+--       P.check("PO1", "session is encrypted", { stages = "MAIL RCPT" }, function(tx)
+--           if not tx.tls then return say.no_tls() end
 --       end),
 --       ...
 --   }
@@ -62,7 +63,9 @@ local function stage_set(id, spec)
     end
     if next(set) == nil then error("check " .. id .. ": stages names no protocol_state", 3) end
     if negate then
-        local all = {}
+        -- a protocol_state this list does not know (a later Postfix's) is
+        -- one of "every other"
+        local all = setmetatable({}, { __index = function() return true end })
         for name in pairs(STAGE_NAMES) do all[name] = not set[name] end
         set = all
     end
