@@ -20,12 +20,14 @@ local M = {}
 -- Said to the application (stage 1) or kept in the queue file and, after 5
 -- days, in the bounce to the application's sender (stage 2): temporary, so
 -- the mail is retried.
-M.DIRECTORY_DOWN = "the account directory cannot be reached (%s); the mail is retried later"
+local say = A.replies {
+    directory_down = { "4.3.0", "the account directory cannot be reached (%s); the mail is retried later" },
+}
 
 -- A dependency failed: 4xx, never 5xx (the mail is retried, not bounced).
 function M.directory_down(err)
     outpost.log("warning", "appout: directory lookup failed: " .. tostring(err))
-    return A.defer("4.3.0", M.DIRECTORY_DOWN, tostring(err))
+    return say.directory_down(tostring(err))
 end
 
 -- Stage 1: the function account the application authenticated as, once per
