@@ -41,8 +41,8 @@ local say = A.replies {
 local LIMIT = "appout_send"
 
 -- RCPT is asked once per recipient; DATA and END-OF-MESSAGE settle AO8's count.
-local EACH_RCPT = { stages = "RCPT" }
-local COUNTED = { stages = "RCPT", counts = true }
+local EACH_RCPT = { stages = "not DATA END-OF-MESSAGE", per_recipient = true }
+local COUNTED = { stages = "not DATA END-OF-MESSAGE", counts = true }
 local RCPT_FORM = { strip_tag = false, keep_case = true }
 
 return P.service "appout-stage2" {

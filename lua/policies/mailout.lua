@@ -76,11 +76,11 @@ local TLS_AREAS = lists.words_of("tls_required_areas", lists.labels("campus_netw
 -- MTA, whose domains are its own.
 local MTAS = lists.network_map("mailout_mta_domains")
 
--- When the checks run: every check before DATA; MO4, MO6 and MO7 for each
--- recipient; MO7 settles at DATA and END-OF-MESSAGE.
+-- When the checks run: every check before DATA, MO4, MO6 and MO7 for a
+-- request that names a recipient; MO7 settles at DATA and END-OF-MESSAGE.
 local BEFORE_DATA = { stages = "not DATA END-OF-MESSAGE" }
-local EACH_RCPT = { stages = "RCPT" }
-local COUNTED = { stages = "RCPT", counts = true }
+local EACH_RCPT = { stages = "not DATA END-OF-MESSAGE", per_recipient = true }
+local COUNTED = { stages = "not DATA END-OF-MESSAGE", per_recipient = true, counts = true }
 
 local KEEP_TAG = { strip_tag = false }
 local sender = P.derive(function(tx) return address.parse(tx.sender, KEEP_TAG) or false end)

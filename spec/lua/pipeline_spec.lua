@@ -152,6 +152,19 @@ describe("outpost.pipeline", function()
             assert.equal("S3 S4", stages_run("BDAT")) -- unknown: "not DATA ..." includes it
         end)
 
+        it("per_recipient: only a request that names a recipient", function()
+            local p = P.service "per-rcpt" {
+                P.check("R2", "each recipient", { stages = "not DATA END-OF-MESSAGE", per_recipient = true },
+                    function() ran[#ran + 1] = "R2" end),
+            }
+            ran = {}
+            p.on_request(at("RCPT", { recipient = "bob@example.org" }))
+            p.on_request(at("RCPT", { recipient = "" }))
+            p.on_request(at("MAIL"))
+            p.on_request(at("DATA", { recipient = "bob@example.org" }))
+            assert.same({ "R2" }, ran)
+        end)
+
         it("refuses stages that name no protocol_state, and unknown options", function()
             assert.has_error(function() P.check("S5", "typo", { stages = "RCTP" }, function() end) end)
             assert.has_error(function() P.check("S5", "empty", { stages = "not" }, function() end) end)

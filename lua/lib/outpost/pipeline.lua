@@ -74,6 +74,7 @@ end
 
 -- P.check(id, description, [opts,] fn).  opts:
 --   stages   when it runs (above)
+--   per_recipient  runs only for a request that names a recipient
 --   counts   the check counts recipients with P.count (PO7, MO7, AO8): at
 --            DATA and END-OF-MESSAGE, instead of running it, the pipeline
 --            keeps what Postfix accepted (recipient_count) of what the
@@ -90,10 +91,10 @@ function M.check(id, description, opts, fn)
     if type(fn) ~= "function" then error("check " .. id .. ": a function is needed", 2) end
     opts = opts or {}
     for k in pairs(opts) do
-        if k ~= "stages" and k ~= "counts" then error("check " .. id .. ": unknown option " .. tostring(k), 2) end
+        if k ~= "stages" and k ~= "counts" and k ~= "per_recipient" then error("check " .. id .. ": unknown option " .. tostring(k), 2) end
     end
     return { id = id, description = description, fn = fn, stages = stage_set(id, opts.stages),
-        counts = opts.counts and true or nil }
+        counts = opts.counts and true or nil, per_recipient = opts.per_recipient and true or nil }
 end
 
 -- A per-request value, computed at its first use and kept for the other
@@ -304,7 +305,8 @@ function M.service(name, opts)
                     elseif c.counts and SETTLE[tx.stage] then
                         -- without recipient_count every reservation is kept
                         if tx.instance ~= "" then limits().commit(tx.instance, tonumber(tx.attrs.recipient_count)) end
-                    elseif c.stages == nil or c.stages[tx.stage == "" and "RCPT" or tx.stage] then
+                    elseif (c.stages == nil or c.stages[tx.stage == "" and "RCPT" or tx.stage])
+                        and not (c.per_recipient and tx.recipient == "") then
                         action = c.fn(tx)
                     end
                     if action ~= nil then
