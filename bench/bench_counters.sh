@@ -40,7 +40,7 @@ ln -s "$ROOT"/lua/lib/* "$TMP/lua/lib/"   # every library, as a policy may requi
 cat > "$TMP/lua/policies/count.lua" <<'EOF2'
 local A = require "outpost.action"
 local limit = require "outpost.limit"
-local address = require "address"
+local address = require "site.address"
 return function(req)
     local r, err = limit.add("rcpt", address.subject(req))
     if not r then return A.defer("4.3.0", "counters %s", err) end

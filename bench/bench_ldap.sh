@@ -50,7 +50,7 @@ mkdir -p "$TMP/lua/lib" "$TMP/lua/policies"
 ln -s "$ROOT"/lua/lib/* "$TMP/lua/lib/"   # every library, as a policy may require any
 cat > "$TMP/lua/policies/lookup.lua" <<'EOF'
 local A = require "outpost.action"
-local directory = require "directory"
+local directory = require "site.directory"
 return function(req)
     local user, err = directory.user(req.attrs.sasl_username)
     if err then return A.defer("4.3.0", "directory unavailable (%s)", err) end

@@ -82,7 +82,7 @@ cat >"$TMP/lua/policies/po7.lua" <<'EOF'
 -- PO7's store operation alone: reserve one recipient for the SASL user.
 local A = require "outpost.action"
 local limit = require "outpost.limit"
-local address = require "address"
+local address = require "site.address"
 return function(req)
     local r, err = limit.reserve("postout_rcpt", address.subject(req), req.attrs.instance, 1)
     if not r then return A.defer("4.3.0", "counters: %s", err) end

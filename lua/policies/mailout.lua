@@ -8,7 +8,8 @@
 -- sender verification still running (MO5).
 --
 -- Postfix asks at RCPT (every check), and at DATA and END-OF-MESSAGE, where
--- the policy only settles MO7's reservations (conf/postfix/mailout/).
+-- the policy only settles MO7's reservations (conf/postfix/mailout/,
+-- counts = true).
 --
 -- The checks run in this order, not the table's: the ones that read only
 -- the request and the lists first (MO1, MO2, MO3, MO9), then the ones that
@@ -20,12 +21,11 @@ local A = require "outpost.action"
 local P = require "outpost.pipeline"
 local outpost = require "outpost"
 local lists = require "outpost.lists"
-local netset = require "outpost.netset"
 local dns = require "outpost.dns"
 local smtp = require "outpost.smtp"
-local limit = require "outpost.limit"
-local address = require "address"
-local directory = require "directory"
+local address = require "site.address"
+local directory = require "site.directory"
+local domains = require "site.domains"
 
 -- Settings an admin may want to change (policy.settings; specs change them too).
 local SETTINGS = {
@@ -34,14 +34,15 @@ local SETTINGS = {
     callout_budget = 1.5,       -- MO5: seconds a call-out may hold the RCPT before "pending" (4xx)
 }
 
--- Every reply text, in one place.  %s/%d are filled in by the check; the
--- texts name what is wrong and what the MTA's admin can do about it.
+-- Every reply, in one place: 5.X.Y rejects, 4.X.Y defers.  %s/%d are filled
+-- in by the check; the texts name what is wrong and what the MTA's admin
+-- can do about it.
 -- MO5's sender answers use X.7.1, not the sender-address codes X.1.7 and
 -- X.1.8: Postfix asks at RCPT (smtpd_recipient_restrictions) and rewrites
 -- any X.1.x code there into a recipient-address code (smtpd_dsn_fix: 5.1.8
 -- becomes 5.1.2, "bad destination system"), which would blame the
 -- recipient.  X.7.1 reaches the MTA as written (spec/e2e/test_mailout_postfix.sh).
-local TEXT = {
+local say = A.replies {
     MO1 = { "5.7.1", "client %s is not in the campus network; mailout relays only for campus mail servers" },
     MO2 = { "5.7.1", "mail server %s is blocked from mailout (%s); contact the postmaster to lift the block" },
     MO3 = { "5.7.10", "mail servers in network area %s must use TLS: enable STARTTLS for port 25" },
@@ -58,78 +59,40 @@ local TEXT = {
     MO6 = { "5.7.1", "recipient %s accepts mail only from authenticated senders; submit it through postout (port 587) with your login" },
     MO6_directory = { "4.3.0", "cannot check recipient %s: directory unavailable (%s), try again later" },
     MO7 = { "4.7.1", "mail server %s reached its limit of %d recipients per %d h%s; next slot at %s UTC" },
-    MO7_fcrdns_hint = " (10,000 with a forward-confirmed reverse DNS entry)",
     MO7_store = { "4.3.0", "recipient counter unavailable (%s), try again later" },
     MO9_unregistered = { "5.7.1", "mail server %s has no registered mail domains; ask the postmaster to register them for mailout" },
     MO9 = { "5.7.1", "mail server %s may send only as %s, not as %s" },
 }
-
-local function reject(key, ...) return A.reject(TEXT[key][1], TEXT[key][2], ...) end
-local function defer(key, ...) return A.defer(TEXT[key][1], TEXT[key][2], ...) end
+local MO7_FCRDNS_HINT = " (10,000 with a forward-confirmed reverse DNS entry)"
 
 -- The lists, read when the policy loads (conf/lists/README.md); a broken
 -- line refuses the reload with its file and line.
 local CAMPUS = lists.networks("campus_networks")        -- MO1; labels are network areas (MO3)
 local BLOCKED = lists.networks("mta_blocklist")         -- MO2
-local LOCAL_DOMAINS = lists.domains("local_domains")    -- MO5, MO6 (the directory is asked too)
-local TLS_AREAS = lists.words("tls_required_areas")     -- MO3
-
-do -- an area name campus_networks.txt does not use is a typo: refuse it
-    local areas = {}
-    for _, e in ipairs(lists.entries("campus_networks")) do
-        if e.fields[2] then areas[e.fields[2]:lower()] = true end
-    end
-    for _, e in ipairs(lists.entries("tls_required_areas")) do
-        if not areas[e.fields[1]:lower()] then
-            error(string.format("%s:%d: '%s' is no network area of campus_networks", e.file, e.line,
-                e.fields[1]), 0)
-        end
-    end
-end
-
+-- MO3; an area name campus_networks.txt does not use is a typo: refused
+local TLS_AREAS = lists.words_of("tls_required_areas", lists.labels("campus_networks"),
+    "network area of campus_networks")
 -- MO9 (and MO5): "NETWORK DOMAIN..." lines; the longest prefix names the
--- entry, whose domains are the MTA's own.
-local MTAS = netset.new()
-local MTA_DOMAINS = {}        -- entry key -> { domains = {[d] = true}, list = "a, b" }
-local CAMPUS_DOMAINS = {}     -- every domain of any campus MTA (MO5)
-for _, e in ipairs(lists.entries("mailout_mta_domains")) do
-    local function fail(fmt, ...) error(string.format("%s:%d: ", e.file, e.line) .. string.format(fmt, ...), 0) end
-    if #e.fields < 2 then fail("expected 'NETWORK DOMAIN...', got '%s'", e.text) end
-    local key = e.fields[1]:lower()
-    if MTA_DOMAINS[key] then fail("'%s' is already listed", e.fields[1]) end
-    local ok, err = pcall(MTAS.add, MTAS, key, key)
-    if not ok then fail("%s", err) end
-    local set, names = {}, {}
-    for i = 2, #e.fields do
-        local d = outpost.domain(e.fields[i])
-        if not d then fail("'%s' is not a domain name", e.fields[i]) end
-        set[d] = true
-        names[#names + 1] = d
-        CAMPUS_DOMAINS[d] = true
-    end
-    MTA_DOMAINS[key] = { domains = set, list = table.concat(names, ", ") }
-end
+-- MTA, whose domains are its own.
+local MTAS = lists.network_map("mailout_mta_domains")
 
--- Is domain one of the institution's own?  The list first (no waiting),
--- then the directory.  true / false, or nil, token when LDAP fails.
-local function is_local(domain)
-    if LOCAL_DOMAINS[domain] then return true end
-    return directory.is_local_domain(domain)
-end
+-- When the checks run: every check before DATA, MO4, MO6 and MO7 for a
+-- request that names a recipient; MO7 settles at DATA and END-OF-MESSAGE.
+local BEFORE_DATA = { stages = "not DATA END-OF-MESSAGE" }
+local EACH_RCPT = { stages = "not DATA END-OF-MESSAGE", per_recipient = true }
+local COUNTED = { stages = "not DATA END-OF-MESSAGE", per_recipient = true, counts = true }
 
-local function sender_of(tx)
-    local a = address.parse(tx.sender, { strip_tag = false })
-    return a
-end
+local KEEP_TAG = { strip_tag = false }
+local sender = P.derive(function(tx) return address.parse(tx.sender, KEEP_TAG) or false end)
 
-local checks = P.service "mailout" {
-    P.check("MO1", "client is inside the campus network", function(tx)
-        if not CAMPUS:match(tx.client) then return reject("MO1", tx.client) end
+local policy = P.service "mailout" {
+    P.check("MO1", "client is inside the campus network", BEFORE_DATA, function(tx)
+        if not CAMPUS:match(tx.client) then return say.MO1(tx.client) end
     end),
 
-    P.check("MO2", "client is not on the MTA block list", function(tx)
+    P.check("MO2", "client is not on the MTA block list", BEFORE_DATA, function(tx)
         local reason = BLOCKED:match(tx.client)
-        if reason then return reject("MO2", tx.client, reason ~= "" and reason or "listed") end
+        if reason then return say.MO2(tx.client, reason ~= "" and reason or "listed") end
     end),
 
     -- The pipeline's mode is per service, but the seed enforces TLS per
@@ -137,77 +100,72 @@ local checks = P.service "mailout" {
     -- tls_required_areas.txt, and for every other area logs what it would
     -- have answered (grep "MO3 .* not enforced") and lets the mail pass.
     -- MO3=log-only in the config turns the enforcing areas to logging too.
-    P.check("MO3", "TLS, enforced in the configured network areas", function(tx)
+    P.check("MO3", "TLS, enforced in the configured network areas", BEFORE_DATA, function(tx)
         if tx.tls then return nil end
         local area = CAMPUS:match(tx.client) or ""
-        if TLS_AREAS[area:lower()] then return reject("MO3", area) end
+        if TLS_AREAS[area:lower()] then return say.MO3(area) end
         outpost.log("notice", string.format("MO3 (TLS) not enforced in network area %s: " ..
             "client %s sent without TLS", area ~= "" and area or "-", tx.client))
     end),
 
-    P.check("MO9", "the MTA uses only its own mail domains as sender", function(tx)
-        local s = sender_of(tx)
+    P.check("MO9", "the MTA uses only its own mail domains as sender", BEFORE_DATA, function(tx)
+        local s = sender(tx)
         if not s or s.null then return nil end -- bounces (<>) have no domain; MO5 refuses a bad address
-        local key = MTAS:match(tx.client)
-        if not key then return reject("MO9_unregistered", tx.client) end
-        local mta = MTA_DOMAINS[key]
-        if not mta.domains[s.domain] then return reject("MO9", tx.client, mta.list, s.domain) end
+        local mta = MTAS:match(tx.client)
+        if not mta then return say.MO9_unregistered(tx.client) end
+        if not mta.domains[s.domain] then return say.MO9(tx.client, mta.list, s.domain) end
     end),
 
     -- Institution addresses are in the directory; other campus domains are
     -- on their MTA's own server, which only an SMTP call-out can ask.  The
     -- call-out waits at most SETTINGS.callout_budget, then goes on in the background
     -- and fills its cache, so the MTA's retry after our 4xx gets the verdict.
-    P.check("MO5", "sender is a valid institution or campus address", function(tx)
-        local s = sender_of(tx)
+    P.check("MO5", "sender is a valid institution or campus address", BEFORE_DATA, function(tx)
+        local s = sender(tx)
         if s and s.null then return nil end -- the null sender of bounces is valid
-        if not s then return reject("MO5_syntax", tx.sender) end
+        if not s then return say.MO5_syntax(tx.sender) end
         -- a campus MTA's domain needs no directory: the call-out asks its MX
-        local loc, err = LOCAL_DOMAINS[s.domain] or false, nil
-        if not loc and not CAMPUS_DOMAINS[s.domain] then loc, err = directory.is_local_domain(s.domain) end
-        if loc == nil then return defer("MO5_directory", tx.sender, err) end
+        local loc, err = domains.LOCAL[s.domain] or false, nil
+        if not loc and not MTAS.domains[s.domain] then loc, err = directory.is_local_domain(s.domain) end
+        if loc == nil then return say.MO5_directory(tx.sender, err) end
         if loc then
             -- a +tag is delivered to its mailbox: ask for the address without it
             local exists, derr = directory.mailbox_exists(address.normalize(tx.sender))
-            if exists == nil then return defer("MO5_directory", tx.sender, derr) end
-            if not exists then return reject("MO5_unknown", tx.sender) end
+            if exists == nil then return say.MO5_directory(tx.sender, derr) end
+            if not exists then return say.MO5_unknown(tx.sender) end
             return nil
         end
-        if not CAMPUS_DOMAINS[s.domain] then return reject("MO5_foreign", s.domain) end
+        if not MTAS.domains[s.domain] then return say.MO5_foreign(s.domain) end
         local verdict, reply = smtp.verify(tx.sender, { budget = SETTINGS.callout_budget })
         if verdict == "accepted" then return nil
-        elseif verdict == "rejected" then return reject("MO5_refused", tx.sender, reply)
-        elseif verdict == "pending" then return defer("MO5_pending", tx.sender)
-        elseif verdict == nil then return reject("MO5_syntax", tx.sender)
+        elseif verdict == "rejected" then return say.MO5_refused(tx.sender, reply)
+        elseif verdict == "pending" then return say.MO5_pending(tx.sender)
+        elseif verdict == nil then return say.MO5_syntax(tx.sender)
         end
-        return defer("MO5_tempfail", tx.sender, reply)
+        return say.MO5_tempfail(tx.sender, reply)
     end),
 
-    P.check("MO4", "recipient domain has an MX or an A/AAAA record", function(tx)
-        if tx.recipient == "" then return nil end -- asked before RCPT
+    P.check("MO4", "recipient domain has an MX or an A/AAAA record", EACH_RCPT, function(tx)
         local r = address.parse(tx.recipient)
         local domain = r and r.domain or (tx.recipient:match("@([^@]*)$") or tx.recipient)
         local where, err = dns.mail_domain(domain)
-        if where then return nil
-        elseif err == "nullmx" then return reject("MO4_nullmx", domain)
-        elseif err == "nxdomain" or err == "nodata" or err == "badname" then
-            return reject("MO4_none", domain)
-        end
-        return defer("MO4_dns", domain, err)
+        if where then return nil end
+        if err == "nullmx" then return say.MO4_nullmx(domain) end
+        if domains.is_permanent(err) then return say.MO4_none(domain) end
+        return say.MO4_dns(domain, err)
     end),
 
     -- Distribution lists that only authenticated senders may use: an MTA
     -- cannot authenticate its users to us, so it must not reach them.
-    P.check("MO6", "recipient does not require an authenticated sender", function(tx)
-        if tx.recipient == "" then return nil end
-        local r = address.parse(tx.recipient, { strip_tag = false })
+    P.check("MO6", "recipient does not require an authenticated sender", EACH_RCPT, function(tx)
+        local r = address.parse(tx.recipient, KEEP_TAG)
         if not r or r.null then return nil end -- MO4 has answered for a bad recipient
-        local loc, err = is_local(r.domain)
-        if loc == nil then return defer("MO6_directory", tx.recipient, err) end
+        local loc, err = domains.is_local(r.domain)
+        if loc == nil then return say.MO6_directory(tx.recipient, err) end
         if not loc then return nil end -- only the institution's directory has protected lists
         local protected, perr = directory.requires_authenticated_sender(tx.recipient)
-        if protected == nil then return defer("MO6_directory", tx.recipient, perr) end
-        if protected then return reject("MO6", tx.recipient) end
+        if protected == nil then return say.MO6_directory(tx.recipient, perr) end
+        if protected then return say.MO6(tx.recipient) end
     end),
 
     -- Recipients per sending IP per 24 h: 1,000, or 10,000 when the IP has
@@ -215,9 +173,8 @@ local checks = P.service "mailout" {
     -- lower limit applies (logged) rather than a 4xx: a DNS hiccup must not
     -- stop all campus mail, and an MTA under 1,000 notices nothing.  The
     -- recipient is reserved for the transaction (Postfix's instance) and
-    -- settled at DATA (see on_request below).
-    P.check("MO7", "recipients per sending IP per 24 h (more with FCrDNS)", function(tx)
-        if tx.recipient == "" then return nil end
+    -- settled at DATA (counts = true).
+    P.check("MO7", "recipients per sending IP per 24 h (more with FCrDNS)", COUNTED, function(tx)
         local name, why = dns.fcrdns(tx.client)
         local opts
         if name then
@@ -226,45 +183,14 @@ local checks = P.service "mailout" {
             outpost.log("notice", string.format("MO7: FCrDNS of %s failed (%s); the limit " ..
                 "without FCrDNS applies", tx.client, tostring(why)))
         end
-        local r, err
-        if tx.instance ~= "" then
-            r, err = limit.reserve(SETTINGS.limit, tx.client, tx.instance, 1, opts)
-        else
-            r, err = limit.add(SETTINGS.limit, tx.client, 1, opts)
-        end
-        if not r then return defer("MO7_store", err) end
+        local r, err = P.count(tx, SETTINGS.limit, tx.client, opts)
+        if not r then return say.MO7_store(err) end
         if not r.ok then
-            return defer("MO7", tx.client, r.max, math.max(1, math.floor(r.window / 3600)),
-                name and "" or TEXT.MO7_fcrdns_hint,
-                r.next_free and os.date("!%H:%M", r.next_free) or "never")
+            return say.MO7(tx.client, r.max, math.max(1, math.floor(r.window / 3600)),
+                name and "" or MO7_FCRDNS_HINT, r.next_free and os.date("!%H:%M", r.next_free) or "never")
         end
     end),
 }
 
--- DATA and END-OF-MESSAGE: keep the recipients Postfix accepted
--- (recipient_count) and give back those a later restriction rejected
--- (docs/limits.md).  No check runs there: each ran for every recipient.
-local SETTLE = { DATA = true, ["END-OF-MESSAGE"] = true }
-local function settling(on_request)
-    return function(req)
-        local attrs = req.attrs
-        if SETTLE[attrs.protocol_state or ""] then
-            local instance = attrs.instance or ""
-            -- without recipient_count every reservation is kept
-            if instance ~= "" then limit.commit(instance, tonumber(attrs.recipient_count)) end
-            return A.dunno()
-        end
-        return on_request(req)
-    end
-end
-
-local policy = { checks = checks.checks, stats = checks.stats, name = checks.name,
-    settings = SETTINGS, on_request = settling(checks.on_request) }
--- For specs: policy.with_modes({ MO3 = "log-only" }).on_request(req)
-function policy.with_modes(modes, tenant_modes)
-    local p = checks.with_modes(modes, tenant_modes)
-    p.on_request = settling(p.on_request)
-    p.settings = SETTINGS
-    return p
-end
+policy.settings = SETTINGS
 return policy

@@ -10,7 +10,7 @@
 -- G4   no links to URL shorteners in the text parts
 local P = require "outpost.pipeline"
 local lists = require "outpost.lists"
-local message_checks = require "message_checks"
+local message_checks = require "site.message_checks"
 
 -- read when the generation loads: a SIGHUP picks up edits
 local shorteners = lists.domains("url_shorteners")

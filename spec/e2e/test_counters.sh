@@ -37,7 +37,7 @@ EOF2
 e2e_policy txn <<'EOF2'
 local A = require "outpost.action"
 local limit = require "outpost.limit"
-local address = require "address"
+local address = require "site.address"
 return function(req)
     local a = req.attrs
     local s = address.subject(req)
@@ -65,7 +65,7 @@ EOF2
 e2e_policy count <<'EOF2'
 local A = require "outpost.action"
 local limit = require "outpost.limit"
-local address = require "address"
+local address = require "site.address"
 return function(req)
     local r = assert(limit.add("rcpt", address.subject(req)))
     return r.ok and A.dunno() or A.defer("4.7.1", "limit reached")

@@ -86,7 +86,7 @@ run_spec "slapd paused, killed, restarted" "$T/faults.conf" faults_spec.lua
 "$CTL" start || not_ok "slapd is up again after the fault specs"
 e2e_policy lookup <<'EOF'
 local A = require "outpost.action"
-local directory = require "directory"
+local directory = require "site.directory"
 return function(req)
     local user, err = directory.user(req.attrs.sasl_username)
     if err then return A.defer("4.3.0", "directory unavailable (%s), try again later", err) end

@@ -35,7 +35,7 @@ write_config 0660 ""
 e2e_policy count <<'EOF2'
 local A = require "outpost.action"
 local limit = require "outpost.limit"
-local address = require "address"
+local address = require "site.address"
 return function(req)
     local r = assert(limit.add("rcpt", address.subject(req)))
     if r.ok then return A.dunno() end

@@ -66,4 +66,21 @@ describe("outpost.action", function()
         assert.is_false(A.is_action({ text = "DUNNO" }))
         assert.is_false(A.is_action("DUNNO"))
     end)
+    it("replies: one table of answers, with or without an SMTP code, checked when made", function()
+        local say = A.replies {
+            no_tls = { 530, "5.7.10", "use TLS" },
+            locked = { "5.7.1", "account %s is locked" },
+            later = { "4.3.0", "directory down (%s)" },
+        }
+        assert.equal("530 5.7.10 use TLS", say.no_tls().text)
+        assert.equal("reject", say.no_tls().kind)
+        assert.equal("REJECT 5.7.1 account alice is locked", say.locked("alice").text)
+        assert.equal("DEFER 4.3.0 directory down (timeout)", say.later("timeout").text)
+        assert.is_true(A.is_action(say.later("x")))
+        assert.has_error(function() return say.nonesuch() end)
+        assert.has_error(function() A.replies { x = { 550, "4.7.1", "class differs" } } end)
+        assert.has_error(function() A.replies { x = { "2.0.0", "no" } } end)
+        assert.has_error(function() A.replies { x = { "5.7.1" } } end)
+        assert.has_error(function() A.replies { x = "5.7.1 text" } end)
+    end)
 end)

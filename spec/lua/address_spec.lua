@@ -1,5 +1,5 @@
--- lua/lib/address.lua: one normal form for every way to write an address.
-local address = require "address"
+-- lua/lib/site/address.lua: one normal form for every way to write an address.
+local address = require "site.address"
 
 describe("address.normalize", function()
     it("lower-cases, strips <> and the +tag, and A-labels the domain", function()

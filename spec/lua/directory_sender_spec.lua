@@ -1,7 +1,7 @@
--- directory.function_account_by_sender (lua/lib/directory.lua), AO8: the
+-- directory.function_account_by_sender (lua/lib/site/directory.lua), AO8: the
 -- function account that owns an envelope sender, for appout stage 2, which
 -- has no SASL login.  Against the fixture directory (spec/fixtures/ldap/).
-local directory = require "directory"
+local directory = require "site.directory"
 local ldap = require "outpost.ldap"
 
 describe("directory.function_account_by_sender (AO8)", function()

@@ -1,5 +1,5 @@
--- lua/lib/directory.lua against the fixture directory (spec/fixtures/ldap/).
-local directory = require "directory"
+-- lua/lib/site/directory.lua against the fixture directory (spec/fixtures/ldap/).
+local directory = require "site.directory"
 local ldap = require "outpost.ldap"
 
 describe("directory.user", function()

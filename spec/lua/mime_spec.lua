@@ -1,7 +1,7 @@
 -- mime.lua and decode.lua: the text parts of real message shapes, decoded,
 -- within bounds.
-local mime = require "mime"
-local decode = require "decode"
+local mime = require "message.mime"
+local decode = require "message.decode"
 
 local function H(t)
     local h = {}

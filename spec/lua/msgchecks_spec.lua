@@ -1,7 +1,7 @@
--- msgchecks.lua: PO8, G3 and G4 over real message shapes.
-local msgchecks = require "msgchecks"
+-- message/inspect.lua (message.inspect): PO8, G3 and G4 over real message shapes.
+local msgchecks = require "message.inspect"
 local lists = require "outpost.lists"
-local directory = require "directory"
+local directory = require "site.directory"
 
 local function crlf(s) return (s:gsub("\r?\n", "\r\n")) end
 

@@ -117,4 +117,127 @@ describe("outpost.pipeline", function()
             assert.is_function(P.service "none" {}.on_request)
         end)
     end)
+    describe("stages, counts, derive and count", function()
+        local limit = require "outpost.limit"
+        local n = 0
+        local function unique(prefix)
+            n = n + 1
+            return string.format("%s-%d-%d@example.org", prefix, os.time(), n)
+        end
+        local function at(stage, more)
+            local attrs = { protocol_state = stage, encryption_protocol = "TLSv1.3" }
+            for k, v in pairs(more or {}) do attrs[k] = v end
+            return req(attrs)
+        end
+
+        it("a check runs only at its stages; no protocol_state is RCPT; 'not' is every other", function()
+            local staged = P.service "staged" {
+                P.check("S1", "mail and rcpt", { stages = "MAIL RCPT" }, function() ran[#ran + 1] = "S1" end),
+                P.check("S2", "rcpt", { stages = "RCPT" }, function() ran[#ran + 1] = "S2" end),
+                P.check("S3", "before data", { stages = "not DATA END-OF-MESSAGE" },
+                    function() ran[#ran + 1] = "S3" end),
+                P.check("S4", "always", function() ran[#ran + 1] = "S4" end),
+            }
+            local function stages_run(stage)
+                ran = {}
+                staged.on_request(at(stage))
+                return table.concat(ran, " ")
+            end
+            assert.equal("S1 S2 S3 S4", stages_run("RCPT"))
+            assert.equal("S1 S2 S3 S4", stages_run(nil))
+            assert.equal("S1 S3 S4", stages_run("MAIL"))
+            assert.equal("S3 S4", stages_run("CONNECT"))
+            assert.equal("S4", stages_run("DATA"))
+            assert.equal("S4", stages_run("END-OF-MESSAGE"))
+            assert.equal("S3 S4", stages_run("BDAT")) -- unknown: "not DATA ..." includes it
+        end)
+
+        it("per_recipient: only a request that names a recipient", function()
+            local p = P.service "per-rcpt" {
+                P.check("R2", "each recipient", { stages = "not DATA END-OF-MESSAGE", per_recipient = true },
+                    function() ran[#ran + 1] = "R2" end),
+            }
+            ran = {}
+            p.on_request(at("RCPT", { recipient = "bob@example.org" }))
+            p.on_request(at("RCPT", { recipient = "" }))
+            p.on_request(at("MAIL"))
+            p.on_request(at("DATA", { recipient = "bob@example.org" }))
+            assert.same({ "R2" }, ran)
+        end)
+
+        it("refuses stages that name no protocol_state, and unknown options", function()
+            assert.has_error(function() P.check("S5", "typo", { stages = "RCTP" }, function() end) end)
+            assert.has_error(function() P.check("S5", "empty", { stages = "not" }, function() end) end)
+            assert.has_error(function() P.check("S5", "option", { stage = "RCPT" }, function() end) end)
+        end)
+
+        it("derive: once per request, false kept, a failure (nil) asked again", function()
+            local calls = 0
+            local answers = {}
+            local value = P.derive(function()
+                calls = calls + 1
+                return table.remove(answers, 1)
+            end)
+            local got = {}
+            local p = P.service "derived" {
+                P.check("D1", "reads", function(tx) got[#got + 1] = { value(tx) } end),
+                P.check("D2", "reads again", function(tx) got[#got + 1] = { value(tx) } end),
+            }
+            answers = { "x" }
+            p.on_request(at("RCPT"))
+            assert.same({ { "x" }, { "x" } }, got)
+            assert.equal(1, calls)
+            got, answers = {}, { false }
+            p.on_request(at("RCPT")) -- a new request asks again
+            assert.same({ { false }, { false } }, got)
+            assert.equal(2, calls)
+            got, answers, calls = {}, {}, 0
+            local failing = P.derive(function() calls = calls + 1 return nil, "timeout" end)
+            P.service "failing" {
+                P.check("D3", "a", function(tx) got[#got + 1] = { failing(tx) } end),
+                P.check("D4", "b", function(tx) got[#got + 1] = { failing(tx) } end),
+            }.on_request(at("RCPT"))
+            assert.same({ { nil, "timeout" }, { nil, "timeout" } }, got)
+            assert.equal(2, calls)
+        end)
+
+        it("count reserves for the transaction at RCPT; counts = true settles at DATA", function()
+            local s, inst = unique("count"), "pipeline-count-" .. os.time()
+            local counting = P.service "counting" {
+                P.check("C1", "counts each recipient", { stages = "RCPT", counts = true }, function(tx)
+                    local r = P.count(tx, "spec_rcpt", s)
+                    if not r.ok then return A.defer("4.7.1", "over") end
+                end),
+            }
+            for _ = 1, 3 do
+                assert.equal("DUNNO", counting.on_request(at("RCPT", { instance = inst })).text)
+            end
+            assert.equal(3, limit.check("spec_rcpt", s).used)
+            -- Postfix accepted 2 of them: DATA keeps 2, END-OF-MESSAGE finds nothing left
+            assert.equal("DUNNO", counting.on_request(at("DATA", { instance = inst, recipient_count = "2" })).text)
+            assert.equal(2, limit.check("spec_rcpt", s).used)
+            counting.on_request(at("END-OF-MESSAGE", { instance = inst, recipient_count = "2" }))
+            assert.equal(2, limit.check("spec_rcpt", s).used)
+            assert.equal(0, limit.release(inst))
+            -- without an instance: added for good
+            counting.on_request(at("RCPT"))
+            assert.equal(3, limit.check("spec_rcpt", s).used)
+        end)
+
+        it("a counting check that is off neither counts nor settles", function()
+            local s, inst = unique("off"), "pipeline-off-" .. os.time()
+            local counting = P.service "counting-off" {
+                P.check("C2", "counts", { stages = "RCPT", counts = true }, function(tx)
+                    P.count(tx, "spec_rcpt", s)
+                end),
+            }
+            counting.on_request(at("RCPT", { instance = inst }))
+            local off = counting.with_modes({ C2 = "off" })
+            off.on_request(at("RCPT", { instance = inst }))
+            assert.equal(1, limit.check("spec_rcpt", s).used)
+            off.on_request(at("DATA", { instance = inst, recipient_count = "0" }))
+            assert.equal(1, limit.check("spec_rcpt", s).used) -- still reserved, not settled
+            assert.equal(1, limit.release(inst))
+        end)
+    end)
 end)

@@ -1,5 +1,5 @@
 -- rfc5322.lua: address lists as mail clients really write them.
-local rfc5322 = require "rfc5322"
+local rfc5322 = require "message.rfc5322"
 
 local function pairs_of(list)
     local out = {}

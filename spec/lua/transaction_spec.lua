@@ -1,7 +1,7 @@
 -- transaction: a policy request's record found by the milter of the same
 -- transaction, over the real outpost.txnlink and outpost.limit (harness
 -- config: limit spec_rcpt, 5 per hour).
-local transaction = require "transaction"
+local transaction = require "outpost.transaction"
 local txnlink = require "outpost.txnlink"
 local limit = require "outpost.limit"
 local outpost = require "outpost"

@@ -86,6 +86,36 @@ function M.reply(code, status, fmt, ...)
         code .. " " .. status .. (fmt and " " .. text_of(fmt, ...) or ""))
 end
 
+-- replies{ key = { [code,] status, text }, ... }: a policy's answers in one
+-- table, each a function of the text's arguments:
+--   local say = A.replies {
+--       no_tls = { 530, "5.7.10", "use TLS on port 465 or STARTTLS on 587" },
+--       locked = { "5.7.1", "account %s is locked" },
+--   }
+--   return say.locked(user)
+-- With a code it is reply(code, status, text, ...); without, reject (5.X.Y)
+-- or defer (4.X.Y).  Checked when the policy loads.
+function M.replies(t)
+    local r = {}
+    for key, e in pairs(t) do
+        if type(e) ~= "table" then error("replies: " .. tostring(key) .. " must be a table", 2) end
+        local code, status, text = e[1], e[2], e[3]
+        if type(code) ~= "number" then code, status, text = nil, e[1], e[2] end
+        if type(status) ~= "string" or not status:match("^[45]%.%d%d?%d?%.%d%d?%d?$")
+            or (code and math.floor(code / 100) ~= tonumber(status:sub(1, 1))) then
+            error("replies: " .. tostring(key) .. ": bad code or status " .. tostring(status), 2)
+        end
+        if type(text) ~= "string" then error("replies: " .. tostring(key) .. ": a text is needed", 2) end
+        local make = code and M.reply or status:sub(1, 1) == "5" and M.reject or M.defer
+        if code then
+            r[key] = function(...) return make(code, status, text, ...) end
+        else
+            r[key] = function(...) return make(status, text, ...) end
+        end
+    end
+    return setmetatable(r, { __index = function(_, key) error("replies: no reply " .. tostring(key), 2) end })
+end
+
 -- Queue and message actions ---------------------------------------------------
 
 function M.hold(fmt, ...) return make("hold", with_text("HOLD", text_of(fmt, ...))) end

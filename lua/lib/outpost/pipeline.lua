@@ -1,9 +1,10 @@
 -- outpost.pipeline: a policy that reads like the requirement table.
 --
 --   local P = require "outpost.pipeline"
+--   local say = A.replies { no_tls = { "5.7.1", "use STARTTLS on 587 or TLS on 465" } }
 --   return P.service "postout" {
---       P.check("PO1", "session is encrypted", function(tx)
---           if not tx.tls then return A.reject("5.7.1", "use STARTTLS on 587 or TLS on 465") end
+--       P.check("PO1", "session is encrypted", { stages = "MAIL RCPT" }, function(tx)
+--           if not tx.tls then return say.no_tls() end
 --       end),
 --       ...
 --   }
@@ -24,7 +25,7 @@
 -- go on.
 --
 -- P.service(name, { link = true }) { ... } links the policy requests and the
--- milter session of one transaction (lua/lib/transaction.lua): each policy
+-- milter session of one transaction (lua/lib/outpost/transaction.lua): each policy
 -- answer is recorded (rcpt:<recipient> or stage:<DATA|END-OF-MESSAGE> =
 -- the action's text, logonly:<ID> = what a log-only check would have
 -- answered, note:<name> for what checks put in tx.notes), end-of-message
@@ -38,15 +39,102 @@ local M = {}
 
 local MODES = { enforce = true, ["log-only"] = true, off = true, tag = true }
 
-function M.check(id, description, fn)
+-- When a check runs: opts.stages names Postfix's protocol_states, e.g.
+-- "MAIL RCPT"; "not DATA END-OF-MESSAGE" is every other one.  A request
+-- without protocol_state is RCPT.  Without stages a check runs at every
+-- stage.  Parsed when the policy loads: a name that is no protocol_state
+-- refuses the load.
+local STAGE_NAMES = { CONNECT = true, EHLO = true, HELO = true, MAIL = true, RCPT = true,
+    DATA = true, ["END-OF-MESSAGE"] = true, VRFY = true, ETRN = true }
+local SETTLE = { DATA = true, ["END-OF-MESSAGE"] = true }
+
+local function stage_set(id, spec)
+    if spec == nil then return nil end
+    if type(spec) ~= "string" then error("check " .. id .. ": stages must be a string", 3) end
+    local set, negate = {}, false
+    for word in spec:gmatch("%S+") do
+        if word == "not" and next(set) == nil and not negate then
+            negate = true
+        elseif STAGE_NAMES[word] then
+            set[word] = true
+        else
+            error("check " .. id .. ": '" .. word .. "' is no protocol_state", 3)
+        end
+    end
+    if next(set) == nil then error("check " .. id .. ": stages names no protocol_state", 3) end
+    if negate then
+        -- a protocol_state this list does not know (a later Postfix's) is
+        -- one of "every other"
+        local all = setmetatable({}, { __index = function() return true end })
+        for name in pairs(STAGE_NAMES) do all[name] = not set[name] end
+        set = all
+    end
+    return set
+end
+
+-- P.check(id, description, [opts,] fn).  opts:
+--   stages   when it runs (above)
+--   per_recipient  runs only for a request that names a recipient
+--   counts   the check counts recipients with P.count (PO7, MO7, AO8): at
+--            DATA and END-OF-MESSAGE, instead of running it, the pipeline
+--            keeps what Postfix accepted (recipient_count) of what the
+--            transaction reserved and gives back the rest (docs/limits.md)
+function M.check(id, description, opts, fn)
+    if fn == nil and type(opts) == "function" then opts, fn = nil, opts end
     if type(id) ~= "string" or not id:match("^%u+%d+$") then
         error("check: the id must be a requirement id such as PO1, got " .. tostring(id), 2)
     end
     if type(description) ~= "string" or description == "" then
         error("check " .. id .. ": a one-line description is needed", 2)
     end
+    if opts ~= nil and type(opts) ~= "table" then error("check " .. id .. ": opts must be a table", 2) end
     if type(fn) ~= "function" then error("check " .. id .. ": a function is needed", 2) end
-    return { id = id, description = description, fn = fn }
+    opts = opts or {}
+    for k in pairs(opts) do
+        if k ~= "stages" and k ~= "counts" and k ~= "per_recipient" then error("check " .. id .. ": unknown option " .. tostring(k), 2) end
+    end
+    return { id = id, description = description, fn = fn, stages = stage_set(id, opts.stages),
+        counts = opts.counts and true or nil, per_recipient = opts.per_recipient and true or nil }
+end
+
+-- A per-request value, computed at its first use and kept for the other
+-- checks of the request (whichever of them is off):
+--   local account = P.derive(function(tx) return directory.user(tx.sasl_user) end)
+--   local user, err = account(tx)
+-- A nil value (a lookup that failed: nil, token) is not kept, so the next
+-- check asks again; false is.
+function M.derive(fn)
+    if type(fn) ~= "function" then error("derive: a function is needed", 2) end
+    local key = {} -- a key of its own in tx: no name to collide with
+    return function(tx)
+        local v = rawget(tx, key)
+        if v ~= nil then return v end
+        local err
+        v, err = fn(tx)
+        if v ~= nil then rawset(tx, key, v) end
+        return v, err
+    end
+end
+
+-- outpost.limit, required at its first use, as the policies did before
+-- they counted through here: a spec that fakes the store's failure on its
+-- own require of it finds the table the pipeline uses.
+local limit_module
+local function limits()
+    limit_module = limit_module or require "outpost.limit"
+    return limit_module
+end
+
+-- P.count(tx, limit, subject [, opts]): one recipient more for subject
+-- under the limit { } named limit: reserved for the transaction (Postfix's
+-- instance), so what a later restriction refuses goes back when the check
+-- (declared with counts = true) settles at DATA, or added for good when the
+-- request has no instance.  limit.reserve's answer, or nil, token.
+function M.count(tx, name, subject, opts)
+    local limit = limits()
+    local instance = tx.instance
+    if instance ~= "" then return limit.reserve(name, subject, instance, 1, opts) end
+    return limit.add(name, subject, 1, opts)
 end
 
 -- A check of the message (milter end of message, docs/milter.md): the same
@@ -77,7 +165,7 @@ local derive = {
     notes = function() return {} end,
     -- what the policy side recorded for this transaction (link = true)
     policy = function(tx)
-        local transaction = require "transaction"
+        local transaction = require "outpost.transaction"
         if tx.ctx then return transaction.of_message(tx.ctx) or false end
         return transaction.of_request(tx.attrs) or false
     end,
@@ -144,7 +232,7 @@ end
 
 -- The fields a policy answer leaves for the milter (link = true).
 local function record(tx, action, logged)
-    local transaction = require "transaction"
+    local transaction = require "outpost.transaction"
     local f = {}
     if tx.stage == "RCPT" then
         f["rcpt:" .. string.lower(tx.recipient)] = action.text
@@ -164,7 +252,7 @@ end
 local REFUSED = { reject = true, defer = true, defer_if_permit = true, defer_if_reject = true,
     discard = true }
 local function settle(tx, action)
-    local transaction = require "transaction"
+    local transaction = require "outpost.transaction"
     if REFUSED[action.kind] then
         transaction.release(tx.ctx)
         return
@@ -211,34 +299,41 @@ function M.service(name, opts)
                 for i = 1, n do
                     local c = list[i]
                     local mode = modes[c.id] or "enforce"
-                    if mode ~= "off" then
-                        local action = c.fn(tx)
-                        if action ~= nil then
-                            if not A.is_action(action) then
-                                error(c.id .. ": a check returns nil or an outpost.action, not a " ..
-                                    type(action), 0)
-                            end
-                            local st = stats[c.id]
-                            st.hits = st.hits + 1
-                            if mode == "enforce" then
-                                st.enforced = st.enforced + 1
-                                action.check = c.id
-                                answer = action
-                                break
-                            end
-                            if mode == "tag" then
-                                st.tagged = st.tagged + 1
-                                tags = tags or {}
-                                tags[#tags + 1] = { c.id, rawget(action, "tag") or action.text }
-                                outpost.log("notice", string.format("%s (%s) tagged: %s",
-                                    c.id, c.description, tags[#tags][2]))
-                            else
-                                st.logged = st.logged + 1
-                                if logged then logged[c.id] = action.text end
-                                outpost.log("notice", string.format(
-                                    "%s (%s) log-only: would answer %s", c.id, c.description,
-                                    action.text))
-                            end
+                    local action
+                    if mode == "off" then
+                        action = nil
+                    elseif c.counts and SETTLE[tx.stage] then
+                        -- without recipient_count every reservation is kept
+                        if tx.instance ~= "" then limits().commit(tx.instance, tonumber(tx.attrs.recipient_count)) end
+                    elseif (c.stages == nil or c.stages[tx.stage == "" and "RCPT" or tx.stage])
+                        and not (c.per_recipient and tx.recipient == "") then
+                        action = c.fn(tx)
+                    end
+                    if action ~= nil then
+                        if not A.is_action(action) then
+                            error(c.id .. ": a check returns nil or an outpost.action, not a " ..
+                                type(action), 0)
+                        end
+                        local st = stats[c.id]
+                        st.hits = st.hits + 1
+                        if mode == "enforce" then
+                            st.enforced = st.enforced + 1
+                            action.check = c.id
+                            answer = action
+                            break
+                        end
+                        if mode == "tag" then
+                            st.tagged = st.tagged + 1
+                            tags = tags or {}
+                            tags[#tags + 1] = { c.id, rawget(action, "tag") or action.text }
+                            outpost.log("notice", string.format("%s (%s) tagged: %s",
+                                c.id, c.description, tags[#tags][2]))
+                        else
+                            st.logged = st.logged + 1
+                            if logged then logged[c.id] = action.text end
+                            outpost.log("notice", string.format(
+                                "%s (%s) log-only: would answer %s", c.id, c.description,
+                                action.text))
                         end
                     end
                 end
@@ -260,7 +355,7 @@ function M.service(name, opts)
             end
             if opts.link and #eom_checks > 0 then
                 p.on_abort = function(ctx)
-                    local released = require("transaction").release(ctx)
+                    local released = require("outpost.transaction").release(ctx)
                     if released and released > 0 then
                         outpost.log("info", string.format(
                             "transaction aborted: %d reserved recipient(s) released", released))

@@ -1,6 +1,6 @@
 -- spec/e2e/test_milter_linked.sh: one service answers a Postfix's policy
 -- requests (RCPT, DATA) and its milter (end of message), linked per
--- transaction (P.service link = true, lua/lib/transaction.lua).
+-- transaction (P.service link = true, lua/lib/outpost/transaction.lua).
 local A = require "outpost.action"
 local P = require "outpost.pipeline"
 local limit = require "outpost.limit"

@@ -21,7 +21,7 @@
 --
 -- Bounded: a value over MAX_VALUE bytes or with over MAX_ADDRESSES
 -- addresses is refused, and every step is a single pass over the bytes.
-local decode = require "decode"
+local decode = require "message.decode"
 local byte, sub = string.byte, string.sub
 
 local M = {}

@@ -1,7 +1,7 @@
 -- directory: the mail directory in the words policies use (PO3, PO4, PO6,
 -- PO7, MO5, MO6, AO3, AO4, AO5, AO7, AO8).
 --
---   local directory = require "directory"
+--   local directory = require "site.directory"
 --   local user, err = directory.user(req.attrs.sasl_username)
 --   if err then return A.defer("4.3.0", "directory unavailable, try again later") end
 --   if not user then return A.reject("5.7.1", "unknown user") end
@@ -23,7 +23,7 @@
 -- answer stays cached (outpost.ldap keeps one decoded copy per answer):
 -- read them, never change them.
 local core = require "outpost"
-local address = require "address"
+local address = require "site.address"
 local ldap = require "outpost.ldap"
 
 -- The directory { } settings of this generation, as the configuration

@@ -1,17 +1,18 @@
--- msgchecks: the checks that read a message's header and body, for a milter
--- policy's on_eom (docs/milter.md, "The message checks").
+-- message.inspect: what a message's header and body show, for the
+-- message checks of a milter policy's on_eom (docs/milter.md, "The message
+-- checks"); site.message_checks turns the findings into answers.
 --
---   msgchecks.po8(headers, senders)          -> nil | offending, why
---   msgchecks.g3(headers)                    -> nil | {rule =, reason =}
---   msgchecks.g4(headers, body, shorteners [, limits])
+--   inspect.po8(headers, senders)          -> nil | offending, why
+--   inspect.g3(headers)                    -> nil | {rule =, reason =}
+--   inspect.g4(headers, body, shorteners [, limits])
 --                                            -> nil | {host =, part =}, truncated
 --
 -- Each returns nil when the message passes, so a pipeline check reads
---   local bad = msgchecks.g3(tx.headers); if bad then return A.reject(...) end
-local address = require "address"
-local rfc5322 = require "rfc5322"
-local mime = require "mime"
-local links = require "links"
+--   local bad = inspect.g3(tx.headers); if bad then return A.reject(...) end
+local address = require "site.address"
+local rfc5322 = require "message.rfc5322"
+local mime = require "message.mime"
+local links = require "message.links"
 local outpost = require "outpost"
 
 local M = {}

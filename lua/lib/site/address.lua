@@ -4,6 +4,7 @@
 --   address.parse(s)              -> {local_part, domain, tag} | {null = true} | nil, "badaddress"
 --   address.normalize(s [, opts]) -> "local@domain" | "" (null sender) | nil, "badaddress"
 --   address.subject(req [, opts]) -> what a per-sender limit counts
+--   address.untagged(s [, separators]) -> "local@domain" without its +tag, or nil
 --
 -- The normal form: surrounding <> and spaces removed; the domain through
 -- outpost.domain (lower case, no trailing dot, IDN as A-labels); the local
@@ -100,6 +101,24 @@ local normalize_cached = cached(normalize)
 function M.normalize(s, opts)
     if type(s) ~= "string" then error("address.parse: string expected, got " .. type(s), 2) end
     return normalize_cached(s, opts)
+end
+
+-- s without its tag (separators: the tag characters, default "+"; false:
+-- none), in normal form, or nil when it has none: bob+news@example.org ->
+-- bob@example.org (PO4, PO6, AO7).
+local KEEP_TAG = { strip_tag = false }
+local untag_forms = {} -- one opts table per separators: the caches key on it
+function M.untagged(s, separators)
+    if separators == false then return nil end
+    separators = separators or "+"
+    local form = untag_forms[separators]
+    if form == nil then
+        form = { separators = separators }
+        untag_forms[separators] = form
+    end
+    local n = M.normalize(s, form)
+    if n and n ~= "" and n ~= M.normalize(s, KEEP_TAG) then return n end
+    return nil
 end
 
 -- The subject a per-sender limit counts.  An authenticated user is counted

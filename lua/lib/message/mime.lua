@@ -19,8 +19,8 @@
 -- the last part is cut there), limits.headers header lines per part (100).
 -- Reaching a bound stops the walk and says so in `truncated`; what was
 -- decoded so far is returned, so a check still sees it.
-local decode = require "decode"
-local rfc5322 = require "rfc5322"
+local decode = require "message.decode"
+local rfc5322 = require "message.rfc5322"
 
 local M = {}
 
