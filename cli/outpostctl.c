@@ -36,7 +36,7 @@ static const char usage[] =
     "    configured admin group (control { group }) may use it.\n"
     "\n"
     "    NAME is a limit of the configuration (limit NAME { }); SUBJECT is what the\n"
-    "    policy counts, in the normal form of lua/lib/address.lua (lower case, IDN\n"
+    "    policy counts, in the normal form of lua/lib/site/address.lua (lower case, IDN\n"
     "    domains as A-labels, +tags removed), e.g. alice@example.org.\n"
     "\n"
     "COMMANDS\n"

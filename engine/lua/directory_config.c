@@ -1,4 +1,4 @@
-/* directory { }: how lua/lib/directory.lua finds users, addresses, local
+/* directory { }: how lua/lib/site/directory.lua finds users, addresses, local
  * domains and function accounts in the LDAP directory.  No C reads these
  * settings: the section has no struct, and each generation gets its values
  * as the table outpost.config().directory (config_lua.c).  A new setting
@@ -45,7 +45,7 @@ static const key_def_t rows[] = {
 
 const op_conf_section_t op_directory_section = {
     .name = "directory",
-    .descr = "How `lua/lib/directory.lua` finds users, addresses, local domains and function "
+    .descr = "How `lua/lib/site/directory.lua` finds users, addresses, local domains and function "
              "accounts in the LDAP directory: base DN, filter templates (`%s`/`%1` placeholders, "
              "see docs/lua-api.md) and attribute names, so any mail schema fits. Optional, at most once.",
     .keys = OP_CONF_ROWS(rows), .lua = 1,

@@ -257,7 +257,7 @@ static int l_ldap_search(lua_State *L)
 }
 
 /* The generation's outpost.config().directory (config_lua.c), itself, not
- * a copy: lua/lib/directory.lua reads it from there; this name stays for
+ * a copy: lua/lib/site/directory.lua reads it from there; this name stays for
  * code written against it. */
 static int l_ldap_directory(lua_State *L)
 {
