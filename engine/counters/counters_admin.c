@@ -2,7 +2,7 @@
  * overrides with an audit trail, the subjects nearest their limit. */
 #include "counters/counters_store.h"
 
-#include "lib/hash.h"
+#include "lib/siphash.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -77,10 +77,15 @@ static int parse_override(const char *v, size_t vl, op_counters_override_t *o, i
     return 0;
 }
 
-/* FNV-1a over limit 0 subject */
+/* The subject comes from mail (a sender, a SASL login, a client address):
+ * keyed SipHash, so nobody can choose subjects that share one bucket of the
+ * in-memory tables.  The limit's hash is mixed in with an odd multiplier, so
+ * one subject under two limits lands apart.  Never stored: the key changes
+ * with every process. */
 uint64_t op__override_hash(const char *limit, const char *subject)
 {
-    return op_hash_str(op_hash_bytes(OP_HASH_INIT, limit, strlen(limit) + 1), subject);
+    return op_siphash(subject, strlen(subject)) ^
+           op_siphash(limit, strlen(limit)) * UINT64_C(0x9e3779b97f4a7c15);
 }
 
 static int cmp_u64(const void *a, const void *b)

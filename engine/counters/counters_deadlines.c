@@ -11,7 +11,7 @@
  * binary heap by deadline (the sweep takes the due ones first, even after
  * the clock or the timeout changed). */
 #include "counters/counters_store.h"
-#include "lib/hash.h"
+#include "lib/siphash.h"
 
 #include "core/mem.h"
 
@@ -36,9 +36,10 @@ struct op__dl {
     size_t n, cap;
 };
 
+/* Keys hold the subject, which comes from mail: keyed SipHash (siphash.h). */
 static uint64_t key_hash(const char *k, size_t n)
 {
-    return op_hash_bytes(OP_HASH_INIT, k, n);
+    return op_siphash(k, n);
 }
 
 static void heap_set(op__dl_t *d, size_t i, dl_node_t *e)

@@ -1,7 +1,8 @@
 /* siphash.h — SipHash-2-4 (Aumasson & Bernstein, "SipHash: a fast
  * short-input PRF", 2012), the keyed hash of the tables whose keys come
  * from mail: the lookup caches (DNS names, LDAP searches, call-out
- * addresses) and the transaction links.
+ * addresses), the transaction links and the counters' in-memory tables
+ * (subjects).
  *
  * With a key no sender can know, a sender cannot choose names that all land
  * in one bucket and turn every lookup of a table into a walk of one long
