@@ -68,6 +68,13 @@ check "... naming bit.ly" log_has 'action="REJECT 5.7.1 links to URL shorteners 
 check "G4: a shortener link in a base64 HTML part is refused" mt "$PORT" shortener_b64 reject
 check "... naming tinyurl.com" log_has 'action="REJECT 5.7.1 links to URL shorteners \(tinyurl.com\).*check=G4'
 
+# Issue 14 item 5: G3 reads the Date and the line length.
+check "G3: a Date that is not an RFC 5322 date-time is refused" mt "$PORT" bad_date reject
+check "... naming the Date" log_has 'action="REJECT 5.6.0 message does not follow RFC 5322: the Date header is not RFC 5322 syntax.*check=G3'
+check "G3: a header line of 1,007 characters is refused" mt "$PORT" long_line reject
+check "... naming the line" log_has 'action="REJECT 5.6.0 message does not follow RFC 5322: a line of the X-Long header has 1007 characters'
+check "G3: an obsolete but valid Date passes" mt "$PORT" obs_date continue
+
 # Issue 14 item 4: headers past the bound were dropped silently, so a second
 # From behind 1,000 fillers passed PO8 and G3.
 check "1,000 fillers then a second From: refused" mt "$PORT" flood_from reject

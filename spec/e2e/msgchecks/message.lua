@@ -37,6 +37,11 @@ local CASES = {
     shortener_b64 = { with({}, B64), "PGEgaHJlZj0iaHR0cHM6Ly90aW55dXJsLmNvbS95Ij54PC9hPg==\r\n" },
 }
 
+-- Issue 14 item 5: header syntax G3 did not read
+CASES.bad_date = { with { Date = "2026-11-28T09:00:00Z" }, "Hi\r\n" }
+CASES.long_line = { with({}, { { "X-Long", string.rep("a", 1000) } }), "Hi\r\n" }
+CASES.obs_date = { with { Date = "Sat, 28 Nov 26 08:00:00 GMT (UTC)" }, "Hi\r\n" }
+
 -- Past what the milter keeps (1,000 fields, 256 KiB) the message is never
 -- judged on the part kept: a second From after the bound must not pass.
 local function fillers(headers, n, size)
