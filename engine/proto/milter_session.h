@@ -75,11 +75,11 @@ void op__milter_reply_simple(op_milter_session_t *s, char r);
 /* The verdict of a phase's answer; at end of message the modifications
  * first. */
 void op__milter_reply_verdict(op_milter_session_t *s, const op_answer_t *a);
-/* End of message without a handler: the modifications asked for before. */
 /* The answer to a message whose header overflowed: the service's
  * header_overflow_action, without modifications; policy_action is what the
  * policy answered (logged), or NULL when no handler ran. */
 void op__milter_reply_overflow(op_milter_session_t *s, const char *policy_action, size_t len);
+/* End of message without a handler: the modifications asked for before. */
 void op__milter_apply_modifications(op_milter_session_t *s, lua_State *L, int index);
 void op__milter_log_decision(op_milter_session_t *s, op_request_t *req, const op_answer_t *a);
 
