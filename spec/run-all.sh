@@ -68,7 +68,7 @@ fi
 
 LAYER=fuzz
 if want "${layers[@]}"; then
-    run_layer "fuzz: codecs, 15 s each" spec/fuzz/run.sh 15
+    run_layer "fuzz: codecs and parsers, 15 s each" spec/fuzz/run.sh 15
 fi
 
 LAYER=lua

@@ -5,6 +5,8 @@
 
 #include "config/config_schema.h"
 #include "core/mem.h"
+#include "proto/milter_verdict.h"
+#include "proto/proto_milter.h"
 #include "proto/proto_policy.h"
 
 #include <stdio.h>
@@ -50,6 +52,22 @@ static int check_action(ctx_t *c, const op_conf_node_t *at, const char *where, v
                     "default_action: '%.*s' is not a Postfix access(5) action "
                     "(e.g. DEFER_IF_PERMIT text, 451 4.3.5 text, DUNNO)",
                     (int)n, v);
+    return 0;
+}
+
+/* A message whose header outpostd could not keep whole is never judged on
+ * the part it kept, so the answer must refuse it: a reject or a tempfail,
+ * never an action that lets the message through. */
+static int check_overflow_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    const char *v = ((op_service_conf_t *)obj)->header_overflow_action;
+    op_milter_verdict_t verdict;
+    if (op_milter_verdict(v, strlen(v), &verdict) != 0 || verdict.reply != OP_MILTER_R_REPLYCODE)
+        return fail(c, at, where,
+                    "header_overflow_action: '%s' must refuse the message: REJECT, DEFER, "
+                    "or a 4NN/5NN reply (e.g. 552 5.3.4 text)", v);
+    if (strlen(v) > 1000 || strpbrk(v, "\r\n") != NULL)
+        return fail(c, at, where, "header_overflow_action must be one line of at most 1000 bytes");
     return 0;
 }
 
@@ -112,6 +130,14 @@ static const key_def_t rows[] = {
      .off = SVC(default_action), .check = check_action,
      .descr = "Answer when the policy fails or misses its deadline: a Postfix access(5) action "
               "on one line, at most 1000 bytes."},
+    {.key = "header_overflow_action", .type = T_STRING,
+     .def = "552 5.3.4 message header too large to check", .flags = F_NONEMPTY,
+     .off = SVC(header_overflow_action), .check = check_overflow_action,
+     .descr = "Milter: the answer at end of message when its header exceeded what outpostd "
+              "keeps (1,000 fields or 256 KiB), whatever the policy answered: the "
+              "policy sees `ctx.truncated` and no check judges a part of the header. Must "
+              "refuse (REJECT, DEFER, 4NN or 5NN text); a 5NN because the same message "
+              "exceeds the bound on every retry."},
     {.key = "checks", .type = T_LIST, .doc_def = "every check enforced",
      .doc_type = "list of ID=MODE", .off = SVC(checks), .count_off = SVC(nchecks),
      .check = check_modes,

@@ -13,6 +13,9 @@ typedef struct {
     char *policy;         /* absolute path of the policy file */
     double deadline;      /* seconds; default 10 */
     char *default_action; /* Postfix action text; default "451 4.3.5 ..." */
+    /* milter: the answer at end of message when the header exceeded what
+     * the session keeps (proto/milter_session.h); a refusal */
+    char *header_overflow_action;
     char **checks;        /* "ID=MODE" */
     size_t nchecks;
     char **tenant_checks; /* "TENANT:ID=MODE" */

@@ -6,7 +6,8 @@
  *   .port/.family, ctx.helo, ctx.sender (without <>), ctx.sender_args,
  *   ctx.rcpts (list), ctx.rcpt and ctx.rcpt_args (RCPT), ctx.header
  *   {name=, value=} (HEADER), ctx.headers (list of {name=, value=}, from
- *   the first header on), ctx.chunk (BODY), ctx.body (EOM, the first
+ *   the first header on), ctx.truncated (why ctx.headers is not the whole
+ *   header, or nil), ctx.chunk (BODY), ctx.body (EOM, the first
  *   keep_body bytes), ctx.conn (a table kept for the connection),
  *   ctx.msg (a table kept for the message, new at every MAIL). */
 #include "core/log.h"
@@ -118,6 +119,7 @@ void op_milter_push_ctx(lua_State *co, op_request_t *req, void *session)
     if (s->phase >= OP_PHASE_HEADER) {
         push_headers(co, s);
         lua_setfield(co, -2, "headers");
+        set_string(co, "truncated", s->overflow);
     }
     if (s->phase == OP_PHASE_BODY && m != NULL) {
         lua_pushlstring(co, m->u.body.data, m->u.body.len);

@@ -62,9 +62,33 @@ void op__milter_apply_modifications(op_milter_session_t *s, lua_State *L, int in
     }
 }
 
+void op__milter_reply_overflow(op_milter_session_t *s, const char *policy_action, size_t len)
+{
+    const char *action = s->svc->conf->header_overflow_action;
+    op_warn("milter %s: service %s: the message has %s, more than outpostd keeps; answering "
+            "header_overflow_action '%s' (the policy answered '%.*s')", s->session.peer,
+            s->svc->conf->name, s->overflow, action, policy_action ? (int)len : 1,
+            policy_action ? policy_action : "-");
+    op_milter_verdict_t v;
+    /* the configuration checked that it refuses (service_config.c) */
+    if (op_milter_verdict(action, strlen(action), &v) != 0 || v.reply != OP_MILTER_R_REPLYCODE) {
+        op__milter_reply_simple(s, OP_MILTER_R_TEMPFAIL);
+        return;
+    }
+    reply_code(s, v.code, v.status, v.text, v.text_len);
+}
+
 void op__milter_reply_verdict(op_milter_session_t *s, const op_answer_t *a)
 {
     op_milter_verdict_t v;
+    /* A header with fields left out is never judged: at end of message, and
+     * whenever an answer would accept the message early, the service's
+     * header_overflow_action answers instead. */
+    if (s->overflow != NULL && op_milter_verdict(a->action, a->action_len, &v) == 0 &&
+        (s->phase == OP_PHASE_EOM || v.reply == OP_MILTER_R_ACCEPT)) {
+        op__milter_reply_overflow(s, a->action, a->action_len);
+        return;
+    }
     if (op_milter_verdict(a->action, a->action_len, &v) != 0)
         op_error("milter %s: service %s answered '%.*s', which is no action; tempfail", s->session.peer,
                  s->svc->conf->name, (int)a->action_len, a->action);

@@ -48,6 +48,7 @@ static void clear_message(op_milter_session_t *s)
     free(s->headers);
     s->headers = NULL;
     s->nheaders = s->header_bytes = 0;
+    s->overflow = NULL;
     free(s->body);
     s->body = NULL;
     s->body_len = 0;
@@ -160,6 +161,10 @@ static int run_phase(op_milter_session_t *s, op_phase_t phase, const op_milter_m
 static void phase(op_milter_session_t *s, op_phase_t ph, const op_milter_msg_t *m)
 {
     if (run_phase(s, ph, m) != 0 && op_milter_needs_reply(m->cmd, s->protocol)) {
+        if (ph == OP_PHASE_EOM && s->overflow != NULL) {
+            op__milter_reply_overflow(s, NULL, 0);
+            return;
+        }
         if (ph == OP_PHASE_EOM)
             op__milter_apply_modifications(s, NULL, 0);
         op__milter_reply_simple(s, OP_MILTER_R_CONTINUE);
@@ -279,8 +284,13 @@ static void handle(op_milter_session_t *s, const op_milter_msg_t *m)
         break;
     case OP_MILTER_HEADER: {
         size_t bytes = strlen(m->u.header.name) + strlen(m->u.header.value);
-        if (s->nheaders < OP_MILTER_MAX_HEADERS &&
-            s->header_bytes + bytes <= OP_MILTER_MAX_HEADER_BYTES) {
+        /* Once a field is left out, none after it is kept either: the
+         * handlers would otherwise read a header with a hole in it. */
+        if (s->overflow == NULL && s->nheaders == OP_MILTER_MAX_HEADERS)
+            s->overflow = "more than 1000 header fields";
+        else if (s->overflow == NULL && s->header_bytes + bytes > OP_MILTER_MAX_HEADER_BYTES)
+            s->overflow = "a header of more than 256 KiB";
+        if (s->overflow == NULL) {
             s->headers = op_realloc(s->headers, (s->nheaders + 1) * sizeof *s->headers);
             s->headers[s->nheaders].name = op_strdup(m->u.header.name);
             s->headers[s->nheaders].value = op_strdup(m->u.header.value);

@@ -41,6 +41,11 @@ struct op_milter_session {
     size_t nrcpts;
     op_milter_pair_t *headers;
     size_t nheaders, header_bytes;
+    /* Why the header kept is not the whole header (a static string), or
+     * NULL: past the bounds above no later field is kept, handlers see
+     * ctx.truncated, and the message gets the service's
+     * header_overflow_action at end of message (milter_reply.c). */
+    const char *overflow;
     char *body;
     size_t body_len;
 
@@ -70,6 +75,10 @@ void op__milter_reply_simple(op_milter_session_t *s, char r);
 /* The verdict of a phase's answer; at end of message the modifications
  * first. */
 void op__milter_reply_verdict(op_milter_session_t *s, const op_answer_t *a);
+/* The answer to a message whose header overflowed: the service's
+ * header_overflow_action, without modifications; policy_action is what the
+ * policy answered (logged), or NULL when no handler ran. */
+void op__milter_reply_overflow(op_milter_session_t *s, const char *policy_action, size_t len);
 /* End of message without a handler: the modifications asked for before. */
 void op__milter_apply_modifications(op_milter_session_t *s, lua_State *L, int index);
 void op__milter_log_decision(op_milter_session_t *s, op_request_t *req, const op_answer_t *a);

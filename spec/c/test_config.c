@@ -277,6 +277,7 @@ CTEST(config_defaults)
     CHECK_STR(s->policy, "/usr/share/outpost/lua/policies/s.lua");
     CHECK(s->deadline == 10.0);
     CHECK_STR(s->default_action, "451 4.3.5 policy service unavailable, try again later");
+    CHECK_STR(s->header_overflow_action, "552 5.3.4 message header too large to check");
     CHECK(cfg->root != NULL && cfg->root->nchildren == 2);
     op_config_free(cfg);
     cleanup();
@@ -566,6 +567,11 @@ static const struct error_case {
      "5: service 's': default_action: '250' is not a Postfix access(5) action", NULL},
     {"action with LF", LISTENER "service s {\n  default_action = \"451 4.3.5 a\\nb\"\n}\n",
      "6: service 's': default_action must be one line", NULL},
+    {"overflow action that lets mail through",
+     LISTENER "service s {\n  header_overflow_action = DUNNO\n}\n",
+     "6: service 's': header_overflow_action: 'DUNNO' must refuse the message", NULL},
+    {"overflow action OK", LISTENER "service s { header_overflow_action = \"OK fine\" }\n",
+     "5: service 's': header_overflow_action: 'OK fine' must refuse the message", NULL},
     {"action empty", LISTENER "service s {\n  default_action = \"\"\n}\n",
      "6: service 's': default_action must not be empty", NULL},
     {"no listener: empty file", "", "1: no listener defined", NULL},

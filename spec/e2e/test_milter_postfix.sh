@@ -113,6 +113,24 @@ qid=$(sed -nE 's/^<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+).*/\1/p' <<<"$out")
 check "G4=tag: a message without such links is queued without the header (not held)" bash -c \
     "[ -n '$qid' ] && ! postcat -c '$PF/etc' -h -q '$qid' 2>/dev/null | grep -q '^X-Outpost-G4:'"
 
+# Issue 14 item 4: past 1,000 fields the milter kept no more, so a second
+# From behind 1,000 fillers passed G3 (two From).  Now the message is
+# refused by header_overflow_action, not judged on the part kept.
+fillers=()
+for i in $(seq 1000); do fillers+=("X-Filler-$i: x"); done
+expect "1,000 filler headers then a second From: refused with 552 5.3.4" \
+    '^<\*\* 552 5\.3\.4 message header too large to check' --data "$(message 'From: alice@example.org' \
+        'To: bob@withmx.test' 'Date: Sat, 28 Nov 2026 09:00:00 +0100' 'Message-ID: <flood@example.org>' \
+        'Subject: flood' "${fillers[@]}" 'From: The Boss <boss@example.org>' '' 'body')"
+check "... the overflow is logged with what the policy answered" \
+    log_has 'service messages: the message has more than 1000 header fields, more than outpostd keeps; answering header_overflow_action'
+# Issue 14 item 5: G3 reads the Date and the line length.
+expect "G3: a Date that is not an RFC 5322 date-time is refused with 5.6.0" \
+    '^<\*\* 550 5\.6\.0 .*the Date header is not RFC 5322 syntax' --header "Date: yesterday"
+expect "G3: a header line over 998 characters is refused with 5.6.0" \
+    '^<\*\* 550 5\.6\.0 .*a line of the X-Long header has 1007 characters' \
+    --add-header "X-Long: $(printf 'a%.0s' $(seq 1000))"
+
 # outpostd away: Postfix applies milter_default_action (tempfail): 4xx.
 e2e_stop
 expect "outpostd not answering: Postfix tempfails (milter_default_action), never accepts" \

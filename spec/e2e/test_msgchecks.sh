@@ -35,6 +35,7 @@ service messages-logonly {
     policy = @T@/lua/policies/messages.lua
     deadline = 5s
     checks = [PO8=log-only]
+    header_overflow_action = "451 4.3.0 header too large, try later"
 }
 EOF
 harness_sections ldap directory >> "$T/outpost.conf"
@@ -66,6 +67,26 @@ check "G4: a shortener link split by quoted-printable is refused" mt "$PORT" sho
 check "... naming bit.ly" log_has 'action="REJECT 5.7.1 links to URL shorteners \(bit.ly\).*check=G4'
 check "G4: a shortener link in a base64 HTML part is refused" mt "$PORT" shortener_b64 reject
 check "... naming tinyurl.com" log_has 'action="REJECT 5.7.1 links to URL shorteners \(tinyurl.com\).*check=G4'
+
+# Issue 14 item 5: G3 reads the Date and the line length.
+check "G3: a Date that is not an RFC 5322 date-time is refused" mt "$PORT" bad_date reject
+check "... naming the Date" log_has 'action="REJECT 5.6.0 message does not follow RFC 5322: the Date header is not RFC 5322 syntax.*check=G3'
+check "G3: a header line of 1,007 characters is refused" mt "$PORT" long_line reject
+check "... naming the line" log_has 'action="REJECT 5.6.0 message does not follow RFC 5322: a line of the X-Long header has 1007 characters'
+check "G3: an obsolete but valid Date passes" mt "$PORT" obs_date continue
+
+# Issue 14 item 4: headers past the bound were dropped silently, so a second
+# From behind 1,000 fillers passed PO8 and G3.
+check "1,000 fillers then a second From: refused" mt "$PORT" flood_from reject
+check "... by header_overflow_action 552 5.3.4, whatever the policy answered" \
+    log_has 'more than 1000 header fields, more than outpostd keeps; answering header_overflow_action .552 5.3.4 message header too large to check'
+check "... and the policy was told (ctx.truncated): its checks did not run" \
+    log_has 'message checks not run: the message has more than 1000 header fields'
+check "exactly 1,000 fields are kept whole and pass" mt "$PORT" at_bound continue
+check "270 KB of header then a second From: refused" mt "$PORT" big_from reject
+check "... as a header over 256 KiB" log_has 'a header of more than 256 KiB, more than outpostd keeps'
+check "the log-only service refuses it too, with its own header_overflow_action" mt "$LOGONLY" flood_from reject
+check "... 451 4.3.0" log_has "service messages-logonly: the message has more than 1000 header fields.*answering header_overflow_action '451 4.3.0"
 
 # The list reloads: without tinyurl.com the base64 message passes.
 sed -i '/^tinyurl.com$/d' "$T/lists/url_shorteners.txt"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the libFuzzer targets (clang) and runs each for a bounded time on
-# its seed corpus.  `make test` runs them briefly, `make fuzz` longer.
+# its seed corpus: the two codecs, the config parser and the Lua address
+# parsers.  `make test` runs them briefly, `make fuzz` longer.
 #   spec/fuzz/run.sh [SECONDS]      default 15 per target
 set -u
 cd "$(dirname "$0")/../.."
@@ -15,29 +16,42 @@ if ! command -v "$CC" >/dev/null; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-for target in policy:engine/proto/proto_policy.c:engine/core/mem.c:engine/core/log.c milter:engine/proto/proto_milter.c; do
-    name=${target%%:*}
-    srcs=$(echo "${target#*:}" | tr ':' ' ')
-    bin=$OUT/fuzz_proto_$name
-    # shellcheck disable=SC2086
+LUAJIT_CFLAGS=$(pkg-config --cflags luajit)
+LUAJIT_LIBS="$(pkg-config --libs luajit) -lidn2"
+# NAME SOURCE [FILES AND FLAGS...]: builds build/fuzz/NAME and runs it on
+# spec/fuzz/corpus/CORPUS (NAME without its fuzz_ and proto_).
+run_target() {
+    local name=$1 src=$2
+    shift 2
+    local bin=$OUT/$name
+    # shellcheck disable=SC2068
     if ! "$CC" -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iengine \
-        "spec/fuzz/fuzz_proto_$name.c" $srcs -o "$bin"; then
-        echo "not ok - fuzz_proto_$name does not build"
+        "$src" $@ -o "$bin"; then
+        echo "not ok - $name does not build"
         failed=$((failed + 1))
-        continue
+        return
     fi
-    corpus=$OUT/corpus-$name
+    local short=${name#fuzz_}
+    short=${short#proto_}
+    local corpus=$OUT/corpus-$short
     mkdir -p "$corpus"
-    cp spec/fuzz/corpus/$name/* "$corpus"/
-    if "$bin" -max_total_time="$SECS" -print_final_stats=1 "$corpus" > "$OUT/$name.log" 2>&1; then
-        runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$OUT/$name.log")
-        echo "ok - fuzz_proto_$name: ${runs:-?} inputs in ${SECS}s, no crash"
+    cp spec/fuzz/corpus/"$short"/* "$corpus"/
+    # -timeout: an input that takes seconds is a finding (a quadratic parse)
+    if "$bin" -max_total_time="$SECS" -timeout=10 -print_final_stats=1 "$corpus" > "$OUT/$short.log" 2>&1; then
+        local runs
+        runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$OUT/$short.log")
+        echo "ok - $name: ${runs:-?} inputs in ${SECS}s, no crash"
         passed=$((passed + 1))
     else
-        echo "not ok - fuzz_proto_$name found a problem:"
-        grep -E "ERROR|SUMMARY|Test unit written" "$OUT/$name.log" | head -5 | sed 's/^/#   /'
+        echo "not ok - $name found a problem:"
+        grep -E "ERROR|SUMMARY|Test unit written|invariant|raised|written back" "$OUT/$short.log" | head -5 | sed 's/^/#   /'
         failed=$((failed + 1))
     fi
-done
+}
+run_target fuzz_proto_policy spec/fuzz/fuzz_proto_policy.c engine/proto/proto_policy.c engine/core/mem.c engine/core/log.c
+run_target fuzz_proto_milter spec/fuzz/fuzz_proto_milter.c engine/proto/proto_milter.c
+run_target fuzz_conf_parse spec/fuzz/fuzz_conf_parse.c engine/config/conf_parse.c engine/core/mem.c engine/core/log.c
+# shellcheck disable=SC2086
+run_target fuzz_address spec/fuzz/fuzz_address.c engine/lib/names.c $LUAJIT_CFLAGS $LUAJIT_LIBS
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

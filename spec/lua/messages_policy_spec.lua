@@ -55,6 +55,29 @@ describe("the messages policy", function()
         assert.equal(1, policy.stats.PO8.logged)
     end)
 
+    it("a truncated header (ctx.truncated) is refused, not judged on its part", function()
+        -- issue 14 item 4: the second From was past the bound, so the part
+        -- kept passes every check; the refusal must not depend on it
+        local c = ctx {}
+        c.truncated = "more than 1000 header fields"
+        local a = policy.on_eom(c)
+        assert.matches("^REJECT 5.3.4 ", a.text)
+        assert.is_nil(a.check)
+        -- every check off or log-only: still refused
+        a = policy.with_modes({ PO8 = "log-only", G3 = "off", G4 = "log-only" }).on_eom(c)
+        assert.matches("^REJECT 5.3.4 ", a.text)
+    end)
+
+    it("the message checks called on their own refuse a truncated header too", function()
+        local message_checks = require "site.message_checks"
+        local tx = { headers = ctx({}).headers, body = "", truncated = "a header of more than 256 KiB" }
+        for _, fn in ipairs { message_checks.po8, message_checks.g3, message_checks.g4({}) } do
+            local a = fn(tx)
+            assert.matches("^REJECT 5.3.4 message header too large to check: a header of more", a.text)
+        end
+        assert.is_nil(message_checks.g3({ headers = ctx({}).headers }))
+    end)
+
     it("G3: no Date, two From", function()
         local a = policy.on_eom(ctx { drop = { Date = true } })
         assert.equal("G3", a.check)

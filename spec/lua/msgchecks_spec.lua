@@ -123,6 +123,70 @@ describe("G3: RFC 5322 header rules", function()
         end)
     end
 
+    -- issue 14 item 5: the syntax of the fields G3 reads, with the
+    -- obsolete forms (RFC 5322 section 4) real mail uses
+    local valid = {
+        { "an obsolete Date (2-digit year, GMT, comments)", { Date = "Date: Sat, 28 Nov 26 08:00:00 GMT (UTC)" } },
+        { "a Date with a military zone", { Date = "Date: 28 Nov 2026 08:00 Z" } },
+        { "a line of 998 characters", { extra = { "X-Long: " .. string.rep("a", 998 - #"X-Long:") } } },
+        { "long folded lines", { extra = { "X-Long: a\r\n " .. string.rep("b", 997) .. "\r\n " .. string.rep("c", 997) } } },
+        { "a Message-ID with a domain literal", { ["Message-ID"] = "Message-ID: <x.y@[192.0.2.1]>" } },
+        { "an obsolete Message-ID (quoted left, CFWS)", { ["Message-ID"] = 'Message-ID: < "a b" . c @ example.org > (x)' } },
+        { "In-Reply-To and References", { extra = { "In-Reply-To: <a@b.example>",
+            "References: <z@b.example>\r\n <a@b.example>" } } },
+        { "an obsolete In-Reply-To with a phrase", { extra = { 'In-Reply-To: Your message of "Sat, 28 Nov" <a@b.example>' } } },
+        { "To and Cc lists, groups, obsolete routes and empty elements", { To = "To: undisclosed-recipients:;",
+            extra = { "Cc: A <a@b.example>,, Team: c@d.example, <@relay.example:e@f.example>;",
+                "Reply-To: John Q. Public <jqp@example.org>", "Bcc:" } } },
+        { "a Sender with a display name", { extra = { "Sender: Secretary <sec@example.org>" } } },
+    }
+    for _, c in ipairs(valid) do
+        it("passes " .. c[1], function()
+            local v = msgchecks.g3(with(c[2]))
+            assert.is_nil(v, v and v.reason)
+        end)
+    end
+
+    local syntax = {
+        { "a Date that is not a date-time", { Date = "Date: 2026-11-28T09:00:00Z" }, "date-syntax", "Date header" },
+        { "a Date with a wrong weekday", { Date = "Date: Sun, 28 Nov 2026 09:00:00 +0100" }, "date-syntax", "day of the week" },
+        { "a Date in an unlisted zone", { Date = "Date: Sat, 28 Nov 2026 09:00:00 CET" }, "date-syntax" },
+        { "a Date on 31 November", { Date = "Date: 31 Nov 2026 09:00:00 +0100" }, "date-syntax", "no such day" },
+        { "a line of 999 characters", { extra = { "X-Long: " .. string.rep("a", 999 - #"X-Long:") } }, "line-length", "999" },
+        { "a folded line of 1,200 characters", { Subject = "Subject: a\r\n " .. string.rep("b", 1199) }, "line-length", "Subject" },
+        { "a Message-ID with two @", { ["Message-ID"] = "Message-ID: <a@b@c>" }, "message-id-syntax" },
+        { "two Message-IDs in one", { ["Message-ID"] = "Message-ID: <a@b> <c@d>" }, "message-id-syntax", "allows one" },
+        { "a Message-ID with a space", { ["Message-ID"] = "Message-ID: <a b@c>" }, "message-id-syntax" },
+        { "an In-Reply-To with a bad id", { extra = { "In-Reply-To: <a@>" } }, "msg-id-syntax", "In-Reply-To" },
+        { "References with commas", { extra = { "References: <a@b>, <c@d>" } }, "msg-id-syntax", "References" },
+        { "a To that is not an address list", { To = "To: bob" }, "address-syntax", "To header" },
+        { "an empty To", { To = "To:" }, "address-syntax", "To header" },
+        { "a Cc with an unclosed angle", { extra = { "Cc: Bob <bob@example.net" } }, "address-syntax", "Cc header" },
+        { "a Reply-To with two @", { extra = { "Reply-To: a@b@c" } }, "address-syntax", "Reply-To" },
+        { "a Bcc with garbage", { extra = { "Bcc: <<>>" } }, "address-syntax", "Bcc" },
+        { "a Sender with two addresses", { extra = { "Sender: a@example.org, b@example.org" } }, "sender-syntax", "allows one" },
+        { "an unreadable Sender", { extra = { "Sender: a@" } }, "sender-syntax" },
+    }
+    for _, c in ipairs(syntax) do
+        it("refuses " .. c[1], function()
+            local v = msgchecks.g3(with(c[2]))
+            assert.is_table(v)
+            assert.equal(c[3], v.rule)
+            if c[4] then assert.matches(c[4], v.reason, 1, true) end
+        end)
+    end
+
+    it("reads a large header quickly (1,000 fields, long References)", function()
+        local extra = {}
+        for i = 1, 990 do extra[#extra + 1] = "X-Filler-" .. i .. ": " .. string.rep("x", 200) end
+        local refs = {}
+        for i = 1, 1000 do refs[#refs + 1] = "<id" .. i .. "@example.org>" end
+        extra[#extra + 1] = "References: " .. table.concat(refs, "\r\n ")
+        local t0 = os.clock()
+        assert.is_nil(msgchecks.g3(with { extra = extra }))
+        assert.is_true(os.clock() - t0 < 1)
+    end)
+
     it("allows repeated non-singleton headers (Received, Comments, Keywords)", function()
         assert.is_nil(msgchecks.g3(with { extra = { "Received: a", "Received: b", "Comments: x", "Comments: y" } }))
     end)

@@ -112,3 +112,150 @@ describe("rfc5322 helpers", function()
         assert.equal("plain", rfc5322.decode_words("plain"))
     end)
 end)
+
+describe("rfc5322.parse_date (3.3, obsolete forms 4.3)", function()
+    local valid = {
+        { "Thunderbird", "Sat, 28 Nov 2026 09:00:00 +0100", { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "no day of the week", "28 Nov 2026 09:00:00 -0500", { 2026, 11, 28, 9, 0, 0, -300 } },
+        { "one-digit day, no seconds", "1 Dec 2026 23:59 +0000", { 2026, 12, 1, 23, 59, 0, 0 } },
+        { "a leap second", "Wed, 31 Dec 2025 23:59:60 +0000", { 2025, 12, 31, 23, 59, 60, 0 } },
+        { "29 February of a leap year", "29 Feb 2028 12:00:00 +0000", { 2028, 2, 29, 12, 0, 0, 0 } },
+        { "the zone as a comment too", "Sat, 28 Nov 2026 09:00:00 +0100 (CET)", { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "folded", "Sat, 28 Nov 2026\r\n 09:00:00 +0100", { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "obs: lower case names", "sat, 28 nov 2026 09:00:00 +0100", { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "obs: two-digit year before 50", "Sat, 28 Nov 26 09:00:00 +0100", { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "obs: two-digit year from 50", "1 Jan 99 00:00:00 +0000", { 1999, 1, 1, 0, 0, 0, 0 } },
+        { "obs: three-digit year", "1 Jan 103 00:00:00 +0000", { 2003, 1, 1, 0, 0, 0, 0 } },
+        { "obs: GMT", "Sat, 28 Nov 2026 08:00:00 GMT", { 2026, 11, 28, 8, 0, 0, 0 } },
+        { "obs: UT", "28 Nov 2026 08:00 UT", { 2026, 11, 28, 8, 0, 0, 0 } },
+        { "obs: EST", "28 Nov 2026 03:00:00 EST", { 2026, 11, 28, 3, 0, 0, -300 } },
+        { "obs: PDT", "28 Nov 2026 03:00:00 PDT", { 2026, 11, 28, 3, 0, 0, -420 } },
+        { "obs: a military zone", "28 Nov 2026 08:00:00 Z", { 2026, 11, 28, 8, 0, 0, 0 } },
+        { "obs: space before the comma", "Sat , 28 Nov 2026 09:00:00 +0100", { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "obs: white space around colons", "28 Nov 2026 09 : 00 : 00 +0100", { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "obs: comments between the parts", "(x) Sat (y), 28 (z) Nov 2026 09:00:00 +0100 (w)",
+            { 2026, 11, 28, 9, 0, 0, 60 } },
+        { "obs: no space between day, month, year", "28Nov2026 09:00:00 +0100", { 2026, 11, 28, 9, 0, 0, 60 } },
+    }
+    for _, c in ipairs(valid) do
+        it("reads " .. c[1], function()
+            local d, err = rfc5322.parse_date(c[2])
+            assert.is_table(d, err)
+            assert.same(c[3], { d.year, d.month, d.day, d.hour, d.min, d.sec, d.zone })
+        end)
+    end
+
+    local invalid = {
+        { "ISO 8601", "2026-11-28T09:00:00Z" },
+        { "empty", "" },
+        { "text", "yesterday" },
+        { "a Unix ctime", "Sat Nov 28 09:00:00 2026" },
+        { "a one-digit hour", "Sat, 28 Nov 2026 9:00:00 +0100" },
+        { "no zone", "Sat, 28 Nov 2026 09:00:00" },
+        { "a zone name RFC 5322 does not list", "Sat, 28 Nov 2026 09:00:00 CET" },
+        { "the military J", "28 Nov 2026 09:00:00 J" },
+        { "a numeric zone without its space", "28 Nov 2026 09:00:00+0100" },
+        { "a 3-digit zone", "28 Nov 2026 09:00:00 +100" },
+        { "zone minutes 60", "28 Nov 2026 09:00:00 +0160" },
+        { "a wrong day of the week", "Sun, 28 Nov 2026 09:00:00 +0100" },
+        { "no such day of the week", "Sax, 28 Nov 2026 09:00:00 +0100" },
+        { "no such month", "28 Noe 2026 09:00:00 +0100" },
+        { "31 November", "31 Nov 2026 09:00:00 +0100" },
+        { "29 February of a common year", "29 Feb 2026 09:00:00 +0100" },
+        { "day 0", "0 Nov 2026 09:00:00 +0100" },
+        { "hour 24", "28 Nov 2026 24:00:00 +0100" },
+        { "minute 60", "28 Nov 2026 09:60:00 +0100" },
+        { "second 61", "28 Nov 2026 09:00:61 +0100" },
+        { "a year before 1900", "28 Nov 1899 09:00:00 +0100" },
+        { "a one-digit year", "28 Nov 6 09:00:00 +0100" },
+        { "a 3-digit day", "128 Nov 2026 09:00:00 +0100" },
+        { "trailing text", "28 Nov 2026 09:00:00 +0100 CET" },
+        { "an unterminated comment", "28 Nov 2026 09:00:00 +0100 (CET" },
+        { "8-bit", "28 Növ 2026 09:00:00 +0100" },
+    }
+    for _, c in ipairs(invalid) do
+        it("refuses " .. c[1], function()
+            local d, err = rfc5322.parse_date(c[2])
+            assert.is_nil(d)
+            assert.is_string(err)
+        end)
+    end
+
+    it("is quick on hostile input", function()
+        local t0 = os.clock()
+        for _ = 1, 100 do
+            rfc5322.parse_date(string.rep("(", 990))
+            rfc5322.parse_date(string.rep("1 ", 499))
+            rfc5322.parse_date("1 Jan 2026 " .. string.rep(" ", 980) .. "x")
+        end
+        assert.is_true(os.clock() - t0 < 1)
+    end)
+end)
+
+describe("rfc5322.parse_msg_ids (3.6.4, obsolete forms 4.5.4)", function()
+    local valid = {
+        { "a dot-atom id", "<1234.5678@mail.example.org>", { "<1234.5678@mail.example.org>" } },
+        { "atext specials", "<a!#$%&'*+-/=?^_`{|}~b@x.example>", { "<a!#$%&'*+-/=?^_`{|}~b@x.example>" } },
+        { "a domain literal right", "<abc@[192.0.2.1]>", { "<abc@[192.0.2.1]>" } },
+        { "with comments around", " (c) <a@b> (d) ", { "<a@b>" } },
+        { "UTF-8 (RFC 6532)", "<über@bücher.example>", { "<über@bücher.example>" } },
+        { "obs: a quoted id-left", '<"a b"@x.example>', { '<"a b"@x.example>' } },
+        { "obs: CFWS inside", "< a . b @ x . example >", { "<a.b@x.example>" } },
+    }
+    for _, c in ipairs(valid) do
+        it("reads " .. c[1], function()
+            assert.same(c[3], (rfc5322.parse_msg_ids(c[2])))
+        end)
+    end
+
+    it("reads several, folded, for References", function()
+        assert.same({ "<a@b>", "<c@d>", "<e@f>" }, (rfc5322.parse_msg_ids("<a@b>\r\n <c@d>\r\n\t<e@f>", true)))
+        assert.same({ "<a@b>", "<c@d>" }, (rfc5322.parse_msg_ids("<a@b><c@d>")))
+    end)
+
+    it("reads the obsolete phrases of In-Reply-To and References only when asked", function()
+        local v = 'Your message of "Sat, 28 Nov 2026" <a@b>'
+        assert.same({ "<a@b>" }, (rfc5322.parse_msg_ids(v, true)))
+        assert.is_nil((rfc5322.parse_msg_ids(v)))
+        assert.same({}, (rfc5322.parse_msg_ids("your message of Monday", true)))
+        assert.same({ "<a@b>" }, (rfc5322.parse_msg_ids("<a@b> John Q. Public", true)))
+    end)
+
+    local invalid = {
+        { "no angle brackets", "1234@example.org" },
+        { "no @", "<1234.example.org>" },
+        { "two @", "<a@b@c>" },
+        { "empty left", "<@b>" },
+        { "empty right", "<a@>" },
+        { "a double dot", "<a..b@c>" },
+        { "a trailing dot right", "<a@b.>" },
+        { "unclosed", "<a@b" },
+        { "a space in an atom... as two words", "<a b@c>" },
+        { "a quoted id-right", '<a@"b">' },
+        { "a domain literal left", "<[a]@b>" },
+        { "commas between ids", "<a@b>, <c@d>" },
+        { "empty", "" },
+        { "a control character", "<a\1b@c>" },
+    }
+    for _, c in ipairs(invalid) do
+        it("refuses " .. c[1], function()
+            local ids, err = rfc5322.parse_msg_ids(c[2])
+            assert.is_nil(ids)
+            assert.is_string(err)
+        end)
+    end
+    it("refuses commas and bad ids in the obsolete form too", function()
+        assert.is_nil((rfc5322.parse_msg_ids("<a@b>, <c@d>", true)))
+        assert.is_nil((rfc5322.parse_msg_ids("Re: <a@b>", true)))
+        assert.is_nil((rfc5322.parse_msg_ids("x <a@>", true)))
+    end)
+end)
+
+describe("rfc5322.longest_line", function()
+    it("counts the name and colon on the first line, and each folded line", function()
+        assert.equal(#"Subject:hello", rfc5322.longest_line("Subject", "hello"))
+        assert.equal(998, rfc5322.longest_line("X", string.rep("a", 996)))
+        assert.equal(999, rfc5322.longest_line("X", "short\r\n " .. string.rep("a", 998)))
+        assert.equal(999, rfc5322.longest_line("X", "short\n " .. string.rep("a", 998)))
+    end)
+end)

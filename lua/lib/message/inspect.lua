@@ -75,12 +75,44 @@ local function violation(rule, fmt, ...)
     return { rule = rule, reason = string.format(fmt, ...) }
 end
 
+-- The fields whose syntax G3 reads (3.3, 3.4, 3.6.2-3.6.4), in the order
+-- their rules apply; a field not here is checked for its name and line
+-- length only.
+local function address_list(v) return rfc5322.parse_address_list(v) end
+local FIELD_RULES = {
+    { "sender", "sender-syntax", function(v)
+        local list, err = rfc5322.parse_address_list(v)
+        if not list then return nil, err end
+        if #list ~= 1 then return nil, "it has " .. #list .. " addresses, RFC 5322 3.6.2 allows one" end
+        return true
+    end },
+    { "date", "date-syntax", rfc5322.parse_date },
+    { "message-id", "message-id-syntax", function(v) return rfc5322.parse_msg_ids(v) end, "one" },
+    { "in-reply-to", "msg-id-syntax", function(v) return rfc5322.parse_msg_ids(v, true) end },
+    { "references", "msg-id-syntax", function(v) return rfc5322.parse_msg_ids(v, true) end },
+    { "reply-to", "address-syntax", address_list },
+    { "to", "address-syntax", address_list },
+    { "cc", "address-syntax", address_list },
+    -- Bcc may be empty (3.6.3)
+    { "bcc", "address-syntax", function(v)
+        if not rfc5322.unfold(v):find("[^ \t]") then return true end
+        return rfc5322.parse_address_list(v)
+    end },
+}
+
+local function printable(s) return (s:gsub("[%c\128-\255]", "?"):sub(1, 60)) end
+
 function M.g3(headers)
     local count, first = {}, {}
     for _, h in ipairs(headers) do
         if not rfc5322.valid_name(h.name) then
             return violation("header-name", "header name %q is not RFC 5322 field name syntax",
-                h.name:gsub("[%c\128-\255]", "?"):sub(1, 60))
+                printable(h.name))
+        end
+        local longest = rfc5322.longest_line(h.name, h.value)
+        if longest > 998 then
+            return violation("line-length", "a line of the %s header has %d characters, RFC 5322 2.1.1 allows 998",
+                printable(h.name), longest)
         end
         local n = h.name:lower()
         count[n] = (count[n] or 0) + 1
@@ -100,9 +132,20 @@ function M.g3(headers)
     if #from > 1 and not count.sender then
         return violation("sender-missing", "From has %d addresses and there is no Sender header", #from)
     end
-    local mid = rfc5322.unfold(first["message-id"])
-    if #mid > 998 or not mid:find("^%s*<[^<>%s@]+@[^<>%s]+>%s*$") then
-        return violation("message-id-syntax", "Message-ID is not <left@right>")
+    for _, r in ipairs(FIELD_RULES) do
+        local v = first[r[1]]
+        if v then
+            local ok, why = r[3](v)
+            if ok and r[4] == "one" and #ok ~= 1 then
+                ok, why = nil, #ok .. " msg-ids, RFC 5322 3.6.4 allows one"
+            end
+            if not ok then
+                if r[2] == "message-id-syntax" then
+                    return violation(r[2], "Message-ID is not <left@right>: %s", why)
+                end
+                return violation(r[2], "the %s header is not RFC 5322 syntax: %s", CANONICAL[r[1]], why)
+            end
+        end
     end
     return nil
 end

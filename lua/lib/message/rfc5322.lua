@@ -9,6 +9,12 @@
 --                                          decoded to UTF-8
 --   rfc5322.parse_address_list(value)   -> { {display=, address=, group=}, ... }
 --                                          or nil, reason
+--   rfc5322.parse_date(value)           -> {year=, month=, day=, hour=, min=,
+--                                          sec=, zone= (minutes east)} or nil, reason
+--   rfc5322.parse_msg_ids(value [, obsolete_phrases])
+--                                       -> { "<left@right>", ... } or nil, reason
+--   rfc5322.longest_line(name, value)   -> the length of the longest line the
+--                                          field takes, without CRLF (2.1.1)
 --
 -- parse_address_list reads address-list (3.4): display names (atoms, quoted
 -- strings with escapes, the obsolete phrase with dots "John Q. Public"),
@@ -280,6 +286,183 @@ function M.parse_address_list(value)
     -- only empty groups ("undisclosed-recipients:;") is a valid, empty list
     if #list == 0 and not p.groups then return nil, "no address" end
     return list
+end
+
+-- msg-id (3.6.4) after "<": id-left "@" id-right ">".  The obsolete forms
+-- (4.5.4) are read: an id-left that is any local-part (quoted strings), an
+-- id-right that is any domain, CFWS between their words.  Returns the index
+-- after ">" and the id as written.
+local function word_tok(t) return (t.t == "atom" and byte(t.v) ~= 91) or t.t == "qs" end
+
+local function msg_id(tokens, i)
+    if not word_tok(tokens[i]) then return nil, "expected an id after '<'" end
+    local parts = { written(tokens[i]) }
+    i = i + 1
+    while tokens[i].t == "." do
+        if not word_tok(tokens[i + 1]) then return nil, "bad id-left in msg-id" end
+        parts[#parts + 1] = "." .. written(tokens[i + 1])
+        i = i + 2
+    end
+    if tokens[i].t ~= "@" then return nil, "expected '@' in msg-id" end
+    local d = tokens[i + 1]
+    if d.t ~= "atom" then return nil, "expected an id-right after '@' in msg-id" end
+    parts[#parts + 1] = "@" .. d.v
+    i = i + 2
+    if byte(d.v) ~= 91 then
+        while tokens[i].t == "." do
+            if not (tokens[i + 1].t == "atom" and byte(tokens[i + 1].v) ~= 91) then
+                return nil, "bad id-right in msg-id"
+            end
+            parts[#parts + 1] = "." .. tokens[i + 1].v
+            i = i + 2
+        end
+    end
+    if tokens[i].t ~= ">" then return nil, "expected '>' after the msg-id" end
+    return i + 1, "<" .. table.concat(parts) .. ">"
+end
+
+-- Message-ID takes one msg-id; In-Reply-To and References 1*msg-id, or in
+-- their obsolete form (4.5.4, obsolete_phrases) words and dots between
+-- them, even none.
+function M.parse_msg_ids(value, obsolete_phrases)
+    if type(value) ~= "string" then error("rfc5322.parse_msg_ids: string expected", 2) end
+    if #value > M.MAX_VALUE then return nil, "header value too long" end
+    local tokens, err = tokenize(M.unfold(value))
+    if not tokens then return nil, err end
+    local ids, i = {}, 1
+    while tokens[i].t ~= "end" do
+        local t = tokens[i]
+        if t.t == "<" then
+            local j, id = msg_id(tokens, i + 1)
+            if not j then return nil, id end
+            ids[#ids + 1] = id
+            i = j
+        elseif obsolete_phrases and (word_tok(t) or t.t == ".") then
+            i = i + 1
+        else
+            return nil, "expected a msg-id <left@right>, found '" .. (t.v or t.t) .. "'"
+        end
+    end
+    if #ids == 0 and not obsolete_phrases then return nil, "no msg-id" end
+    return ids
+end
+
+-- date-time (3.3) and its obsolete forms (4.3): comments anywhere, white
+-- space optional where obs- syntax makes it so, a 2- or 3-digit year, the
+-- zones UT, GMT, EST ... PDT and the military letters.  The date must
+-- exist, the day of the week (if given) be that date's, hours 0-23,
+-- minutes 0-59, seconds 0-60, a numeric zone's minutes 0-59.
+local MONTHS = { jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6, jul = 7, aug = 8,
+    sep = 9, oct = 10, nov = 11, dec = 12 }
+local DAYS = { mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6, sun = 7 }
+local ZONES = { ut = 0, gmt = 0, est = -300, edt = -240, cst = -360, cdt = -300,
+    mst = -420, mdt = -360, pst = -480, pdt = -420 }
+
+-- the value without its comments (each becomes a space), or nil, reason
+local function strip_comments(s)
+    if not s:find("[()]") then return s end
+    local out, depth, i, n, from = {}, 0, 1, #s, 1
+    while i <= n do
+        local b = byte(s, i)
+        if depth > 0 and b == 92 then
+            i = i + 2
+        elseif b == 40 then
+            if depth == 0 then out[#out + 1] = sub(s, from, i - 1) end
+            depth = depth + 1
+            if depth > MAX_COMMENT_DEPTH then return nil, "comments nested too deep" end
+            i = i + 1
+        elseif b == 41 then
+            if depth == 0 then return nil, "unbalanced ')'" end
+            depth = depth - 1
+            i = i + 1
+            if depth == 0 then
+                out[#out + 1] = " "
+                from = i
+            end
+        else
+            i = i + 1
+        end
+    end
+    if depth > 0 then return nil, "unterminated comment" end
+    out[#out + 1] = sub(s, from)
+    return table.concat(out)
+end
+
+local function days_in(month, year)
+    if month == 2 then
+        local leap = (year % 4 == 0 and year % 100 ~= 0) or year % 400 == 0
+        return leap and 29 or 28
+    end
+    return (month == 4 or month == 6 or month == 9 or month == 11) and 30 or 31
+end
+
+-- 1 = Monday ... 7 = Sunday (Sakamoto's method)
+local function weekday(y, m, d)
+    local t = { 0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4 }
+    if m < 3 then y = y - 1 end
+    local w = (y + math.floor(y / 4) - math.floor(y / 100) + math.floor(y / 400) + t[m] + d) % 7
+    return w == 0 and 7 or w
+end
+
+function M.parse_date(value)
+    if type(value) ~= "string" then error("rfc5322.parse_date: string expected", 2) end
+    if #value > 998 then return nil, "too long for a date" end
+    local s, err = strip_comments(M.unfold(value))
+    if not s then return nil, err end
+    if s:find("[^%w \t\r\n,:+%-]") then return nil, "a character no date-time has" end
+    local dow, rest = s:match("^%s*(%a+)%s*,(.*)$")
+    if dow then
+        dow = DAYS[dow:lower()]
+        if not dow then return nil, "not a day of the week" end
+    else
+        rest = s
+    end
+    local day, mon, year, hh, mm, tail =
+        rest:match("^%s*(%d%d?)%s*(%a+)%s*(%d%d+)%s+(%d%d)%s*:%s*(%d%d)(.*)$")
+    if not day then return nil, "not day month year hh:mm" end
+    local month = MONTHS[mon:lower()]
+    if not month then return nil, "not a month: " .. mon:sub(1, 20) end
+    local sec, zrest = tail:match("^%s*:%s*(%d%d)(.*)$")
+    if sec then tail = zrest end
+    local zone
+    local sign, zh, zm = tail:match("^%s+([+-])(%d%d)(%d%d)%s*$")
+    if sign then
+        if tonumber(zm) > 59 then return nil, "zone minutes over 59" end
+        zone = (tonumber(zh) * 60 + tonumber(zm)) * (sign == "-" and -1 or 1)
+    else
+        local name = tail:match("^%s*(%a+)%s*$")
+        name = name and name:lower()
+        if name and ZONES[name] then
+            zone = ZONES[name]
+        elseif name and #name == 1 and name ~= "j" then
+            zone = 0 -- military zones mean -0000 (4.3)
+        else
+            return nil, "no zone (+hhmm, -hhmm or an obsolete name)"
+        end
+    end
+    local y = tonumber(year)
+    if #year == 2 then y = y + (y < 50 and 2000 or 1900) elseif #year == 3 then y = y + 1900 end
+    if y < 1900 then return nil, "a year before 1900" end
+    local d, h, mi = tonumber(day), tonumber(hh), tonumber(mm)
+    local se = sec and tonumber(sec) or 0
+    if d < 1 or d > days_in(month, y) then return nil, "no such day" end
+    if h > 23 or mi > 59 or se > 60 then return nil, "no such time" end
+    if dow and dow ~= weekday(y, month, d) then return nil, "the day of the week is not the date's" end
+    return { year = y, month = month, day = d, hour = h, min = mi, sec = se, zone = zone }
+end
+
+-- A field as "Name: value" on the wire: its first line is the name, the
+-- colon and the value's first line (the milter leaves out the space after
+-- the colon, so that one is not counted); folded lines follow.
+function M.longest_line(name, value)
+    local longest, first = 0, true
+    for line in (value .. "\n"):gmatch("([^\n]*)\n") do
+        local len = #line - (byte(line, #line) == 13 and 1 or 0)
+        if first then len = len + #name + 1 end
+        first = false
+        if len > longest then longest = len end
+    end
+    return longest
 end
 
 return M

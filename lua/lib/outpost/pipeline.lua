@@ -139,7 +139,9 @@ end
 
 -- A check of the message (milter end of message, docs/milter.md): the same
 -- modes, run by the policy's on_eom over a tx that also has tx.headers,
--- tx.body, tx.macros and tx.ctx (the milter's ctx).  A service with such
+-- tx.body, tx.macros, tx.truncated and tx.ctx (the milter's ctx).  When
+-- tx.truncated is set (the milter kept only part of the header) no check
+-- runs: the answer is a refusal, and the engine's header_overflow_action.  A service with such
 -- checks gets an on_eom handler; one with only these has no on_request.
 function M.eom_check(id, description, fn)
     local c = M.check(id, description, fn)
@@ -200,7 +202,8 @@ local function eom_tx(ctx)
         protocol_state = "END-OF-MESSAGE",
     }
     return setmetatable({ ctx = ctx, attrs = attrs, service = ctx.service, tenant = ctx.tenant,
-        headers = ctx.headers or {}, body = ctx.body or "", macros = macros }, tx_mt)
+        headers = ctx.headers or {}, body = ctx.body or "", macros = macros,
+        truncated = ctx.truncated }, tx_mt)
 end
 
 local function modes_of(config, service, checks_by_id)
@@ -295,6 +298,17 @@ function M.service(name, opts)
                 local tx = make_tx(req)
                 local modes = tenant_modes[req.tenant] or base_modes
                 local logged = link and {} or nil
+                -- A header the milter could not keep whole is not judged on
+                -- its part: the engine answers the service's
+                -- header_overflow_action, and a linked transaction gives
+                -- back what it reserved, as for any refusal.
+                local truncated = rawget(tx, "truncated")
+                if truncated then
+                    outpost.log("notice", "message checks not run: the message has " .. truncated)
+                    local answer = A.reject("5.3.4", "message header too large to check")
+                    if link then link(tx, answer, logged) end
+                    return answer
+                end
                 local answer, tags
                 for i = 1, n do
                     local c = list[i]

@@ -37,6 +37,27 @@ local CASES = {
     shortener_b64 = { with({}, B64), "PGEgaHJlZj0iaHR0cHM6Ly90aW55dXJsLmNvbS95Ij54PC9hPg==\r\n" },
 }
 
+-- Issue 14 item 5: header syntax G3 did not read
+CASES.bad_date = { with { Date = "2026-11-28T09:00:00Z" }, "Hi\r\n" }
+CASES.long_line = { with({}, { { "X-Long", string.rep("a", 1000) } }), "Hi\r\n" }
+CASES.obs_date = { with { Date = "Sat, 28 Nov 26 08:00:00 GMT (UTC)" }, "Hi\r\n" }
+
+-- Past what the milter keeps (1,000 fields, 256 KiB) the message is never
+-- judged on the part kept: a second From after the bound must not pass.
+local function fillers(headers, n, size)
+    local out = {}
+    for _, h in ipairs(headers) do out[#out + 1] = h end
+    for i = 1, n do out[#out + 1] = { "X-Filler-" .. i, size and string.rep("f", size) or "x" } end
+    return out
+end
+CASES.flood_from = { fillers(with {}, 1000), "Hi\r\n" }
+table.insert(CASES.flood_from[1], { "From", "The Boss <boss@example.org>" })
+CASES.at_bound = { fillers(with {}, 1000 - #GOOD), "Hi\r\n" } -- exactly 1,000: kept whole
+CASES.big_from = { fillers(with {}, 300, 900), "Hi\r\n" } -- 270 KB of header
+-- larger than the room the fillers leave, so the old code dropped it (a
+-- short one fitted in the last bytes, and G3 saw two From)
+table.insert(CASES.big_from[1], { "From", string.rep("B", 950) .. " <boss@example.org>" })
+
 local c = CASES[case]
 check(c ~= nil, "a known case: " .. tostring(case))
 local conn = connect()
