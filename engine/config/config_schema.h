@@ -30,6 +30,7 @@ enum {
     F_UNIX_ONLY = 1 << 3, /* only in a listener on a unix: socket */
     F_ABOVE_LO = 1 << 4,  /* the value must be > lo, not >= lo */
     F_INT = 1 << 5,       /* T_INTEGER stored in an int, not a size_t */
+    F_TCP_ONLY = 1 << 6,  /* only in a listener on a tcp: socket */
 };
 
 typedef struct op__config_ctx ctx_t;

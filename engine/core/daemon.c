@@ -178,7 +178,9 @@ static void on_sweep(uv_timer_t *t)
                 "with the default action", d->nconns);
         op_session_abort_all(d);
     }
-    op_session_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
+    const op_config_t *cfg = d->current->cfg;
+    op_session_sweep(d, (uint64_t)(cfg->idle_timeout * 1000.0),
+                     (uint64_t)(cfg->request_timeout * 1000.0));
     finish_if_drained(d);
 }
 
