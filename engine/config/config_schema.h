@@ -71,6 +71,9 @@ typedef struct op_conf_section {
     int (*check)(ctx_t *c, const op_conf_node_t *block, const char *where, void *obj);
     /* Frees what check put into obj beyond the schema's fields. */
     void (*free)(void *obj);
+    /* Rules against other sections, run once every section is read (the
+     * listeners and services are in c->cfg): 0, or -1 from fail. */
+    int (*finish)(ctx_t *c);
 } op_conf_section_t;
 
 /* The head of every named section's struct. */
