@@ -157,7 +157,7 @@ static void process_input(op_session_t *s)
     if (pos > 0) {
         memmove(s->in, s->in + pos, s->in_len - pos);
         s->in_len -= pos;
-        s->started = s->d->loop->time; /* what is left began with the last read */
+        s->started = uv_now(s->d->loop); /* what is left began with the last read */
     }
     op_session_flush(s);
     set_reading(s);

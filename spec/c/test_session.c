@@ -338,6 +338,28 @@ CTEST(max_connections_refuses)
     rig_down(&r);
 }
 
+CTEST(listener_max_connections_refuses)
+{
+    rig_t r;
+    char got[256];
+    rig_up(&r, 10);
+    r.l->max_connections = 1;
+    int first = client(&r), second = client(&r);
+    heard(&r, second, got, sizeof got);
+    CHECK_STR(got, "<closed>");
+    CHECK_INT(r.l->nconns, 1);
+    close(first);
+    spin(&r);
+    CHECK_INT(r.l->nconns, 0);
+    int third = client(&r);
+    say(&r, third, "c\n");
+    heard(&r, third, got, sizeof got);
+    CHECK_STR(got, "ok:c\n");
+    close(second);
+    close(third);
+    rig_down(&r);
+}
+
 /* A slowloris: bytes trickle in, so the session is never idle, but its
  * request never completes; request_timeout closes it.  A session whose
  * requests complete keeps its slot. */
