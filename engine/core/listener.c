@@ -18,7 +18,11 @@ static void on_connection(uv_stream_t *server, int status)
 {
     op_listener_t *l = server->data;
     if (status < 0) {
-        op_warn("listener %s: accept failed: %s", l->name, uv_strerror(status));
+        /* Out of descriptors, libuv refuses each connection in turn:
+         * one line each would flood the log. */
+        static op_log_limit_t lim;
+        op_log_limited(&lim, uv_now(l->daemon->loop), OP_LOG_WARNING,
+                       "listener %s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
     op_session_accept(l, op_daemon_protocol(l->protocol));

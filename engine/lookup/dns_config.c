@@ -6,6 +6,8 @@
 
 #include "core/log.h"
 
+#include <string.h>
+
 #define fail op__config_fail
 #define DNS(f) offsetof(op_dns_conf_t, f)
 
@@ -24,10 +26,18 @@ static int check_servers(ctx_t *c, const op_conf_node_t *at, const char *where, 
 /* A lookup gives up after timeout × tries (dns.c).  A service whose
  * deadline comes first still answers at its deadline (the deadline cancels
  * the lookup: the default action), but its policy never hears "timeout";
- * say so when the configuration is loaded.  Not an error: a short deadline
- * that cuts DNS short is a legitimate choice. */
+ * say so when the configuration (with a dns { }) is loaded.  Not an
+ * error: a short deadline that cuts DNS short is a legitimate choice. */
 static int check_budget(ctx_t *c)
 {
+    /* Only when dns { } is written: a configuration without it may well
+     * not use DNS, and short deadlines are then no news. */
+    const op_conf_node_t *root = c->cfg->root;
+    int written = 0;
+    for (size_t i = 0; root != NULL && i < root->nchildren; i++)
+        written |= strcmp(root->children[i].key, "dns") == 0;
+    if (!written)
+        return 0;
     const op_dns_conf_t *d = op_config_section(c->cfg, &op_dns_section);
     double budget = d->timeout * d->tries;
     const op_service_conf_t *shortest = NULL;
