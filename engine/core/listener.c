@@ -4,6 +4,7 @@
 #include "core/session.h"
 #include "core/mem.h"
 #include "lib/netset.h"
+#include "lib/siphash.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -37,12 +38,11 @@ static void free_strings(char **v, size_t n)
 
 #define PEER_BUCKETS 256
 
+/* Keyed (siphash.h): a client choosing its IPv6 addresses must not be
+ * able to put them all in one bucket. */
 static size_t peer_bucket(const char *ip)
 {
-    uint32_t h = 2166136261u; /* FNV-1a: addresses, not attacker-chosen keys of any length */
-    for (; *ip; ip++)
-        h = (h ^ (unsigned char)*ip) * 16777619u;
-    return h % PEER_BUCKETS;
+    return (size_t)(op_siphash(ip, strlen(ip)) % PEER_BUCKETS);
 }
 
 size_t op__listener_peer_count(const op_listener_t *l, const char *ip)

@@ -3,8 +3,10 @@
 # slowloris must not lock Postfix out of its unix socket; allow_from
 # refuses a client outside; the refusals do not flood the log.
 . "$(dirname "$0")/lib.sh"
-TCP_PORT=${OUTPOSTD_TCP_PORT:-$((${OUTPOST_PORT_BASE:-43000} + 30))}
-CLOSED_PORT=${OUTPOSTD_MILTER_PORT:-$((${OUTPOST_PORT_BASE:-43000} + 31))}
+# Ports of their own (harness.sh's plan): a daemon of the test before may
+# still be closing on the shared OUTPOSTD_TCP_PORT.
+TCP_PORT=${FLOODS_TCP_PORT:-$((${OUTPOST_PORT_BASE:-43000} + 60))}
+CLOSED_PORT=${FLOODS_CLOSED_PORT:-$((${OUTPOST_PORT_BASE:-43000} + 61))}
 # A soft file limit below what max_connections needs, as systemd's default
 # (1024) is for a raised max_connections: the daemon raises its own, or
 # the TCP flood takes the descriptors the unix listener needs.
