@@ -338,6 +338,9 @@ static int validate(ctx_t *c)
         return fail(c, root, NULL, "no service defined: at least one 'service NAME { ... }' is required");
     if (op__service_config_resolve(c) < 0)
         return -1;
+    for (size_t s = 0; s < NSECTIONS; s++)
+        if (registry[s]->finish != NULL && registry[s]->finish(c) < 0)
+            return -1;
     return op__listener_config_check(c);
 }
 

@@ -41,6 +41,7 @@ typedef struct {
     int log_decisions;    /* one line per request */
     size_t max_connections;
     double idle_timeout;  /* seconds a connection may stay silent */
+    double request_timeout; /* seconds a request may take to arrive in full */
 
     /* request_limits { } */
     size_t max_line;

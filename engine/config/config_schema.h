@@ -30,6 +30,7 @@ enum {
     F_UNIX_ONLY = 1 << 3, /* only in a listener on a unix: socket */
     F_ABOVE_LO = 1 << 4,  /* the value must be > lo, not >= lo */
     F_INT = 1 << 5,       /* T_INTEGER stored in an int, not a size_t */
+    F_TCP_ONLY = 1 << 6,  /* only in a listener on a tcp: socket */
 };
 
 typedef struct op__config_ctx ctx_t;
@@ -70,6 +71,9 @@ typedef struct op_conf_section {
     int (*check)(ctx_t *c, const op_conf_node_t *block, const char *where, void *obj);
     /* Frees what check put into obj beyond the schema's fields. */
     void (*free)(void *obj);
+    /* Rules against other sections, run once every section is read (the
+     * listeners and services are in c->cfg): 0, or -1 from fail. */
+    int (*finish)(ctx_t *c);
 } op_conf_section_t;
 
 /* The head of every named section's struct. */

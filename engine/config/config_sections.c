@@ -45,12 +45,19 @@ static const key_def_t daemon_rows[] = {
      .off = CFG(log_decisions), .descr = "Log one line per request with its decision."},
     {.key = "max_connections", .type = T_INTEGER, .def = "1024",
      .lo = 1, .hi = 1048576, .off = CFG(max_connections),
-     .descr = "Most client connections open at once."},
+     .descr = "Most client connections open at once. A quarter of them is kept for unix "
+              "listeners (Postfix's usual socket): connections to TCP listeners can take "
+              "at most the other three quarters when a unix listener is configured."},
     {.key = "idle_timeout", .type = T_DURATION, .def = "600s",
      .flags = F_ABOVE_LO, .lo = 0, .off = CFG(idle_timeout),
      .descr = "Close a connection that sends nothing for this long. Longer than Postfix's "
               "`smtpd_policy_service_max_idle` (300s) so that Postfix, not outpostd, "
               "closes idle connections."},
+    {.key = "request_timeout", .type = T_DURATION, .def = "30s",
+     .flags = F_ABOVE_LO, .lo = 0, .off = CFG(request_timeout),
+     .descr = "Close a connection whose request (a policy request, a milter packet) has "
+              "begun to arrive but is not complete after this long, however slowly its "
+              "bytes keep coming. Postfix sends a request at once."},
 };
 
 static const key_def_t request_limits_rows[] = {

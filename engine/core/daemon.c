@@ -15,6 +15,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,32 @@ static void mkdir_p(const char *path, mode_t mode)
     }
     mkdir(dir, mode);
     free(dir);
+}
+
+/* Descriptors beyond the connections: listeners, the store's files, the
+ * lookups' sockets, the control socket, the log. */
+#define FD_HEADROOM 256
+
+/* Raises the soft descriptor limit to what max_connections needs (within
+ * the hard limit, which needs no privilege): with too few, a flood on TCP
+ * takes the descriptors and accept fails on the unix listener too, before
+ * any cap of ours is reached.  At start and on reload. */
+static void raise_fd_limit(const op_config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)cfg->max_connections + FD_HEADROOM;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        op_warn("max_connections %zu needs %llu file descriptors, but the limit is %llu: "
+                "connections will fail before max_connections; raise the limit (systemd: "
+                "LimitNOFILE=) or lower max_connections", cfg->max_connections,
+                (unsigned long long)want, (unsigned long long)rl.rlim_cur);
 }
 
 /* Builds the next generation from the configuration file on disk. */
@@ -90,6 +117,7 @@ static int reload(op_daemon_t *d, char *err, size_t errlen)
         return -1;
     }
     rebind_listeners(d, gen->cfg);
+    raise_fd_limit(gen->cfg);
     op_services_reload(gen->cfg);
     op_log_set_level((op_log_level_t)gen->cfg->log_level);
     op_gen_t *old = d->current;
@@ -178,7 +206,9 @@ static void on_sweep(uv_timer_t *t)
                 "with the default action", d->nconns);
         op_session_abort_all(d);
     }
-    op_session_sweep(d, (uint64_t)(d->current->cfg->idle_timeout * 1000.0));
+    const op_config_t *cfg = d->current->cfg;
+    op_session_sweep(d, (uint64_t)(cfg->idle_timeout * 1000.0),
+                     (uint64_t)(cfg->request_timeout * 1000.0));
     finish_if_drained(d);
 }
 
@@ -292,6 +322,7 @@ int op_daemon_run(const char *config_path)
         op_fatal("%s", err);
     op_log_set_level((op_log_level_t)cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(cfg);
 
     identity_t id = {0, 0, 0};
     if (resolve_identity(cfg, &id, err, sizeof err) != 0)

@@ -22,6 +22,7 @@ typedef struct op_daemon {
     size_t nlisteners;
     op_session_t *sessions;   /* doubly linked list of open connections, of any protocol */
     size_t nconns;
+    size_t nconns_tcp;        /* of nconns, on tcp listeners */
     int stopping;
     int handles_closed;       /* the drain finished; the loop is ending */
     uv_signal_t sighup, sigterm, sigint;

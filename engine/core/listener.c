@@ -3,6 +3,8 @@
 #include "core/log.h"
 #include "core/session.h"
 #include "core/mem.h"
+#include "lib/netset.h"
+#include "lib/siphash.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -17,7 +19,11 @@ static void on_connection(uv_stream_t *server, int status)
 {
     op_listener_t *l = server->data;
     if (status < 0) {
-        op_warn("listener %s: accept failed: %s", l->name, uv_strerror(status));
+        /* Out of descriptors, libuv refuses each connection in turn:
+         * one line each would flood the log. */
+        static op_log_limit_t lim;
+        op_log_limited(&lim, uv_now(l->daemon->loop), OP_LOG_WARNING,
+                       "listener %s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
     op_session_accept(l, op_daemon_protocol(l->protocol));
@@ -28,6 +34,51 @@ static void free_strings(char **v, size_t n)
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
+}
+
+#define PEER_BUCKETS 256
+
+/* Keyed (siphash.h): a client choosing its IPv6 addresses must not be
+ * able to put them all in one bucket. */
+static size_t peer_bucket(const char *ip)
+{
+    return (size_t)(op_siphash(ip, strlen(ip)) % PEER_BUCKETS);
+}
+
+size_t op__listener_peer_count(const op_listener_t *l, const char *ip)
+{
+    if (l->peers == NULL)
+        return 0;
+    for (const op__peer_t *p = l->peers[peer_bucket(ip)]; p != NULL; p = p->next)
+        if (strcmp(p->ip, ip) == 0)
+            return p->n;
+    return 0;
+}
+
+op__peer_t *op__listener_peer(op_listener_t *l, const char *ip)
+{
+    if (l->peers == NULL)
+        l->peers = op_calloc(PEER_BUCKETS, sizeof *l->peers);
+    op__peer_t **b = &l->peers[peer_bucket(ip)];
+    for (op__peer_t *p = *b; p != NULL; p = p->next)
+        if (strcmp(p->ip, ip) == 0)
+            return p;
+    op__peer_t *p = op_calloc(1, sizeof *p);
+    snprintf(p->ip, sizeof p->ip, "%s", ip);
+    p->next = *b;
+    *b = p;
+    return p;
+}
+
+void op__listener_peer_put(op_listener_t *l, op__peer_t *p)
+{
+    if (--p->n > 0)
+        return;
+    op__peer_t **pp = &l->peers[peer_bucket(p->ip)];
+    while (*pp != p)
+        pp = &(*pp)->next;
+    *pp = p->next;
+    free(p);
 }
 
 void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf)
@@ -41,6 +92,18 @@ void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf)
     l->allow_context = op_calloc(conf->nallow_context ? conf->nallow_context : 1, sizeof(char *));
     for (size_t i = 0; i < conf->nallow_context; i++)
         l->allow_context[i] = op_strdup(conf->allow_context[i]);
+    l->max_connections = conf->max_connections;
+    l->max_per_peer = conf->max_per_peer;
+    op_netset_free(l->allow_from);
+    l->allow_from = NULL;
+    if (conf->nallow_from > 0) {
+        char why[256];
+        l->allow_from = op_netset_new();
+        for (size_t i = 0; i < conf->nallow_from; i++)
+            if (op_netset_add(l->allow_from, conf->allow_from[i], NULL, why, sizeof why) != 0)
+                op_panic("listener %s: allow_from %s passed the config check: %s", l->name,
+                         conf->allow_from[i], why);
+    }
 }
 
 const char *op_listener_service_for(const op_listener_t *l, const char *context, size_t context_len)
@@ -186,6 +249,8 @@ void op_listener_unref(op_listener_t *l)
     free(l->service);
     free(l->tenant);
     free_strings(l->allow_context, l->nallow_context);
+    op_netset_free(l->allow_from);
+    free(l->peers); /* empty: each connection gave its count back */
     free(l);
 }
 

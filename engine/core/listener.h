@@ -29,9 +29,30 @@ struct op_listener {
     char *tenant;
     char **allow_context;
     size_t nallow_context;
+    /* Caps (listener_config.h), followed on reload, and the counts they
+     * bound. */
+    size_t max_connections, max_per_peer;
+    struct op_netset *allow_from; /* NULL: any address */
+    size_t nconns;
+    struct op__peer **peers;      /* tcp: connections open per client address */
     int closed;
     int refs;          /* the daemon's, and one per connection (which reads name, tenant) */
 };
+
+/* Connections open on a tcp listener from one client address: the
+ * per-peer cap's count, shared by that address's sessions. */
+typedef struct op__peer {
+    struct op__peer *next;
+    size_t n;
+    char ip[46];
+} op__peer_t;
+
+/* The count of ip's connections on l, made at 0 when there is none. */
+op__peer_t *op__listener_peer(op_listener_t *l, const char *ip);
+/* How many connections ip has open on l (0 when unknown). */
+size_t op__listener_peer_count(const op_listener_t *l, const char *ip);
+/* A connection of p's closed: drops the count, and the entry at 0. */
+void op__listener_peer_put(op_listener_t *l, op__peer_t *p);
 
 /* Binds and listens; sets socket mode and owner for unix sockets.
  * Returns NULL with a message in err. */

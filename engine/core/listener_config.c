@@ -5,6 +5,7 @@
 
 #include "config/config_schema.h"
 #include "core/mem.h"
+#include "lib/netset.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -86,6 +87,19 @@ static int check_listen(ctx_t *c, const op_conf_node_t *at, const char *where, v
     return 0;
 }
 
+static int check_allow_from(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    const op_listener_conf_t *l = obj;
+    op_netset_t *set = op_netset_new();
+    char why[256];
+    int rc = 0;
+    for (size_t i = 0; i < l->nallow_from && rc == 0; i++)
+        if (op_netset_add(set, l->allow_from[i], NULL, why, sizeof why) != 0)
+            rc = fail(c, at, where, "allow_from: %s", why);
+    op_netset_free(set);
+    return rc;
+}
+
 static const key_def_t rows[] = {
     {.key = "listen", .type = T_STRING, .flags = F_REQUIRED,
      .doc_def = "required", .doc_type = "address", .off = LST(listen), .check = check_listen,
@@ -114,16 +128,32 @@ static const key_def_t rows[] = {
     {.key = "socket_group", .type = T_STRING, .doc_def = "the daemon's group",
      .flags = F_UNIX_ONLY | F_NONEMPTY, .off = LST(socket_group),
      .descr = "Group of a unix socket, e.g. `postfix`."},
+    {.key = "max_connections", .type = T_INTEGER, .def = "0", .lo = 0, .hi = 1048576,
+     .doc_def = "0 (only the daemon's cap)", .off = LST(max_connections),
+     .descr = "Most connections open at once on this listener; past it a new connection "
+              "is closed unanswered. Whatever this says, TCP listeners together never take "
+              "the quarter of `daemon { max_connections }` kept for unix listeners."},
+    {.key = "max_per_peer", .type = T_INTEGER, .def = "256", .lo = 0, .hi = 1048576,
+     .flags = F_TCP_ONLY, .doc_def = "256 (0: no cap)", .off = LST(max_per_peer),
+     .descr = "tcp: most connections open at once from one client address on this "
+              "listener. Postfix opens one per smtpd (or cleanup) process."},
+    {.key = "allow_from", .type = T_LIST, .flags = F_TCP_ONLY, .doc_def = "empty: any",
+     .doc_type = "list of networks", .off = LST(allow_from), .count_off = LST(nallow_from),
+     .check = check_allow_from,
+     .descr = "tcp: networks (`192.0.2.0/24`, `2001:db8::/32`, or addresses) whose clients "
+              "may connect; others are closed at once, unanswered. Empty: any address."},
 };
 
-static int check_unix_only(ctx_t *c, const op_conf_node_t *block, const char *where, void *obj)
+static int check_kind_only(ctx_t *c, const op_conf_node_t *block, const char *where, void *obj)
 {
     const op_listener_conf_t *l = obj;
     for (size_t i = 0; i < block->nchildren; i++) {
         const op_conf_node_t *n = &block->children[i];
-        if ((op__config_find_key(&op_listener_section, n->key)->flags & F_UNIX_ONLY) &&
-            l->kind != OP_LISTEN_UNIX)
+        unsigned flags = op__config_find_key(&op_listener_section, n->key)->flags;
+        if ((flags & F_UNIX_ONLY) && l->kind != OP_LISTEN_UNIX)
             return fail(c, n, where, "%s applies only to unix: listeners, not to %s", n->key, l->listen);
+        if ((flags & F_TCP_ONLY) && l->kind != OP_LISTEN_TCP)
+            return fail(c, n, where, "%s applies only to tcp: listeners, not to %s", n->key, l->listen);
     }
     return 0;
 }
@@ -140,7 +170,7 @@ const op_conf_section_t op_listener_section = {
     .descr = "`listener NAME { }`: a socket on which Postfix connects. Repeatable, "
              "at least one; names and listen addresses must be unique.",
     .keys = OP_CONF_ROWS(rows), .size = sizeof(op_listener_conf_t),
-    .check = check_unix_only, .free = listener_free,
+    .check = check_kind_only, .free = listener_free,
 };
 
 _Static_assert(sizeof(op_proto_t) == sizeof(int), "enums are stored through an int");

@@ -34,6 +34,10 @@ typedef struct {
     int socket_mode;     /* unix: permission bits, default 0660 */
     char *socket_owner;  /* unix: user name, NULL = the daemon's user */
     char *socket_group;  /* unix: group name, NULL = the daemon's group */
+    size_t max_connections; /* open at once on this listener; 0: only the daemon's cap */
+    size_t max_per_peer; /* tcp: open at once from one address */
+    char **allow_from;   /* tcp: networks that may connect; none: any */
+    size_t nallow_from;
 } op_listener_conf_t;
 
 struct op__config_ctx;

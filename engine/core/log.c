@@ -87,6 +87,43 @@ void op_log(op_log_level_t level, const char *fmt, ...)
     va_end(ap);
 }
 
+void op_log_limited(op_log_limit_t *lim, uint64_t now_ms, op_log_level_t level,
+                    const char *fmt, ...)
+{
+    if (!op_log_enabled(level))
+        return;
+    uint64_t window = now_ms / 1000;
+    if (window != lim->window) {
+        lim->window = window;
+        lim->logged = 0;
+    }
+    if (lim->logged >= OP_LOG_BURST) {
+        lim->suppressed++;
+        return;
+    }
+    lim->logged++;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (lim->suppressed > 0) {
+        op_log(level, "%s (and %lu more like it suppressed)", msg, lim->suppressed);
+        lim->suppressed = 0;
+    } else {
+        op_log(level, "%s", msg);
+    }
+}
+
+void op_log_limit_flush(op_log_limit_t *lim, uint64_t now_ms, op_log_level_t level,
+                        const char *what)
+{
+    if (lim->suppressed == 0 || now_ms / 1000 == lim->window)
+        return;
+    op_log(level, "%lu more lines like the last \"%s\" suppressed", lim->suppressed, what);
+    lim->suppressed = 0;
+}
+
 void op_fatal(const char *fmt, ...)
 {
     va_list ap;

@@ -8,6 +8,7 @@
 #define OP_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 typedef enum {
     OP_LOG_DEBUG = 7,
@@ -33,6 +34,29 @@ void op_logv(op_log_level_t level, const char *fmt, va_list ap);
 #define op_notice(...) op_log(OP_LOG_NOTICE, __VA_ARGS__)
 #define op_warn(...) op_log(OP_LOG_WARNING, __VA_ARGS__)
 #define op_error(...) op_log(OP_LOG_ERR, __VA_ARGS__)
+
+/* A rate limit for a log line that a client can repeat at will (a reset,
+ * a refusal): at most OP_LOG_BURST lines of that kind per second, then
+ * one line saying how many were suppressed once the second is over.  The
+ * caller keeps one op_log_limit_t per kind of line. */
+#define OP_LOG_BURST 10
+
+typedef struct {
+    uint64_t window;     /* the second (ms of the loop's clock / 1000) being counted */
+    unsigned logged;     /* lines written in that second */
+    unsigned long suppressed; /* lines dropped since the last one written */
+} op_log_limit_t;
+
+/* Logs like op_log unless the limit is reached; now_ms is the loop's
+ * clock (uv_now).  A line that does get through after some were dropped
+ * says how many. */
+void op_log_limited(op_log_limit_t *lim, uint64_t now_ms, op_log_level_t level,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Once the second is over, says how many lines of the kind were dropped
+ * (if any): a storm that ends is still counted.  Called from a timer. */
+void op_log_limit_flush(op_log_limit_t *lim, uint64_t now_ms, op_log_level_t level,
+                        const char *what);
 
 /* A condition the daemon cannot go on from (bad config at start): exit(1). */
 void op_fatal(const char *fmt, ...)

@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "lib/netset.h"
 
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,20 @@
 #define MAX_OUT_BUFFERED (256 * 1024)
 
 static void process_input(op_session_t *s);
+
+/* Lines a client can repeat at will, each kind limited on its own
+ * (log.h): a flood of resets or refusals must not flood the log. */
+static op_log_limit_t lim_refused, lim_reset, lim_timeout;
+
+/* Counts the session in its listener and the daemon. */
+static void count(op_session_t *s, int delta)
+{
+    op_daemon_t *d = s->d;
+    d->nconns += (size_t)delta;
+    s->l->nconns += (size_t)delta;
+    if (s->l->kind == OP_LISTEN_TCP)
+        d->nconns_tcp += (size_t)delta;
+}
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -26,7 +41,9 @@ static void on_handle_closed(uv_handle_t *h)
         d->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    d->nconns--;
+    count(s, -1);
+    if (s->peer_count != NULL)
+        op__listener_peer_put(s->l, s->peer_count);
     s->ops->free(s);
     free(s->in);
     op_outbuf_free(&s->out);
@@ -63,7 +80,8 @@ void op_session_flush(op_session_t *s)
         return;
     int rc = op_outbuf_flush(&s->out);
     if (rc != 0) {
-        op_info("%s %s: write failed: %s", s->ops->name, s->peer, uv_strerror(rc));
+        op_log_limited(&lim_reset, uv_now(s->d->loop), OP_LOG_INFO, "%s %s: write failed: %s",
+                       s->ops->name, s->peer, uv_strerror(rc));
         session_close(s);
     }
 }
@@ -74,7 +92,8 @@ static void on_written(op_outbuf_t *ob, int status)
     if (s->closing)
         return;
     if (status < 0) {
-        op_info("%s %s: write failed: %s", s->ops->name, s->peer, uv_strerror(status));
+        op_log_limited(&lim_reset, uv_now(s->d->loop), OP_LOG_INFO, "%s %s: write failed: %s",
+                       s->ops->name, s->peer, uv_strerror(status));
         session_close(s);
         return;
     }
@@ -138,6 +157,7 @@ static void process_input(op_session_t *s)
     if (pos > 0) {
         memmove(s->in, s->in + pos, s->in_len - pos);
         s->in_len -= pos;
+        s->started = uv_now(s->d->loop); /* what is left began with the last read */
     }
     op_session_flush(s);
     set_reading(s);
@@ -166,8 +186,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     op_session_t *s = st->data;
     if (nread > 0) {
-        s->in_len += (size_t)nread;
         s->last_active = uv_now(s->d->loop);
+        if (s->in_len == 0)
+            s->started = s->last_active; /* a new request begins */
+        s->in_len += (size_t)nread;
         process_input(s);
         return;
     }
@@ -175,38 +197,75 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread == UV_EOF) {
         if (s->in_len > 0)
-            op_info("%s %s (listener %s): closed by the client in the middle of a "
-                    "request (%zu bytes unanswered)", s->ops->name, s->peer, s->l->name,
-                    s->in_len);
+            op_log_limited(&lim_reset, uv_now(s->d->loop), OP_LOG_INFO,
+                           "%s %s (listener %s): closed by the client in the middle of a "
+                           "request (%zu bytes unanswered)", s->ops->name, s->peer,
+                           s->l->name, s->in_len);
         else
             op_debug("%s %s: closed by the client", s->ops->name, s->peer);
     } else {
-        op_info("%s %s (listener %s): read failed: %s", s->ops->name, s->peer, s->l->name,
-                uv_strerror((int)nread));
+        op_log_limited(&lim_reset, uv_now(s->d->loop), OP_LOG_INFO,
+                       "%s %s (listener %s): read failed: %s", s->ops->name, s->peer,
+                       s->l->name, uv_strerror((int)nread));
     }
     session_close(s);
 }
 
-static void describe_peer(op_session_t *s)
+/* Writes the peer's address into s->peer (and ip, for tcp). */
+static void describe_peer(op_session_t *s, char *ip, size_t iplen)
 {
+    snprintf(ip, iplen, "?");
     if (s->l->kind == OP_LISTEN_UNIX) {
         snprintf(s->peer, sizeof s->peer, "unix:%s", s->l->name);
         return;
     }
     struct sockaddr_storage sa;
     int len = sizeof sa;
-    char ip[64] = "?";
     int port = 0;
     if (uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&sa, &len) == 0) {
         if (sa.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, iplen);
             port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
         } else {
-            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+            uv_ip4_name((struct sockaddr_in *)&sa, ip, iplen);
             port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
         }
     }
     snprintf(s->peer, sizeof s->peer, "%s:%d", ip, port);
+}
+
+/* The share of max_connections TCP listeners may never take while a
+ * unix listener (Postfix's) is configured: a flood on TCP, where any
+ * local user can connect, must not lock Postfix out. */
+static size_t tcp_cap(const op_daemon_t *d, size_t max)
+{
+    for (size_t i = 0; i < d->nlisteners; i++)
+        if (d->listeners[i]->kind == OP_LISTEN_UNIX && !d->listeners[i]->closed)
+            return max - max / 4;
+    return max;
+}
+
+/* Why a new connection is refused, or NULL. */
+static const char *refusal(const op_session_t *s, const char *ip)
+{
+    const op_daemon_t *d = s->d;
+    const op_listener_t *l = s->l;
+    size_t max = d->current->cfg->max_connections;
+    if (d->stopping)
+        return "shutting down";
+    if (l->kind == OP_LISTEN_TCP && l->allow_from != NULL &&
+        op_netset_match(l->allow_from, ip, NULL) == NULL)
+        return "not in the listener's allow_from";
+    if (l->max_connections > 0 && l->nconns >= l->max_connections)
+        return "the listener's max_connections reached";
+    if (d->nconns >= max)
+        return "max_connections reached";
+    if (l->kind == OP_LISTEN_TCP && d->nconns_tcp >= tcp_cap(d, max))
+        return "max_connections reached for TCP (a quarter is kept for unix listeners)";
+    if (l->kind == OP_LISTEN_TCP && l->max_per_peer > 0 &&
+        op__listener_peer_count(l, ip) >= l->max_per_peer)
+        return "the listener's max_per_peer reached for this address";
+    return NULL;
 }
 
 static void close_rejected(uv_handle_t *h)
@@ -233,21 +292,24 @@ void op_session_accept(op_listener_t *l, const op_session_ops_t *ops)
         uv_close(&s->h.handle, close_rejected);
         return;
     }
-    if (d->stopping || d->nconns >= d->current->cfg->max_connections) {
-        static uint64_t last_warned;
-        if (uv_now(d->loop) - last_warned > 10000) {
-            op_warn("listener %s: %s; refusing connections", l->name,
-                    d->stopping ? "shutting down" : "max_connections reached");
-            last_warned = uv_now(d->loop);
-        }
+    char ip[46];
+    describe_peer(s, ip, sizeof ip);
+    const char *why = refusal(s, ip);
+    if (why != NULL) {
+        op_log_limited(&lim_refused, uv_now(d->loop), OP_LOG_WARNING,
+                       "listener %s: %s: %s; connection refused", l->name, s->peer, why);
         uv_close(&s->h.handle, close_rejected);
         return;
     }
-    if (l->kind == OP_LISTEN_TCP)
+    if (l->kind == OP_LISTEN_TCP) {
         uv_tcp_nodelay(&s->h.tcp, 1);
-    describe_peer(s);
+        s->peer_count = op__listener_peer(l, ip);
+        s->peer_count->n++;
+    }
     op_outbuf_init(&s->out, &s->h.stream, on_written, s);
     if (ops->open(s) != 0) {
+        if (s->peer_count != NULL)
+            op__listener_peer_put(l, s->peer_count);
         uv_close(&s->h.handle, close_rejected);
         return;
     }
@@ -256,7 +318,7 @@ void op_session_accept(op_listener_t *l, const op_session_ops_t *ops)
     if (d->sessions)
         d->sessions->prev = s;
     d->sessions = s;
-    d->nconns++;
+    count(s, 1);
     set_reading(s);
 }
 
@@ -267,16 +329,29 @@ uint64_t op_session_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void op_session_sweep(op_daemon_t *d, uint64_t idle_ms)
+void op_session_sweep(op_daemon_t *d, uint64_t idle_ms, uint64_t request_ms)
 {
     uint64_t now = uv_now(d->loop);
+    op_log_limit_flush(&lim_refused, now, OP_LOG_WARNING, "connection refused");
+    op_log_limit_flush(&lim_reset, now, OP_LOG_INFO, "closed by the client / failed");
+    op_log_limit_flush(&lim_timeout, now, OP_LOG_INFO, "request not complete");
     for (op_session_t *s = d->sessions; s != NULL; s = s->next) {
         if (s->closing)
             continue;
-        if (idle_ms > 0 && !s->ops->busy(s) && op_outbuf_idle(&s->out) &&
-            now - s->last_active > idle_ms) {
+        int quiet = !s->ops->busy(s) && op_outbuf_idle(&s->out);
+        if (idle_ms > 0 && quiet && now - s->last_active > idle_ms) {
             op_debug("%s %s: idle for %llus, closing", s->ops->name, s->peer,
                      (unsigned long long)(idle_ms / 1000));
+            session_close(s);
+            continue;
+        }
+        /* Bytes that trickle in refresh last_active; the request's start
+         * does not move until it is complete. */
+        if (request_ms > 0 && quiet && s->in_len > 0 && now - s->started > request_ms) {
+            op_log_limited(&lim_timeout, now, OP_LOG_INFO,
+                           "%s %s (listener %s): request not complete after %llus "
+                           "(%zu bytes); closing", s->ops->name, s->peer, s->l->name,
+                           (unsigned long long)((now - s->started) / 1000), s->in_len);
             session_close(s);
             continue;
         }

@@ -1,6 +1,7 @@
 /* A session: one accepted MTA connection, whatever protocol it speaks.
  * Here lives what every protocol does the same way: accepting from a
- * listener (and refusing past max_connections or while draining), reading
+ * listener (refusing, while draining or past a cap, or a peer outside
+ * the listener's allow_from), reading
  * into a growing buffer with back-pressure, writing through an output
  * buffer (outbuf.h), the idle sweep, the drain and the abort, and closing.
  * The daemon keeps one list of sessions.
@@ -63,6 +64,8 @@ struct op_session {
     int finish;           /* set by feed: the protocol is done; flush and close */
     int handles;          /* open libuv handles: freed when the last closes */
     uint64_t last_active; /* uv_now() of the last read */
+    uint64_t started;     /* uv_now() when the request in the input began to arrive */
+    op__peer_t *peer_count; /* tcp: this address's connections on l */
 };
 
 /* Accepts a pending connection on l, speaking ops. */
@@ -83,9 +86,11 @@ void op_session_close_handle(op_session_t *s, uv_handle_t *h);
  * decision logs' elapsed times. */
 uint64_t op_session_now_us(void);
 
-/* Closes sessions silent for longer than idle_ms (0: none) and, while the
- * daemon drains, those with nothing in flight. */
-void op_session_sweep(op_daemon_t *d, uint64_t idle_ms);
+/* Closes sessions silent for longer than idle_ms (0: none), those whose
+ * request began to arrive more than request_ms ago and is still not
+ * complete (0: none) and, while the daemon drains, those with nothing in
+ * flight. */
+void op_session_sweep(op_daemon_t *d, uint64_t idle_ms, uint64_t request_ms);
 
 /* Drain: stop reading new messages on every session; close those idle. */
 void op_session_drain_all(op_daemon_t *d);

@@ -5,7 +5,13 @@
  *
  * A cache key is the record type (two bytes) and the name in normal form.
  * A query that nobody waits for any more stays on the wire (c-ares cannot
- * take it back) and its answer is cached: the cache has no abort hook. */
+ * take it back) and its answer is cached: the cache has no abort hook.
+ *
+ * c-ares doubles its wait on every round of tries (timeout, 2 × timeout,
+ * 4 × ...: with timeout 2s and tries 2 a silent server costs 6 s), and
+ * 1.18 has no ARES_OPT_MAXTIMEOUTMS.  So each lookup has its own budget,
+ * timeout × tries from its first query: when it runs out, the waiters get
+ * OP_DNS_TIMEOUT and the query, left to c-ares, is dropped when it ends. */
 #include "lookup/dns.h"
 
 #include "lookup/dns_chan.h"
@@ -29,7 +35,59 @@ struct op__dns_query {
     uint32_t chain_ttl;        /* smallest TTL of the CNAMEs followed */
     op_dns_status_t deferred;  /* a failure c-ares reported before ares_query returned */
     op__dns_query_t *dnext;    /* the deferred list */
+    uint64_t expires;          /* uv_now() when the lookup's budget runs out */
+    op__dns_query_t *bprev, *bnext; /* the budget list (dns_chan.h) */
+    int budgeted;              /* on the budget list */
+    int abandoned;             /* answered with its budget: c-ares's end is dropped */
 };
+
+/* ---- budgets ------------------------------------------------------- */
+
+static void budget_add(op__dns_query_t *q)
+{
+    op_dns_t *dns = q->dns;
+    q->expires = uv_now(dns->loop) + (uint64_t)dns->timeout_ms * (uint64_t)dns->tries;
+    /* From the tail: the budget only changes on reload, so this is at once. */
+    op__dns_query_t *after = dns->budget_tail;
+    while (after != NULL && after->expires > q->expires)
+        after = after->bprev;
+    q->bprev = after;
+    q->bnext = after != NULL ? after->bnext : dns->budget_head;
+    if (q->bnext != NULL)
+        q->bnext->bprev = q;
+    else
+        dns->budget_tail = q;
+    if (after != NULL)
+        after->bnext = q;
+    else
+        dns->budget_head = q;
+    q->budgeted = 1;
+}
+
+static void budget_remove(op__dns_query_t *q)
+{
+    if (!q->budgeted)
+        return;
+    op_dns_t *dns = q->dns;
+    if (q->bprev != NULL)
+        q->bprev->bnext = q->bnext;
+    else
+        dns->budget_head = q->bnext;
+    if (q->bnext != NULL)
+        q->bnext->bprev = q->bprev;
+    else
+        dns->budget_tail = q->bprev;
+    q->bprev = q->bnext = NULL;
+    q->budgeted = 0;
+}
+
+uint64_t op__dns_budget_next(const op_dns_t *dns)
+{
+    if (dns->budget_head == NULL)
+        return UINT64_MAX;
+    uint64_t now = uv_now(dns->loop);
+    return dns->budget_head->expires > now ? dns->budget_head->expires - now : 0;
+}
 
 /* ---- results ------------------------------------------------------- */
 
@@ -92,6 +150,7 @@ static op_dns_status_t map_ares(int status)
 static void complete(op__dns_query_t *q, op_dns_result_t *res, int negative)
 {
     op_cache_flight_t *f = q->f;
+    budget_remove(q);
     free(q);
     op_cache_complete(f, res, res->ttl, negative);
 }
@@ -109,7 +168,12 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     op__dns_query_t *q = arg;
     op_dns_t *dns = q->dns;
     q->chan->inflight--;
+    if (q->abandoned) {
+        free(q);
+        return;
+    }
     if (dns->in_send) {
+        budget_remove(q); /* completed on the next turn whatever the budget says */
         /* Called from inside ares_query: the caller has not even got its
          * "started" yet.  Complete on the loop's next turn. */
         q->deferred = map_ares(status);
@@ -171,6 +235,19 @@ static void on_deferred(uv_timer_t *t)
     }
 }
 
+void op__dns_budget_expire(op_dns_t *dns)
+{
+    uint64_t now = uv_now(dns->loop);
+    while (dns->budget_head != NULL && dns->budget_head->expires <= now) {
+        op__dns_query_t *q = dns->budget_head;
+        budget_remove(q);
+        q->abandoned = 1;
+        op_cache_flight_t *f = q->f;
+        q->f = NULL;
+        op_cache_complete(f, op__dns_result_new(OP_DNS_TIMEOUT, 0), 0, 0);
+    }
+}
+
 static void send_query(op__dns_query_t *q)
 {
     op_dns_t *dns = q->dns;
@@ -200,6 +277,7 @@ static int query_begin(void *owner, op_cache_flight_t *f, void *arg)
     q->cur[keylen - 2] = '\0';
     q->chain_ttl = UINT32_MAX;
     op_cache_flight_set(f, q);
+    budget_add(q);
     send_query(q);
     return 0;
 }

@@ -83,6 +83,7 @@ static uint64_t chan_timeout_ms(op__dns_chan_t *c, uint64_t best)
 static void on_timer(uv_timer_t *t)
 {
     op_dns_t *dns = t->data;
+    op__dns_budget_expire(dns);
     ares_process_fd(dns->cur->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     if (dns->old != NULL)
         ares_process_fd(dns->old->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
@@ -97,6 +98,9 @@ void op__dns_chan_arm(op_dns_t *dns)
     uint64_t ms = chan_timeout_ms(dns->cur, UINT64_MAX);
     if (dns->old != NULL)
         ms = chan_timeout_ms(dns->old, ms);
+    uint64_t budget = op__dns_budget_next(dns);
+    if (budget < ms)
+        ms = budget;
     if (ms == UINT64_MAX)
         uv_timer_stop(&dns->timer);
     else

@@ -30,6 +30,9 @@ struct op_dns {
     op_cache_t *cache;         /* type + name -> op_dns_result_t */
     char *servers_csv;         /* "" = resolv.conf */
     int timeout_ms, tries;
+    /* Queries on the wire by the time their lookup gives up (timeout ×
+     * tries after it began, whatever c-ares's backoff), soonest first. */
+    op__dns_query_t *budget_head, *budget_tail;
     uint64_t lookups, queries;
 };
 
@@ -42,5 +45,12 @@ void op__dns_chan_free(op__dns_chan_t *c);
 void op__dns_chan_retire_old(op_dns_t *dns);
 /* Sets the c-ares timeout timer after queries were sent or answered. */
 void op__dns_chan_arm(op_dns_t *dns);
+
+/* ms until the soonest lookup runs out of its budget (UINT64_MAX: none);
+ * the timer fires then too (dns.c). */
+uint64_t op__dns_budget_next(const op_dns_t *dns);
+/* Answers OP_DNS_TIMEOUT to the lookups whose budget ran out; their
+ * queries stay with c-ares until it gives up, and are then dropped. */
+void op__dns_budget_expire(op_dns_t *dns);
 
 #endif

@@ -211,6 +211,34 @@ CTEST(formerr_and_silence_from_the_fake_server)
     stop();
 }
 
+/* c-ares doubles its wait each round: timeout 0.2 s and tries 3 would
+ * cost 0.2 + 0.4 + 0.8 = 1.4 s against a silent server.  The lookup gives
+ * up after timeout × tries = 0.6 s, as documented. */
+CTEST(a_silent_server_costs_timeout_times_tries)
+{
+    load_env();
+    uv_loop_init(&loop);
+    op_dns_conf_t c = conf_for(silent_port, 1000);
+    c.timeout = 0.2;
+    c.tries = 3;
+    char err[256];
+    dns = op_dns_new(&loop, &c, err, sizeof err);
+    CHECK(dns != NULL);
+    if (dns == NULL)
+        return;
+    for (int round = 0; round < 2; round++) { /* the second while the first's query is still with c-ares */
+        uint64_t t0 = uv_hrtime();
+        got_t g = lookup(round ? "other.test" : "slow.test", OP_DNS_A, NULL);
+        double took = (double)(uv_hrtime() - t0) / 1e9;
+        fprintf(stderr, "  # a silent server: timeout after %.3f s (c-ares alone: 1.4 s)\n", took);
+        CHECK_INT(g.status, OP_DNS_TIMEOUT);
+        CHECK(took >= 0.55 && took < 0.8); /* the loop's clock may lag a few ms */
+    }
+    int never = 0;
+    ctest_run_until(&loop, &never, 1.0); /* c-ares gives up on the first: dropped */
+    stop();
+}
+
 CTEST(failures_are_not_cached)
 {
     start(dns_port, 1000);

@@ -5,6 +5,11 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/session.h"
+#include "lib/netset.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -273,9 +278,9 @@ CTEST(idle_sweep)
     say(&r, held, "hold\n");
     usleep(30 * 1000);
     uv_update_time(r.d.loop);
-    op_session_sweep(&r.d, 0); /* 0: no idle timeout */
+    op_session_sweep(&r.d, 0, 0); /* 0: no idle timeout */
     CHECK_INT(r.d.nconns, 2);
-    op_session_sweep(&r.d, 10);
+    op_session_sweep(&r.d, 10, 0);
     heard(&r, idle, got, sizeof got);
     CHECK_STR(got, "<closed>");
     heard(&r, held, got, sizeof got);
@@ -331,6 +336,242 @@ CTEST(max_connections_refuses)
     close(first);
     close(second);
     rig_down(&r);
+}
+
+CTEST(listener_max_connections_refuses)
+{
+    rig_t r;
+    char got[256];
+    rig_up(&r, 10);
+    r.l->max_connections = 1;
+    int first = client(&r), second = client(&r);
+    heard(&r, second, got, sizeof got);
+    CHECK_STR(got, "<closed>");
+    CHECK_INT(r.l->nconns, 1);
+    close(first);
+    spin(&r);
+    CHECK_INT(r.l->nconns, 0);
+    int third = client(&r);
+    say(&r, third, "c\n");
+    heard(&r, third, got, sizeof got);
+    CHECK_STR(got, "ok:c\n");
+    close(second);
+    close(third);
+    rig_down(&r);
+}
+
+/* A slowloris: bytes trickle in, so the session is never idle, but its
+ * request never completes; request_timeout closes it.  A session whose
+ * requests complete keeps its slot. */
+CTEST(request_timeout_closes_a_slowloris)
+{
+    rig_t r;
+    char got[256];
+    rig_up(&r, 10);
+    int slow = client(&r), fine = client(&r);
+    for (int i = 0; i < 4; i++) {
+        say(&r, slow, "z");  /* refreshes last_active each time */
+        say(&r, fine, "a\n");
+        usleep(15 * 1000);
+        uv_update_time(r.d.loop);
+        op_session_sweep(&r.d, 40, 0); /* idle: 40 ms, never reached */
+    }
+    heard(&r, slow, got, sizeof got);
+    CHECK_STR(got, ""); /* without request_timeout the slowloris stays */
+    op_session_sweep(&r.d, 40, 30);
+    heard(&r, slow, got, sizeof got);
+    CHECK_STR(got, "<closed>");
+    heard(&r, fine, got, sizeof got);
+    CHECK_STR(got, "ok:a\nok:a\nok:a\nok:a\n");
+    CHECK_INT(r.d.nconns, 1);
+    close(slow);
+    close(fine);
+    rig_down(&r);
+}
+
+/* ---- TCP: allow_from, max_per_peer, the share kept for unix ---- */
+
+static op_listener_t *tcp_listener(rig_t *r, int *port)
+{
+    op_listener_t *l = op_calloc(1, sizeof *l);
+    l->daemon = &r->d;
+    l->kind = OP_LISTEN_TCP;
+    l->refs = 1;
+    l->name = op_strdup("tcp");
+    l->listen = op_strdup("tcp:127.0.0.1:0");
+    l->service = op_strdup("svc");
+    l->tenant = op_strdup("");
+    uv_tcp_init(r->d.loop, &l->h.tcp);
+    l->h.handle.data = l;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    CHECK_INT(uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&sa, 0), 0);
+    CHECK_INT(uv_listen(&l->h.stream, 4096, on_connection), 0);
+    int len = sizeof sa;
+    uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&sa, &len);
+    *port = ntohs(sa.sin_port);
+    return l;
+}
+
+static void tcp_down(rig_t *r, op_listener_t *l)
+{
+    r->d.stopping = 1;
+    op_session_abort_all(&r->d);
+    uv_close(&l->h.handle, NULL);
+    spin(r);
+    op_listener_unref(l);
+    free(r->d.listeners);
+    r->d.listeners = NULL;
+    r->d.nlisteners = 0;
+    rig_down(r);
+}
+
+static int tcp_client(rig_t *r, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    spin(r);
+    return fd;
+}
+
+CTEST(allow_from_refuses_a_peer_outside)
+{
+    rig_t r;
+    char got[256], err[128];
+    int port;
+    rig_up(&r, 10);
+    op_listener_t *l = tcp_listener(&r, &port);
+    l->allow_from = op_netset_new();
+    CHECK_INT(op_netset_add(l->allow_from, "192.0.2.0/24", NULL, err, sizeof err), 0);
+    int out = tcp_client(&r, port);
+    heard(&r, out, got, sizeof got);
+    CHECK_STR(got, "<closed>");
+    CHECK_INT(r.d.nconns, 0);
+    CHECK_INT(op_netset_add(l->allow_from, "127.0.0.0/8", NULL, err, sizeof err), 0);
+    int in = tcp_client(&r, port);
+    say(&r, in, "a\n");
+    heard(&r, in, got, sizeof got);
+    CHECK_STR(got, "ok:a\n");
+    close(out);
+    close(in);
+    tcp_down(&r, l);
+}
+
+CTEST(max_per_peer_refuses_the_extra_connection)
+{
+    rig_t r;
+    char got[256];
+    int port, fd[3];
+    rig_up(&r, 10);
+    op_listener_t *l = tcp_listener(&r, &port);
+    l->max_per_peer = 2;
+    for (int i = 0; i < 3; i++)
+        fd[i] = tcp_client(&r, port);
+    heard(&r, fd[2], got, sizeof got);
+    CHECK_STR(got, "<closed>");
+    CHECK_INT(r.d.nconns, 2);
+    CHECK_INT(op__listener_peer_count(l, "127.0.0.1"), 2);
+    close(fd[0]); /* gives its count back: a new one fits */
+    spin(&r);
+    CHECK_INT(op__listener_peer_count(l, "127.0.0.1"), 1);
+    int again = tcp_client(&r, port);
+    say(&r, again, "b\n");
+    heard(&r, again, got, sizeof got);
+    CHECK_STR(got, "ok:b\n");
+    close(fd[1]);
+    close(fd[2]);
+    close(again);
+    tcp_down(&r, l);
+}
+
+/* 2,000 idle TCP connections fill what TCP may take; the unix listener
+ * keeps its quarter of max_connections and answers at once. */
+CTEST(tcp_flood_leaves_the_unix_listener_its_slots)
+{
+    enum { FLOOD = 2000, MAX = 1024 };
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2 * FLOOD + 64 && rl.rlim_max >= 2 * FLOOD + 64) {
+        rl.rlim_cur = 2 * FLOOD + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    CHECK(rl.rlim_cur >= 2 * FLOOD + 64);
+    if (rl.rlim_cur < 2 * FLOOD + 64)
+        return;
+    rig_t r;
+    char got[256];
+    int port;
+    rig_up(&r, MAX);
+    op_listener_t *l = tcp_listener(&r, &port);
+    r.d.listeners = op_calloc(2, sizeof *r.d.listeners);
+    r.d.listeners[0] = r.l;
+    r.d.listeners[1] = l;
+    r.d.nlisteners = 2;
+    static int flood[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        flood[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        CHECK_INT(connect(flood[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        if (i % 64 == 0)
+            uv_run(r.d.loop, UV_RUN_NOWAIT);
+    }
+    for (int i = 0; i < 20 && r.d.nconns_tcp < MAX - MAX / 4; i++)
+        spin(&r);
+    spin(&r);
+    CHECK_INT(r.d.nconns_tcp, MAX - MAX / 4);
+    CHECK_INT(r.d.nconns, MAX - MAX / 4);
+    uint64_t t0 = op_session_now_us();
+    int fd = client(&r);
+    say(&r, fd, "a\n");
+    heard(&r, fd, got, sizeof got);
+    uint64_t took = op_session_now_us() - t0;
+    CHECK_STR(got, "ok:a\n");
+    CHECK(took < 100 * 1000);
+    for (int i = 0; i < FLOOD; i++)
+        close(flood[i]);
+    close(fd);
+    tcp_down(&r, l);
+}
+
+/* A storm of one kind of line: 10 a second get through, then a count of
+ * what was dropped. */
+CTEST(log_rate_limit_counts_what_it_suppressed)
+{
+    char path[] = "/tmp/test_session_log.XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    int saved = dup(2);
+    dup2(fd, 2);
+    op_log_set_level(OP_LOG_INFO);
+    op_log_limit_t lim = {0};
+    for (int i = 0; i < 25; i++)
+        op_log_limited(&lim, 5000 + (uint64_t)i, OP_LOG_INFO, "reset %d", i);
+    op_log_limit_flush(&lim, 5900, OP_LOG_INFO, "reset"); /* same second: nothing yet */
+    op_log_limit_flush(&lim, 6001, OP_LOG_INFO, "reset");
+    op_log_limited(&lim, 6002, OP_LOG_INFO, "reset again");
+    for (int i = 0; i < 12; i++)
+        op_log_limited(&lim, 7000, OP_LOG_INFO, "burst");
+    op_log_limited(&lim, 8000, OP_LOG_INFO, "later");
+    dup2(saved, 2);
+    close(saved);
+    op_log_set_level(OP_LOG_ERR);
+    char buf[4096];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    unlink(path);
+    buf[n > 0 ? n : 0] = '\0';
+    int lines = 0;
+    for (char *p = buf; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    CHECK_INT(lines, 10 + 1 + 1 + 10 + 1);
+    CHECK(strstr(buf, "reset 9\n") != NULL);
+    CHECK(strstr(buf, "reset 10") == NULL);
+    CHECK(strstr(buf, "15 more lines like the last \"reset\" suppressed") != NULL);
+    CHECK(strstr(buf, "later (and 2 more like it suppressed)") != NULL);
 }
 
 int main(int argc, char **argv)

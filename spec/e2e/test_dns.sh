@@ -28,6 +28,8 @@ write_config "$DNS_PORT"
 cp "$ROOT/spec/lua/fixtures/po5_policy.lua" "$T/lua/policies/po5.lua"
 e2e_start || exit 1
 S=unix:$T/policy.sock
+check "the load warns that a silent DNS server outlasts the deadline" \
+    log_has "dns: timeout × tries is 1s, not under service 'po5''s deadline 0.3s"
 
 check "a domain with MX goes on" bash -c "$ASK $S recipient=bob@withmx.test | grep -qx 'action=DUNNO'"
 check "a null MX domain is rejected" bash -c "$ASK $S recipient=bob@nullmx.test | grep -q '^action=REJECT 5.1.10'"

@@ -44,6 +44,8 @@ POSTFIX_BASE_PORT   40      tcp
 POSTOUT_SUBMISSION_PORT 50  tcp
 POSTOUT_SMTPS_PORT  51      tcp
 POSTOUT_PLAIN_PORT  52      tcp
+FLOODS_TCP_PORT     60      tcp     # spec/e2e/test_floods.sh's own outpostd listeners
+FLOODS_CLOSED_PORT  61      tcp
 BENCH_BASE_PORT     70      tcp     # bench/run.sh and bench/scaling.sh: 70..89
 "
 while read -r name offset _; do
