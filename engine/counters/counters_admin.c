@@ -25,8 +25,15 @@ int op_rocks_reset(op_rocks_t *c, const char *limit, const char *subject)
     op__key_str(&lo, subject);
     hi = lo;
     hi.b[hi.n - 1] = 1;
+    int rc = op__flush(c); /* the scan below sees the group's reservations */
+    if (rc < 0)
+        return rc;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_range(wb, lo.b, lo.n, hi.b, hi.n);
+    if ((rc = op__resv_forget_subject(c, wb, limit, subject)) < 0) {
+        rocksdb_writebatch_destroy(wb);
+        return rc;
+    }
     op__mem_drop(c, limit, subject);
     op_notice("counters: %s %s reset", limit, subject);
     return op__write(c, wb);

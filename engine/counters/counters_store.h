@@ -126,6 +126,10 @@ int op__answer_after_add(op_rocks_t *c, const op__limit_t *l, const char *subjec
 /* Gives n back to the bucket starting at `start`, if it is still there. */
 int op__bucket_sub(op_rocks_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t start, int64_t n);
+/* Deletes in wb every reservation record of (limit, subject), and forgets
+ * their deadlines (a reset). */
+int op__resv_forget_subject(op_rocks_t *c, rocksdb_writebatch_t *wb, const char *limit,
+                            const char *subject);
 /* The merge of reservation records (counters_txn.c), for the store's options. */
 rocksdb_mergeoperator_t *op__resv_merge_operator(void);
 /* Rebuilds override_hashes from the store. */

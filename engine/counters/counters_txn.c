@@ -407,6 +407,40 @@ int64_t op_rocks_expire(op_rocks_t *c)
     return total;
 }
 
+/* A reset forgives what (limit, subject) holds reserved: its records go
+ * with its buckets, or their release would later take from the buckets
+ * counted after the reset (issue 14).  A scan, like op_rocks_reserved. */
+int op__resv_forget_subject(op_rocks_t *c, rocksdb_writebatch_t *wb, const char *limit,
+                            const char *subject)
+{
+    op__key_t lo, hi;
+    op__key_init(&lo, 'r');
+    op__key_init(&hi, 's');
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
+    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        resv_t r;
+        if (parse_resv(k, kl, &r) == 0 && strcmp(r.limit, limit) == 0 &&
+            strcmp(r.subject, subject) == 0) {
+            rocksdb_writebatch_delete(wb, k, kl);
+            op__dl_forget(c, k, kl);
+        }
+    }
+    char *dberr = NULL;
+    rocksdb_iter_get_error(it, &dberr);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (dberr != NULL) {
+        op_error("counters: read of %s failed: %s", c->path, dberr);
+        free(dberr);
+        return OP_COUNTERS_EIO;
+    }
+    return 0;
+}
+
 int op_rocks_reserved(op_rocks_t *c, const char *limit, const char *subject, int64_t *n)
 {
     /* Records are keyed by instance first: an admin's question, so a scan. */

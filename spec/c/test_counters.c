@@ -583,6 +583,47 @@ CTEST(reset_and_top)
     cleanup(c);
 }
 
+/* Issue 14 item 6: a reset forgives the open reservations too.  Before
+ * the fix their records stayed, and when they expired the sweep took them
+ * off the buckets rebuilt after the reset: with max 5, reserve 5, reset,
+ * reserve and commit 5, sweep -> used 0, and 5 more were admitted. */
+CTEST(reset_forgets_open_reservations)
+{
+    now_s = T0;
+    op_rocks_t *c = open_store();
+    op_counters_answer_t a;
+    int64_t kept, released;
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "alice", "old", 5, -1, &a), 0);
+    CHECK(a.ok);
+    CHECK_INT(op_rocks_reset(c, "rcpt", "alice"), 0);
+    CHECK_INT(used(c, "rcpt", "alice"), 0);
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "alice", "new", 5, -1, &a), 0);
+    CHECK(a.ok);
+    CHECK_INT(op_rocks_commit(c, "new", -1, &kept, &released), 0);
+    CHECK_INT(kept, 5);
+    now_s = T0 + 31; /* past reservation_timeout: "old" would be released now */
+    op_rocks_expire(c);
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    CHECK_INT(op_rocks_release(c, "old", &released), 0);
+    CHECK_INT(released, 0);
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK(!a.ok); /* the 6th of the new window */
+    int64_t resv = -1;
+    CHECK_INT(op_rocks_reserved(c, "rcpt", "alice", &resv), 0);
+    CHECK_INT(resv, 0);
+    /* after a restart too (the index of deadlines is rebuilt from records) */
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "bob", "b1", 3, -1, &a), 0);
+    CHECK_INT(op_rocks_reset(c, "rcpt", "bob"), 0);
+    op_rocks_close(c);
+    c = open_store();
+    CHECK_INT(op_rocks_add(c, "rcpt", "bob", 2, -1, &a), 0);
+    now_s = T0 + 100;
+    op_rocks_expire(c);
+    CHECK_INT(used(c, "rcpt", "bob"), 2);
+    cleanup(c);
+}
+
 static size_t count_keys(op_rocks_t *c, char tag)
 {
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, c->ropts);
