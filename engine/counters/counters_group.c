@@ -48,6 +48,7 @@ struct op__group {
     size_t nrecs, rcap;
     char *err;
     int abandoned;        /* its answers were failed past write_timeout */
+    int armed;            /* has writes (a batch may stay empty: a refused add) */
     /* Only closing waits for a group (bounded): the thread says it ended. */
     uv_mutex_t lock;
     uv_cond_t cond;
@@ -88,7 +89,7 @@ static void add_batch(op__group_t *g, rocksdb_writebatch_t *wb)
 
 uint64_t op__unsettled_seq(const op_rocks_t *c)
 {
-    if (c->collecting != NULL)
+    if (c->collecting != NULL && c->collecting->armed)
         return c->next_seq;
     return c->inflight != NULL ? c->inflight->seq : 0;
 }
@@ -162,6 +163,7 @@ int op__write(op_rocks_t *c, rocksdb_writebatch_t *wb)
         add_batch(collecting(c), wb);
         c->pending = NULL; /* later adds go after it */
     }
+    collecting(c)->armed = 1;
     op_durable_arm(); /* written before the answers that report it leave */
     return 0;
 }
@@ -313,7 +315,7 @@ int op__barrier_run(void *data)
         drop_collecting(c);
         return c->failing ? OP_COUNTERS_EIO : 0;
     }
-    if (c->collecting == NULL)
+    if (c->collecting == NULL || !c->collecting->armed)
         return 0;
     op__group_t *g = c->collecting;
     c->collecting = NULL;
