@@ -263,7 +263,8 @@ static void group_written(uv_work_t *req, int status)
     }
     uv_timer_stop(c->watch);
     c->inflight = NULL;
-    c->settled_seq = g->seq;
+    if (g->seq > c->settled_seq)
+        c->settled_seq = g->seq;
     int rc = 0;
     if (g->err != NULL) {
         op_error("counters: write to %s failed: %s", c->path, g->err);
@@ -301,6 +302,8 @@ static void drop_collecting(op_rocks_t *c)
 {
     if (c->collecting == NULL)
         return;
+    if (c->collecting->armed)
+        c->settled_seq = c->next_seq++; /* its number settles: nothing will be written */
     group_free(c->collecting);
     c->collecting = NULL;
     c->pending = NULL;
