@@ -238,6 +238,18 @@ void op__rec_keys(op_rocks_t *c, const char *prefix, size_t plen,
                 fn(data, gs[j]->recs[i].key, gs[j]->recs[i].klen);
 }
 
+static void take_snapshot(op_rocks_t *c)
+{
+    if (c->snap != NULL && c->db != NULL)
+        rocksdb_release_snapshot(c->db, c->snap);
+    c->snap = c->db != NULL && c->group ? rocksdb_create_snapshot(c->db) : NULL;
+}
+
+void op__rec_read_options(op_rocks_t *c, rocksdb_readoptions_t *ro)
+{
+    rocksdb_readoptions_set_snapshot(ro, c->snap);
+}
+
 /* ---- writing a group on the pool ---- */
 
 static void group_write(uv_work_t *req)
@@ -265,6 +277,7 @@ static void group_written(uv_work_t *req, int status)
     c->inflight = NULL;
     if (g->seq > c->settled_seq)
         c->settled_seq = g->seq;
+    take_snapshot(c); /* nothing on the pool now: the store holds exactly what settled */
     int rc = 0;
     if (g->err != NULL) {
         op_error("counters: write to %s failed: %s", c->path, g->err);
@@ -349,8 +362,12 @@ void op__group_recover(op_rocks_t *c)
     if (statvfs(c->path, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (1u << 20))
         return; /* still full: opening would fail too */
     drop_collecting(c);
-    if (c->db != NULL)
+    if (c->db != NULL) {
+        if (c->snap != NULL)
+            rocksdb_release_snapshot(c->db, c->snap);
+        c->snap = NULL;
         rocksdb_close(c->db);
+    }
     char *dberr = NULL;
     c->db = rocksdb_open(c->opts, c->path, &dberr);
     if (c->db == NULL) {
@@ -358,6 +375,7 @@ void op__group_recover(op_rocks_t *c)
         free(dberr);
         return;
     }
+    take_snapshot(c);
     op__mem_clear(c);
     op__override_index(c);
     op__dl_clear(c);
@@ -378,6 +396,7 @@ void op__group_start(op_rocks_t *c, uv_loop_t *loop)
     uv_timer_init(loop, c->watch);
     c->watch->data = c;
     uv_unref((uv_handle_t *)c->watch);
+    take_snapshot(c);
     op_durable_register(loop, op__barrier_run, c);
 }
 
@@ -428,6 +447,9 @@ void op__group_close(op_rocks_t *c)
         c->pending = NULL;
     }
     c->group_close_rc = rc;
+    if (c->snap != NULL && !c->db_leaked && c->db != NULL)
+        rocksdb_release_snapshot(c->db, c->snap);
+    c->snap = NULL;
     c->loop = NULL;
     op_durable_register(NULL, NULL, NULL);
     uv_timer_stop(c->watch);

@@ -86,6 +86,10 @@ struct op_rocks {
      * need_reopen: RocksDB refuses writes after an error until opened
      * again.  db_leaked: closed with a write still on a pool thread. */
     int failing, need_reopen, db_leaked, group_close_rc;
+    /* The store as of the last settled group (taken when no group is on
+     * the pool): records read through it plus the groups' records are
+     * exact, even while the pool thread writes the next group. */
+    const rocksdb_snapshot_t *snap;
     char fail_reason[256];
 };
 
@@ -135,6 +139,8 @@ void op__rec_delete(op_rocks_t *c, const char *key, size_t klen);
 /* found, n, deadline: the store's; returns whether the record exists after the groups. */
 int op__rec_apply(op_rocks_t *c, const char *key, size_t klen, int found, int64_t *n,
                   int64_t *deadline);
+/* Reads of records use the snapshot of the last settled group. */
+void op__rec_read_options(op_rocks_t *c, rocksdb_readoptions_t *ro);
 /* Calls fn for each record key with prefix that a group wrote (repeats possible). */
 void op__rec_keys(op_rocks_t *c, const char *prefix, size_t plen,
                   void (*fn)(void *data, const char *key, size_t klen), void *data);

@@ -65,7 +65,10 @@ static int get16(op_rocks_t *c, const op__key_t *k, int64_t *a, int64_t *b)
         return OP_COUNTERS_EIO;
     char *dberr = NULL;
     size_t vl = 0;
-    char *v = rocksdb_get(c->db, c->ropts, k->b, k->n, &vl, &dberr);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    op__rec_read_options(c, ro); /* with the groups' records applied below */
+    char *v = rocksdb_get(c->db, ro, k->b, k->n, &vl, &dberr);
+    rocksdb_readoptions_destroy(ro);
     if (dberr != NULL) {
         op_error("counters: read of %s failed: %s", c->path, dberr);
         free(dberr);
@@ -301,6 +304,7 @@ static int load_instance_store(op_rocks_t *c, const char *instance, entry_t **ou
     hi.b[hi.n - 1] = 1;
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
+    op__rec_read_options(c, ro);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
     size_t n = 0, cap = 4;
     entry_t *e = op_malloc(cap * sizeof *e);
@@ -526,6 +530,7 @@ int op__resv_forget_subject(op_rocks_t *c, rocksdb_writebatch_t *wb, const char 
     op__key_init(&hi, 's');
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
+    op__rec_read_options(c, ro);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
     for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl;
