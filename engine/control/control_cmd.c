@@ -119,16 +119,23 @@ static char *cmd_status(out_t *o)
         hooks.status(hooks.data, &st);
     op_counters_t *c = counters();
     unsigned long long disk = c ? (unsigned long long)op_counters_disk_bytes(c) : 0;
+    const char *why = c ? op_counters_health(c) : NULL;
+    char clean[300] = "";
+    for (size_t i = 0; why != NULL && why[i] != '\0' && i + 1 < sizeof clean; i++)
+        clean[i] = why[i] == '"' || why[i] == '\\' || (unsigned char)why[i] < 0x20 ? ' ' : why[i];
     if (o->json) {
         put(o, "{\"version\":\"%s\",\"pid\":%d,\"generation\":%llu,\"connections\":%zu,"
-               "\"uptime_s\":%.0f,\"counters_disk_bytes\":%llu}",
+               "\"uptime_s\":%.0f,\"counters_disk_bytes\":%llu,\"counters_store\":\"%s\","
+               "\"counters_error\":\"%s\"}",
             OP_VERSION, (int)getpid(), (unsigned long long)st.generation, st.connections,
-            st.started > 0 ? (double)time(NULL) - st.started : 0.0, disk);
+            st.started > 0 ? (double)time(NULL) - st.started : 0.0, disk,
+            why ? "failing" : "ok", clean);
     } else {
         put(o, "outpostd %s, pid %d\ngeneration %llu\nconnections %zu\nuptime %.0fs\n"
-               "counters on disk %llu bytes\n",
+               "counters on disk %llu bytes\ncounters store %s%s%s\n",
             OP_VERSION, (int)getpid(), (unsigned long long)st.generation, st.connections,
-            st.started > 0 ? (double)time(NULL) - st.started : 0.0, disk);
+            st.started > 0 ? (double)time(NULL) - st.started : 0.0, disk,
+            why ? "failing: " : "ok", clean, why ? " (counting answers unavailable until it recovers)" : "");
     }
     return done(o);
 }

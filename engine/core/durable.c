@@ -3,6 +3,7 @@
 #include "core/durable.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 static struct {
     uv_check_t check;
@@ -12,7 +13,13 @@ static struct {
     void *data;
     op_durable_waiter_t *held;    /* waiting for the next sync */
     op_durable_waiter_t *writing; /* waiting for the sync under way (busy) */
-} barrier;
+    /* Syncs are numbered: `collecting` is the one the writes armed now will
+     * be in, `syncing` the one under way (busy), `done` the last that
+     * ended.  The last syncs that failed, so a ticket of one is refused. */
+    uint64_t collecting, syncing, done;
+    uint64_t failed[16];
+    unsigned nfailed;
+} barrier = {.collecting = 1};
 
 void op_durable_cancel(op_durable_waiter_t *w)
 {
@@ -38,6 +45,40 @@ void op_durable_wait(op_durable_waiter_t *w)
 {
     if (w->prev == NULL)
         push(&barrier.held, w);
+}
+
+uint64_t op_durable_ticket(void)
+{
+    return barrier.armed ? barrier.collecting : barrier.busy ? barrier.syncing : 0;
+}
+
+int op_durable_ticket_state(uint64_t ticket)
+{
+    if (ticket == 0)
+        return 0;
+    for (unsigned i = 0; i < sizeof barrier.failed / sizeof barrier.failed[0]; i++)
+        if (barrier.failed[i] == ticket)
+            return -1;
+    return ticket <= barrier.done ? 0 : 1;
+}
+
+void op_durable_wait_for(op_durable_waiter_t *w, uint64_t ticket)
+{
+    if (w->prev != NULL)
+        return;
+    if (barrier.busy && ticket <= barrier.syncing) {
+        push(&barrier.writing, w); /* the sync under way has its writes */
+        w->covered(w);
+        return;
+    }
+    push(&barrier.held, w);
+}
+
+static void ended(uint64_t seq, int rc)
+{
+    barrier.done = seq;
+    if (rc < 0)
+        barrier.failed[barrier.nfailed++ % (sizeof barrier.failed / sizeof barrier.failed[0])] = seq;
 }
 
 int op_durable_waiting(const op_durable_waiter_t *w)
@@ -96,11 +137,13 @@ static void on_check(uv_check_t *h)
     /* What the callbacks below make wait again waits for the next sync. */
     op_durable_waiter_t *list;
     cover(&barrier.held, &barrier.writing);
+    barrier.syncing = barrier.collecting++;
     int rc = barrier.sync ? barrier.sync(barrier.data) : 0;
     if (rc == OP_DURABLE_PENDING) {
         barrier.busy = 1;
         return;
     }
+    ended(barrier.syncing, rc);
     move(&barrier.writing, &list);
     release(&list, rc);
 }
@@ -110,6 +153,7 @@ void op_durable_done(int rc)
     if (!barrier.busy)
         return;
     barrier.busy = 0;
+    ended(barrier.syncing, rc);
     op_durable_waiter_t *list;
     move(&barrier.writing, &list);
     release(&list, rc);
@@ -135,6 +179,7 @@ void op_durable_register(uv_loop_t *loop, int (*sync)(void *data), void *data)
          * a store going away ended its sync first (op_durable_done) */
         op_durable_waiter_t *list;
         cover(&barrier.held, &list);
+        ended(barrier.collecting++, rc == OP_DURABLE_PENDING ? 0 : rc);
         release(&list, rc == OP_DURABLE_PENDING ? 0 : rc);
         uv_close((uv_handle_t *)&barrier.check, NULL);
         uv_close((uv_handle_t *)&barrier.idle, NULL);

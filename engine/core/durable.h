@@ -11,6 +11,7 @@
 #ifndef OP_DURABLE_H
 #define OP_DURABLE_H
 
+#include <stdint.h>
 #include <uv.h>
 
 /* ---- the store's side ---- */
@@ -47,6 +48,17 @@ int op_durable_armed(void);
 
 /* w waits for the next sync (or already does: then nothing changes). */
 void op_durable_wait(op_durable_waiter_t *w);
+
+/* Tickets: what an answer that reports a write must wait for.  Taken
+ * right after the store armed the barrier for the write (0: nothing to
+ * wait for), it names the sync that makes the write durable.  Only answers
+ * with a ticket wait: those of requests that counted nothing leave at
+ * once, whatever the store is doing.  state: 0 durable (or no ticket), 1
+ * not yet, -1 its sync failed (the answer must not leave). */
+uint64_t op_durable_ticket(void);
+int op_durable_ticket_state(uint64_t ticket);
+/* w waits for the sync of ticket (the one under way, or the next). */
+void op_durable_wait_for(op_durable_waiter_t *w, uint64_t ticket);
 int op_durable_waiting(const op_durable_waiter_t *w);
 
 /* w waits no more, and is not released (its owner goes away). */

@@ -58,14 +58,31 @@ static void on_write(uv_write_t *w, int status)
 
 static int send_now(op_outbuf_t *ob);
 
+void op_outbuf_need(op_outbuf_t *ob, uint64_t ticket)
+{
+    if (ticket > ob->ticket)
+        ob->ticket = ticket;
+}
+
+/* Output waits only for the sync its own answers' writes are in: a
+ * connection whose answers counted nothing never waits for the store. */
 int op_outbuf_flush(op_outbuf_t *ob)
 {
     if (ob->writing || ob->len == 0)
         return 0;
-    if (op_durable_armed() || op_durable_waiting(&ob->durable)) {
-        op_durable_wait(&ob->durable);
+    if (op_durable_waiting(&ob->durable))
+        return 0; /* released() sends it */
+    int st = op_durable_ticket_state(ob->ticket);
+    if (st > 0) {
+        op_durable_wait_for(&ob->durable, ob->ticket);
         return 0;
     }
+    if (st < 0) { /* its writes failed while the request still ran */
+        ob->len = 0;
+        ob->ticket = 0;
+        return UV_EIO;
+    }
+    ob->ticket = 0;
     return send_now(ob);
 }
 
@@ -88,22 +105,22 @@ static void released(op_durable_waiter_t *w, int rc)
     size_t rest = ob->len - ob->held_len;
     if (rc < 0) {
         ob->len = 0;
+        ob->ticket = 0;
         ob->on_written(ob, UV_EIO);
         return;
     }
-    int st = 0;
-    if (rest == 0) {
-        st = send_now(ob);
+    int st = 0, later = op_durable_ticket_state(ob->ticket);
+    if (rest == 0 || later <= 0) {
+        st = later < 0 ? UV_EIO : send_now(ob);
+        ob->ticket = 0;
     } else if (!ob->writing) {
         ob->len = ob->held_len;
         st = send_now(ob); /* leaves len 0: the prefix went, or waits in wbuf */
         memmove(ob->buf, ob->buf + ob->held_len, rest);
         ob->len = rest;
-        op_durable_wait(&ob->durable);
-        op_durable_arm(); /* the next sync lets it go, even with nothing to write */
+        op_durable_wait_for(&ob->durable, ob->ticket);
     } else {
-        op_durable_wait(&ob->durable); /* a write is under way: all of it goes with the next sync */
-        op_durable_arm();
+        op_durable_wait_for(&ob->durable, ob->ticket); /* a write is under way: all of it goes later */
     }
     ob->on_written(ob, st);
 }

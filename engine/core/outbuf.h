@@ -2,8 +2,9 @@
  * leave with one uv_try_write; what the kernel does not take at once goes
  * out with uv_write from a second buffer, while new answers keep
  * collecting in the first.  Shared by the policy and milter connections.
- * While the durability barrier is armed (durable.h), a flush holds the
- * output until the writes its answers report are durable. */
+ * An answer that reports counter writes carries their durability ticket
+ * (durable.h): a flush holds the output until those writes are durable.
+ * Output without a ticket never waits for the store. */
 #ifndef OP_OUTBUF_H
 #define OP_OUTBUF_H
 
@@ -29,6 +30,7 @@ struct op_outbuf {
     void *data;
     op_durable_waiter_t durable; /* waiting for the barrier */
     size_t held_len;   /* of len, what the barrier's sync under way covers */
+    uint64_t ticket;   /* the latest durability ticket of the answers in buf (0 none) */
 };
 
 void op_outbuf_init(op_outbuf_t *ob, uv_stream_t *stream, op_outbuf_cb on_written, void *data);
@@ -38,6 +40,9 @@ void op_outbuf_free(op_outbuf_t *ob);
 char *op_outbuf_reserve(op_outbuf_t *ob, size_t n);
 void op_outbuf_commit(op_outbuf_t *ob, size_t n);
 void op_outbuf_append(op_outbuf_t *ob, const char *data, size_t n);
+/* The answer about to be added reports writes of this durability ticket
+ * (op_durable_ticket): the output waits until they are durable. */
+void op_outbuf_need(op_outbuf_t *ob, uint64_t ticket);
 
 /* Sends what collected (or holds it while the barrier is armed).  Returns
  * 0 (sent, held, or a write is under way and on_written will be called),

@@ -69,7 +69,7 @@ static void answer(op_request_t *req, const char *action, size_t len, const char
                    const char *reason)
 {
     op_answer_t a = {.action = action, .action_len = len, .check = check, .reason = reason,
-                     .L = req->co, .index = req->answer_index};
+                     .L = req->co, .index = req->answer_index, .durable = req->durable};
     req->finished = 1;
     if (req->done != NULL)
         req->done(req, &a, req->done_data);

@@ -49,6 +49,7 @@ typedef struct {
      * it there. */
     lua_State *L;
     int index;
+    uint64_t durable; /* the request's durability ticket: the answer leaves once it is durable */
 } op_answer_t;
 
 typedef void (*op_request_done_cb)(op_request_t *req, const op_answer_t *answer, void *data);
@@ -78,6 +79,9 @@ struct op_request {
     int reusable;              /* its coroutine is back in sandbox.worker, poolable */
     op_phase_t phase;          /* which handler runs */
     int answer_index;          /* stack index of the returned action, 0 if none */
+    /* The durability ticket (core/durable.h) of the counter writes the
+     * request made, 0 if none: only then does its answer wait for them. */
+    uint64_t durable;
     /* The Postfix attributes.  They point into the connection's buffer
      * while the policy runs without waiting, and into attr_copy once it has
      * waited (the buffer moves on to the next query). */

@@ -164,6 +164,11 @@ uint64_t op_counters_disk_bytes(op_counters_t *c)
     return c->be->disk_bytes(c->store);
 }
 
+const char *op_counters_health(op_counters_t *c)
+{
+    return c->be->health != NULL ? c->be->health(c->store) : NULL;
+}
+
 const char *op_counters_source_name(op_max_source_t s)
 {
     return s == OP_MAX_OPERATOR ? "operator" : s == OP_MAX_DIRECTORY ? "directory" : "default";

@@ -82,6 +82,8 @@ typedef struct op_counters_backend {
                          int (*fn)(const op_counters_override_t *o, void *data), void *data);
     int (*top)(void *store, const char *limit, op_counters_top_t *out, size_t n);
     uint64_t (*disk_bytes)(void *store);
+    /* NULL when the store works, else why not (outpostctl status). */
+    const char *(*health)(void *store);
 } op_counters_backend_t;
 
 /* The backends there are. */

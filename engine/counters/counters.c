@@ -1,13 +1,11 @@
 /* The RocksDB counter backend: opening the store, the limits of the
- * config, the compaction filter, and writing batches: group commit on the
- * thread pool and the durability barrier that holds the answers until
- * their writes are in the log (counters_rocksdb.h explains the model,
- * counters_store.h the keys, counters_add.c the check-and-add). */
+ * config and the compaction filter (counters_rocksdb.h explains the model,
+ * counters_store.h the keys, counters_add.c the check-and-add,
+ * counters_group.c the writes). */
 #include "counters/counters_store.h"
 
 #include "core/log.h"
 #include "core/mem.h"
-#include "core/durable.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -90,11 +88,8 @@ static void free_limits(op_rocks_t *c)
     c->nlimits = 0;
 }
 
-static int wait_inflight(op_rocks_t *c);
-
 void op_rocks_configure(op_rocks_t *c, const op_counters_conf_t *cfg)
 {
-    wait_inflight(c); /* the pool's write reads the write options */
     free_limits(c);
     op__mem_clear(c); /* windows may change: read them again under the new limits */
     c->max_wins = cfg->cache_entries ? cfg->cache_entries : 250000;
@@ -110,7 +105,9 @@ void op_rocks_configure(op_rocks_t *c, const op_counters_conf_t *cfg)
     }
     c->reservation_timeout = cfg->reservation_timeout > 0 ? cfg->reservation_timeout : 1800;
     c->expired_until = 0; /* a shorter timeout may put new deadlines before it */
-    rocksdb_writeoptions_set_sync(c->wopts, (unsigned char)(cfg->sync != 0));
+    /* a group on the pool keeps the options it started with */
+    c->wopts = cfg->sync ? c->wopts_sync : c->wopts_nosync;
+    c->write_timeout = cfg->write_timeout > 0 ? cfg->write_timeout : 2;
 }
 
 /* ---- open / close ---- */
@@ -132,11 +129,9 @@ static void mkdir_parents(const char *path)
 
 static void on_timer(uv_timer_t *t)
 {
+    op__group_recover(t->data);
     op_rocks_expire(t->data);
 }
-
-static int barrier_run(void *data);
-static void group_close(op_rocks_t *c);
 
 static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const char *path,
                               char *err, size_t errlen)
@@ -158,6 +153,11 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
     c->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(c->opts, 1);
     rocksdb_options_set_max_open_files(c->opts, 256);
+    /* RocksDB's info LOG sits in the store's directory: on a full disk its
+     * failed appends trip an assertion in Debian's librocksdb (an abort).
+     * Only the header it writes at open, small and at most two files. */
+    rocksdb_options_set_info_log_level(c->opts, 5 /* HEADER_LEVEL */);
+    rocksdb_options_set_max_log_file_size(c->opts, 1 << 20);
     rocksdb_options_set_keep_log_file_num(c->opts, 2);
     /* Counters are small; the WAL is preallocated at about this size. */
     rocksdb_options_set_write_buffer_size(c->opts, 16 << 20);
@@ -172,7 +172,9 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
     rocksdb_options_set_compaction_filter(c->opts, c->filter);
     /* owned by the options from here */
     rocksdb_options_set_merge_operator(c->opts, op__resv_merge_operator());
-    c->wopts = rocksdb_writeoptions_create();
+    c->wopts_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(c->wopts_sync, 1);
+    c->wopts_nosync = rocksdb_writeoptions_create();
     c->ropts = rocksdb_readoptions_create();
     op_rocks_configure(c, cfg);
 
@@ -197,11 +199,7 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
         return NULL;
     }
     if (loop != NULL) {
-        c->group = 1;
-        c->loop = loop;
-        uv_mutex_init(&c->lock);
-        uv_cond_init(&c->cond);
-        op_durable_register(loop, barrier_run, c);
+        op__group_start(c, loop);
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
         c->timer->data = c;
@@ -250,209 +248,33 @@ void op_rocks_close(op_rocks_t *c)
         uv_close((uv_handle_t *)c->timer, free_timer);
     }
     if (c->group)
-        group_close(c);
-    if (c->db != NULL) {
-        op__flush(c);
-        rocksdb_close(c->db);
+        op__group_close(c);
+    if (c->db_leaked) {
+        /* a pool thread still writes with the store and its options: the
+         * process ends without them */
+        op_warn("counters: %s closed with a write under way", c->path);
+        free_limits(c);
+        op__mem_clear(c);
+        op__dl_clear(c);
+        return;
     }
-    if (c->pending != NULL)
-        rocksdb_writebatch_destroy(c->pending);
+    if (c->db != NULL)
+        rocksdb_close(c->db);
     rocksdb_options_destroy(c->opts);
     if (c->table != NULL)
         rocksdb_block_based_options_destroy(c->table);
     if (c->cache != NULL)
         rocksdb_cache_destroy(c->cache);
     rocksdb_compactionfilter_destroy(c->filter);
-    rocksdb_writeoptions_destroy(c->wopts);
+    rocksdb_writeoptions_destroy(c->wopts_sync);
+    rocksdb_writeoptions_destroy(c->wopts_nosync);
     rocksdb_readoptions_destroy(c->ropts);
     free_limits(c);
     op__mem_clear(c);
     op__dl_clear(c);
     free(c->override_hashes);
-    if (c->group) {
-        uv_mutex_destroy(&c->lock);
-        uv_cond_destroy(&c->cond);
-    }
     if (c->remove_on_close)
         nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(c->path);
     free(c);
-}
-
-static int write_only(op_rocks_t *c, rocksdb_writebatch_t *wb)
-{
-    char *dberr = NULL;
-    rocksdb_write(c->db, c->wopts, wb, &dberr);
-    if (dberr != NULL) {
-        op_error("counters: write to %s failed: %s", c->path, dberr);
-        free(dberr);
-        op__mem_clear(c); /* memory may hold what the store refused */
-        return OP_COUNTERS_EIO;
-    }
-    return 0;
-}
-
-static int write_batch(op_rocks_t *c, rocksdb_writebatch_t *wb)
-{
-    int rc = write_only(c, wb);
-    rocksdb_writebatch_destroy(wb);
-    return rc;
-}
-
-/* ---- group commit on the thread pool ----
- *
- * The barrier (core/durable.h) hands the iteration's group to a thread of the
- * pool, so the memtable inserts run beside the loop; the answers wait for
- * it.  One group is written at a time; the next collects meanwhile. */
-
-struct op__group_write {
-    uv_work_t req;
-    op_rocks_t *c;          /* NULL once the store closed */
-    rocksdb_writebatch_t *wb;
-    char *err;
-    int written;               /* under c->lock */
-    int rc, rc_known;          /* how it went, reported once */
-};
-
-static void group_write(uv_work_t *req)
-{
-    struct op__group_write *w = req->data;
-    op_rocks_t *c = w->c;
-    rocksdb_set_perf_level(rocksdb_disable); /* per thread */
-    rocksdb_write(c->db, c->wopts, w->wb, &w->err);
-    uv_mutex_lock(&c->lock);
-    w->written = 1;
-    uv_cond_broadcast(&c->cond);
-    uv_mutex_unlock(&c->lock);
-}
-
-static int group_result(op_rocks_t *c, struct op__group_write *w)
-{
-    if (w->rc_known)
-        return w->rc;
-    w->rc_known = 1;
-    if (w->err == NULL)
-        return w->rc = 0;
-    op_error("counters: write to %s failed: %s", c->path, w->err);
-    free(w->err);
-    w->err = NULL;
-    op__mem_clear(c); /* memory may hold what the store refused */
-    return w->rc = OP_COUNTERS_EIO;
-}
-
-static void group_written(uv_work_t *req, int status)
-{
-    (void)status;
-    struct op__group_write *w = req->data;
-    op_rocks_t *c = w->c;
-    if (c == NULL) { /* the store closed and reported it */
-        free(w->err);
-        rocksdb_writebatch_destroy(w->wb);
-        free(w);
-        return;
-    }
-    c->inflight = NULL;
-    int rc = group_result(c, w);
-    rocksdb_writebatch_destroy(w->wb);
-    free(w);
-    op_durable_done(rc);
-}
-
-/* Waits until the group under way is in the store; returns how it went
- * (reported once, here or by group_written). */
-static int wait_inflight(op_rocks_t *c)
-{
-    struct op__group_write *w = c->inflight;
-    if (w == NULL)
-        return 0;
-    uv_mutex_lock(&c->lock);
-    while (!w->written)
-        uv_cond_wait(&c->cond, &c->lock);
-    uv_mutex_unlock(&c->lock);
-    int rc = group_result(c, w);
-    if (rc < 0)
-        c->group_failed = 1;
-    return rc;
-}
-
-/* The group batch stays (emptied): a caller may be filling it.  A failed
- * write also fails the barrier, whoever flushed: the answers waiting for
- * it must not leave.  The group under way is written first. */
-int op__flush(op_rocks_t *c)
-{
-    int rc = wait_inflight(c);
-    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
-        return rc;
-    int wrc = write_only(c, c->pending);
-    rocksdb_writebatch_clear(c->pending);
-    if (wrc < 0)
-        c->group_failed = 1;
-    return wrc < 0 ? wrc : rc;
-}
-
-static int barrier_run(void *data)
-{
-    op_rocks_t *c = data;
-    int failed = c->group_failed;
-    c->group_failed = 0;
-    if (failed)
-        return OP_COUNTERS_EIO; /* the held answers go; the group waits */
-    if (c->pending == NULL || rocksdb_writebatch_count(c->pending) == 0)
-        return 0;
-    /* closing, or one request's worth: now, on this thread (a hop to the
-     * pool costs a lone request more latency than the insert) */
-    if (c->loop == NULL || rocksdb_writebatch_count(c->pending) <= 3)
-        return op__flush(c);
-    struct op__group_write *w = op_calloc(1, sizeof *w);
-    w->req.data = w;
-    w->c = c;
-    w->wb = c->pending;
-    c->pending = rocksdb_writebatch_create();
-    c->inflight = w;
-    uv_queue_work(c->loop, &w->req, group_write, group_written);
-    return OP_DURABLE_PENDING;
-}
-
-/* The group under way ends here: its answers go (or not), and the pool's
- * completion only frees it; the last group is written on this thread. */
-static void group_close(op_rocks_t *c)
-{
-    struct op__group_write *w = c->inflight;
-    int rc = wait_inflight(c);
-    if (w != NULL) {
-        w->c = NULL;
-        c->inflight = NULL;
-        op_durable_done(rc);
-    }
-    c->loop = NULL;
-    op_durable_register(NULL, NULL, NULL);
-}
-
-rocksdb_writebatch_t *op__batch(op_rocks_t *c)
-{
-    if (!c->group)
-        return rocksdb_writebatch_create();
-    if (c->pending == NULL)
-        c->pending = rocksdb_writebatch_create();
-    return c->pending;
-}
-
-void op__unused(op_rocks_t *c, rocksdb_writebatch_t *wb)
-{
-    if (wb != c->pending)
-        rocksdb_writebatch_destroy(wb);
-}
-
-int op__write(op_rocks_t *c, rocksdb_writebatch_t *wb)
-{
-    if (wb == c->pending) {
-        op_durable_arm(); /* written before the answer leaves */
-        return 0;
-    }
-    int rc = op__flush(c); /* in order: the group's writes came first */
-    if (rc < 0) {
-        rocksdb_writebatch_destroy(wb);
-        return rc;
-    }
-    return write_batch(c, wb);
 }

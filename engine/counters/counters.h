@@ -171,6 +171,10 @@ int op_counters_top(op_counters_t *c, const char *limit, op_counters_top_t *out,
 /* Bytes the backend keeps on this host's disk (0 when it keeps none). */
 uint64_t op_counters_disk_bytes(op_counters_t *c);
 
+/* NULL when the store works; else why it is failing (a write failed or
+ * stalled): counting answers unavailable until it recovers by itself. */
+const char *op_counters_health(op_counters_t *c);
+
 const char *op_counters_source_name(op_max_source_t s);
 
 #endif

@@ -81,8 +81,10 @@ void op__bucket_put(op_rocks_t *c, rocksdb_writebatch_t *wb, const op__limit_t *
     op__key_u64(&k, (uint64_t)start + BIAS);
     int64_t leaves = op_window_leaves(&l->w, op_window_bucket(&l->w, start));
     op__win_t *e;
-    if (op__mem_get(c, l->name, subject, &e) == 0)
+    if (op__mem_get(c, l->name, subject, &e) == 0) {
         op__mem_set(e, start, count, leaves);
+        op__mem_dirty(e, c->next_seq); /* the collecting group's number-to-be */
+    }
     else
         op__mem_clear(c); /* cannot happen: the caller read the window */
     if (count <= 0) {
@@ -229,6 +231,8 @@ int op_rocks_add(op_rocks_t *c, const char *limit, const char *subject, int64_t 
     int rc = lookup(c, limit, subject, n, &l);
     if (rc < 0)
         return rc;
+    if (op__failing(c))
+        return OP_COUNTERS_EIO; /* memory must not count what will not be written */
     rocksdb_writebatch_t *wb = op__batch(c);
     int64_t bucket;
     rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);

@@ -25,8 +25,15 @@ int op_rocks_reset(op_rocks_t *c, const char *limit, const char *subject)
     op__key_str(&lo, subject);
     hi = lo;
     hi.b[hi.n - 1] = 1;
+    if (op__failing(c) || c->db == NULL)
+        return OP_COUNTERS_EIO;
+    int rc;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_range(wb, lo.b, lo.n, hi.b, hi.n);
+    if ((rc = op__resv_forget_subject(c, wb, limit, subject)) < 0) {
+        rocksdb_writebatch_destroy(wb);
+        return rc;
+    }
     op__mem_drop(c, limit, subject);
     op_notice("counters: %s %s reset", limit, subject);
     return op__write(c, wb);
@@ -116,6 +123,8 @@ int op__override_get(op_rocks_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o)
 {
     uint64_t h = op__override_hash(limit, subject);
+    if (c->db == NULL)
+        return OP_COUNTERS_EIO;
     if (c->noverride_hashes == 0 ||
         bsearch(&h, c->override_hashes, c->noverride_hashes, sizeof h, cmp_u64) == NULL)
         return 0;
@@ -180,9 +189,14 @@ int op_rocks_override_set(op_rocks_t *c, const char *limit, const char *subject,
     op_notice("counters: override %s %s max=%lld until=%lld by %s: %s", limit, subject,
               (long long)max, (long long)until, w, r);
     int rc = op__write(c, wb);
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(err, errlen, "the counters store failed (see the daemon's log)");
-    op__override_index(c);
+        return rc;
+    }
+    /* indexed now: the store has it once its group is written */
+    c->override_hashes = op_realloc(c->override_hashes, (c->noverride_hashes + 1) * sizeof(uint64_t));
+    c->override_hashes[c->noverride_hashes++] = op__override_hash(limit, subject);
+    qsort(c->override_hashes, c->noverride_hashes, sizeof(uint64_t), cmp_u64);
     return rc;
 }
 
@@ -200,9 +214,7 @@ int op_rocks_override_clear(op_rocks_t *c, const char *limit, const char *subjec
     rocksdb_writebatch_delete(wb, k.b, k.n);
     op_notice("counters: override %s %s cleared (was max=%lld by %s: %s)", limit, subject,
               (long long)o.max, o.who, o.reason);
-    rc = op__write(c, wb);
-    op__override_index(c);
-    return rc;
+    return op__write(c, wb); /* its hash stays indexed: a miss in the store is no harm */
 }
 
 int op_rocks_override_list(op_rocks_t *c, const char *limit,
@@ -217,6 +229,8 @@ int op_rocks_override_list(op_rocks_t *c, const char *limit,
         hi.b[hi.n - 1] = 1;
     else
         hi.b[0] = 'p';
+    if (c->db == NULL)
+        return OP_COUNTERS_EIO;
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
@@ -259,9 +273,8 @@ int op_rocks_top(op_rocks_t *c, const char *limit, op_counters_top_t *out, size_
     const op__limit_t *l = op__limit(c, limit);
     if (l == NULL)
         return OP_COUNTERS_ENOLIMIT;
-    int rc = op__flush(c);
-    if (rc < 0)
-        return rc;
+    if (c->db == NULL) /* the store's counts: a group not yet written is not in them */
+        return OP_COUNTERS_EIO;
     op__key_t lo, hi;
     op__key_init(&lo, 'c');
     op__key_str(&lo, limit);

@@ -20,6 +20,13 @@ static const key_def_t counters_rows[] = {
      .descr = "Flush the write-ahead log to disk (fsync) before answering. `no` survives a crash "
               "or `kill -9` of outpostd; `yes` also survives a power loss, at the cost of one "
               "fsync per turn of the event loop that counted (writes are committed in groups)."},
+    {.key = "write_timeout", .type = T_DURATION, .def = "2s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 60, .off = CNT(write_timeout),
+     .descr = "Longest wait for a group of counter writes (a stalled or frozen disk). Past it "
+              "the answers that report those writes are dropped (their connections close, so "
+              "Postfix applies its default action), the store is marked failing (`outpostctl "
+              "status`) and counting answers `unavailable` until the write ends; keep it below "
+              "the services' `deadline`."},
     {.key = "cache_size", .type = T_INTEGER, .def = "250k", .lo = 1,
      .hi = 100000000, .off = CNT(cache_entries),
      .descr = "Most (limit, subject) windows kept in memory, so that a check reads no disk "

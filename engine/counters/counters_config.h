@@ -25,6 +25,7 @@ typedef struct {
     double reservation_timeout; /* seconds an uncommitted reservation lives */
     int sync;                   /* fsync the WAL on every write */
     size_t cache_entries;       /* windows kept in memory */
+    double write_timeout;       /* seconds a group write may take before the store is failing */
     /* from elsewhere in the configuration */
     const char *state_dir;      /* daemon { state_dir } */
     const op_limit_conf_t *limits; /* the limit { } sections */

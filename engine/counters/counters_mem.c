@@ -24,6 +24,7 @@ struct op__win {
     op__wbucket_t *b;
     size_t n, cap;
     int64_t now;      /* the clock when last asked: old buckets go before the array grows */
+    uint64_t dirty;   /* the last group with its writes (counters_group.c) */
     op__wbucket_t small[2];
     char key[]; /* limit 0 subject 0 */
 };
@@ -41,8 +42,23 @@ static int win_is(const op__win_t *e, uint64_t h, const char *limit, size_t ll, 
            strcmp(e->key + ll + 1, subject) == 0;
 }
 
+void op__mem_dirty(op__win_t *e, uint64_t seq)
+{
+    e->dirty = seq;
+}
+
+/* What memory forgets is read again from the store: right only once the
+ * groups that hold its writes are settled. */
+static void forgetting(op_rocks_t *c)
+{
+    uint64_t s = op__unsettled_seq(c);
+    if (s > c->load_after)
+        c->load_after = s;
+}
+
 void op__mem_clear(op_rocks_t *c)
 {
+    forgetting(c);
     for (size_t i = 0; i < c->nslots; i++) {
         for (op__win_t *e = c->slots[i], *next; e != NULL; e = next) {
             next = e->next;
@@ -65,6 +81,7 @@ void op__mem_drop(op_rocks_t *c, const char *limit, const char *subject)
         if (win_is(*p, h, limit, ll, subject)) {
             op__win_t *e = *p;
             *p = e->next;
+            forgetting(c);
             win_free(e);
             c->nwins--;
             return;
@@ -79,6 +96,11 @@ static void evict(op_rocks_t *c, size_t keep)
     for (size_t tries = 0; c->nwins >= c->max_wins && tries < c->nslots; tries++) {
         size_t i = c->evict_at++ & (c->nslots - 1);
         if (i == keep)
+            continue;
+        int dirty = 0; /* a window with writes not yet in the store stays */
+        for (op__win_t *e = c->slots[i]; e != NULL && !dirty; e = e->next)
+            dirty = e->dirty > c->settled_seq;
+        if (dirty)
             continue;
         for (op__win_t *e = c->slots[i], *next; e != NULL; e = next) {
             next = e->next;
@@ -124,9 +146,10 @@ static void push(op__win_t *e, int64_t start, int64_t count, int64_t leaves)
 /* Every bucket of the subject in the store, oldest first. */
 static int load(op_rocks_t *c, const char *limit, const char *subject, op__win_t *e)
 {
-    int rc = op__flush(c); /* an entry dropped from memory may have writes waiting */
-    if (rc < 0)
-        return rc;
+    /* An entry dropped with writes in a group not yet written: the store
+     * has not got them (no waiting here: the request answers unavailable). */
+    if ((c->group && c->load_after > c->settled_seq) || c->db == NULL)
+        return OP_COUNTERS_EIO;
     op__key_t lo, hi;
     op__key_init(&lo, 'c');
     op__key_str(&lo, limit);

@@ -105,6 +105,11 @@ static uint64_t rocks_disk_bytes(void *s)
     return op_rocks_disk_bytes(s);
 }
 
+static const char *rocks_health(void *s)
+{
+    return op_rocks_health(s);
+}
+
 const op_counters_backend_t op_counters_rocksdb = {
     .name = "rocksdb",
     .may_wait = 0,
@@ -126,4 +131,5 @@ const op_counters_backend_t op_counters_rocksdb = {
     .override_list = rocks_override_list,
     .top = rocks_top,
     .disk_bytes = rocks_disk_bytes,
+    .health = rocks_health,
 };

@@ -60,5 +60,7 @@ int op_rocks_override_list(op_rocks_t *c, const char *limit,
                            int (*fn)(const op_counters_override_t *o, void *data), void *data);
 int op_rocks_top(op_rocks_t *c, const char *limit, op_counters_top_t *out, size_t n);
 uint64_t op_rocks_disk_bytes(op_rocks_t *c);
+/* NULL when the store works; else why it is failing. */
+const char *op_rocks_health(const op_rocks_t *c);
 
 #endif

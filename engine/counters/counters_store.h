@@ -23,6 +23,7 @@
 #include <rocksdb/c.h>
 
 typedef struct op__win op__win_t;
+typedef struct op__group op__group_t;
 typedef struct op__dl op__dl_t;
 
 typedef struct {
@@ -66,18 +67,30 @@ struct op_rocks {
     /* The windows in memory (counters_mem.c): a hash table of chains. */
     op__win_t **slots;
     size_t nslots, nwins, max_wins, evict_at;
-    /* Group commit: with a loop, the adds and reservations of one loop
-     * iteration collect here and are written once, before any answer of
-     * the iteration leaves (core/durable.h). */
+    /* Group commit (counters_group.c): with a loop, the writes of one loop
+     * iteration collect in a group of batches (pending: the one adds go
+     * into), written on the thread pool before the answers that report
+     * them leave (core/durable.h).  Groups are numbered: settled_seq is
+     * the last that ended; a window read from the store is right only once
+     * load_after has settled (a window dropped from memory with writes in
+     * a group). */
     int group;
-    int group_failed; /* a write of the group failed since the last barrier */
+    op__group_t *collecting, *inflight;
     rocksdb_writebatch_t *pending;
-    /* The group being written on the thread pool (counters.c), NULL when
-     * none; a read of the store waits for it (lock, cond, written). */
-    struct op__group_write *inflight;
+    uint64_t next_seq, settled_seq, load_after;
     uv_loop_t *loop;
-    uv_mutex_t lock;
-    uv_cond_t cond;
+    uv_timer_t *watch;          /* write_timeout of the group under way */
+    double write_timeout;
+    rocksdb_writeoptions_t *wopts_sync, *wopts_nosync; /* wopts is one of them */
+    /* Failing: a write failed or stalled; adds answer EIO until it ends.
+     * need_reopen: RocksDB refuses writes after an error until opened
+     * again.  db_leaked: closed with a write still on a pool thread. */
+    int failing, need_reopen, db_leaked, group_close_rc;
+    /* The store as of the last settled group (taken when no group is on
+     * the pool): records read through it plus the groups' records are
+     * exact, even while the pool thread writes the next group. */
+    const rocksdb_snapshot_t *snap;
+    char fail_reason[256];
 };
 
 typedef struct {
@@ -111,8 +124,26 @@ int op__write(op_rocks_t *c, rocksdb_writebatch_t *wb);
  * barrier); op__unused gives back one that got nothing. */
 rocksdb_writebatch_t *op__batch(op_rocks_t *c);
 void op__unused(op_rocks_t *c, rocksdb_writebatch_t *wb);
-/* Writes the group batch now: every read of the store comes after it. */
-int op__flush(op_rocks_t *c);
+/* The group machinery (counters_group.c). */
+void op__group_start(op_rocks_t *c, uv_loop_t *loop);
+void op__group_close(op_rocks_t *c);
+void op__group_recover(op_rocks_t *c);
+int op__barrier_run(void *data);
+int op__failing(const op_rocks_t *c);
+/* The number of the latest group not yet settled, 0 when none. */
+uint64_t op__unsettled_seq(const op_rocks_t *c);
+/* Reservation records written into a group and not yet in the store:
+ * recorded as they are written, applied over what the store holds. */
+void op__rec_merge(op_rocks_t *c, const char *key, size_t klen, int64_t n, int64_t deadline);
+void op__rec_delete(op_rocks_t *c, const char *key, size_t klen);
+/* found, n, deadline: the store's; returns whether the record exists after the groups. */
+int op__rec_apply(op_rocks_t *c, const char *key, size_t klen, int found, int64_t *n,
+                  int64_t *deadline);
+/* Reads of records use the snapshot of the last settled group. */
+void op__rec_read_options(op_rocks_t *c, rocksdb_readoptions_t *ro);
+/* Calls fn for each record key with prefix that a group wrote (repeats possible). */
+void op__rec_keys(op_rocks_t *c, const char *prefix, size_t plen,
+                  void (*fn)(void *data, const char *key, size_t klen), void *data);
 /* Drops a batch that was not written, and with it what memory took from it. */
 void op__discard(op_rocks_t *c, rocksdb_writebatch_t *wb);
 /* Check and add into wb: nothing runs between the read and the write (the
@@ -126,6 +157,10 @@ int op__answer_after_add(op_rocks_t *c, const op__limit_t *l, const char *subjec
 /* Gives n back to the bucket starting at `start`, if it is still there. */
 int op__bucket_sub(op_rocks_t *c, rocksdb_writebatch_t *wb, const op__limit_t *l,
                    const char *subject, int64_t start, int64_t n);
+/* Deletes in wb every reservation record of (limit, subject), and forgets
+ * their deadlines (a reset). */
+int op__resv_forget_subject(op_rocks_t *c, rocksdb_writebatch_t *wb, const char *limit,
+                            const char *subject);
 /* The merge of reservation records (counters_txn.c), for the store's options. */
 rocksdb_mergeoperator_t *op__resv_merge_operator(void);
 /* Rebuilds override_hashes from the store. */
@@ -167,6 +202,8 @@ int op__mem_get(op_rocks_t *c, const char *limit, const char *subject, op__win_t
 const op__wbucket_t *op__mem_buckets(const op__win_t *e, size_t *n);
 /* The count of the bucket starting at `start`, -1 when there is none. */
 int64_t op__mem_count(const op__win_t *e, int64_t start);
+/* The entry has writes in group seq: it stays in memory until that settles. */
+void op__mem_dirty(op__win_t *e, uint64_t seq);
 /* Sets a bucket (count <= 0 removes it), as op__bucket_put does in the store. */
 void op__mem_set(op__win_t *e, int64_t start, int64_t count, int64_t leaves);
 /* Records the clock reading; buckets that left by then may be dropped. */

@@ -61,12 +61,14 @@ static void resv_key(op__key_t *k, const char *instance, const char *limit, cons
 /* Returns 1 and the value when the key exists, 0 when not, < 0 on error. */
 static int get16(op_rocks_t *c, const op__key_t *k, int64_t *a, int64_t *b)
 {
-    int rc = op__flush(c);
-    if (rc < 0)
-        return rc;
+    if (c->db == NULL)
+        return OP_COUNTERS_EIO;
     char *dberr = NULL;
     size_t vl = 0;
-    char *v = rocksdb_get(c->db, c->ropts, k->b, k->n, &vl, &dberr);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    op__rec_read_options(c, ro); /* with the groups' records applied below */
+    char *v = rocksdb_get(c->db, ro, k->b, k->n, &vl, &dberr);
+    rocksdb_readoptions_destroy(ro);
     if (dberr != NULL) {
         op_error("counters: read of %s failed: %s", c->path, dberr);
         free(dberr);
@@ -78,7 +80,7 @@ static int get16(op_rocks_t *c, const op__key_t *k, int64_t *a, int64_t *b)
         *b = op__get_le(v + 8);
     }
     rocksdb_free(v);
-    return found;
+    return op__rec_apply(c, k->b, k->n, found, a, b); /* the groups not yet written */
 }
 
 /* ---- the record's merge: amounts add up, the first deadline stays ---- */
@@ -179,6 +181,8 @@ int op_rocks_reserve(op_rocks_t *c, const char *limit, const char *subject,
         return OP_COUNTERS_ENOLIMIT;
     if (!op__key_ok(subject) || !op__key_ok(instance) || n < 0)
         return OP_COUNTERS_EINVAL;
+    if (op__failing(c))
+        return OP_COUNTERS_EIO;
     rocksdb_writebatch_t *wb = op__batch(c);
     int64_t bucket;
     int rc = op__add_locked(c, l, subject, n, dir_max, a, wb, &bucket);
@@ -197,6 +201,7 @@ int op_rocks_reserve(op_rocks_t *c, const char *limit, const char *subject,
     op__put_le(v, n);
     op__put_le(v + 8, deadline);
     rocksdb_writebatch_merge(wb, rk.b, rk.n, v, sizeof v);
+    op__rec_merge(c, rk.b, rk.n, n, deadline);
     rc = op__write(c, wb);
     return rc < 0 ? rc : op__answer_after_add(c, l, subject, dir_max, a);
 }
@@ -208,11 +213,90 @@ typedef struct {
     resv_t r;
 } entry_t;
 
+typedef struct {
+    entry_t *e;
+    size_t n, cap;
+} entries_t;
+
+static entry_t *entry_add(entries_t *es)
+{
+    if (es->n == es->cap) {
+        es->cap = es->cap ? 2 * es->cap : 4;
+        es->e = op_realloc(es->e, es->cap * sizeof *es->e);
+    }
+    return &es->e[es->n];
+}
+
+/* A record a group wrote that the store has not got yet: read like the
+ * store's (its value comes from op__rec_apply). */
+static void add_group_key(void *data, const char *k, size_t kl)
+{
+    entries_t *es = data;
+    if (kl > sizeof es->e->key)
+        return;
+    for (size_t i = 0; i < es->n; i++)
+        if (es->e[i].klen == kl && memcmp(es->e[i].key, k, kl) == 0)
+            return;
+    entry_t *e = entry_add(es);
+    memcpy(e->key, k, kl);
+    e->klen = kl;
+    if (parse_resv(e->key, kl, &e->r) < 0)
+        return;
+    e->r.n = -1; /* not in the store */
+    es->n++;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int d = memcmp(x->key, y->key, n);
+    return d != 0 ? d : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static int load_instance_store(op_rocks_t *c, const char *instance, entry_t **out, size_t *nout);
+
+/* The store's records of instance, with the groups not yet written over
+ * them, in key order. */
 static int load_instance(op_rocks_t *c, const char *instance, entry_t **out, size_t *nout)
 {
-    int rc = op__flush(c);
+    if (c->db == NULL)
+        return OP_COUNTERS_EIO;
+    entries_t es = {0};
+    int rc = load_instance_store(c, instance, &es.e, &es.n);
     if (rc < 0)
         return rc;
+    es.cap = es.n;
+    size_t stored = es.n;
+    op__key_t lo;
+    op__key_init(&lo, 'r');
+    op__key_str(&lo, instance);
+    op__rec_keys(c, lo.b, lo.n, add_group_key, &es);
+    size_t keep = 0;
+    for (size_t i = 0; i < es.n; i++) {
+        entry_t *e = &es.e[i];
+        int found = i < stored;
+        if (!found)
+            e->r.n = e->r.deadline = 0;
+        if (op__rec_apply(c, e->key, e->klen, found, &e->r.n, &e->r.deadline))
+            es.e[keep++] = *e;
+    }
+    if (keep != stored || es.n != stored)
+        qsort(es.e, keep, sizeof *es.e, by_key);
+    /* the parsed fields point into each key: into where it is now */
+    for (size_t i = 0; i < keep; i++) {
+        int64_t n = es.e[i].r.n, d = es.e[i].r.deadline;
+        parse_resv(es.e[i].key, es.e[i].klen, &es.e[i].r);
+        es.e[i].r.n = n;
+        es.e[i].r.deadline = d;
+    }
+    *out = es.e;
+    *nout = keep;
+    return 0;
+}
+
+static int load_instance_store(op_rocks_t *c, const char *instance, entry_t **out, size_t *nout)
+{
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_str(&lo, instance);
@@ -220,6 +304,7 @@ static int load_instance(op_rocks_t *c, const char *instance, entry_t **out, siz
     hi.b[hi.n - 1] = 1;
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
+    op__rec_read_options(c, ro);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
     size_t n = 0, cap = 4;
     entry_t *e = op_malloc(cap * sizeof *e);
@@ -260,9 +345,10 @@ static int load_instance(op_rocks_t *c, const char *instance, entry_t **out, siz
 
 /* A 't' key of an older version stays until its deadline: the sweep drops
  * it then, finding no record. */
-static void forget(rocksdb_writebatch_t *wb, const entry_t *e)
+static void forget(op_rocks_t *c, rocksdb_writebatch_t *wb, const entry_t *e)
 {
     rocksdb_writebatch_delete(wb, e->key, e->klen);
+    op__rec_delete(c, e->key, e->klen);
 }
 
 static int same_group(const entry_t *a, const entry_t *b)
@@ -280,6 +366,8 @@ static int settle(op_rocks_t *c, const char *instance, int64_t keep, int64_t *ke
     *kept = *released = 0;
     if (!op__key_ok(instance))
         return OP_COUNTERS_EINVAL;
+    if (op__failing(c))
+        return OP_COUNTERS_EIO;
     int rc = load_instance(c, instance, &e, &n);
     if (rc < 0)
         return rc;
@@ -298,7 +386,7 @@ static int settle(op_rocks_t *c, const char *instance, int64_t keep, int64_t *ke
             if (g > 0 && l != NULL && (rc = op__bucket_sub(c, wb, l, e[k].r.subject, e[k].r.bucket, g)) < 0)
                 break;
             give -= g;
-            forget(wb, &e[k]);
+            forget(c, wb, &e[k]);
         }
         i = j;
     }
@@ -345,6 +433,7 @@ static int expire_record(op_rocks_t *c, const op__key_t *rk, const char *tk, siz
         if (l != NULL)
             op__bucket_sub(c, wb, l, r.subject, r.bucket, n);
         rocksdb_writebatch_delete(wb, rk->b, rk->n);
+        op__rec_delete(c, rk->b, rk->n);
         op__dl_forget(c, rk->b, rk->n); /* due by its 't' key, if also in memory */
         *total += n;
         op_info("counters: released %lld of %s for %s (instance %s): not committed within "
@@ -364,8 +453,8 @@ static int expire_due(op_rocks_t *c, const op__key_t *rk, int64_t now, int64_t *
 
 int64_t op_rocks_expire(op_rocks_t *c)
 {
-    if (op__flush(c) < 0)
-        return 0;
+    if (op__failing(c) || c->db == NULL)
+        return 0; /* the next tick after it recovers */
     int64_t now = op_rocks_now(c);
     int64_t total = 0;
     op__key_t rk;
@@ -407,12 +496,79 @@ int64_t op_rocks_expire(op_rocks_t *c)
     return total;
 }
 
+typedef struct {
+    const char *limit, *subject;
+    op__key_t *keys;
+    size_t n;
+} forget_t;
+
+/* Collects (op__rec_delete would move the records being walked). */
+static void forget_group_key(void *data, const char *k, size_t kl)
+{
+    forget_t *f = data;
+    char key[sizeof(op__key_t)];
+    resv_t r;
+    if (kl > sizeof key)
+        return;
+    memcpy(key, k, kl);
+    if (parse_resv(key, kl, &r) == 0 && strcmp(r.limit, f->limit) == 0 &&
+        strcmp(r.subject, f->subject) == 0) {
+        f->keys = op_realloc(f->keys, (f->n + 1) * sizeof *f->keys);
+        memcpy(f->keys[f->n].b, k, kl);
+        f->keys[f->n++].n = kl;
+    }
+}
+
+/* A reset forgives what (limit, subject) holds reserved: its records go
+ * with its buckets, or their release would later take from the buckets
+ * counted after the reset (issue 14).  A scan, like op_rocks_reserved. */
+int op__resv_forget_subject(op_rocks_t *c, rocksdb_writebatch_t *wb, const char *limit,
+                            const char *subject)
+{
+    op__key_t lo, hi;
+    op__key_init(&lo, 'r');
+    op__key_init(&hi, 's');
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
+    op__rec_read_options(c, ro);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
+    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        resv_t r;
+        if (parse_resv(k, kl, &r) == 0 && strcmp(r.limit, limit) == 0 &&
+            strcmp(r.subject, subject) == 0) {
+            rocksdb_writebatch_delete(wb, k, kl);
+            op__rec_delete(c, k, kl);
+            op__dl_forget(c, k, kl);
+        }
+    }
+    char *dberr = NULL;
+    rocksdb_iter_get_error(it, &dberr);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (dberr != NULL) {
+        op_error("counters: read of %s failed: %s", c->path, dberr);
+        free(dberr);
+        return OP_COUNTERS_EIO;
+    }
+    forget_t f = {limit, subject, NULL, 0};
+    op__rec_keys(c, lo.b, lo.n, forget_group_key, &f); /* and those not yet in the store */
+    for (size_t i = 0; i < f.n; i++) {
+        rocksdb_writebatch_delete(wb, f.keys[i].b, f.keys[i].n);
+        op__rec_delete(c, f.keys[i].b, f.keys[i].n);
+        op__dl_forget(c, f.keys[i].b, f.keys[i].n);
+    }
+    free(f.keys);
+    return 0;
+}
+
 int op_rocks_reserved(op_rocks_t *c, const char *limit, const char *subject, int64_t *n)
 {
-    /* Records are keyed by instance first: an admin's question, so a scan. */
-    int rc = op__flush(c);
-    if (rc < 0)
-        return rc;
+    /* Records are keyed by instance first: an admin's question, so a scan
+     * (of the store: a group not yet written is not seen). */
+    if (c->db == NULL)
+        return OP_COUNTERS_EIO;
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_init(&hi, 's');

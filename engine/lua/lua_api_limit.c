@@ -18,6 +18,7 @@
  * anywhere, also outside a request.  Misuse (an unknown limit name, a bad
  * argument) raises; a store failure returns nil, "unavailable". */
 #include "counters/counters.h"
+#include "core/durable.h"
 #include "core/mem.h"
 #include "core/request.h"
 #include "core/services.h"
@@ -183,6 +184,17 @@ static int push_result(lua_State *L, limit_kind_t kind, const char *name, const 
     }
 }
 
+/* An operation that wrote: the request's answer must wait until the write
+ * is durable, and only its answer (core/durable.h's tickets). */
+static void note_write(op_request_t *req, limit_kind_t kind, int rc)
+{
+    if (req == NULL || rc < 0 || kind == LIMIT_CHECK)
+        return;
+    uint64_t t = op_durable_ticket();
+    if (t > req->durable)
+        req->durable = t;
+}
+
 /* The I/O cannot be taken back: a request that gives up leaves the record
  * to limit_done, which frees it. */
 static void limit_cancel(op_pending_t *p)
@@ -199,6 +211,7 @@ static void limit_done(op_counters_call_t *call)
         return;
     }
     /* misuse was answered at once: a completion is an I/O outcome */
+    note_write(req, w->kind, call->rc);
     int n = call->rc < 0 ? unavailable(req->co)
                          : push_result(req->co, w->kind, w->name, w->subject, call);
     free(w);
@@ -217,6 +230,7 @@ static int run(lua_State *L, const limit_args_t *a)
     if (!op_counters_may_wait(c)) {
         op_counters_call_t call; /* never kept: the backend answers at once */
         int rc = start(c, a, &call);
+        note_write(op_request_current(L), a->kind, rc);
         return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
     }
     op_request_check_wait(L, a->who);
@@ -232,6 +246,7 @@ static int run(lua_State *L, const limit_args_t *a)
         return op_request_yield(L, &w->pending);
     op_counters_call_t call = w->call;
     free(w); /* before failed() raises */
+    note_write(op_request_current(L), a->kind, rc);
     return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
 }
 

@@ -126,8 +126,10 @@ static void on_phase_done(op_request_t *req, const op_answer_t *a, void *data)
         uv_timer_stop(&s->progress);
     if (s->gen->cfg->log_decisions)
         op__milter_log_decision(s, req, a);
-    if (s->phase != OP_PHASE_ABORT)
+    if (s->phase != OP_PHASE_ABORT) {
+        op_outbuf_need(&s->session.out, a->durable); /* after the counter writes it reports */
         op__milter_reply_verdict(s, a);
+    }
     op_session_answered(&s->session);
 }
 

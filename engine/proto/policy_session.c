@@ -26,6 +26,7 @@ typedef struct {
     int ready;         /* answered; reply holds the encoded answer if not yet sent */
     char *reply;
     size_t reply_len;
+    uint64_t durable;  /* the answer's durability ticket (core/durable.h) */
     uint64_t start_us;
     char who[WHO_MAX]; /* the decision log's "who" fields, captured at dispatch */
 } slot_t;
@@ -77,6 +78,7 @@ static void drain_ready_slots(op_policy_session_t *c)
     while (c->count > 0 && c->slots[c->head].ready) {
         slot_t *s = &c->slots[c->head];
         if (s->reply != NULL) {
+            op_outbuf_need(&c->session.out, s->durable);
             op_outbuf_append(&c->session.out, s->reply, s->reply_len);
             free(s->reply);
             s->reply = NULL;
@@ -129,6 +131,7 @@ static void complete_slot(op_policy_session_t *c, slot_t *s, const op_answer_t *
     s->req = NULL;
     s->ready = 1;
     if (s == &c->slots[c->head]) {
+        op_outbuf_need(&c->session.out, a->durable); /* after the counter writes it reports */
         out_append_answer(c, a->action, a->action_len);
         s->ready = 0;
         c->head = (c->head + 1) % MAX_INFLIGHT;
@@ -138,6 +141,7 @@ static void complete_slot(op_policy_session_t *c, slot_t *s, const op_answer_t *
         size_t cap = a->action_len + 16;
         s->reply = op_malloc(cap);
         s->reply_len = op_policy_encode(s->reply, cap, a->action, a->action_len);
+        s->durable = a->durable;
     }
     op_session_answered(&c->session);
 }
@@ -210,7 +214,7 @@ static void dispatch(op_policy_session_t *c)
         static const char fallback[] = "451 4.3.5 policy service not configured";
         op_error("connection %s: listener %s: no service '%s' in the current configuration; "
                  "answering \"%s\"", ss->peer, ss->l->name, service_name, fallback);
-        op_answer_t a = {fallback, sizeof fallback - 1, "-", "no-service", NULL, 0};
+        op_answer_t a = {fallback, sizeof fallback - 1, "-", "no-service", NULL, 0, 0};
         complete_slot(c, s, &a);
         return;
     }

@@ -5,6 +5,7 @@
 #include "core/mem.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static int64_t now_s;
 static int64_t test_clock(void *data)
@@ -290,9 +291,11 @@ CTEST(windows_in_memory_match_the_store)
     cleanup(c);
 }
 
-/* With a loop, adds and reservations collect in the group batch: reads
- * see them at once, one loop iteration writes them (before any answer
- * leaves, engine/core/durable.c), and closing writes what is left. */
+/* With a loop, adds and reservations collect in a group: reads see them at
+ * once (windows in memory, records through the group), the group is
+ * written on the thread pool (before the answers that report it leave,
+ * engine/core/durable.c) and the loop never waits for it; closing writes
+ * what is left. */
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
@@ -316,29 +319,62 @@ CTEST(group_commit_with_a_loop)
     op_counters_answer_t a;
     CHECK_INT(op_rocks_reserve(c, "day", "alice", "g1", 2, -1, &a), 0);
     CHECK_INT(op_rocks_add(c, "day", "alice", 3, -1, &a), 0);
-    CHECK(rocksdb_writebatch_count(c->pending) > 0); /* waiting for the iteration's end */
+    CHECK(c->collecting != NULL && rocksdb_writebatch_count(c->pending) > 0); /* waiting for the iteration's end */
     CHECK_INT(used(c, "day", "alice"), 5);
+    /* a commit in the same iteration finds the record of the group */
+    int64_t kept, released;
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "g2", 3, -1, &a), 0);
+    CHECK_INT(op_rocks_commit(c, "g2", 1, &kept, &released), 0);
+    CHECK_INT(kept, 1);
+    CHECK_INT(released, 2);
+    CHECK_INT(used(c, "day", "alice"), 6);
     uv_timer_t tick; /* the loop runs only with something to wait for, as the daemon's listeners */
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, on_tick, 0, 0);
     uv_run(&loop, UV_RUN_NOWAIT);
-    CHECK_INT(rocksdb_writebatch_count(c->pending), 0); /* written */
+    CHECK(c->collecting == NULL); /* handed to the pool */
+    /* one under way: a reservation and its release do not wait for it */
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "g3", 1, -1, &a), 0);
+    CHECK_INT(op_rocks_release(c, "g3", &released), 0);
+    CHECK_INT(released, 1);
+    for (int i = 0; i < 500 && (c->inflight != NULL || c->collecting != NULL); i++) {
+        uv_timer_start(&tick, on_tick, 10, 0);
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    CHECK(c->inflight == NULL && c->collecting == NULL); /* written */
+    CHECK(!c->failing);
+    /* A group the pool thread has written whose completion the loop has
+     * not run yet: the store has its records and so does the group; a
+     * settlement reads them once (the store as of the last settled group). */
+    CHECK_INT(op_rocks_reserve(c, "day", "alice", "g4", 2, -1, &a), 0);
+    uv_timer_start(&tick, on_tick, 0, 0);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK(c->inflight != NULL);
+    usleep(300 * 1000); /* the thread writes meanwhile */
+    CHECK_INT(op_rocks_commit(c, "g4", 1, &kept, &released), 0);
+    CHECK_INT(kept, 1);
+    CHECK_INT(released, 1);
+    for (int i = 0; i < 500 && (c->inflight != NULL || c->collecting != NULL); i++) {
+        uv_timer_start(&tick, on_tick, 10, 0);
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    CHECK(c->inflight == NULL && c->collecting == NULL);
     uv_close((uv_handle_t *)&tick, NULL);
-    CHECK_INT(op_rocks_add(c, "day", "alice", 1, -1, &a), 0);
     int64_t r;
-    CHECK_INT(op_rocks_reserved(c, "day", "alice", &r), 0); /* a store read writes first */
+    CHECK_INT(op_rocks_reserved(c, "day", "alice", &r), 0);
     CHECK_INT(r, 2);
-    CHECK_INT(rocksdb_writebatch_count(c->pending), 0);
+    CHECK_INT(op_rocks_add(c, "day", "alice", 1, -1, &a), 0);
     CHECK_INT(op_rocks_add(c, "day", "alice", 4, -1, &a), 0);
     op_rocks_close(c); /* writes the last group */
     uv_run(&loop, UV_RUN_NOWAIT);
     CHECK_INT(uv_loop_close(&loop), 0);
     c = open_store();
-    CHECK_INT(used(c, "day", "alice"), 10);
-    int64_t released;
+    CHECK_INT(used(c, "day", "alice"), 12);
     CHECK_INT(op_rocks_release(c, "g1", &released), 0);
     CHECK_INT(released, 2);
-    CHECK_INT(used(c, "day", "alice"), 8);
+    CHECK_INT(used(c, "day", "alice"), 10);
+    CHECK_INT(op_rocks_release(c, "g2", &released), 0);
+    CHECK_INT(released, 0); /* committed */
     cleanup(c);
 }
 
@@ -382,7 +418,6 @@ CTEST(the_sweep_resumes_where_it_stopped)
 /* The store's 't' keys (reservation deadlines past the index in memory). */
 static int store_deadlines(op_rocks_t *c)
 {
-    op__flush(c);
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, c->ropts);
     int n = 0;
     for (rocksdb_iter_seek(it, "t", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -580,6 +615,47 @@ CTEST(reset_and_top)
     CHECK_INT(op_rocks_top(c, "rcpt", t, 2), 2);
     CHECK_STR(t[0].subject, "c");
     CHECK_INT(op_rocks_top(c, "nope", t, 2), OP_COUNTERS_ENOLIMIT);
+    cleanup(c);
+}
+
+/* Issue 14 item 6: a reset forgives the open reservations too.  Before
+ * the fix their records stayed, and when they expired the sweep took them
+ * off the buckets rebuilt after the reset: with max 5, reserve 5, reset,
+ * reserve and commit 5, sweep -> used 0, and 5 more were admitted. */
+CTEST(reset_forgets_open_reservations)
+{
+    now_s = T0;
+    op_rocks_t *c = open_store();
+    op_counters_answer_t a;
+    int64_t kept, released;
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "alice", "old", 5, -1, &a), 0);
+    CHECK(a.ok);
+    CHECK_INT(op_rocks_reset(c, "rcpt", "alice"), 0);
+    CHECK_INT(used(c, "rcpt", "alice"), 0);
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "alice", "new", 5, -1, &a), 0);
+    CHECK(a.ok);
+    CHECK_INT(op_rocks_commit(c, "new", -1, &kept, &released), 0);
+    CHECK_INT(kept, 5);
+    now_s = T0 + 31; /* past reservation_timeout: "old" would be released now */
+    op_rocks_expire(c);
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    CHECK_INT(op_rocks_release(c, "old", &released), 0);
+    CHECK_INT(released, 0);
+    CHECK_INT(used(c, "rcpt", "alice"), 5);
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK(!a.ok); /* the 6th of the new window */
+    int64_t resv = -1;
+    CHECK_INT(op_rocks_reserved(c, "rcpt", "alice", &resv), 0);
+    CHECK_INT(resv, 0);
+    /* after a restart too (the index of deadlines is rebuilt from records) */
+    CHECK_INT(op_rocks_reserve(c, "rcpt", "bob", "b1", 3, -1, &a), 0);
+    CHECK_INT(op_rocks_reset(c, "rcpt", "bob"), 0);
+    op_rocks_close(c);
+    c = open_store();
+    CHECK_INT(op_rocks_add(c, "rcpt", "bob", 2, -1, &a), 0);
+    now_s = T0 + 100;
+    op_rocks_expire(c);
+    CHECK_INT(used(c, "rcpt", "bob"), 2);
     cleanup(c);
 }
 

@@ -86,6 +86,7 @@ CTEST(answers_wait_for_the_barrier)
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "A");
     op_durable_arm();
+    op_outbuf_need(&r.ob, op_durable_ticket());
     op_outbuf_append(&r.ob, "B", 1);
     CHECK_INT(op_outbuf_flush(&r.ob), 0);
     received(r.peer, got, sizeof got);
@@ -106,12 +107,14 @@ CTEST(a_run_under_way_lets_go_only_what_it_covers)
     char got[64];
     rig_up(&r);
     op_durable_arm();
+    op_outbuf_need(&r.ob, op_durable_ticket());
     op_outbuf_append(&r.ob, "C", 1);
     op_outbuf_flush(&r.ob);
     run_answer = OP_DURABLE_PENDING;
     turn(&r.loop);
     CHECK_INT(runs, 1);
     op_durable_arm(); /* the next request's write */
+    op_outbuf_need(&r.ob, op_durable_ticket());
     op_outbuf_append(&r.ob, "D", 1);
     op_outbuf_flush(&r.ob);
     turn(&r.loop);
@@ -135,6 +138,7 @@ CTEST(a_failed_run_drops_the_held_answers)
     char got[64];
     rig_up(&r);
     op_durable_arm();
+    op_outbuf_need(&r.ob, op_durable_ticket());
     op_outbuf_append(&r.ob, "E", 1);
     op_outbuf_flush(&r.ob);
     run_answer = OP_DURABLE_PENDING;
@@ -145,6 +149,49 @@ CTEST(a_failed_run_drops_the_held_answers)
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "");
     CHECK(op_outbuf_idle(&r.ob));
+    rig_down(&r);
+}
+
+/* Issue 14: while the store writes (or is stuck writing), an answer that
+ * reports no counter write leaves at once; one that does waits for its
+ * own sync, and is dropped if that sync fails even after its request
+ * moved on (a ticket of a failed sync never leaves). */
+CTEST(answers_without_a_ticket_never_wait)
+{
+    rig_t r, other;
+    char got[64];
+    rig_up(&r);
+    op_durable_arm();
+    op_outbuf_need(&r.ob, op_durable_ticket());
+    op_outbuf_append(&r.ob, "F", 1);
+    op_outbuf_flush(&r.ob);
+    run_answer = OP_DURABLE_PENDING;
+    turn(&r.loop); /* the sync starts and does not end */
+    int fds[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    uv_pipe_init(&r.loop, &other.pipe, 0);
+    CHECK_INT(uv_pipe_open(&other.pipe, fds[0]), 0);
+    op_outbuf_init(&other.ob, (uv_stream_t *)&other.pipe, on_written, NULL);
+    op_durable_arm(); /* another request counted meanwhile */
+    op_outbuf_append(&other.ob, "G", 1); /* this one did not */
+    CHECK_INT(op_outbuf_flush(&other.ob), 0);
+    received(fds[1], got, sizeof got);
+    CHECK_STR(got, "G");
+    received(r.peer, got, sizeof got);
+    CHECK_STR(got, ""); /* F waits */
+    uint64_t t = op_durable_ticket(); /* a write in the sync that will fail */
+    op_durable_done(-5);
+    CHECK_INT(written_status, UV_EIO);
+    CHECK_INT(op_durable_ticket_state(t), 1);
+    run_answer = -5;
+    turn(&r.loop);
+    CHECK_INT(op_durable_ticket_state(t), -1);
+    op_outbuf_need(&other.ob, t);
+    op_outbuf_append(&other.ob, "H", 1);
+    CHECK_INT(op_outbuf_flush(&other.ob), UV_EIO); /* never leaves */
+    op_outbuf_free(&other.ob);
+    uv_close((uv_handle_t *)&other.pipe, NULL);
+    close(fds[1]);
     rig_down(&r);
 }
 
