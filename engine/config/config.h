@@ -41,6 +41,8 @@ typedef struct {
     int log_decisions;    /* one line per request */
     size_t max_connections;
     double idle_timeout;  /* seconds a connection may stay silent */
+    int lua_jit;          /* compile policies' hot code (core/watchdog.h says the cost) */
+    size_t lua_memory_max; /* bytes a generation's Lua may hold (core/vm.c) */
 
     /* request_limits { } */
     size_t max_line;

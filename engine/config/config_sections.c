@@ -51,6 +51,17 @@ static const key_def_t daemon_rows[] = {
      .descr = "Close a connection that sends nothing for this long. Longer than Postfix's "
               "`smtpd_policy_service_max_idle` (300s) so that Postfix, not outpostd, "
               "closes idle connections."},
+    {.key = "lua_jit", .type = T_BOOL, .def = "no", .off = CFG(lua_jit),
+     .descr = "Let LuaJIT compile the policies' hot code. Off, every policy loop runs in the "
+              "interpreter, where a service's `cpu_budget` stops it; on, a loop the JIT "
+              "compiled cannot be stopped and outpostd exits at twice the budget for its "
+              "supervisor to restart it. Policies gain little from the JIT (a postout request "
+              "cost within 5% either way)."},
+    {.key = "lua_memory_max", .type = T_INTEGER, .def = "512M", .lo = 16777216,
+     .off = CFG(lua_memory_max),
+     .descr = "Most memory the Lua of one generation may hold. A request whose policy "
+              "allocates past it fails with its service's `default_action`; the memory is "
+              "then collected."},
 };
 
 static const key_def_t request_limits_rows[] = {
