@@ -59,9 +59,10 @@ static const key_def_t daemon_rows[] = {
               "cost within 5% either way)."},
     {.key = "lua_memory_max", .type = T_INTEGER, .def = "512M", .lo = 16777216,
      .off = CFG(lua_memory_max),
-     .descr = "Most memory the Lua of one generation may hold. A request whose policy "
-              "allocates past it fails with its service's `default_action`; the memory is "
-              "then collected."},
+     .descr = "Most memory the Lua of one generation may hold. Past 7/8 of it the request "
+              "running is stopped at its next instruction (the log names the check and "
+              "file:line); one allocation past it fails. Either way the request answers its "
+              "service's `default_action` and the memory is collected."},
 };
 
 static const key_def_t request_limits_rows[] = {
