@@ -9,6 +9,8 @@
 # math or the outpost.* modules for the next one.
 . "$(dirname "$0")/lib.sh"
 e2e_setup
+# Bounded: on a daemon without the watchdog a runaway request never answers.
+ASK="timeout 10 $ASK"
 
 e2e_config <<'EOF2'
 daemon {
