@@ -242,8 +242,37 @@ check "... and the supervisor started it again" wait_ready 2
 check "... as a new process" test "$(cat "$T/daemon.pid")" != "$pid1"
 check "it answers again" bash -c "$ASK $PLAIN | grep -qx 'action=DUNNO'"
 
+# SIGTERM during a runaway request (interpreted again): it is stopped,
+# answered, and the daemon drains and exits.
+sed -i '/lua_jit = yes/d' "$T/outpost.conf"
+kill -HUP "$(cat "$T/daemon.pid")"
+wait_count() { # pattern, count; up to 10 s
+    local i
+    for ((i = 0; i < 200; i++)); do
+        [ "$(grep -cE -- "$1" "$T/daemon.log")" -ge "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+check "reloaded without the JIT" wait_count "generation 2 is current" 2
+# (the hog service: its budget is the default 1 s, time for the signal to land)
+$ASK "$HOG" sender=interp@test > "$T/term.out" 2>&1 &
+asker=$!
+sleep 0.4
 kill -TERM "$(cat "$T/daemon.pid")"
-wait "$SUPERVISOR_PID"
-check "SIGTERM stops it" log_has "supervisor: outpostd exited with status 0"
+wait $asker
+exited() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$SUPERVISOR_PID" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
+check "SIGTERM during a runaway request stops the daemon" exited
+check "... with status 0" log_has "supervisor: outpostd exited with status 0"
+check "... the request was stopped at its budget" log_has "service=hog gen=2 check=RA1: CPU budget of 1000ms exceeded"
+check "... after answering the runaway request ($(cat "$T/term.out"))" \
+    grep -qx "action=451 4.3.5 spin default" "$T/term.out"
 check_log_clean
 e2e_finish
