@@ -42,6 +42,8 @@ typedef struct {
     size_t max_connections;
     double idle_timeout;  /* seconds a connection may stay silent */
     double request_timeout; /* seconds a request may take to arrive in full */
+    int lua_jit;          /* compile policies' hot code (core/watchdog.h says the cost) */
+    size_t lua_memory_max; /* bytes a generation's Lua may hold (core/vm.c) */
 
     /* request_limits { } */
     size_t max_line;

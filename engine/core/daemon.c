@@ -3,6 +3,7 @@
 #include "control/control.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/watchdog.h"
 #include "core/mem.h"
 #include "core/services.h"
 #include "core/session.h"
@@ -355,8 +356,11 @@ int op_daemon_run(const char *config_path)
 
     d.started = (double)time(NULL);
     op_control_set_hooks(&(op_control_hooks_t){control_reload, control_status, &d});
+    if (op_watchdog_start() != 0)
+        op_fatal("cannot start the CPU watchdog: %s", strerror(errno));
     announce(&d);
     uv_run(d.loop, UV_RUN_DEFAULT);
+    op_watchdog_stop();
     op_control_set_hooks(NULL);
 
     op_gen_unref(d.current);

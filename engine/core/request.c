@@ -1,6 +1,7 @@
 #include "core/request.h"
 
 #include "core/log.h"
+#include "core/watchdog.h"
 #include "lua/lua_api_request.h"
 #include "core/mem.h"
 
@@ -165,7 +166,23 @@ static int run(op_request_t *req, int nargs)
 {
     op_request_t *prev = running;
     running = req;
+    /* A nested run (a completion inside a policy's call) counts against
+     * the outer run's budget. */
+    op_lua_mem_t *mem = req->host ? NULL : &req->gen->mem;
+    if (prev == NULL) {
+        op_watchdog_enter(req->co, req->budget_ms, req->host ? "test" : req->service->conf->name,
+                          req->serial);
+        if (mem != NULL)
+            mem->armed = 1;
+    }
     int status = lua_resume(req->co, nargs);
+    int stopped = prev == NULL && op_watchdog_leave();
+    int refused = 0;
+    if (prev == NULL && mem != NULL) {
+        mem->armed = 0;
+        refused = mem->refused || mem->stopped;
+        mem->refused = mem->stopped = 0;
+    }
     running = prev;
 
     if (req->host) {
@@ -178,11 +195,23 @@ static int run(op_request_t *req, int nargs)
         req->host_finished(req, status, req->done_data);
         return 0;
     }
-    if (status == LUA_YIELD && req->pending != NULL) {
+    if (stopped) {
+        /* The coroutine died of the hook's error, or is suspended where
+         * it stood: never reused. */
+        detach_pending(req);
+        const char *check = op_watchdog_check(), *why = op_watchdog_why();
+        char budget[64];
+        snprintf(budget, sizeof budget, "CPU budget of %ums exceeded", req->budget_ms);
+        op_error("req=%llu service=%s gen=%llu check=%s: %s, stopped at %s; answering the "
+                 "default action", (unsigned long long)req->serial, req->service->conf->name,
+                 (unsigned long long)req->gen->number, check, why ? why : budget,
+                 op_watchdog_where());
+        const char *def = req->service->conf->default_action;
+        answer(req, def, strlen(def), check, why ? "memory" : "cpu-budget");
+    } else if (status == LUA_YIELD && req->pending != NULL) {
         arm_deadline(req); /* a primitive waits */
         return 1;
-    }
-    if (status == LUA_YIELD) {
+    } else if (status == LUA_YIELD) {
         /* sandbox.worker yielded (ok, answer): the policy is done and the
          * coroutine is ready for the next request. */
         req->reusable = 1;
@@ -190,9 +219,10 @@ static int run(op_request_t *req, int nargs)
             finish_returned(req, 2);
         } else {
             const char *msg = lua_tostring(req->co, 2);
-            op_error("req=%llu service=%s gen=%llu: policy raised an error, answering the "
+            op_error("req=%llu service=%s gen=%llu: policy raised an error%s, answering the "
                      "default action: %s", (unsigned long long)req->serial,
                      req->service->conf->name, (unsigned long long)req->gen->number,
+                     refused ? " (its generation's Lua reached lua_memory_max)" : "",
                      msg ? msg : "(error object is not a string)");
             answer_default(req, "error");
         }
@@ -200,8 +230,21 @@ static int run(op_request_t *req, int nargs)
         /* The coroutine itself died (out of memory, an error outside the
          * policy's xpcall): it is not reused. */
         const char *msg = lua_tostring(req->co, -1);
-        log_failure(req, "request coroutine failed", msg ? msg : "(no message)");
+        log_failure(req, refused ? "request coroutine failed: its generation's Lua reached "
+                    "lua_memory_max" : "request coroutine failed", msg ? msg : "(no message)");
         answer_default(req, "error");
+    }
+    if (refused) {
+        /* What the request held is garbage once its coroutine is gone:
+         * collect it now, not when the next request meets the cap. */
+        op_gen_t *gen = req->gen;
+        op_gen_ref(gen);
+        release(req);
+        lua_gc(gen->L, LUA_GCCOLLECT, 0);
+        op_info("gen=%llu: after a full collection its Lua holds %zu KiB",
+                (unsigned long long)gen->number, gen->mem.total / 1024);
+        op_gen_unref(gen);
+        return 0;
     }
     release(req);
     return 0;
@@ -278,6 +321,7 @@ op_request_t *op_request_start_phase(uv_loop_t *loop, op_gen_t *gen,
     req->done_data = data;
     req->start_us = now_us();
     req->deadline_s = service->conf->deadline;
+    req->budget_ms = (uint32_t)(service->conf->cpu_budget * 1000.0 + 0.5);
 
     lua_State *L = gen->L;
     if (gen->npool > 0) {

@@ -42,7 +42,8 @@ typedef struct {
     const char *action;   /* Postfix action text, never NULL */
     size_t action_len;
     const char *check;    /* id of the check that decided, or "-" */
-    const char *reason;   /* "policy", "error", "deadline", "bad-return", "shutdown", "no-service" */
+    const char *reason;   /* "policy", "error", "deadline", "bad-return", "shutdown", "no-service",
+                           * "cpu-budget" */
     /* The outpost.action table the policy returned, at index `index` of L's
      * stack while done runs; index 0 for the default action.  Protocols
      * that need more than the text (milter replies and modifications) read
@@ -73,6 +74,7 @@ struct op_request {
     uv_loop_t *loop;
     uint64_t start_us;
     double deadline_s;
+    uint32_t budget_ms;        /* cpu_budget; 0 for a host coroutine: not watched */
     op_request_done_cb done;
     void *done_data;
     int finished;              /* done was called (or the request was cancelled) */

@@ -125,6 +125,13 @@ static const key_def_t rows[] = {
      .flags = F_ABOVE_LO, .lo = 0, .hi = 90, .off = SVC(deadline),
      .descr = "Time the policy has to answer one request before `default_action` is sent. "
               "At most 90s: Postfix's policy client gives up after 100s."},
+    {.key = "cpu_budget", .type = T_DURATION, .def = "1s",
+     .flags = F_ABOVE_LO, .lo = 0, .hi = 60, .off = SVC(cpu_budget),
+     .descr = "Most time the policy's Lua may run without waiting. Past it the request is "
+              "stopped with `default_action` and the log names the check and file:line; code "
+              "that cannot be stopped (a loop compiled by the JIT, one long C call) makes "
+              "outpostd exit at twice the budget (at least 1s more) for its supervisor to "
+              "restart it. See docs/reliability.md."},
     {.key = "default_action", .type = T_STRING,
      .def = "451 4.3.5 policy service unavailable, try again later", .flags = F_NONEMPTY,
      .off = SVC(default_action), .check = check_action,

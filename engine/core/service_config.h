@@ -12,6 +12,7 @@ typedef struct {
     int line;
     char *policy;         /* absolute path of the policy file */
     double deadline;      /* seconds; default 10 */
+    double cpu_budget;    /* seconds of Lua between two waits (core/watchdog.h) */
     char *default_action; /* Postfix action text; default "451 4.3.5 ..." */
     /* milter: the answer at end of message when the header exceeded what
      * the session keeps (proto/milter_session.h); a refusal */

@@ -1,11 +1,13 @@
 #include "core/vm.h"
 
 #include "core/log.h"
+#include "core/watchdog.h"
 #include "lua/lua_api_request.h"
 #include "core/mem.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <luajit.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -211,6 +213,43 @@ void op_vm_set_config(lua_State *L, const op_config_t *cfg)
     lua_setfield(L, LUA_REGISTRYINDEX, "outpost.config");
 }
 
+/* What the error handler of a request that hit the cap may still use: its
+ * traceback, the log line. */
+#define MEM_SLACK (1u << 20)
+
+/* Past 7/8 of the cap the run is stopped at its next instruction, with a
+ * Lua error that says where (a memory error says nowhere: Lua calls no
+ * error handler for it); past the cap (one large allocation) growth is
+ * refused. */
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    op_lua_mem_t *m = ud;
+    if (nsize > osize && m->armed) {
+        size_t want = m->total + (nsize - osize);
+        if (want > m->max + (m->refused ? MEM_SLACK : 0)) {
+            m->refused = 1;
+            return NULL;
+        }
+        if (want > m->max - m->max / 8 && !m->stopped) {
+            m->stopped = 1;
+            op_watchdog_stop_run("its generation's Lua reached 7/8 of lua_memory_max");
+        }
+    }
+    void *p = m->f(m->ud, ptr, osize, nsize);
+    if (p != NULL || nsize == 0)
+        m->total = m->total - osize + nsize;
+    return p;
+}
+
+static void cap_memory(op_gen_t *gen)
+{
+    lua_State *L = gen->L;
+    gen->mem.f = lua_getallocf(L, &gen->mem.ud);
+    gen->mem.total = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024u + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    gen->mem.max = gen->cfg->lua_memory_max;
+    lua_setallocf(L, capped_alloc, &gen->mem);
+}
+
 static void free_protos(op_gen_t *gen)
 {
     if (gen->proto == NULL || gen->services == NULL)
@@ -236,6 +275,11 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t 
     gen->cfg = cfg;
     gen->refs = 1;
     gen->proto = proto;
+    cap_memory(gen);
+    /* The interpreter runs every loop where the watchdog's hook can stop
+     * it; a compiled trace runs no hook (core/watchdog.h). */
+    if (!cfg->lua_jit)
+        luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_getfield(L, LUA_REGISTRYINDEX, OP_ACTION_MT);
     gen->action_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 

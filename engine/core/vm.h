@@ -58,6 +58,22 @@ typedef struct {
     void (*free)(void *slot);
 } op_gen_proto_t;
 
+/* The allocator of a generation's Lua: LuaJIT's own, wrapped to count what
+ * the generation holds.  Past max it refuses to grow, but only while a
+ * request's Lua runs (armed): there an allocation that fails raises a Lua
+ * error the request's coroutine catches.  Elsewhere the engine's own calls
+ * (lua_createtable for a request, a lookup's results pushed before a
+ * resume) are not protected, and a refusal would be a panic. */
+typedef struct {
+    lua_Alloc f;
+    void *ud;
+    size_t total;   /* bytes held */
+    size_t max;     /* lua_memory_max */
+    int armed;
+    int refused;    /* a growth was refused in the run in progress */
+    int stopped;    /* the run in progress was stopped past 7/8 of max */
+} op_lua_mem_t;
+
 struct op_gen {
     uint64_t number;        /* 1, 2, ... in load order; logged with requests */
     lua_State *L;
@@ -73,6 +89,7 @@ struct op_gen {
     int pool_ref[OP_GEN_POOL_MAX];
     int npool;
     const op_gen_proto_t *proto; /* the reader of services' proto slots, or NULL */
+    op_lua_mem_t mem;
 };
 
 /* Builds a generation from cfg (taking ownership of it even on failure):

@@ -54,11 +54,58 @@ safe.pairs = function(t)
     return next, t, nil
 end
 
-safe.string = copy(string, { dump = true })
-safe.table = copy(table)
-safe.math = copy(math)
-safe.bit = copy(bit)
-safe.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
+-- Shared tables are read-only: string, table, math, bit, os and the
+-- outpost.* modules are the same tables for every request and tenant of a
+-- generation, so a request that could assign string.lower or
+-- outpost.log would change what the next one runs.  A read-only table is
+-- an empty proxy: reads go through to the real one, assignments raise,
+-- its metatable is protected, pairs lists the real one, and rawset and
+-- table.insert refuse it.
+local frozen_tables = setmetatable({}, { __mode = "k" }) -- proxy -> the real table
+local host_rawset, host_insert, host_next = rawset, table.insert, next
+local function readonly(t, name)
+    local proxy = setmetatable({}, {
+        __index = t,
+        __newindex = function(_, k)
+            error("cannot assign " .. name .. "." .. tostring(k) .. ": " .. name .. " is shared " ..
+                "by every request and tenant, and read-only", 2)
+        end,
+        __metatable = name .. " (read-only)",
+        __pairs = function() return host_next, t, nil end,
+    })
+    frozen_tables[proxy] = t
+    return proxy
+end
+local function refuse_frozen(who, t)
+    if frozen_tables[t] then
+        error(who .. ": " .. getmetatable(t) .. " cannot be changed", 3)
+    end
+end
+safe.rawset = function(t, k, v)
+    refuse_frozen("rawset", t)
+    return host_rawset(t, k, v)
+end
+
+local table_copy = copy(table)
+table_copy.insert = function(t, ...)
+    refuse_frozen("table.insert", t)
+    return host_insert(t, ...)
+end
+-- math.randomseed would reseed the generator every request shares.
+safe.string = readonly(copy(string, { dump = true }), "string")
+safe.table = readonly(table_copy, "table")
+safe.math = readonly(copy(math, { randomseed = true }), "math")
+safe.bit = readonly(copy(bit), "bit")
+safe.os = readonly({ time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }, "os")
+-- getmetatable("").__index is the real string library: a policy sees a
+-- read-only view instead.
+local string_mt = raw_getmetatable("")
+local string_mt_view = readonly({ __index = safe.string }, "the string metatable")
+safe.getmetatable = function(v)
+    local mt = getmetatable(v)
+    if mt == string_mt then return string_mt_view end
+    return mt
+end
 
 local function file_exists(path)
     local f = io_open(path, "r")
@@ -88,7 +135,7 @@ local function sandbox_require(name)
     if m == LOADING then error("require: circular require of '" .. name .. "'", 2) end
     if m ~= nil then return m end
     if name:match("^outpost") and host_preload[name] and name ~= "outpost.sandbox" then
-        m = host_require(name) -- the engine's own C modules
+        m = readonly(host_require(name), name) -- the engine's own C modules
     else
         local rel = name:gsub("%.", "/")
         local path = lib_dir .. "/" .. rel .. ".lua"
@@ -106,6 +153,7 @@ local function sandbox_require(name)
         end
         m = res
         if m == nil then m = true end
+        if type(m) == "table" and name:match("^outpost%.") then m = readonly(m, name) end
         if M.frozen then M.freeze() end -- required lazily, inside a request
     end
     loaded[name] = m
@@ -205,8 +253,24 @@ end
 -- their traceback, so a failing policy does not kill the coroutine.
 local yield = coroutine.yield
 local traceback = debug.traceback
+local getinfo, getlocal = debug.getinfo, debug.getlocal
+-- The check outpost.pipeline was running where the error was raised: its
+-- loop keeps it in a local named `check`, which the log then names.
+local function running_check()
+    for level = 2, 100 do
+        if not getinfo(level, "l") then return nil end
+        for i = 1, 250 do
+            local name, v = getlocal(level, i)
+            if name == nil then break end
+            if name == "check" and type(v) == "table" and type(rawget(v, "id")) == "string" then
+                return rawget(v, "id")
+            end
+        end
+    end
+end
 local function with_traceback(e)
-    return traceback(tostring(e), 1)
+    local id = running_check()
+    return traceback((id and "check " .. id .. ": " or "") .. tostring(e), 1)
 end
 function M.worker(handler, req)
     while true do
@@ -215,4 +279,10 @@ function M.worker(handler, req)
 end
 
 M.require = sandbox_require
+-- For specs, which run in the host (never for policies: they cannot
+-- require outpost.sandbox): the table behind a read-only one, to stub a
+-- module's function the policies call.
+function M.writable(t)
+    return frozen_tables[t] or t
+end
 return M

@@ -35,6 +35,22 @@ describe("the policy sandbox", function()
         assert.matches("assignment to global 'counter' after loading", err)
     end)
 
+    it("keeps string, table, math and the outpost modules read-only for requests", function()
+        local on_request = sandbox.load_policy(fixtures .. "shared_tables_policy.lua").on_request
+        for _, what in ipairs { "string", "strmeta", "table", "math", "randomseed", "outpost",
+            "action", "rawset", "insert", "setmeta" } do
+            local ok, err = pcall(on_request, { attrs = { what = what } })
+            assert.is_false(ok, what)
+            err = tostring(err)
+            assert.is_truthy(err:find("read%-only") or err:find("protected metatable")
+                or err:find("randomseed' %(a nil value%)"), what .. ": " .. err)
+        end
+        assert.equal("ABC", ("abc"):upper())
+        assert.equal("gh", table.concat { "g", "h" })
+        assert.is_nil(rawget(math, 1))
+        assert.equal("function", type(sandbox.require("outpost.action").warn))
+    end)
+
     it("refuses a handler name with a typo", function()
         local ok, err = pcall(sandbox.load_policy, fixtures .. "typo_handler_policy.lua")
         assert.is_false(ok)

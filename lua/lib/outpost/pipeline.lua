@@ -311,42 +311,45 @@ function M.service(name, opts)
                 end
                 local answer, tags
                 for i = 1, n do
-                    local c = list[i]
-                    local mode = modes[c.id] or "enforce"
+                    -- named `check`: the CPU watchdog reports the id of the check it stops
+                    -- (engine/core/watchdog.c)
+                    local check = list[i]
+                    local mode = modes[check.id] or "enforce"
                     local action
                     if mode == "off" then
                         action = nil
-                    elseif c.counts and SETTLE[tx.stage] then
+                    elseif check.counts and SETTLE[tx.stage] then
                         -- without recipient_count every reservation is kept
                         if tx.instance ~= "" then limits().commit(tx.instance, tonumber(tx.attrs.recipient_count)) end
-                    elseif (c.stages == nil or c.stages[tx.stage == "" and "RCPT" or tx.stage])
-                        and not (c.per_recipient and tx.recipient == "") then
-                        action = c.fn(tx)
+                    elseif (check.stages == nil
+                            or check.stages[tx.stage == "" and "RCPT" or tx.stage])
+                        and not (check.per_recipient and tx.recipient == "") then
+                        action = check.fn(tx)
                     end
                     if action ~= nil then
                         if not A.is_action(action) then
-                            error(c.id .. ": a check returns nil or an outpost.action, not a " ..
+                            error(check.id .. ": a check returns nil or an outpost.action, not a " ..
                                 type(action), 0)
                         end
-                        local st = stats[c.id]
+                        local st = stats[check.id]
                         st.hits = st.hits + 1
                         if mode == "enforce" then
                             st.enforced = st.enforced + 1
-                            action.check = c.id
+                            action.check = check.id
                             answer = action
                             break
                         end
                         if mode == "tag" then
                             st.tagged = st.tagged + 1
                             tags = tags or {}
-                            tags[#tags + 1] = { c.id, rawget(action, "tag") or action.text }
+                            tags[#tags + 1] = { check.id, rawget(action, "tag") or action.text }
                             outpost.log("notice", string.format("%s (%s) tagged: %s",
-                                c.id, c.description, tags[#tags][2]))
+                                check.id, check.description, tags[#tags][2]))
                         else
                             st.logged = st.logged + 1
-                            if logged then logged[c.id] = action.text end
+                            if logged then logged[check.id] = action.text end
                             outpost.log("notice", string.format(
-                                "%s (%s) log-only: would answer %s", c.id, c.description,
+                                "%s (%s) log-only: would answer %s", check.id, check.description,
                                 action.text))
                         end
                     end

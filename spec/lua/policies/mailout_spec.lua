@@ -15,7 +15,7 @@ local outpost = require "outpost"
 -- The table the policy uses: busted restores package.loaded between spec
 -- files, so a plain require could hand out another one (and a fake put on
 -- it would never be called).
-local limit = sandbox.require "outpost.limit"
+local limit = sandbox.writable(sandbox.require "outpost.limit")
 
 local policy = sandbox.load_policy(OUTPOST_TEST.lua_dir .. "/policies/mailout.lua")
 local ROOT = OUTPOST_TEST.lua_dir:gsub("/lua$", "")

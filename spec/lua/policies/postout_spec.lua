@@ -246,7 +246,7 @@ describe("postout", function()
         it("PO7 counters failing: 451 4.3.0 (a fake: the store cannot fail on demand)", function()
             -- the module table the policy calls (busted insulates spec
             -- files, so the spec's own require may give another table)
-            local plimit = sandbox.require("outpost.limit")
+            local plimit = sandbox.writable(sandbox.require("outpost.limit"))
             local real = plimit.reserve
             plimit.reserve = function() return nil, "unavailable" end
             local ok, a = pcall(ask)
