@@ -1,5 +1,5 @@
 /* The CPU watchdog: a request's Lua may run at most its service's
- * cpu_budget between two waits (docs/reliability-runaway.md).
+ * cpu_budget between two waits (docs/reliability.md).
  *
  * The loop thread only marks when a request's coroutine enters and leaves
  * lua_resume (two stores, no clock, no syscall); a thread of ours wakes
