@@ -53,6 +53,30 @@ void op__put_le(char *p, int64_t v)
         p[i] = (char)((uint64_t)v >> (8 * i));
 }
 
+void op__scan_open(op_rocks_t *c, op__scan_t *s, const op__key_t *lo, const op__key_t *hi,
+                   int records)
+{
+    s->ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(s->ro, hi->b, hi->n);
+    if (records)
+        op__rec_read_options(c, s->ro);
+    s->it = rocksdb_create_iterator(c->db, s->ro);
+    rocksdb_iter_seek(s->it, lo->b, lo->n);
+}
+
+int op__scan_close(op_rocks_t *c, op__scan_t *s)
+{
+    char *dberr = NULL;
+    rocksdb_iter_get_error(s->it, &dberr);
+    rocksdb_iter_destroy(s->it);
+    rocksdb_readoptions_destroy(s->ro);
+    if (dberr == NULL)
+        return 0;
+    op_error("counters: read of %s failed: %s", c->path, dberr);
+    free(dberr);
+    return OP_COUNTERS_EIO;
+}
+
 /* Buckets are signed times but sort as unsigned big-endian keys: the bias
  * keeps negative times (never expected, but a clock can be wrong) in order. */
 #define BIAS ((uint64_t)1 << 63)

@@ -156,26 +156,15 @@ static int load(op_rocks_t *c, const char *limit, const char *subject, op__win_t
     op__key_str(&lo, subject);
     hi = lo;
     hi.b[hi.n - 1] = 1; /* just past every key of this subject */
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
-    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    op__scan_t sc;
+    for (op__scan_open(c, &sc, &lo, &hi, 0); rocksdb_iter_valid(sc.it); rocksdb_iter_next(sc.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl), *val = rocksdb_iter_value(it, &vl);
+        const char *k = rocksdb_iter_key(sc.it, &kl), *val = rocksdb_iter_value(sc.it, &vl);
         if (kl != lo.n + 8 || vl != 16)
             continue;
         push(e, (int64_t)(op__get_be(k + kl - 8) - BIAS), op__get_le(val), op__get_le(val + 8));
     }
-    char *dberr = NULL;
-    rocksdb_iter_get_error(it, &dberr);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    if (dberr != NULL) {
-        op_error("counters: read of %s failed: %s", c->path, dberr);
-        free(dberr);
-        return OP_COUNTERS_EIO;
-    }
-    return 0;
+    return op__scan_close(c, &sc);
 }
 
 int op__mem_get(op_rocks_t *c, const char *limit, const char *subject, op__win_t **out)

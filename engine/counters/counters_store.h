@@ -141,6 +141,17 @@ int op__rec_apply(op_rocks_t *c, const char *key, size_t klen, int found, int64_
                   int64_t *deadline);
 /* Reads of records use the snapshot of the last settled group. */
 void op__rec_read_options(op_rocks_t *c, rocksdb_readoptions_t *ro);
+/* A scan of the store's keys in [lo, hi), positioned at lo.  hi must
+ * outlive the scan (RocksDB keeps a pointer to the bound); with records,
+ * the reads see the snapshot of the last settled group (op__rec_read_options). */
+typedef struct {
+    rocksdb_readoptions_t *ro;
+    rocksdb_iterator_t *it;
+} op__scan_t;
+void op__scan_open(op_rocks_t *c, op__scan_t *s, const op__key_t *lo, const op__key_t *hi,
+                   int records);
+/* Ends the scan: 0, or OP_COUNTERS_EIO when the iterator failed (logged). */
+int op__scan_close(op_rocks_t *c, op__scan_t *s);
 /* Calls fn for each record key with prefix that a group wrote (repeats possible). */
 void op__rec_keys(op_rocks_t *c, const char *prefix, size_t plen,
                   void (*fn)(void *data, const char *key, size_t klen), void *data);

@@ -302,15 +302,12 @@ static int load_instance_store(op_rocks_t *c, const char *instance, entry_t **ou
     op__key_str(&lo, instance);
     hi = lo;
     hi.b[hi.n - 1] = 1;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
-    op__rec_read_options(c, ro);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
     size_t n = 0, cap = 4;
     entry_t *e = op_malloc(cap * sizeof *e);
-    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    op__scan_t sc;
+    for (op__scan_open(c, &sc, &lo, &hi, 1); rocksdb_iter_valid(sc.it); rocksdb_iter_next(sc.it)) {
         size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
+        const char *k = rocksdb_iter_key(sc.it, &kl), *v = rocksdb_iter_value(sc.it, &vl);
         if (vl != 16 || kl > sizeof e->key)
             continue;
         if (n == cap) {
@@ -328,13 +325,7 @@ static int load_instance_store(op_rocks_t *c, const char *instance, entry_t **ou
         e[n].r.deadline = op__get_le(v + 8);
         n++;
     }
-    char *dberr = NULL;
-    rocksdb_iter_get_error(it, &dberr);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    if (dberr != NULL) {
-        op_error("counters: read of %s failed: %s", c->path, dberr);
-        free(dberr);
+    if (op__scan_close(c, &sc) < 0) {
         free(e);
         return OP_COUNTERS_EIO;
     }
@@ -528,13 +519,10 @@ int op__resv_forget_subject(op_rocks_t *c, rocksdb_writebatch_t *wb, const char 
     op__key_t lo, hi;
     op__key_init(&lo, 'r');
     op__key_init(&hi, 's');
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, hi.b, hi.n);
-    op__rec_read_options(c, ro);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, ro);
-    for (rocksdb_iter_seek(it, lo.b, lo.n); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    op__scan_t sc;
+    for (op__scan_open(c, &sc, &lo, &hi, 1); rocksdb_iter_valid(sc.it); rocksdb_iter_next(sc.it)) {
         size_t kl;
-        const char *k = rocksdb_iter_key(it, &kl);
+        const char *k = rocksdb_iter_key(sc.it, &kl);
         resv_t r;
         if (parse_resv(k, kl, &r) == 0 && strcmp(r.limit, limit) == 0 &&
             strcmp(r.subject, subject) == 0) {
@@ -543,15 +531,8 @@ int op__resv_forget_subject(op_rocks_t *c, rocksdb_writebatch_t *wb, const char 
             op__dl_forget(c, k, kl);
         }
     }
-    char *dberr = NULL;
-    rocksdb_iter_get_error(it, &dberr);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    if (dberr != NULL) {
-        op_error("counters: read of %s failed: %s", c->path, dberr);
-        free(dberr);
+    if (op__scan_close(c, &sc) < 0)
         return OP_COUNTERS_EIO;
-    }
     forget_t f = {limit, subject, NULL, 0};
     op__rec_keys(c, lo.b, lo.n, forget_group_key, &f); /* and those not yet in the store */
     for (size_t i = 0; i < f.n; i++) {
