@@ -232,7 +232,10 @@ CTEST(a_silent_server_costs_timeout_times_tries)
         double took = (double)(uv_hrtime() - t0) / 1e9;
         fprintf(stderr, "  # a silent server: timeout after %.3f s (c-ares alone: 1.4 s)\n", took);
         CHECK_INT(g.status, OP_DNS_TIMEOUT);
-        CHECK(took >= 0.55 && took < 0.8); /* the loop's clock may lag a few ms */
+        /* The budget is checked on c-ares's timer, which may fire up to one
+         * wait late on a busy machine (0.805 s seen once in CI); without
+         * the budget either round takes 1.4 s, so 1.1 still tells them apart. */
+        CHECK(took >= 0.55 && took < 1.1);
     }
     int never = 0;
     ctest_run_until(&loop, &never, 1.0); /* c-ares gives up on the first: dropped */
