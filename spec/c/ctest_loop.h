@@ -26,4 +26,21 @@ static inline int ctest_run_until(uv_loop_t *loop, const int *done, double secs)
     return *done;
 }
 
+static void ctest_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* One turn of the loop, as the daemon's (it has listeners to wait for, so
+ * its poll phase and what runs after it happen even with nothing ready). */
+static inline void ctest_turn(uv_loop_t *loop)
+{
+    uv_timer_t tick;
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, ctest_tick, 0, 0);
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
 #endif

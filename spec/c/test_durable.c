@@ -2,6 +2,7 @@
  * test's: a store's sync once per loop iteration, one at a time, and what
  * each waiter is told. */
 #include "ctest.h"
+#include "ctest_loop.h"
 #include "core/durable.h"
 
 static int sync_answer, syncs;
@@ -34,21 +35,6 @@ static void waiter_init(waiter_t *t)
     *t = (waiter_t){.w = {.covered = on_covered, .released = on_released}, .rc = 99};
 }
 
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
-/* One turn of the loop, as the daemon's (it has listeners to wait for). */
-static void turn(uv_loop_t *loop)
-{
-    uv_timer_t tick;
-    uv_timer_init(loop, &tick);
-    uv_timer_start(&tick, on_tick, 0, 0);
-    uv_run(loop, UV_RUN_NOWAIT);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-}
 
 static void down(uv_loop_t *loop)
 {
@@ -63,7 +49,7 @@ CTEST(not_armed_nothing_waits_or_syncs)
     uv_loop_init(&loop);
     op_durable_register(&loop, store_sync, NULL);
     CHECK_INT(op_durable_armed(), 0);
-    turn(&loop);
+    ctest_turn(&loop);
     CHECK_INT(syncs, 0);
     down(&loop);
 }
@@ -82,7 +68,7 @@ CTEST(an_armed_barrier_syncs_once_and_releases_every_waiter)
     op_durable_wait(&b.w);
     op_durable_wait(&a.w); /* already waiting: once */
     CHECK(op_durable_waiting(&a.w));
-    turn(&loop);
+    ctest_turn(&loop);
     CHECK_INT(syncs, 1);
     CHECK_INT(a.covered, 1);
     CHECK_INT(a.released, 1);
@@ -108,14 +94,14 @@ CTEST(a_pending_sync_fails_the_waiters_it_covers)
     op_durable_wait(&a.w);
     op_durable_wait(&gone.w);
     sync_answer = OP_DURABLE_PENDING;
-    turn(&loop);
+    ctest_turn(&loop);
     CHECK_INT(syncs, 1);
     CHECK_INT(a.covered, 1);
     CHECK_INT(a.released, 0);
     op_durable_cancel(&gone.w);
     op_durable_arm(); /* the next request's write */
     op_durable_wait(&later.w);
-    turn(&loop);
+    ctest_turn(&loop);
     CHECK_INT(syncs, 1); /* one at a time */
     op_durable_done(-5);
     CHECK_INT(a.released, 1);
@@ -123,7 +109,7 @@ CTEST(a_pending_sync_fails_the_waiters_it_covers)
     CHECK_INT(gone.released, 0);
     CHECK_INT(later.released, 0); /* waits for the next sync */
     sync_answer = 0;
-    turn(&loop);
+    ctest_turn(&loop);
     CHECK_INT(syncs, 2);
     CHECK_INT(later.covered, 1);
     CHECK_INT(later.released, 1);

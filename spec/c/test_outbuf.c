@@ -1,6 +1,7 @@
 /* outbuf and the durability barrier (core/durable.h): held answers leave
  * only once the writes they report are durable, over a real socket pair. */
 #include "ctest.h"
+#include "ctest_loop.h"
 #include "core/outbuf.h"
 
 #include <errno.h>
@@ -24,21 +25,6 @@ static void on_written(op_outbuf_t *ob, int status)
     written_status = status;
 }
 
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
-/* One turn of the loop, as the daemon's (it has listeners to wait for). */
-static void turn(uv_loop_t *loop)
-{
-    uv_timer_t tick;
-    uv_timer_init(loop, &tick);
-    uv_timer_start(&tick, on_tick, 0, 0);
-    uv_run(loop, UV_RUN_NOWAIT);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-}
 
 /* What the peer received so far. */
 static void received(int fd, char *buf, size_t cap)
@@ -92,7 +78,7 @@ CTEST(answers_wait_for_the_barrier)
     received(r.peer, got, sizeof got);
     CHECK_STR(got, ""); /* held */
     run_answer = 0;
-    turn(&r.loop);
+    ctest_turn(&r.loop);
     CHECK_INT(runs, 1);
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "B");
@@ -111,13 +97,13 @@ CTEST(a_run_under_way_lets_go_only_what_it_covers)
     op_outbuf_append(&r.ob, "C", 1);
     op_outbuf_flush(&r.ob);
     run_answer = OP_DURABLE_PENDING;
-    turn(&r.loop);
+    ctest_turn(&r.loop);
     CHECK_INT(runs, 1);
     op_durable_arm(); /* the next request's write */
     op_outbuf_need(&r.ob, op_durable_ticket());
     op_outbuf_append(&r.ob, "D", 1);
     op_outbuf_flush(&r.ob);
-    turn(&r.loop);
+    ctest_turn(&r.loop);
     CHECK_INT(runs, 1); /* no second run while the first is under way */
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "");
@@ -125,7 +111,7 @@ CTEST(a_run_under_way_lets_go_only_what_it_covers)
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "C");
     run_answer = 0;
-    turn(&r.loop);
+    ctest_turn(&r.loop);
     CHECK_INT(runs, 2);
     received(r.peer, got, sizeof got);
     CHECK_STR(got, "D");
@@ -142,7 +128,7 @@ CTEST(a_failed_run_drops_the_held_answers)
     op_outbuf_append(&r.ob, "E", 1);
     op_outbuf_flush(&r.ob);
     run_answer = OP_DURABLE_PENDING;
-    turn(&r.loop);
+    ctest_turn(&r.loop);
     op_durable_done(-5);
     CHECK_INT(written_calls, 1);
     CHECK_INT(written_status, UV_EIO); /* the connection closes */
@@ -166,7 +152,7 @@ CTEST(answers_without_a_ticket_never_wait)
     op_outbuf_append(&r.ob, "F", 1);
     op_outbuf_flush(&r.ob);
     run_answer = OP_DURABLE_PENDING;
-    turn(&r.loop); /* the sync starts and does not end */
+    ctest_turn(&r.loop); /* the sync starts and does not end */
     int fds[2];
     CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     uv_pipe_init(&r.loop, &other.pipe, 0);
@@ -184,7 +170,7 @@ CTEST(answers_without_a_ticket_never_wait)
     CHECK_INT(written_status, UV_EIO);
     CHECK_INT(op_durable_ticket_state(t), 1);
     run_answer = -5;
-    turn(&r.loop);
+    ctest_turn(&r.loop);
     CHECK_INT(op_durable_ticket_state(t), -1);
     op_outbuf_need(&other.ob, t);
     op_outbuf_append(&other.ob, "H", 1);
