@@ -35,6 +35,20 @@ enum {
 
 typedef struct op__config_ctx ctx_t;
 
+/* A key whose value is a template (config_template.c): what its caller
+ * fills in, so a mistake is reported at the key's line when the file is
+ * read, not by every request that uses it.  A row declares it with
+ * .tmpl = OP_FILTER_TEMPLATE(1), or a literal for other kinds. */
+enum { OP_TMPL_NO_TENANT, OP_TMPL_MAY_TENANT, OP_TMPL_NEEDS_TENANT };
+typedef struct {
+    unsigned args; /* the caller's arguments, %s (in order) or %1..%N; each must be used */
+    int filter;    /* an RFC 4515 filter once filled (placeholders only in assertion values) */
+    int tenant;    /* OP_TMPL_*: whether %t (the tenant) is unknown, allowed or required */
+} op_conf_template_t;
+#define OP_FILTER_TEMPLATE(n) (&(const op_conf_template_t){.args = (n), .filter = 1})
+/* 0, or -1 with what is wrong with v (and where in it) in msg. */
+int op__config_template_check(const op_conf_template_t *t, const char *v, char *msg, size_t msglen);
+
 /* One key.  off (and count_off) locate the field in the section's struct;
  * in a section without a struct (size 0, not in_config) they are unused:
  * each key has a slot of its own (op_conf_slot_t). */
@@ -53,6 +67,7 @@ typedef struct {
     size_t off;           /* of the field in the section's struct */
     size_t count_off;     /* T_LIST: of the element count */
     int (*check)(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj);
+    const op_conf_template_t *tmpl; /* T_STRING: the value is a template of this kind */
 } key_def_t;
 
 /* A section a module registers.  The struct of a named section begins

@@ -160,7 +160,7 @@ int op__config_convert_scalar(ctx_t *c, const op_conf_section_t *sec, const key_
                               const op_conf_node_t *at, const char *where, const char *v, void *obj)
 {
     char *field = op__config_field(sec, k, obj);
-    char buf[160];
+    char buf[256];
     double x;
 
     if (v[0] == '\0' && ((k->flags & F_NONEMPTY) || k->type == T_PATH))
@@ -169,6 +169,8 @@ int op__config_convert_scalar(ctx_t *c, const op_conf_section_t *sec, const key_
     case T_STRING:
         if ((k->flags & F_NAME) && !op__config_valid_name(v))
             return fail(c, at, where, "%s: bad name '%s' (letters, digits, '.', '_', '-')", k->key, v);
+        if (k->tmpl != NULL && op__config_template_check(k->tmpl, v, buf, sizeof buf) < 0)
+            return fail(c, at, where, "%s: %s", k->key, buf);
         *(char **)field = op_strdup(v);
         break;
     case T_PATH:

@@ -3,11 +3,39 @@
 
 #include "config/config_schema.h"
 
+#include <ldap.h>
+#include <string.h>
+#include <strings.h>
+
 #define LDAP(f) offsetof(op_ldap_config_t, f)
+
+/* A URI libldap cannot use fails every connection attempt, not the start,
+ * so it is refused when the file is read, at its own line. */
+static int check_uris(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    const op_ldap_config_t *l = obj;
+    static const char *const schemes[] = {"ldap://", "ldaps://", "ldapi://"};
+    for (size_t i = 0; i < l->nuris; i++) {
+        const char *u = l->uris[i];
+        const op_conf_node_t *el = i < at->nchildren ? &at->children[i] : at;
+        int known = 0;
+        for (size_t j = 0; j < sizeof schemes / sizeof schemes[0]; j++)
+            known |= strncasecmp(u, schemes[j], strlen(schemes[j])) == 0;
+        if (!known)
+            return op__config_fail(c, el, where, "uris: '%s': unsupported scheme '%.*s' (ldap://, "
+                                   "ldaps:// or ldapi://)", u, (int)strcspn(u, ":/"), u);
+        LDAPURLDesc *d = NULL;
+        int rc = ldap_url_parse(u, &d);
+        ldap_free_urldesc(d);
+        if (rc != LDAP_URL_SUCCESS)
+            return op__config_fail(c, el, where, "uris: '%s' is not an LDAP URI (e.g. ldap://HOST:PORT/)", u);
+    }
+    return 0;
+}
 
 static const key_def_t rows[] = {
     {.key = "uris", .type = T_LIST, .doc_def = "empty",
-     .doc_type = "list of URIs", .off = LDAP(uris), .count_off = LDAP(nuris),
+     .doc_type = "list of URIs", .off = LDAP(uris), .count_off = LDAP(nuris), .check = check_uris,
      .descr = "Servers, tried in order: `ldap://HOST:PORT/` or `ldaps://HOST:PORT/`. A connection "
               "uses the first that answers; when it breaks, the next attempt starts again at the first."},
     {.key = "bind_dn", .type = T_STRING, .doc_def = "none (anonymous)",

@@ -3,6 +3,7 @@
  * give; and docs/config.md must contain the generated reference verbatim. */
 #include "config/conf_parse.h"
 #include "config/config.h"
+#include "config/config_schema.h"
 #include "ctest.h"
 #include "core/log.h"
 
@@ -598,6 +599,31 @@ static const struct error_case {
      "2: expected end of line or ';' after the value of 'user', found 'post'", NULL},
     {"missing value", "daemon {\n  user =\n}\n", "2: expected a value after 'user =', found end of line", NULL},
     {"unexpected character", "daemon {\n  user = $x\n}\n", "2: unexpected character '$'", NULL},
+    {"ldap URI scheme", LISTENER SERVICE "ldap {\n  uris = [ldap://127.0.0.1:389/,\n    \"http://ldap.example.org/\"]\n}\n",
+     "8: ldap: uris: 'http://ldap.example.org/': unsupported scheme 'http' (ldap://, ldaps:// or ldapi://)", NULL},
+    {"ldap URI malformed", LISTENER SERVICE "ldap {\n  uris = [\"ldap://127.0.0.1:port/\"]\n}\n",
+     "7: ldap: uris: 'ldap://127.0.0.1:port/' is not an LDAP URI", NULL},
+    /* filter templates (directory { }): each caught at its own line */
+    {"filter unbalanced (", LISTENER SERVICE "directory {\n  base = \"dc=x\"\n  user_filter = \"(&(objectClass=person)(uid=%s)\"\n}\n",
+     "8: directory: user_filter: unbalanced '(': missing ')'", NULL},
+    {"filter unbalanced )", LISTENER SERVICE "directory {\n  address_filter = \"(mail=%1))\"\n}\n",
+     "7: directory: address_filter: text after the filter's closing ')'", NULL},
+    {"filter unknown placeholder", LISTENER SERVICE "directory {\n  user_filter = \"(uid=%u)\"\n}\n",
+     "7: directory: user_filter: unknown placeholder '%u' (this key takes %s or %1, %%)", NULL},
+    {"filter argument 2 of 1", LISTENER SERVICE "directory {\n  domain_filter = \"(|(associatedDomain=%1)(cn=%2))\"\n}\n",
+     "7: directory: domain_filter: placeholder '%2' names argument 2; this key is given 1", NULL},
+    {"filter without its argument", LISTENER SERVICE "directory {\n  function_filter = \"(objectClass=app)\"\n}\n",
+     "7: directory: function_filter: argument 1 is not used", NULL},
+    {"filter placeholder as attribute", LISTENER SERVICE "directory {\n  user_filter = \"(%s=x)\"\n}\n",
+     "7: directory: user_filter: a placeholder stands for a value, not an attribute name", NULL},
+    {"filter without parentheses", LISTENER SERVICE "directory {\n  user_filter = \"uid=%s\"\n}\n",
+     "7: directory: user_filter: expected '('", NULL},
+    {"filter empty and", LISTENER SERVICE "directory {\n  protected_filter = \"(&)(mail=%1)\"\n}\n",
+     "7: directory: protected_filter: '&' takes at least one filter", NULL},
+    {"filter bad escape", LISTENER SERVICE "directory {\n  user_filter = \"(&(uid=%s)(cn=a\\\\zz))\"\n}\n",
+     "7: directory: user_filter: '\\' in a value must start an escape", NULL},
+    {"filter missing operator", LISTENER SERVICE "directory {\n  user_filter = \"(&(uid=%s)(objectClass))\"\n}\n",
+     "7: directory: user_filter: expected =, ~=, >=, <= or :=", NULL},
 };
 
 CTEST(config_errors)
@@ -616,6 +642,29 @@ CTEST(config_errors)
         op_config_free(cfg);
     }
     cleanup();
+}
+
+/* The template validator for keys to come: a group DN pattern that must
+ * name the tenant (%t), and filters of more than one argument. */
+CTEST(template_kinds)
+{
+    char msg[256];
+    const op_conf_template_t group = {.tenant = OP_TMPL_NEEDS_TENANT};
+    CHECK_INT(op__config_template_check(&group, "cn=tenant-%t-apps,ou=groups,dc=x", msg, sizeof msg), 0);
+    CHECK_INT(op__config_template_check(&group, "cn=apps,ou=groups,dc=x", msg, sizeof msg), -1);
+    CHECK(strstr(msg, "has no %t: the tenant must be part of it") != NULL);
+    CHECK_INT(op__config_template_check(&group, "cn=%s,ou=groups", msg, sizeof msg), -1);
+    CHECK(strstr(msg, "unknown placeholder '%s' (this key takes %t, %%)") != NULL);
+    CHECK_INT(op__config_template_check(OP_FILTER_TEMPLATE(1), "(uid=%t)", msg, sizeof msg), -1);
+    CHECK(strstr(msg, "unknown placeholder '%t'") != NULL);
+    const op_conf_template_t two = {.args = 2, .filter = 1, .tenant = OP_TMPL_MAY_TENANT};
+    CHECK_INT(op__config_template_check(&two, "(&(member=%1)(cn=tenant-%t-%2)(!(x~=%%)))", msg, sizeof msg), 0);
+    CHECK_INT(op__config_template_check(&two, "(&(member=%s)(cn=%s)(cn:dn:2.5.13.5:=a)(o;lang-de>=\\2a))",
+                                        msg, sizeof msg), 0);
+    CHECK_INT(op__config_template_check(&two, "(&(member=%s)(cn>=a*))", msg, sizeof msg), -1);
+    CHECK(strstr(msg, "'*' is only allowed after '='") != NULL);
+    CHECK_INT(op__config_template_check(&two, "(!(a=%1)(b=%2))", msg, sizeof msg), -1);
+    CHECK(strstr(msg, "'!' takes exactly one filter at offset 14") != NULL);
 }
 
 CTEST(config_error_nesting_too_deep)
