@@ -73,6 +73,12 @@ typedef struct {
 op_config_t *op_config_load(const char *path, char *err, size_t errlen);
 void op_config_free(op_config_t *cfg);
 
+/* What a start would fail on beyond the file itself (config_host.c): the
+ * daemon's user and group exist, the files it reads as that user are
+ * readable, the directories it creates can be.  `outpostd --check` runs
+ * it; 0, or -1 with "FILE:LINE: message" (the key's line) in err. */
+int op_config_preflight(const op_config_t *cfg, char *err, size_t errlen);
+
 const op_service_conf_t *op_config_service(const op_config_t *cfg, const char *name);
 
 /* The converted settings of a section a module registered: its struct

@@ -89,6 +89,11 @@ typedef struct op_conf_section {
     /* Rules against other sections, run once every section is read (the
      * listeners and services are in c->cfg): 0, or -1 from fail. */
     int (*finish)(ctx_t *c);
+    /* What a start needs of the machine for this section's keys (users,
+     * files, directories), run by `outpostd --check` through
+     * op_config_preflight (config_host.c), never on a reload: 0, or -1
+     * from fail at the key's line (op__config_key_node). */
+    int (*preflight)(ctx_t *c);
 } op_conf_section_t;
 
 /* The head of every named section's struct. */
@@ -159,6 +164,27 @@ void op__config_convert_default_list(const op_conf_section_t *sec, const key_def
 extern const char *const op__config_type_names[];
 /* "debug, info, notice" from "debug|info|notice". */
 const char *op__config_enum_list(const char *values, char *buf, size_t len);
+
+/* config_host.c: helpers of the sections' preflight rules. */
+typedef struct {
+    unsigned uid, gid; /* the daemon's, after the start */
+    int set;           /* daemon { user/group } given */
+    int changes;       /* set, and this process may become them (root) */
+} op_conf_identity_t;
+/* The node of key in the item-th block of section (or the block, or the
+ * file's root when the key or the block is absent: a default). */
+const op_conf_node_t *op__config_key_node(const op_config_t *cfg, const char *section, size_t item,
+                                          const char *key);
+/* The daemon's user and group as the start resolves them; -1 when one
+ * does not exist. */
+int op__config_identity(const op_config_t *cfg, op_conf_identity_t *id);
+/* 0 when the daemon's user may access(2) path with mode, else an errno. */
+int op__config_access_as(const op_config_t *cfg, const char *path, int mode);
+/* dir exists as a directory, or the start can create it (mkdir -p as the
+ * user it is started by); else fail's -1.  what names the key. */
+int op__config_creatable_dir(ctx_t *c, const op_conf_node_t *at, const char *where, const char *what,
+                             const char *dir);
+int op__daemon_preflight(ctx_t *c);
 
 /* daemon { log_level }: the op_log_level_t of a name the row lists. */
 int op__config_log_level_code(const char *v);

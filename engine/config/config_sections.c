@@ -87,7 +87,7 @@ static const key_def_t request_limits_rows[] = {
 
 static const op_conf_section_t daemon_section = {
     .name = "daemon", .descr = "Process-wide settings. Optional, at most once.",
-    .keys = OP_CONF_ROWS(daemon_rows), .in_config = 1,
+    .keys = OP_CONF_ROWS(daemon_rows), .in_config = 1, .preflight = op__daemon_preflight,
 };
 
 static const op_conf_section_t request_limits_section = {

@@ -384,6 +384,11 @@ int op_daemon_check(const char *config_path)
         fprintf(stderr, "outpostd: %s\n", err);
         return 1;
     }
+    if (op_config_preflight(cfg, err, sizeof err) < 0) { /* what a start needs of the machine */
+        fprintf(stderr, "outpostd: %s\n", err);
+        op_config_free(cfg);
+        return 1;
+    }
     size_t nl = cfg->nlisteners, ns = cfg->nservices;
     op_gen_t *gen = op_gen_create(cfg, 1, &op_milter_gen_proto, err, sizeof err);
     if (gen == NULL) {

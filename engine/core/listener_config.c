@@ -8,6 +8,8 @@
 #include "lib/netset.h"
 
 #include <arpa/inet.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -165,12 +167,42 @@ static void listener_free(void *obj)
     free(l->host);
 }
 
+/* What opening a unix listener needs at the start (listener.c, before
+ * the daemon changes users): the socket's directory, created when
+ * missing, and the owner and group the socket is given. */
+static int listener_preflight(ctx_t *c)
+{
+    const op_config_t *cfg = c->cfg;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const op_listener_conf_t *l = &cfg->listeners[i];
+        char where[96];
+        snprintf(where, sizeof where, "listener '%s'", l->name);
+        if (l->kind != OP_LISTEN_UNIX)
+            continue;
+        if (l->socket_owner != NULL && getpwnam(l->socket_owner) == NULL)
+            return fail(c, op__config_key_node(cfg, "listener", i, "socket_owner"), where,
+                        "socket_owner: user '%s' does not exist", l->socket_owner);
+        if (l->socket_group != NULL && getgrnam(l->socket_group) == NULL)
+            return fail(c, op__config_key_node(cfg, "listener", i, "socket_group"), where,
+                        "socket_group: group '%s' does not exist", l->socket_group);
+        char *dir = op_strdup(l->path), *slash = strrchr(dir, '/');
+        if (slash != NULL && slash != dir)
+            *slash = '\0';
+        int rc = op__config_creatable_dir(c, op__config_key_node(cfg, "listener", i, "listen"), where,
+                                          "the directory of the socket", dir);
+        free(dir);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 const op_conf_section_t op_listener_section = {
     .name = "listener", .named = 1, .repeatable = 1,
     .descr = "`listener NAME { }`: a socket on which Postfix connects. Repeatable, "
              "at least one; names and listen addresses must be unique.",
     .keys = OP_CONF_ROWS(rows), .size = sizeof(op_listener_conf_t),
-    .check = check_kind_only, .free = listener_free,
+    .check = check_kind_only, .free = listener_free, .preflight = listener_preflight,
 };
 
 _Static_assert(sizeof(op_proto_t) == sizeof(int), "enums are stored through an int");

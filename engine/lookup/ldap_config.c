@@ -4,8 +4,10 @@
 #include "config/config_schema.h"
 
 #include <ldap.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define LDAP(f) offsetof(op_ldap_config_t, f)
 
@@ -82,12 +84,32 @@ static const key_def_t rows[] = {
      .descr = "How long an answer without entries (or `nosuchobject`) is reused. Errors are never cached."},
 };
 
+/* The LDAP service starts after the daemon became its user: the password
+ * file is read then (a start fails on it), the CA file when each
+ * connection is made (every connection would fail).  Only with uris:
+ * without them there is no LDAP service. */
+static int ldap_preflight(ctx_t *c)
+{
+    const op_ldap_config_t *l = op_ldap_config(c->cfg);
+    const char *keys[] = {"bind_password_file", "ca_file"};
+    const char *paths[] = {l->bind_password_file, l->ca_file};
+    for (size_t i = 0; i < 2 && l->nuris > 0; i++) {
+        int err = paths[i] ? op__config_access_as(c->cfg, paths[i], R_OK) : 0;
+        if (err != 0)
+            return op__config_fail(c, op__config_key_node(c->cfg, "ldap", 0, keys[i]), "ldap",
+                                   "%s %s is not readable by %s: %s", keys[i], paths[i],
+                                   c->cfg->user ? c->cfg->user : "the user outpostd runs as",
+                                   strerror(err));
+    }
+    return 0;
+}
+
 const op_conf_section_t op_ldap_section = {
     .name = "ldap",
     .descr = "The LDAP directory `outpost.ldap` searches (engine/lookup/ldap_service.c): servers, binding, "
              "connection pool, timeouts and the answer cache. Optional, at most once; without "
              "`uris` there is no LDAP service and `outpost.ldap.search` raises.",
-    .keys = OP_CONF_ROWS(rows), .size = sizeof(op_ldap_config_t),
+    .keys = OP_CONF_ROWS(rows), .size = sizeof(op_ldap_config_t), .preflight = ldap_preflight,
 };
 
 const op_ldap_config_t *op_ldap_config(const op_config_t *cfg)

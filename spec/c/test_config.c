@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
@@ -665,6 +666,88 @@ CTEST(template_kinds)
     CHECK(strstr(msg, "'*' is only allowed after '='") != NULL);
     CHECK_INT(op__config_template_check(&two, "(!(a=%1)(b=%2))", msg, sizeof msg), -1);
     CHECK(strstr(msg, "'!' takes exactly one filter at offset 14") != NULL);
+}
+
+/* ---- what a start needs of the machine: outpostd --check's preflight ---- */
+
+static const struct preflight_case {
+    const char *name;
+    const char *text;
+    const char *want;   /* substring of the message, after "outpost.conf:" */
+    int root_only;      /* meaningful only when the test runs as root */
+} preflight_cases[] = {
+    {"unknown user", "daemon {\n  state_dir = st\n  user = no-such-user-x\n}\n" LISTENER SERVICE,
+     "3: daemon: user 'no-such-user-x' does not exist", 0},
+    {"unknown group", "daemon {\n  state_dir = st\n  group = no-such-group-x\n}\n" LISTENER SERVICE,
+     "3: daemon: group 'no-such-group-x' does not exist", 0},
+    {"state_dir not writable by the user", "daemon {\n  user = nobody\n  state_dir = ro\n}\n" LISTENER SERVICE,
+     "3: daemon: state_dir ", 0},
+    {"state_dir under a file", "daemon {\n  state_dir = afile/state\n}\n" LISTENER SERVICE,
+     "2: daemon: state_dir ", 0},
+    {"socket directory that cannot be created", "daemon {\n  state_dir = st\n}\n"
+     "listener a {\n  service = s\n  listen = unix:afile/run/a.sock\n}\n" SERVICE,
+     "6: listener 'a': the directory of the socket ", 0},
+    {"unknown socket_group", "daemon {\n  state_dir = st\n}\n"
+     "listener a {\n  listen = unix:run/a.sock\n  service = s\n  socket_group = no-such-group-x\n}\n" SERVICE,
+     "7: listener 'a': socket_group: group 'no-such-group-x' does not exist", 0},
+    {"missing bind_password_file", "daemon {\n  state_dir = st\n}\n" LISTENER SERVICE
+     "ldap {\n  uris = [ldap://127.0.0.1/]\n  bind_password_file = nosuch.pw\n}\n",
+     "11: ldap: bind_password_file ", 0},
+    {"bind_password_file the user cannot read", "daemon {\n  state_dir = st\n  user = nobody\n}\n"
+     LISTENER SERVICE "ldap {\n  uris = [ldap://127.0.0.1/]\n  bind_password_file = secret.pw\n}\n",
+     "12: ldap: bind_password_file ", 1},
+    {"missing ca_file", "daemon {\n  state_dir = st\n}\n" LISTENER SERVICE
+     "ldap {\n  uris = [ldaps://127.0.0.1/]\n  ca_file = /nonexistent/ca.pem\n}\n",
+     "11: ldap: ca_file /nonexistent/ca.pem is not readable", 0},
+};
+
+static void make_file(const char *name, const char *text, mode_t mode)
+{
+    FILE *f = fopen(in_dir(name, 0), "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0 || chmod(in_dir(name, 0), mode) != 0) {
+        perror(name);
+        exit(2);
+    }
+}
+
+CTEST(preflight_errors)
+{
+    write_conf(LISTENER SERVICE); /* makes tmpdir */
+    chmod(tmpdir, 0711);          /* reachable by the daemon's user (nobody) */
+    make_file("/afile", "x", 0644);
+    make_file("/secret.pw", "pw\n", 0600);
+    mkdir(in_dir("/ro", 0), 0500);
+    for (size_t i = 0; i < sizeof preflight_cases / sizeof preflight_cases[0]; i++) {
+        const struct preflight_case *pc = &preflight_cases[i];
+        if (pc->root_only && geteuid() != 0)
+            continue;
+        char err[512] = "", want[PATH_MAX + 512];
+        op_config_t *cfg = op_config_load(write_conf(pc->text), err, sizeof err);
+        CHECK(cfg != NULL); /* the file itself is fine */
+        if (cfg == NULL) {
+            fprintf(stderr, "  %s: %s\n", pc->name, err);
+            continue;
+        }
+        int rc = op_config_preflight(cfg, err, sizeof err);
+        snprintf(want, sizeof want, "%s:%s", conf, pc->want);
+        if (rc == 0 || strstr(err, want) == NULL) {
+            fprintf(stderr, "  %s:\n    got  \"%s\"\n    want \"%s\"\n", pc->name, rc ? err : "(passed)", want);
+            ctest_failed_here = 1;
+        }
+        op_config_free(cfg);
+    }
+    /* Missing directories the start creates are fine. */
+    op_config_t *cfg = load_ok("daemon {\n  state_dir = new/state\n}\n"
+                               "listener a {\n  service = s\n  listen = unix:new/run/a.sock\n}\n" SERVICE);
+    char err[512] = "";
+    CHECK(cfg != NULL && op_config_preflight(cfg, err, sizeof err) == 0);
+    if (err[0])
+        fprintf(stderr, "  %s\n", err);
+    op_config_free(cfg);
+    unlink(in_dir("/afile", 0));
+    unlink(in_dir("/secret.pw", 0));
+    rmdir(in_dir("/ro", 0));
+    cleanup();
 }
 
 CTEST(config_error_nesting_too_deep)

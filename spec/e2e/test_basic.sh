@@ -7,7 +7,13 @@ e2e_setup
 check "--help prints a man-page style text" bash -c "'$OUTPOSTD' --help | grep -q '^SYNOPSIS'"
 check "--version prints the version" bash -c "'$OUTPOSTD' --version | grep -qE '^outpostd [0-9]+\.[0-9]+'"
 check "an unknown option is a usage error (2)" bash -c "'$OUTPOSTD' --frobnicate 2>/dev/null; [ \$? -eq 2 ]"
-check "--check accepts the shipped configuration" "$OUTPOSTD" --check -c "$ROOT/conf/outpost.conf"
+# The shipped configuration where `make run` starts it: beside the example
+# directory's bind password, which make run writes (a copy here, with the
+# paths that were relative to conf/ made absolute).
+printf 'policyd-secret\n' > "$T/bind.pw"
+sed -e "s|\.\./var/example/ldap/bind.pw|$T/bind.pw|" -e "s|= \.\./|= $ROOT/|" -e "s|unix:\.\./|unix:$ROOT/|" \
+    -e "s|^daemon {|daemon {\n    lists_dir = $ROOT/conf/lists|" "$ROOT/conf/outpost.conf" > "$T/shipped.conf"
+check "--check accepts the shipped configuration" "$OUTPOSTD" --check -c "$T/shipped.conf"
 
 PORT=$((20000 + RANDOM % 20000))
 e2e_config <<EOF
@@ -60,6 +66,34 @@ sed 's/service = dunno/servise = dunno/' "$T/outpost.conf" > "$T/typo.conf"
 check "--check reports an unknown key with its line" bash -c \
     "'$OUTPOSTD' --check -c '$T/typo.conf' 2>&1 | grep -qE 'typo.conf:[0-9]+:.*servise'"
 check "--check exits non-zero on a mistake" bash -c "! '$OUTPOSTD' --check -c '$T/typo.conf' 2>/dev/null"
+
+# --check fails on whatever a start would fail on (or every request would
+# answer its default action for), at the key's own line.
+refused() { # what, the config's tail, pattern of the message
+    { cat "$T/outpost.conf"; printf '%s\n' "$2"; } > "$T/broken.conf"
+    check "--check refuses $1" bash -c \
+        "! out=\$('$OUTPOSTD' --check -c '$T/broken.conf' 2>&1) && grep -qE -- \"\$2\" <<<\"\$out\" || { echo \"#   \$out\"; false; }" _ "$3"
+}
+N=$(($(wc -l < "$T/outpost.conf") + 1)) # the first line of the tail
+refused "an unbalanced filter template" 'directory { user_filter = "(&(uid=%s)(objectClass=person)" }' \
+    "broken.conf:$N: directory: user_filter: unbalanced '\('"
+refused "an unknown placeholder" 'directory { address_filter = "(mail=%a)" }' \
+    "broken.conf:$N: directory: address_filter: unknown placeholder '%a'"
+refused "an LDAP URI of another scheme" 'ldap { uris = ["https://ldap.example.org/"] }' \
+    "broken.conf:$N: ldap: uris: 'https://ldap.example.org/': unsupported scheme"
+refused "an unreadable bind_password_file" "ldap {
+    uris = [ldap://127.0.0.1:1/]
+    bind_password_file = $T/no-such.pw
+}" "broken.conf:$((N + 2)): ldap: bind_password_file $T/no-such.pw is not readable"
+refused "a missing ca_file" 'ldap { uris = [ldaps://127.0.0.1:1/]; ca_file = /nonexistent/ca.pem }' \
+    "broken.conf:$N: ldap: ca_file /nonexistent/ca.pem is not readable"
+sed 's|^daemon {|daemon {\n    user = no-such-user-x|' "$T/outpost.conf" > "$T/user.conf"
+check "--check refuses an unknown user at its line" bash -c \
+    "'$OUTPOSTD' --check -c '$T/user.conf' 2>&1 | grep -q 'user.conf:2: daemon: user .no-such-user-x. does not exist'"
+sed "s|unix:$T/run/policy.sock|unix:$T/bind.pw/run/policy.sock|" \
+    "$T/outpost.conf" > "$T/sock.conf"
+check "--check refuses a socket whose directory cannot be made" bash -c \
+    "'$OUTPOSTD' --check -c '$T/sock.conf' 2>&1 | grep -qE 'sock.conf:[0-9]+: listener .unix.: the directory of the socket .* cannot be created'"
 
 e2e_start || exit 1
 
