@@ -29,10 +29,13 @@ static void on_connection(uv_stream_t *server, int status)
     op_session_accept(l, op_daemon_protocol(l->protocol));
 }
 
-static void free_strings(char **v, size_t n)
+static void free_contexts(op_listener_context_t *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].text);
+        free(v[i].service);
+        free(v[i].tenant);
+    }
     free(v);
 }
 
@@ -85,13 +88,18 @@ void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf)
 {
     free(l->service);
     free(l->tenant);
-    free_strings(l->allow_context, l->nallow_context);
+    free(l->unknown_action);
+    free_contexts(l->contexts, l->ncontexts);
     l->service = op_strdup(conf->service);
     l->tenant = op_strdup(conf->tenant ? conf->tenant : "");
-    l->nallow_context = conf->nallow_context;
-    l->allow_context = op_calloc(conf->nallow_context ? conf->nallow_context : 1, sizeof(char *));
-    for (size_t i = 0; i < conf->nallow_context; i++)
-        l->allow_context[i] = op_strdup(conf->allow_context[i]);
+    l->unknown_action = op_strdup(conf->unknown_context_action);
+    l->ncontexts = conf->ncontexts;
+    l->contexts = op_calloc(conf->ncontexts ? conf->ncontexts : 1, sizeof *l->contexts);
+    for (size_t i = 0; i < conf->ncontexts; i++) {
+        const op_listener_context_t *x = &conf->contexts[i];
+        l->contexts[i] = (op_listener_context_t){op_strdup(x->text), op_strdup(x->service),
+                                                 x->tenant ? op_strdup(x->tenant) : NULL};
+    }
     l->max_connections = conf->max_connections;
     l->max_per_peer = conf->max_per_peer;
     op_netset_free(l->allow_from);
@@ -104,16 +112,6 @@ void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf)
                 op_panic("listener %s: allow_from %s passed the config check: %s", l->name,
                          conf->allow_from[i], why);
     }
-}
-
-const char *op_listener_service_for(const op_listener_t *l, const char *context, size_t context_len)
-{
-    for (size_t i = 0; context_len > 0 && i < l->nallow_context; i++) {
-        const char *s = l->allow_context[i];
-        if (strlen(s) == context_len && memcmp(s, context, context_len) == 0)
-            return s;
-    }
-    return l->service;
 }
 
 /* A leftover socket file from a crashed daemon may be replaced; a socket a
@@ -248,7 +246,8 @@ void op_listener_unref(op_listener_t *l)
     free(l->path);
     free(l->service);
     free(l->tenant);
-    free_strings(l->allow_context, l->nallow_context);
+    free(l->unknown_action);
+    free_contexts(l->contexts, l->ncontexts);
     op_netset_free(l->allow_from);
     free(l->peers); /* empty: each connection gave its count back */
     free(l);

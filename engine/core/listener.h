@@ -4,6 +4,9 @@
 
 #include "config/config.h"
 #include "core/daemon.h"
+#include "core/log.h"
+
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -27,8 +30,17 @@ struct op_listener {
      * configured. */
     char *service;
     char *tenant;
-    char **allow_context;
-    size_t nallow_context;
+    op_listener_context_t *contexts; /* allow_context: policy_context values it takes */
+    size_t ncontexts;
+    char *unknown_action;            /* the answer to any other policy_context */
+    /* Unknown policy_context values logged in the last minute, so a
+     * misconfigured Postfix costs one line per value per minute; bounded,
+     * whatever the values (listener_context.c). */
+    struct op__seen_context {
+        uint64_t hash, at_ms;
+        unsigned long repeats; /* answered since it was logged */
+    } seen[32];
+    op_log_limit_t seen_overflow;
     /* Caps (listener_config.h), followed on reload, and the counts they
      * bound. */
     size_t max_connections, max_per_peer;
@@ -67,8 +79,15 @@ void op_listener_close(op_listener_t *l);
 void op_listener_ref(op_listener_t *l);
 void op_listener_unref(op_listener_t *l);
 
-/* The service that answers a request on l: the policy_context value when
- * the listener allows it, else the listener's service. */
-const char *op_listener_service_for(const op_listener_t *l, const char *context, size_t context_len);
+/* The service and tenant that answer a request on l with the given
+ * policy_context (listener_context.c): the listener's for an empty one or
+ * one equal to its service, else the allow_context entry it equals.
+ * Returns -1 for a value the listener does not allow: answer
+ * l->unknown_action and report it with op_listener_unknown_context. */
+int op_listener_route(const op_listener_t *l, const char *context, size_t context_len,
+                      const char **service, const char **tenant);
+/* Logs that context was refused: once per distinct value per minute. */
+void op_listener_unknown_context(op_listener_t *l, const char *peer, const char *context,
+                                 size_t context_len, uint64_t now_ms);
 
 #endif

@@ -102,6 +102,32 @@ static int check_allow_from(ctx_t *c, const op_conf_node_t *at, const char *wher
     return rc;
 }
 
+/* allow_context entries: "SERVICE" or "SERVICE:TENANT", both names.
+ * Whether the services exist is checked once every section is read. */
+static int check_allow_context(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    op_listener_conf_t *l = obj;
+    l->contexts = op_calloc(l->nallow_context ? l->nallow_context : 1, sizeof *l->contexts);
+    for (size_t i = 0; i < l->nallow_context; i++) {
+        const char *v = l->allow_context[i], *colon = strchr(v, ':');
+        const op_conf_node_t *el = i < at->nchildren ? &at->children[i] : at;
+        op_listener_context_t *x = &l->contexts[l->ncontexts++];
+        x->text = op_strdup(v);
+        x->service = colon ? op_strndup(v, (size_t)(colon - v)) : op_strdup(v);
+        x->tenant = colon ? op_strdup(colon + 1) : NULL;
+        if (!op__config_valid_name(x->service) || (x->tenant && !op__config_valid_name(x->tenant)))
+            return fail(c, el, where, "allow_context: bad entry '%s' (SERVICE or SERVICE:TENANT, "
+                        "each letters, digits, '.', '_', '-')", v);
+    }
+    return 0;
+}
+
+static int check_unknown_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    return op__config_check_action(c, at, where, "unknown_context_action",
+                                   ((op_listener_conf_t *)obj)->unknown_context_action);
+}
+
 static const key_def_t rows[] = {
     {.key = "listen", .type = T_STRING, .flags = F_REQUIRED,
      .doc_def = "required", .doc_type = "address", .off = LST(listen), .check = check_listen,
@@ -116,11 +142,20 @@ static const key_def_t rows[] = {
      .descr = "Service that answers requests on this listener."},
     {.key = "tenant", .type = T_STRING, .def = "", .off = LST(tenant),
      .descr = "Tenant label handed to the policy with every request from this listener."},
-    {.key = "allow_context", .type = T_LIST, .flags = F_NAME,
-     .doc_def = "empty", .doc_type = "list of service names", .off = LST(allow_context),
-     .count_off = LST(nallow_context),
-     .descr = "Services a request may select: when Postfix sends `policy_context` equal to "
-              "one of these names, that service answers instead of `service`."},
+    {.key = "allow_context", .type = T_LIST,
+     .doc_def = "empty", .doc_type = "list of SERVICE or SERVICE:TENANT", .off = LST(allow_context),
+     .count_off = LST(nallow_context), .check = check_allow_context,
+     .descr = "The `policy_context` values Postfix may send (`check_policy_service { ADDRESS, "
+              "policy_context=VALUE }`), so one endpoint serves several services and tenants: "
+              "`SERVICE` selects that service with this listener's `tenant`, `SERVICE:TENANT` the "
+              "service with that tenant. An empty `policy_context`, or one equal to `service`, "
+              "means `service` and `tenant`; any other value is answered "
+              "`unknown_context_action` and logged, never by another policy."},
+    {.key = "unknown_context_action", .type = T_STRING,
+     .def = "451 4.3.5 policy service: unknown policy_context", .flags = F_NONEMPTY,
+     .off = LST(unknown_context_action), .check = check_unknown_action,
+     .descr = "The answer to a `policy_context` that `allow_context` does not list: a Postfix "
+              "access(5) action. The log says which value came, once per value per minute."},
     {.key = "socket_mode", .type = T_MODE, .def = "0660",
      .flags = F_UNIX_ONLY, .off = LST(socket_mode),
      .descr = "Permission bits of a unix socket (octal)."},
@@ -165,6 +200,12 @@ static void listener_free(void *obj)
     op_listener_conf_t *l = obj;
     free(l->path);
     free(l->host);
+    for (size_t i = 0; i < l->ncontexts; i++) {
+        free(l->contexts[i].text);
+        free(l->contexts[i].service);
+        free(l->contexts[i].tenant);
+    }
+    free(l->contexts);
 }
 
 /* What opening a unix listener needs at the start (listener.c, before
@@ -235,10 +276,10 @@ int op__listener_config_check(ctx_t *c)
         snprintf(where, sizeof where, "listener '%s'", l->name);
         if (op_config_service(cfg, l->service) == NULL)
             return op__config_undefined_service(c, find_child(block, "service"), where, l->service);
-        for (size_t j = 0; j < l->nallow_context; j++)
-            if (op_config_service(cfg, l->allow_context[j]) == NULL)
+        for (size_t j = 0; j < l->ncontexts; j++)
+            if (op_config_service(cfg, l->contexts[j].service) == NULL)
                 return op__config_undefined_service(c, &find_child(block, "allow_context")->children[j],
-                                                    where, l->allow_context[j]);
+                                                    where, l->contexts[j].service);
         for (size_t j = 0; j < i; j++)
             if (same_address(l, &cfg->listeners[j]))
                 return fail(c, find_child(block, "listen"), where,

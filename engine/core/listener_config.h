@@ -17,6 +17,14 @@ typedef enum {
     OP_PROTO_MILTER, /* milter protocol version 6 */
 } op_proto_t;
 
+/* One entry of allow_context: a policy_context value Postfix may send,
+ * "SERVICE" or "SERVICE:TENANT". */
+typedef struct {
+    char *text;          /* as listed: what policy_context must equal */
+    char *service;
+    char *tenant;        /* NULL: the listener's */
+} op_listener_context_t;
+
 typedef struct {
     char *name;          /* listener NAME { } */
     const char *file;    /* where it was defined, for messages */
@@ -29,8 +37,11 @@ typedef struct {
     op_proto_t protocol;
     char *service;       /* default service of requests on this listener */
     char *tenant;        /* "" when not given */
-    char **allow_context; /* services Postfix's policy_context may select */
+    char **allow_context; /* as written; parsed into contexts */
     size_t nallow_context;
+    op_listener_context_t *contexts; /* what Postfix's policy_context may select */
+    size_t ncontexts;
+    char *unknown_context_action; /* the answer to any other non-empty policy_context */
     int socket_mode;     /* unix: permission bits, default 0660 */
     char *socket_owner;  /* unix: user name, NULL = the daemon's user */
     char *socket_group;  /* unix: group name, NULL = the daemon's group */

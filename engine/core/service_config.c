@@ -34,25 +34,31 @@ static int is_access_action(const char *word, size_t n, int whole)
     return strspn(word, "abcdefghijklmnopqrstuvwxyz0123456789_") >= n;
 }
 
-static int check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+int op__config_check_action(ctx_t *c, const op_conf_node_t *at, const char *where, const char *key,
+                            const char *v)
 {
-    const char *v = ((op_service_conf_t *)obj)->default_action;
     size_t len = strlen(v);
     if (len > OP_POLICY_MAX_ACTION)
-        return fail(c, at, where, "default_action is %zu bytes long; Postfix accepts at most %d",
-                    len, OP_POLICY_MAX_ACTION);
+        return fail(c, at, where, "%s is %zu bytes long; Postfix accepts at most %d", key, len,
+                    OP_POLICY_MAX_ACTION);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-            return fail(c, at, where, "default_action must be one line: no CR, LF or other control characters");
+            return fail(c, at, where, "%s must be one line: no CR, LF or other control characters", key);
     if (v[0] == ' ')
-        return fail(c, at, where, "default_action must not start with a space");
+        return fail(c, at, where, "%s must not start with a space", key);
     size_t n = strcspn(v, " ");
     if (!is_access_action(v, n, n == len))
         return fail(c, at, where,
-                    "default_action: '%.*s' is not a Postfix access(5) action "
+                    "%s: '%.*s' is not a Postfix access(5) action "
                     "(e.g. DEFER_IF_PERMIT text, 451 4.3.5 text, DUNNO)",
-                    (int)n, v);
+                    key, (int)n, v);
     return 0;
+}
+
+static int check_action(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    return op__config_check_action(c, at, where, "default_action",
+                                   ((op_service_conf_t *)obj)->default_action);
 }
 
 /* A message whose header outpostd could not keep whole is never judged on

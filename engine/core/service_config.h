@@ -29,4 +29,11 @@ struct op__config_ctx;
  * load's error set. */
 int op__service_config_resolve(struct op__config_ctx *c);
 
+/* key's value v is a Postfix access(5) action on one line that Postfix
+ * accepts (default_action, a listener's unknown_context_action): 0, or
+ * -1 with the load's error set at at. */
+struct op_conf_node;
+int op__config_check_action(struct op__config_ctx *c, const struct op_conf_node *at, const char *where,
+                            const char *key, const char *v);
+
 #endif

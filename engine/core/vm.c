@@ -140,8 +140,8 @@ static int check_handlers(const op_gen_t *gen, char *err, size_t errlen)
         const op_listener_conf_t *l = &gen->cfg->listeners[i];
         if (check_handler(gen, l, l->service, err, errlen) != 0)
             return -1;
-        for (size_t j = 0; j < l->nallow_context; j++)
-            if (check_handler(gen, l, l->allow_context[j], err, errlen) != 0)
+        for (size_t j = 0; j < l->ncontexts; j++)
+            if (check_handler(gen, l, l->contexts[j].service, err, errlen) != 0)
                 return -1;
     }
     return 0;

@@ -29,6 +29,7 @@ typedef struct {
     uint64_t durable;  /* the answer's durability ticket (core/durable.h) */
     uint64_t start_us;
     char who[WHO_MAX]; /* the decision log's "who" fields, captured at dispatch */
+    char tenant[72];   /* the request's (a name, at most 64 bytes): the listener's may change on reload */
 } slot_t;
 
 struct op_policy_session {
@@ -113,14 +114,14 @@ static size_t append_kv(char *buf, size_t at, size_t cap, const char *key, const
     return at;
 }
 
-static void log_decision(op_policy_session_t *c, slot_t *s, op_request_t *req, const op_answer_t *a)
+static void log_decision(slot_t *s, op_request_t *req, const op_answer_t *a)
 {
     char action[256];
     size_t alen = append_kv(action, 0, sizeof action, "action", a->action, a->action_len);
     (void)alen;
     op_info("decision req=%llu service=%s tenant=%s%s%s check=%s reason=%s elapsed_us=%llu gen=%llu",
             (unsigned long long)req->serial, req->service->conf->name,
-            *c->session.l->tenant ? c->session.l->tenant : "-", s->who, action, a->check, a->reason,
+            *s->tenant ? s->tenant : "-", s->who, action, a->check, a->reason,
             (unsigned long long)(op_session_now_us() - s->start_us), (unsigned long long)req->gen->number);
 }
 
@@ -150,7 +151,7 @@ static void on_done(op_request_t *req, const op_answer_t *a, void *data)
 {
     slot_t *s = data;
     if (s->conn->log_decisions)
-        log_decision(s->conn, s, req, a);
+        log_decision(s, req, a);
     complete_slot(s->conn, s, a);
 }
 
@@ -193,8 +194,9 @@ static void dispatch(op_policy_session_t *c)
         attrs[i] = (op_request_attr_t){pa[i].name, pa[i].name_len, pa[i].value, pa[i].value_len};
 
     const op_policy_attr_t *ctx = find_attr(pa, n, "policy_context");
-    const char *service_name =
-        op_listener_service_for(ss->l, ctx ? ctx->value : NULL, ctx ? ctx->value_len : 0);
+    const char *service_name, *tenant;
+    int allowed = op_listener_route(ss->l, ctx ? ctx->value : NULL, ctx ? ctx->value_len : 0,
+                                    &service_name, &tenant);
     op_gen_t *gen = ss->d->current;
     const op_gen_service_t *svc = op_gen_service(gen, service_name);
 
@@ -204,10 +206,20 @@ static void dispatch(op_policy_session_t *c)
     s->ready = 0;
     s->req = NULL;
     s->start_us = op_session_now_us();
+    snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
     c->log_decisions = gen->cfg->log_decisions;
     if (c->log_decisions)
         capture_who(s, pa, n);
 
+    if (allowed < 0) {
+        /* Never another service's policy: the answer the listener gives
+         * to a context it does not list, and a line once a minute. */
+        op_listener_unknown_context(ss->l, ss->peer, ctx->value, ctx->value_len, uv_now(ss->d->loop));
+        const char *act = ss->l->unknown_action;
+        op_answer_t a = {act, strlen(act), "-", "unknown-context", NULL, 0, 0};
+        complete_slot(c, s, &a);
+        return;
+    }
     if (svc == NULL) {
         /* The listener names a service the current configuration no longer
          * has: answer a safe temporary failure, never a crash. */
@@ -219,8 +231,7 @@ static void dispatch(op_policy_session_t *c)
         return;
     }
     /* NULL when the policy answered at once (done already ran). */
-    s->req = op_request_start(ss->d->loop, gen, svc, ss->l->tenant, ss->l->name, attrs, n, on_done,
-                              s);
+    s->req = op_request_start(ss->d->loop, gen, svc, s->tenant, ss->l->name, attrs, n, on_done, s);
 }
 
 static int policy_can_take(const op_session_t *ss)

@@ -26,7 +26,7 @@ listener unix {
 listener tcp {
     listen = tcp:127.0.0.1:$PORT
     service = dunno
-    allow_context = [other]
+    allow_context = [other, "other:t1"]
 }
 service dunno { }
 service other {
@@ -101,8 +101,22 @@ check "answers DUNNO on the unix socket" bash -c "$ASK unix:$T/run/policy.sock |
 check "answers DUNNO over TCP" bash -c "$ASK tcp:127.0.0.1:$PORT | grep -qx 'action=DUNNO'"
 check "policy_context selects an allowed service" bash -c \
     "$ASK tcp:127.0.0.1:$PORT policy_context=other sender=a@b.example | grep -qx 'action=WARN service=other tenant= listener=tcp sender=a@b.example'"
-check "an unlisted policy_context keeps the listener's service" bash -c \
-    "$ASK tcp:127.0.0.1:$PORT policy_context=nosuch | grep -qx 'action=DUNNO'"
+check "policy_context SERVICE:TENANT selects the service with that tenant" bash -c \
+    "$ASK tcp:127.0.0.1:$PORT policy_context=other:t1 sender=a@b.example | grep -qx 'action=WARN service=other tenant=t1 listener=tcp sender=a@b.example'"
+check "... and the decision line names that tenant" \
+    log_has 'decision req=[0-9]+ service=other tenant=t1 .*action="?WARN service=other tenant=t1'
+check "policy_context equal to the listener's service is that service" bash -c \
+    "$ASK tcp:127.0.0.1:$PORT policy_context=dunno | grep -qx 'action=DUNNO'"
+# A context the listener does not list: answered 4xx, never by the
+# listener's own service (today's DUNNO) or any other.
+check "an unlisted policy_context is answered 4xx, by no policy" bash -c \
+    "$ASK tcp:127.0.0.1:$PORT policy_context=nosuch | grep -qx 'action=451 4.3.5 policy service: unknown policy_context'"
+for i in 1 2 3; do $ASK tcp:127.0.0.1:$PORT policy_context=nosuch >/dev/null; done
+$ASK tcp:127.0.0.1:$PORT policy_context=other:lrz >/dev/null
+check "... logged once per value per minute, however often it comes" bash -c \
+    "[ \$(grep -c 'listener tcp: connection .*: policy_context \"nosuch\" is not in allow_context; answering \"451 4.3.5' '$T/daemon.log') = 1 ]"
+check "... each distinct value gets its own line" \
+    grep -q 'policy_context "other:lrz" is not in allow_context' "$T/daemon.log"
 check "the unix socket has the configured mode" bash -c "[ \$(stat -c %a '$T/run/policy.sock') = 600 ]"
 check "the state directory was created" test -d "$T/state"
 $ASK unix:$T/run/policy.sock sasl_username=alice sender=s@example.org recipient=r@example.net >/dev/null
@@ -140,7 +154,7 @@ ccert_pubkey_fingerprint=
 encryption_protocol=TLSv1.3
 encryption_cipher=TLS_AES_256_GCM_SHA384
 encryption_keysize=256
-policy_context=submission
+policy_context=attrs
 '
 want="attrs: $(printf '%s' "$POSTFIX_REQUEST" | LC_ALL=C sort | paste -sd, -)"
 got=$(printf '%s\n' "$POSTFIX_REQUEST" | $RAW "unix:$T/run/attrs.sock" --wait 1 | sed -n 1p)
