@@ -10,7 +10,7 @@ set -eu
 
 # build and run
 PACKAGES="
-gcc make pkg-config
+gcc g++ make pkg-config
 libluajit-5.1-dev luajit
 libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev
 lua-busted
