@@ -24,7 +24,7 @@ ROCKS_GUARDED = open close write get create_iterator iter_seek iter_next iter_va
 	writebatch_delete_range writebatch_count readoptions_create \
 	readoptions_set_iterate_upper_bound readoptions_set_snapshot
 LDLIBS   = $(PKG_LIBS) -lldap -llber $(foreach f,$(ROCKS_GUARDED),-Wl,--wrap=rocksdb_$(f)) \
-	-lrocksdb -lstdc++ -lm
+	-lrocksdb -lstdc++ -lopendkim -lm
 CXXFLAGS_GUARD = -std=c++17 -Wall -Wextra -Werror -Iengine
 ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
