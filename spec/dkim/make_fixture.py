@@ -11,7 +11,9 @@ Writes into OUTDIR:
   <case>.eml    a message, CRLF line ends
   verdicts.txt  CASE<TAB>dkimpy's verdict per signature, top first
                 ("pass"/"fail"), for the interoperability check
-Domains: inst.test (the institution's signing domain), foreign.test.
+  zones.conf    the key records as unbound local-data (spec/harness/svc_dns.sh)
+Domains: inst.test (the institution's signing domain), foreign.test;
+sel._domainkey.slow.inst.test is asked of a server that never answers.
 """
 import os
 import subprocess
@@ -55,6 +57,14 @@ records = {
 with open(os.path.join(out, "keys.txt"), "w") as f:
     for name, rec in records.items():
         f.write(name + "\t" + rec + "\n")
+
+def txt_strings(rec):
+    # TXT character-strings hold at most 255 bytes each
+    return " ".join('"%s"' % rec[i:i + 255] for i in range(0, len(rec), 255))
+
+with open(os.path.join(out, "zones.conf"), "w") as f:
+    for name, rec in records.items():
+        f.write("local-data: '%s. 300 IN TXT %s'\n" % (name, txt_strings(rec)))
 
 BODY = b"".join(b"Line %d of the test body, some text to hash.\r\n" % i for i in range(40))
 
@@ -101,7 +111,8 @@ cases["s_other"] = sign(message(subject=b"sother"), b"sother", b"inst.test", rsa
 cases["revoked"] = sign(message(subject=b"revoked"), b"revoked", b"inst.test", rsa)
 cases["garbage_key"] = sign(message(subject=b"garbage"), b"garbage", b"inst.test", rsa)
 cases["no_key"] = sign(message(subject=b"nokey"), b"missing", b"inst.test", rsa)
-cases["timeout_key"] = sign(message(subject=b"timeout"), b"slow", b"inst.test", rsa)
+# slow.inst.test is delegated to the harness's silent DNS server
+cases["timeout_key"] = sign(message(subject=b"timeout", frm=b"alice@slow.inst.test"), b"sel", b"slow.inst.test", rsa)
 cases["unsigned"] = message(subject=b"unsigned")
 
 def dnsfunc(name, timeout=5):
