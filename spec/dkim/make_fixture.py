@@ -114,6 +114,7 @@ cases["no_key"] = sign(message(subject=b"nokey"), b"missing", b"inst.test", rsa)
 # slow.inst.test is delegated to the harness's silent DNS server
 cases["timeout_key"] = sign(message(subject=b"timeout", frm=b"alice@slow.inst.test"), b"sel", b"slow.inst.test", rsa)
 cases["unsigned"] = message(subject=b"unsigned")
+cases["outsider"] = message(subject=b"outsider", frm=b"carol@foreign.test")
 
 def dnsfunc(name, timeout=5):
     rec = records.get(name.decode().rstrip("."))

@@ -62,6 +62,11 @@ listener mailout {
     service = mailout
     allow_context = [mailout]
 }
+listener mailout-milter {
+    listen = tcp:127.0.0.1:$OUTPOSTD_MILTER_PORT
+    protocol = milter
+    service = mailout
+}
 dns {
     servers = [127.0.0.1:$DNS_PORT]
     timeout = 500ms
@@ -93,6 +98,7 @@ mailout_up() {
     pf_setup "$T/pf" mailout.test
     PF_PORT=$PORT
     sed -e "s|^mailout_policy = .*|mailout_policy = inet:127.0.0.1:$POLICY_PORT|" \
+        -e "s|^smtpd_milters = .*|smtpd_milters = inet:127.0.0.1:$OUTPOSTD_MILTER_PORT|" \
         -e "s|^mynetworks = .*|&, 198.51.100.0/24|" \
         -e "s|/etc/ssl/mailout/fullchain.pem|$PF/etc/cert.pem|" \
         -e "s|/etc/ssl/mailout/privkey.pem|$PF/etc/key.pem|" \

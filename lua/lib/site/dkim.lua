@@ -63,25 +63,28 @@ function M.verdicts(tx)
     return v:result()
 end
 
--- The sender domains MO8 looks at: every mailbox of the From header (what
--- the recipient sees, DMARC's choice), and the envelope sender's when it
--- differs (what bounces, SPF and MO5/MO9 go by).  {domain = why}; a From
--- that cannot be read counts as claiming the institution, so garbling it
--- is no way around the check.
+-- The sender domains MO8 looks at, in order: every mailbox of the From
+-- header (what the recipient sees, DMARC's choice), then the envelope
+-- sender's when it differs (what bounces, SPF and MO5/MO9 go by).  A list
+-- of {domain, why}, and the error of a From that cannot be read: that
+-- counts as claiming the institution, so garbling it is no way around MO8.
 local function sender_domains(tx)
-    local out, unreadable = {}, nil
+    local out, seen, unreadable = {}, {}, nil
     for _, h in ipairs(tx.headers or {}) do
         if h.name:lower() == "from" then
             local list, err = rfc5322.parse_address_list(h.value)
             if not list then unreadable = err end
             for _, m in ipairs(list or {}) do
                 local a = address.parse(m.address)
-                if a and a.domain then out[a.domain] = out[a.domain] or "header From" end
+                if a and a.domain and not seen[a.domain] then
+                    seen[a.domain] = true
+                    out[#out + 1] = { a.domain, "header From" }
+                end
             end
         end
     end
     local s = tx.sender and tx.sender ~= "" and address.parse(tx.sender)
-    if s and s.domain and not out[s.domain] then out[s.domain] = "envelope sender" end
+    if s and s.domain and not seen[s.domain] then out[#out + 1] = { s.domain, "envelope sender" } end
     return out, unreadable
 end
 
@@ -101,8 +104,8 @@ function M.mo8(tx, say, institution, signing)
     institution, signing = institution or M.INSTITUTION, signing or M.SIGNING
     local doms, unreadable = sender_domains(tx)
     local claimed, why
-    for d, w in pairs(doms) do
-        if M.under(d, institution) and (not claimed or d < claimed) then claimed, why = d, w end
+    for _, dw in ipairs(doms) do
+        if M.under(dw[1], institution) then claimed, why = dw[1], dw[2]; break end
     end
     if not claimed and unreadable then claimed, why = "(unreadable From)", "header From: " .. unreadable end
     if not claimed then return nil end
@@ -111,14 +114,14 @@ function M.mo8(tx, say, institution, signing)
     for _, v in ipairs(verdicts) do
         if M.under(v.d, signing) then
             if v.result == "pass" then
-                outpost.log("info", string.format("MO8: %s %s signed by d=%s s=%s a=%s: pass",
+                outpost.log("notice", string.format("MO8: %s %s signed by d=%s s=%s a=%s: pass",
                     why, claimed, v.d, v.s, v.a))
                 return nil
             end
             if v.result == "temperror" then temp = true end
         end
     end
-    outpost.log("info", string.format("MO8: %s %s: %s", why, claimed, M.summary(verdicts)))
+    outpost.log("notice", string.format("MO8: %s %s: %s", why, claimed, M.summary(verdicts)))
     if temp then return say.MO8_dns(claimed) end
     return say.MO8(claimed, why, M.summary(verdicts))
 end
