@@ -150,6 +150,9 @@ static const struct {
     {"no_key", "permerror"},
     {"timeout_key", "temperror"},
     {"unsigned", ""},
+    {"expires_later", "pass"},
+    {"expired", "fail"},
+    {"future_t", "fail"},
 };
 
 /* dkimpy's verdicts, "pass"/"fail" per signature */
@@ -218,6 +221,10 @@ CTEST(reasons_name_the_failure)
     CHECK(strstr(why, "DNS timeout") != NULL);
     verify("ed25519", 4096, got, sizeof got, why, sizeof why);
     CHECK(strstr(why, "a=ed25519-sha256") != NULL);
+    verify("expired", 4096, got, sizeof got, why, sizeof why);
+    CHECK(strstr(why, "signature expired (x=)") != NULL);
+    verify("future_t", 4096, got, sizeof got, why, sizeof why);
+    CHECK(strstr(why, "signature in the future (t=)") != NULL);
 }
 
 /* Keys never set (the caller gave up waiting) are temperror, not a crash;

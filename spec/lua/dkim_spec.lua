@@ -46,6 +46,20 @@ local function tx(name, sender)
     return { headers = headers, body = body, sender = sender or "" }
 end
 
+-- The keys the passing cases need, in the cache before the specs: on a
+-- loaded machine a cold first query can pass the harness's 500 ms DNS
+-- timeout, and these specs are about verifying, not DNS (the timeout case
+-- has a spec of its own).
+setup(function()
+    local dns = require "outpost.dns"
+    for _, name in ipairs { "rsa2026._domainkey.inst.test", "ed2026._domainkey.inst.test",
+        "sel._domainkey.foreign.test", "testing._domainkey.inst.test", "semail._domainkey.inst.test" } do
+        for _ = 1, 3 do
+            if dns.txt(name) then break end
+        end
+    end
+end)
+
 describe("outpost.dkim", function()
     it("verifies RSA (relaxed and simple), Ed25519, l=, several signatures; keys from DNS", function()
         assert.equal("pass", results("rsa_relaxed"))
@@ -55,6 +69,7 @@ describe("outpost.dkim", function()
         assert.equal("pass", results("length_appended"))
         assert.equal("pass pass", results("two_sigs"))
         assert.equal("fail pass", results("bad_then_good"))
+        assert.equal("pass", results("expires_later"))
     end)
 
     it("reports what failed, with d=, s=, a=", function()
@@ -70,6 +85,9 @@ describe("outpost.dkim", function()
         local _, t = results("testing_key")
         assert.is_true(t:result()[1].testing)
         assert.equal("", results("unsigned"))
+        local _, x = results("expired")
+        assert.equal("signature expired (x=)", x:result()[1].reason)
+        assert.equal("fail", results("future_t"))
     end)
 
     it("a key lookup that times out is temperror, after waiting (the request yields)", function()
