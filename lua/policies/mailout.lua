@@ -33,6 +33,7 @@ local SETTINGS = {
     limit = "mailout_rcpt",     -- limit mailout_rcpt { max = 1000 (no FCrDNS); max_override = 10000 }
     fcrdns_max = 10000,         -- MO7 with forward-confirmed reverse DNS (capped at max_override)
     callout_budget = 1.5,       -- MO5: seconds a call-out may hold the RCPT before "pending" (4xx)
+    authserv_id = "mailout.outpost", -- MO8: the Authentication-Results header's authserv-id (RFC 8601): this host's name
 }
 
 -- Every reply, in one place: 5.X.Y rejects, 4.X.Y defers.  %s/%d are filled
@@ -209,5 +210,7 @@ local policy = P.service "mailout" {
 -- hashed chunk by chunk and never kept.
 policy.on_eoh = dkim.on_eoh
 policy.on_body = dkim.on_body
+-- a message that goes on carries the verdicts (RFC 8601)
+policy.on_eom = dkim.with_results_header(policy.on_eom, SETTINGS)
 policy.settings = SETTINGS
 return policy

@@ -98,6 +98,37 @@ function M.summary(verdicts)
     return #parts > 0 and table.concat(parts, ", ") or "no signature"
 end
 
+-- The Authentication-Results header (RFC 8601) of the verdicts: its value,
+-- "AUTHSERV-ID; dkim=pass header.d=D header.s=S header.a=A; ..." or
+-- "AUTHSERV-ID; dkim=none" for an unsigned message.
+function M.results_header(verdicts, authserv_id)
+    local parts = { authserv_id }
+    for _, v in ipairs(verdicts) do
+        parts[#parts + 1] = string.format("dkim=%s%s header.d=%s header.s=%s header.a=%s", v.result,
+            v.reason ~= "" and " (" .. v.reason .. ")" or "", v.d ~= "" and v.d or "unknown",
+            v.s ~= "" and v.s or "unknown", v.a ~= "" and v.a or "unknown")
+    end
+    if #parts == 1 then parts[2] = "dkim=none" end
+    return table.concat(parts, "; ")
+end
+
+-- Wraps a policy's on_eom so that a message that goes on carries the
+-- verdicts of its streamed verifier on an Authentication-Results header
+-- (the verdicts are computed once: MO8 and this share them); the
+-- authserv-id is settings.authserv_id, read at each message.
+local GOES_ON = { dunno = true, ok = true, warn = true, info = true, hold = true }
+function M.with_results_header(on_eom, settings)
+    return function(ctx)
+        local authserv_id = settings.authserv_id
+        local answer = on_eom(ctx)
+        local v = ctx.msg and ctx.msg.dkim
+        if v and A.is_action(answer) and GOES_ON[answer.kind] then
+            answer:add_header("Authentication-Results", M.results_header(v:result(), authserv_id))
+        end
+        return answer
+    end
+end
+
 -- MO8.  say: the policy's replies MO8 (5xx: domain, why, signatures) and
 -- MO8_dns (4xx).  nil when the message may go.
 function M.mo8(tx, say, institution, signing)
