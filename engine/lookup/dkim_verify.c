@@ -121,7 +121,8 @@ void op_dkim_msg_free(op_dkim_msg_t *m)
 {
     if (m == NULL)
         return;
-    dkim_free(m->dkim);
+    if (m->dkim)
+        dkim_free(m->dkim);
     for (size_t i = 0; i < m->nkeys; i++)
         free(m->keys[i].text);
     free(m->line);
@@ -178,6 +179,8 @@ void op_dkim_msg_header(op_dkim_msg_t *m, const char *name, size_t nlen, const c
 
 size_t op_dkim_msg_eoh(op_dkim_msg_t *m)
 {
+    if (m->done)
+        return m->nkeys;
     DKIM_STAT st = dkim_eoh(m->dkim);
     if (st == DKIM_STAT_NOSIG)
         m->nosig = 1;
@@ -321,6 +324,15 @@ size_t op_dkim_msg_eom(op_dkim_msg_t *m, const op_dkim_verdict_t **out)
         memset(v, 0, sizeof *v);
         v->result = OP_DKIM_PERMERROR;
         v->reason = "malformed signature";
+    }
+    /* the verdicts are copies (reasons are static): libopendkim's handle,
+     * with its copy of the header, goes now rather than whenever Lua's
+     * collector finds the verifier, which does not see this memory */
+    dkim_free(m->dkim);
+    m->dkim = NULL;
+    for (size_t i = 0; i < m->nkeys; i++) {
+        free(m->keys[i].text);
+        m->keys[i].text = NULL;
     }
     return m->nverdicts;
 }

@@ -243,6 +243,11 @@ CTEST(pending_keys_and_eom_twice)
     CHECK_INT(v1[0].result, OP_DKIM_TEMPERROR);
     CHECK_INT((int)op_dkim_msg_eom(m, &v2), 1);
     CHECK(v1 == v2);
+    /* libopendkim's handle is gone after eom: late calls do nothing */
+    op_dkim_msg_header(m, "X-Late", 6, "x", 1);
+    CHECK_INT((int)op_dkim_msg_eoh(m), 1);
+    op_dkim_msg_body(m, "late\r\n", 6);
+    CHECK_INT(v2[0].result, OP_DKIM_TEMPERROR);
     op_dkim_msg_free(m);
 }
 
