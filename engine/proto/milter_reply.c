@@ -114,12 +114,27 @@ void op__milter_log_decision(op_milter_session_t *s, op_request_t *req, const op
     for (size_t i = 0; i < s->nmacros; i++)
         if (strcmp(s->macros[i].name, "{auth_authen}") == 0)
             user = s->macros[i].value;
+    /* what the policy noted for the log (action.note; MO8's verdicts) */
+    char note[400] = "";
+    if (a->L != NULL && a->index != 0) {
+        lua_getfield(a->L, a->index, "note");
+        size_t n = 0;
+        const char *v = lua_type(a->L, -1) == LUA_TSTRING ? lua_tolstring(a->L, -1, &n) : NULL;
+        if (v != NULL && n > 0) {
+            size_t o = (size_t)snprintf(note, sizeof note, " note=\"");
+            for (size_t i = 0; i < n && o + 2 < sizeof note; i++)
+                note[o++] = (v[i] == '"' || (unsigned char)v[i] < 0x20) ? '\'' : v[i];
+            note[o++] = '"';
+            note[o] = '\0';
+        }
+        lua_pop(a->L, 1);
+    }
     op_info("decision req=%llu service=%s tenant=%s proto=milter phase=%s client=%s "
-            "sasl_user=\"%s\" sender=\"%s\" rcpts=%zu action=\"%.*s\" check=%s reason=%s "
+            "sasl_user=\"%s\" sender=\"%s\" rcpts=%zu action=\"%.*s\" check=%s reason=%s%s "
             "elapsed_us=%llu gen=%llu",
             (unsigned long long)req->serial, s->svc->conf->name, *s->tenant ? s->tenant : "-",
             op_phase_handler_name(s->phase) + 3, s->address ? s->address : "-", user,
             s->nmail_args ? s->mail_args[0] : "", s->nrcpts, (int)a->action_len, a->action,
-            a->check, a->reason, (unsigned long long)(op_session_now_us() - s->req_start_us),
+            a->check, a->reason, note, (unsigned long long)(op_session_now_us() - s->req_start_us),
             (unsigned long long)req->gen->number);
 }

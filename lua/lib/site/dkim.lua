@@ -122,8 +122,13 @@ function M.with_results_header(on_eom, settings)
         local authserv_id = settings.authserv_id
         local answer = on_eom(ctx)
         local v = ctx.msg and ctx.msg.dkim
-        if v and A.is_action(answer) and GOES_ON[answer.kind] then
-            answer:add_header("Authentication-Results", M.results_header(v:result(), authserv_id))
+        if v and A.is_action(answer) then
+            local verdicts = v:result()
+            -- the decision line's note="dkim: ..." (docs/milter.md, "Logs")
+            rawset(answer, "note", "dkim: " .. M.summary(verdicts))
+            if GOES_ON[answer.kind] then
+                answer:add_header("Authentication-Results", M.results_header(verdicts, authserv_id))
+            end
         end
         return answer
     end
