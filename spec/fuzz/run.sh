@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the libFuzzer targets (clang) and runs each for a bounded time on
 # its seed corpus: the two codecs, the config parser, the DKIM-Signature
-# tag parser, the DKIM verifier on libopendkim and the Lua address parsers.  `make test` runs them briefly, `make fuzz` longer.
+# tag parser, the DKIM verifier on libopendkim and the Lua address
+# parsers.  `make test` runs them briefly, `make fuzz` longer.
 #   spec/fuzz/run.sh [SECONDS]      default 15 per target
 set -u
 cd "$(dirname "$0")/../.."
