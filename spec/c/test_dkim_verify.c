@@ -99,7 +99,8 @@ static void verify(const char *name, size_t chunk, char *out, size_t cap, char *
     size_t nkeys = op_dkim_msg_eoh(m);
     for (size_t k = 0; k < nkeys; k++) {
         const char *key = op_dkim_msg_key(m, k);
-        if (strcmp(key, "sel._domainkey.slow.inst.test") == 0) {
+        if (strcmp(key, "sel._domainkey.slow.inst.test") == 0 ||
+            strcmp(key, "sel._domainkey.servfail.test") == 0) {
             op_dkim_msg_set_key(m, k, OP_DKIM_KEY_TEMPFAIL, NULL, 0);
             continue;
         }
@@ -149,6 +150,7 @@ static const struct {
     {"garbage_key", "permerror"},
     {"no_key", "permerror"},
     {"timeout_key", "temperror"},
+    {"servfail_key", "temperror"},
     {"unsigned", ""},
     {"expires_later", "pass"},
     {"expired", "fail"},

@@ -137,6 +137,8 @@ cases["garbage_key"] = sign(message(subject=b"garbage"), b"garbage", b"inst.test
 cases["no_key"] = sign(message(subject=b"nokey"), b"missing", b"inst.test", rsa)
 # slow.inst.test is delegated to the harness's silent DNS server
 cases["timeout_key"] = sign(message(subject=b"timeout", frm=b"alice@slow.inst.test"), b"sel", b"slow.inst.test", rsa)
+# servfail.test: the harness's unbound answers SERVFAIL for it
+cases["servfail_key"] = sign(message(subject=b"servfail", frm=b"alice@servfail.test"), b"sel", b"servfail.test", rsa)
 cases["unsigned"] = message(subject=b"unsigned")
 cases["outsider"] = message(subject=b"outsider", frm=b"carol@foreign.test")
 

@@ -96,6 +96,10 @@ describe("outpost.dkim", function()
         assert.is_true(os.time() - t0 < 5)
     end)
 
+    it("a key lookup answered SERVFAIL is temperror", function()
+        assert.equal("temperror", results("servfail_key"))
+    end)
+
     it("refuses misuse", function()
         local v = dkim.verifier()
         assert.has_error(function() v:body("x") end)
@@ -123,6 +127,8 @@ describe("site.dkim: MO8", function()
 
     it("a key that cannot be fetched now answers 4xx", function()
         assert.equal("DEFER 4.7.5 slow.inst.test", site.mo8(tx("timeout_key"), say, INST, SIGNING).text)
+        assert.equal("DEFER 4.7.5 servfail.test", site.mo8(tx("servfail_key"), say,
+            { ["servfail.test"] = true }, { ["servfail.test"] = true }).text)
     end)
 
     it("relaxed alignment: a signing domain's subdomain counts, and the From's subdomain needs it", function()
