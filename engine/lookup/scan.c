@@ -223,7 +223,7 @@ static void on_timeout(uv_timer_t *t)
 {
     op_scan_t *sc = t->data;
     sc->s->stats.timeouts++;
-    finish_error(sc, sc->state == S_CONNECT ? "connect timeout" : "timeout");
+    finish_error(sc, "%s: %s", kind_name(sc->s), sc->state == S_CONNECT ? "connect timeout" : "timeout");
 }
 
 static void arm(op_scan_t *sc, double secs)

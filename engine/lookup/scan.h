@@ -38,7 +38,7 @@ typedef struct op_scan op_scan_t;
 
 typedef struct {
     int ok;              /* 1: the scanner answered (clamd's ERROR is ok = 0) */
-    char error[160];     /* ok = 0: "timeout", "connect: ECONNREFUSED", "malformed answer", ... */
+    char error[160];     /* ok = 0: "clamd: timeout", "rspamd: connect: ECONNREFUSED", ... */
     size_t sent;         /* message bytes sent */
     int truncated;       /* the message was longer than what was sent */
     double elapsed;      /* seconds from the start (line included) to the answer */

@@ -59,7 +59,7 @@ const op_conf_section_t op_clamd_section = {
     .name = "clamd",
     .descr = "The virus scanner of AO6 (`outpost.scan.clamd`): clamd's INSTREAM over a unix "
              "socket or TCP. Optional, at most once; without `address` the scanner is off.",
-    .keys = OP_CONF_ROWS(clamd_rows), .size = sizeof(op_scanner_conf_t),
+    .keys = OP_CONF_ROWS(clamd_rows), .size = sizeof(op_scanner_conf_t), .lua = 1,
 };
 
 const op_conf_section_t op_rspamd_section = {
@@ -67,7 +67,7 @@ const op_conf_section_t op_rspamd_section = {
     .descr = "The spam scanner of AO6 (`outpost.scan.rspamd`): rspamd's `/checkv2` on its "
              "normal worker, over HTTP/1.1 (unix socket or TCP). Optional, at most once; "
              "without `address` the scanner is off.",
-    .keys = OP_CONF_ROWS(rspamd_rows), .size = sizeof(op_scanner_conf_t),
+    .keys = OP_CONF_ROWS(rspamd_rows), .size = sizeof(op_scanner_conf_t), .lua = 1,
 };
 
 const op_scanner_conf_t *op_clamd_config(const op_config_t *cfg)

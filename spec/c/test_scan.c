@@ -408,7 +408,7 @@ CTEST(silent_scanner_times_out_and_garbage_is_an_error)
     got_t g = scan_msg(s, clean_msg, sizeof clean_msg - 1);
     double secs = (double)(uv_hrtime() - t0) / 1e9;
     CHECK(!g.res.ok);
-    CHECK_STR(g.res.error, "timeout");
+    CHECK_STR(g.res.error, "clamd: timeout");
     CHECK(secs >= 0.45 && secs < 1.5);
     op_scanner_free(s);
     fake_stop();
@@ -493,7 +493,7 @@ CTEST(connection_cap_queues_and_cancel_leaves_the_line)
     ctest_run_until(&loop, &g[4].done, 5);
     CHECK(!g[0].done && !g[3].done);
     CHECK(g[1].done && g[2].done && g[4].done);
-    CHECK_STR(g[4].res.error, "timeout");
+    CHECK_STR(g[4].res.error, "clamd: timeout");
     op_scanner_stats(s, &st);
     CHECK(st.active_max == 2);
     CHECK_INT(st.waiting, 0);
