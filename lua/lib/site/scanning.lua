@@ -115,8 +115,9 @@ local function envelope(tx)
     local rcpts = {}
     for i, r in ipairs(ctx.rcpts or {}) do rcpts[i] = r end
     local ip = tx.client
-    -- Stage 2's client is stage 1 (loopback); XFORWARD gives the application's
-    -- address as {client_addr} only to the policy service, so ask as stage 1.
+    -- Stage 2's client is stage 1's MTA (loopback), so rspamd's rules on the
+    -- sending IP see a local host; the application's address is in stage
+    -- 1's Received header, which rspamd reads.
     return { ip = ip ~= "" and ip or nil, helo = ctx.helo, from = tx.sender,
         user = tx.sasl_user or nil, queue_id = tx.macros and tx.macros.i, rcpts = rcpts }
 end
