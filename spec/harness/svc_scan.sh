@@ -9,9 +9,10 @@
 #    answers NXDOMAIN for "."), no fuzzy_check, no greylist, no redis.
 #    GTUBE scores "reject"; a plain message from 127.0.0.1 "no action".
 # rspamd compiles its TLD list and hyperscan caches into DBDIR on a cold
-# start (10-13 s); DBDIR is kept in build/scan-cache across harness runs
-# (not by `make clean`... it is under build/, so it is), so later starts take
-# about half a second.  Start-up times go to $HARNESS_DIR/scan/startup.log.
+# start (10-13 s idle, 39 s on a loaded 2-core machine); DBDIR is kept in
+# build/scan-cache/ across harness runs (`make clean` removes it), so later
+# starts take 0.5-5 s.  Start-up times go to $HARNESS_DIR/scan/startup.log;
+# they are never part of a test's time.
 # See ../shared/recipes/MORE-COMPONENTS.md, sections 2 and 3.
 SCAN_DIR=$HARNESS_DIR/scan
 SCAN_CACHE=$ROOT/build/scan-cache
@@ -86,7 +87,7 @@ scan_rspamd_up() {
         </dev/null >"$SCAN_DIR/rspamd/log/stdout" 2>&1 &
     pid=$!
     echo "$pid" > "$SCAN_DIR/rspamd.main.pid"
-    if ! wait_until 60 rspamd_ready; then
+    if ! wait_until 120 rspamd_ready; then
         log "rspamd did not answer /ping: $(tail -3 "$SCAN_DIR/rspamd/log/rspamd.log" 2>/dev/null)"
         return 1
     fi
