@@ -26,6 +26,7 @@ slapd ldap-utils
 postfix swaks sasl2-bin libsasl2-modules
 libnet-ssleay-perl libauthen-sasl-perl
 miltertest
+clamav-daemon rspamd xxd bc curl
 "
 
 [ $# -gt 0 ] && PACKAGES="$*"
