@@ -28,6 +28,7 @@ postfix swaks sasl2-bin libsasl2-modules
 libnet-ssleay-perl libauthen-sasl-perl
 miltertest
 python3-dkim python3-nacl
+clamav-daemon rspamd xxd bc curl
 "
 
 [ $# -gt 0 ] && PACKAGES="$*"

@@ -61,7 +61,7 @@ check "... MO8 logs the pass with d= and s=" \
     log_has "MO8: header From inst\.test signed by d=inst\.test s=rsa2026 a=rsa-sha256: pass"
 check "... dkimpy agrees" interop rsa_relaxed pass
 check "... the decision line notes the verdicts" \
-    log_has 'decision .*phase=eom .*action="DUNNO" check=- reason=policy note="dkim: d=inst\.test s=rsa2026 a=rsa-sha256 pass" '
+    log_has 'decision .*phase=eom .*action="DUNNO" check=- reason=policy detail="dkim: d=inst\.test s=rsa2026 a=rsa-sha256 pass" '
 delivered dkim-rsa_relaxed@withmx.test 1
 
 send_msg ed25519 alice@example.org
@@ -73,8 +73,8 @@ delivered dkim-ed25519@withmx.test 1
 send_msg unsigned alice@example.org
 check "MO8 (enforce): unsigned institution mail refused 5.7.1, telling the admin what to change" \
     eod "550 5\.7\.1 mail from inst\.test \(header From\) needs a valid DKIM signature of the institution; found: no signature\. Send it through postout or Exchange, or sign it"
-check "... decision check=MO8, noting no signature" \
-    log_has 'decision .*phase=eom .*action="REJECT 5\.7\.1 .*check=MO8 reason=policy note="dkim: no signature" '
+check "... decision check=MO8, with detail 'dkim: no signature'" \
+    log_has 'decision .*phase=eom .*action="REJECT 5\.7\.1 .*check=MO8 reason=policy detail="dkim: no signature" '
 check "... dkimpy agrees" interop unsigned nopass
 delivered dkim-unsigned@withmx.test 0
 

@@ -124,8 +124,9 @@ function M.with_results_header(on_eom, settings)
         local v = ctx.msg and ctx.msg.dkim
         if v and A.is_action(answer) then
             local verdicts = v:result()
-            -- the decision line's note="dkim: ..." (docs/milter.md, "Logs")
-            rawset(answer, "note", "dkim: " .. M.summary(verdicts))
+            -- the decision line's detail="...; dkim: ..." (docs/milter.md, "Logs")
+            local d = rawget(answer, "detail")
+            answer:detail((d and d .. "; " or "") .. "dkim: " .. M.summary(verdicts))
             if GOES_ON[answer.kind] then
                 answer:add_header("Authentication-Results", M.results_header(verdicts, authserv_id))
             end

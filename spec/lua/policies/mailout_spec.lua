@@ -378,7 +378,7 @@ describe("mailout", function()
                 assert.is_table(hdr)
                 assert.equal("Authentication-Results", hdr.name)
                 assert.matches("^mailout%.outpost; dkim=pass header%.d=inst%.test", hdr.value)
-                assert.matches("^dkim: d=inst%.test s=%w+ a=[%w-]+ pass", a.note)
+                assert.matches("^dkim: d=inst%.test s=%w+ a=[%w-]+ pass", a.detail)
             end
         end)
 
