@@ -137,7 +137,7 @@ e2e: deps
 # BENCH_BASELINE=DIR (a built checkout of another commit) adds its daemon
 # beside this one in run.sh and the milter part: a change against what it
 # replaces, in one run.  `make bench-parts`: each bench/bench_*.sh measures one part (DNS, LDAP,
-# counters, milter, AO6's scanners).  docs/performance.md.
+# counters, milter, AO6's scanners, MO8's DKIM verification).  docs/performance.md.
 bench: deps
 	@bench/deps.sh
 	@$(MAKE) --no-print-directory build
