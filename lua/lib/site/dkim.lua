@@ -128,6 +128,18 @@ function M.with_results_header(on_eom, settings)
             local d = rawget(answer, "detail")
             answer:detail((d and d .. "; " or "") .. "dkim: " .. M.summary(verdicts))
             if GOES_ON[answer.kind] then
+                -- an Authentication-Results of our authserv-id that came
+                -- with the message is forged (RFC 8601 5): deleted
+                local n = 0
+                for _, h in ipairs(ctx.headers or {}) do
+                    if h.name:lower() == "authentication-results" then
+                        n = n + 1
+                        local id = h.value:match("^%s*([^%s;]+)")
+                        if id and id:lower() == authserv_id:lower() then
+                            answer:change_header("Authentication-Results", n, "")
+                        end
+                    end
+                end
                 answer:add_header("Authentication-Results", M.results_header(verdicts, authserv_id))
             end
         end
