@@ -130,8 +130,6 @@ directory {
     protected_filter = "(&(|(mail=%1)(mailLocalAddress=%1))(mailAuthRequired=TRUE))"
     function_filter = "(&(objectClass=outpostFunctionAccount)(uid=%s))"
     sender_attrs = [mail, mailLocalAddress]
-    user_limit_attr = mailSendLimit           # PO7: a count
-    function_limit_attr = mailSendLimit       # AO8: a count
     lock_attr = pwdAccountLockedTime
     default_limit = 10000000
 }
