@@ -209,10 +209,12 @@ function M.new(settings)
     end
 
     -- The logins to look up, in order (directory { login }).
+    local rule = s.login or "as_given"
     local function logins(login)
+        if rule == "as_given" then return login end
         local bare = login:match("^(.+)@[^@]+$")
-        if bare == nil or s.login == "as_given" or s.login == nil then return login end
-        if s.login == "without_realm" then return bare end
+        if bare == nil then return login end
+        if rule == "without_realm" then return bare end
         return login, bare
     end
 
