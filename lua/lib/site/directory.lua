@@ -176,7 +176,15 @@ function M.new(settings)
         attrs[#attrs + 1] = account_attr
         if lock_attr then attrs[#attrs + 1] = lock_attr end
         for _, a in ipairs(extra or {}) do attrs[#attrs + 1] = a end
-        return attrs
+        -- each once: the list is part of the search's cache key
+        local seen, list = {}, {}
+        for _, a in ipairs(attrs) do
+            if not seen[a:lower()] then
+                seen[a:lower()] = true
+                list[#list + 1] = a
+            end
+        end
+        return list
     end
     local USER_ATTRS = account_attrs(s.user_limit_attr)
     local FUNCTION_ATTRS = account_attrs(s.function_limit_attr, { s.networks_attr, tenants_attr })
@@ -208,23 +216,24 @@ function M.new(settings)
         return nil
     end
 
-    -- The logins to look up, in order (directory { login }).
+    -- The one entry filter finds for a login under the login rule
+    -- (directory { login }): the answer list, or false, or nil, token.
+    -- as_given: the login; without_realm: alice@example.org as alice;
+    -- both: as given, and when that finds nothing, without the realm.  A
+    -- spelling that fails or finds several stops.
     local rule = s.login or "as_given"
-    local function logins(login)
-        if rule == "as_given" then return login end
-        local bare = login:match("^(.+)@[^@]+$")
-        if bare == nil then return login end
-        if rule == "without_realm" then return bare end
-        return login, bare
-    end
-
-    -- The one entry filter finds for a login under the login rule: the
-    -- answer list, or false, or nil, token.  A spelling that finds nothing
-    -- goes on to the next; one that fails or finds several stops.
+    local function without_realm(login) return login:match("^(.+)@[^@]+$") end
     local function find(filter, login, attrs)
-        local first, second = logins(login)
-        local r, err = search(filter, first, attrs)
-        if r ~= nil and #r == 0 and second ~= nil then r, err = search(filter, second, attrs) end
+        local r, err
+        if rule == "without_realm" then
+            r, err = search(filter, without_realm(login) or login, attrs)
+        else
+            r, err = search(filter, login, attrs)
+            if rule == "both" and r ~= nil and #r == 0 then
+                local bare = without_realm(login)
+                if bare then r, err = search(filter, bare, attrs) end
+            end
+        end
         if r == nil then return nil, err end
         if #r == 0 then return false end
         if #r > 1 then return nil, "ambiguous" end
@@ -271,7 +280,8 @@ function M.new(settings)
                 limit = limit_of(e, s.user_limit_attr, user_tiers) or s.default_limit,
             })
         end
-        return with_lock(u)
+        if lock_group then return with_lock(u) end
+        return u
     end
 
     -- PO4, AO4: may the account (from user() or function_account()) send as
