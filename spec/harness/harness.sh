@@ -96,7 +96,12 @@ write_config() {
     while read -r name _; do
         [ -n "$name" ] && args+=(-e "s|@$name@|${!name}|g")
     done <<<"$PORT_PLAN"
-    sed "${args[@]}" "$template" > "$HARNESS_DIR/outpost.conf"
+    # The two fixture directories (svc_ldap.sh): one config each, the same
+    # but for directory { }.
+    { sed "${args[@]}" "$template"; cat "$ROOT/spec/fixtures/ldap/directory.conf"; } \
+        > "$HARNESS_DIR/outpost.conf"
+    { sed "${args[@]}" "$template"; cat "$ROOT/spec/fixtures/ldap-groups/directory.conf"; } \
+        > "$HARNESS_DIR/outpost-groups.conf"
 }
 
 up() {
