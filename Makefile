@@ -5,6 +5,7 @@
 # make check (validate the shipped config), make clean.
 
 CC      ?= gcc
+CXX     ?= g++
 PKGS     = luajit libuv libcares libidn2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -13,7 +14,18 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) -Iengine -Ibuild/gen
-LDLIBS   = $(PKG_LIBS) -lldap -llber -lrocksdb -lm
+# Every RocksDB function the counters call at run time goes through
+# engine/counters/rocks_guard.cc, where C++ exceptions stop: the linker sends
+# each call of rocksdb_X to __wrap_rocksdb_X.  A newly used function is
+# added here and there.
+ROCKS_GUARDED = open close write get create_iterator iter_seek iter_next iter_valid \
+	iter_key iter_value iter_get_error iter_destroy create_snapshot release_snapshot \
+	writebatch_create writebatch_put writebatch_merge writebatch_delete \
+	writebatch_delete_range writebatch_count readoptions_create \
+	readoptions_set_iterate_upper_bound readoptions_set_snapshot
+LDLIBS   = $(PKG_LIBS) -lldap -llber $(foreach f,$(ROCKS_GUARDED),-Wl,--wrap=rocksdb_$(f)) \
+	-lrocksdb -lstdc++ -lopendkim -lm
+CXXFLAGS_GUARD = -std=c++17 -Wall -Wextra -Werror -Iengine
 ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # engine/<folder>/<file>.c -> build/{rel,asan}/<folder>/<file>.o; the
@@ -21,9 +33,10 @@ ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 # the bench tools link against (docs/architecture.md, "Folders").
 ENGINE_DIRS := core proto lookup counters lua config control lib
 ENGINE_SRC  := $(filter-out engine/core/main.c, $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.c)))
+ENGINE_CXX  := $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.cc))
 ENGINE_HDR  := $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.h))
-REL_OBJ     := $(ENGINE_SRC:engine/%.c=build/rel/%.o)
-ASAN_OBJ    := $(ENGINE_SRC:engine/%.c=build/asan/%.o)
+REL_OBJ     := $(ENGINE_SRC:engine/%.c=build/rel/%.o) $(ENGINE_CXX:engine/%.cc=build/rel/%.o)
+ASAN_OBJ    := $(ENGINE_SRC:engine/%.c=build/asan/%.o) $(ENGINE_CXX:engine/%.cc=build/asan/%.o)
 REL_LIB     := build/rel/libengine.a
 ASAN_LIB    := build/asan/libengine.a
 CTEST_SRC   := $(wildcard spec/c/test_*.c)
@@ -50,6 +63,15 @@ build/asan/%.o: engine/%.c $(ENGINE_HDR)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -c -o $@ $<
+# The one C++ file: the RocksDB guard.
+build/rel/%.o: engine/%.cc $(ENGINE_HDR)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $@")
+	$(Q)$(CXX) $(CXXFLAGS_GUARD) $(CFLAGS) -c -o $@ $<
+build/asan/%.o: engine/%.cc $(ENGINE_HDR)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $@")
+	$(Q)$(CXX) $(CXXFLAGS_GUARD) -O1 -g $(ASAN) -c -o $@ $<
 
 $(REL_LIB): $(REL_OBJ)
 	@$(if $(Q),echo "  AR      $@")
@@ -115,7 +137,7 @@ e2e: deps
 # BENCH_BASELINE=DIR (a built checkout of another commit) adds its daemon
 # beside this one in run.sh and the milter part: a change against what it
 # replaces, in one run.  `make bench-parts`: each bench/bench_*.sh measures one part (DNS, LDAP,
-# counters, milter).  docs/performance.md.
+# counters, milter, AO6's scanners, MO8's DKIM verification).  docs/performance.md.
 bench: deps
 	@bench/deps.sh
 	@$(MAKE) --no-print-directory build

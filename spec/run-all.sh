@@ -74,6 +74,12 @@ fi
 LAYER=lua
 if want "${layers[@]}" && harness_up; then
     run_layer "lua: busted in the engine" build/asan/outpostd test -c build/harness/outpost.conf spec/lua
+    # The directory vocabulary and the policies again on the group-style
+    # fixture (spec/fixtures/ldap-groups/): the same specs, only directory { }
+    # differs (build/harness/outpost-groups.conf).
+    run_layer "lua: the directory vocabulary and policies, group-style fixture" \
+        build/asan/outpostd test -c build/harness/outpost-groups.conf spec/lua/directory_spec.lua \
+        spec/lua/directory_sender_spec.lua spec/lua/directory_groups_spec.lua spec/lua/policies
 fi
 
 LAYER=e2e

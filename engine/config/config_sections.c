@@ -8,6 +8,7 @@
 #include "counters/counters_config.h"
 #include "lookup/dns_config.h"
 #include "lookup/ldap_config.h"
+#include "lookup/scan_config.h"
 #include "lookup/smtp_config.h"
 #include "proto/proto_policy.h"
 
@@ -110,6 +111,8 @@ const op_conf_section_t *const op__config_sections[] = {
     &op_control_section,
     &op_ldap_section,
     &op_directory_section,
+    &op_clamd_section,
+    &op_rspamd_section,
 };
 
 const size_t op__config_nsections = sizeof op__config_sections / sizeof op__config_sections[0];

@@ -169,7 +169,8 @@ int op__config_convert_scalar(ctx_t *c, const op_conf_section_t *sec, const key_
     case T_STRING:
         if ((k->flags & F_NAME) && !op__config_valid_name(v))
             return fail(c, at, where, "%s: bad name '%s' (letters, digits, '.', '_', '-')", k->key, v);
-        if (k->tmpl != NULL && op__config_template_check(k->tmpl, v, buf, sizeof buf) < 0)
+        /* Empty is a template key's "none" (e.g. directory { tenant_group }). */
+        if (k->tmpl != NULL && v[0] != '\0' && op__config_template_check(k->tmpl, v, buf, sizeof buf) < 0)
             return fail(c, at, where, "%s: %s", k->key, buf);
         *(char **)field = op_strdup(v);
         break;

@@ -22,6 +22,8 @@ int luaopen_outpost_smtp(lua_State *L);   /* lua_api_smtp.c */
 int luaopen_outpost_limit(lua_State *L);  /* lua_api_limit.c */
 int luaopen_outpost_ldap(lua_State *L);   /* lua_api_ldap.c */
 int luaopen_outpost_txnlink(lua_State *L); /* lua_api_txnlink.c */
+int luaopen_outpost_dkim(lua_State *L);   /* lua_api_dkim.c */
+int luaopen_outpost_scan(lua_State *L);    /* lua_api_scan.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
@@ -34,6 +36,8 @@ static const luaL_Reg c_modules[] = {
     {"outpost.limit", luaopen_outpost_limit},
     {"outpost.ldap", luaopen_outpost_ldap},
     {"outpost.txnlink", luaopen_outpost_txnlink},
+    {"outpost.dkim", luaopen_outpost_dkim},
+    {"outpost.scan", luaopen_outpost_scan},
     {NULL, NULL},
 };
 

@@ -478,7 +478,7 @@ static const struct error_case {
     {"unknown section, near miss", SERVICE "listner b {\n}\n",
      "2: unknown section 'listner' (did you mean 'listener'?)", NULL},
     {"unknown section", "frobnicate {\n}\n",
-     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service, dns, smtp_verify, counters, limit, control, ldap, directory)", NULL},
+     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service, dns, smtp_verify, counters, limit, control, ldap, directory, clamd, rspamd)", NULL},
     {"dns server not an address", LISTENER SERVICE "dns {\n  servers = [127.0.0.1:53, ns.example.org]\n}\n",
      "7: dns: servers: 'ns.example.org' is not IP, IP:PORT or [IPV6]:PORT", NULL},
     {"dns server port out of range", LISTENER SERVICE "dns {\n  servers = [\"[::1]:70000\"]\n}\n",
@@ -635,6 +635,8 @@ static const struct error_case {
      "7: directory: protected_filter: '&' takes at least one filter", NULL},
     {"filter bad escape", LISTENER SERVICE "directory {\n  user_filter = \"(&(uid=%s)(cn=a\\\\zz))\"\n}\n",
      "7: directory: user_filter: '\\' in a value must start an escape", NULL},
+    {"tenant_group without %t", LISTENER SERVICE "directory {\n  tenant_group = \"cn=apps,ou=groups,dc=x\"\n}\n",
+     "7: directory: tenant_group: has no %t: the tenant must be part of it", NULL},
     {"filter missing operator", LISTENER SERVICE "directory {\n  user_filter = \"(&(uid=%s)(objectClass))\"\n}\n",
      "7: directory: user_filter: expected =, ~=, >=, <= or :=", NULL},
 };

@@ -47,6 +47,8 @@ POSTOUT_PLAIN_PORT  52      tcp
 FLOODS_TCP_PORT     60      tcp     # spec/e2e/test_floods.sh's own outpostd listeners
 FLOODS_CLOSED_PORT  61      tcp
 BENCH_BASE_PORT     70      tcp     # bench/run.sh and bench/scaling.sh: 70..89
+CLAMD_PORT          90      tcp     # spec/harness/svc_scan.sh (AO6)
+RSPAMD_PORT         91      tcp
 "
 while read -r name offset _; do
     [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
@@ -94,7 +96,12 @@ write_config() {
     while read -r name _; do
         [ -n "$name" ] && args+=(-e "s|@$name@|${!name}|g")
     done <<<"$PORT_PLAN"
-    sed "${args[@]}" "$template" > "$HARNESS_DIR/outpost.conf"
+    # The two fixture directories (svc_ldap.sh): one config each, the same
+    # but for directory { }.
+    { sed "${args[@]}" "$template"; cat "$ROOT/spec/fixtures/ldap/directory.conf"; } \
+        > "$HARNESS_DIR/outpost.conf"
+    { sed "${args[@]}" "$template"; cat "$ROOT/spec/fixtures/ldap-groups/directory.conf"; } \
+        > "$HARNESS_DIR/outpost-groups.conf"
 }
 
 up() {
