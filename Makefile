@@ -77,9 +77,10 @@ build/rel build/asan build/gen:
 	mkdir -p $@
 
 # The operator's CLI: standalone, nothing of the engine.
-build/outpostctl: cli/outpostctl.c | build/rel
+CTL_SRC := cli/outpostctl.c cli/ctl_conf.c
+build/outpostctl: $(CTL_SRC) cli/ctl_conf.h | build/rel
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -o $@ $<
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(WARN) $(CFLAGS) -o $@ $(CTL_SRC)
 
 # Lua files built into the engine (the sandbox, the test host) become C
 # string literals, so no file on disk can replace them.

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "lua/testrunner.h"
 
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -43,9 +44,9 @@ static const char usage[] =
     "    the configuration before it loads any Lua code.\n"
     "\n"
     "OPTIONS\n"
-    "    -c, --config FILE\n"
+    "    -c FILE, --config=FILE\n"
     "        Configuration file (default " OP_CONFIG_DEFAULT ").\n"
-    "    --check\n"
+    "    -t, --check\n"
     "        Load the configuration, the libraries and the policies exactly as a\n"
     "        reload would, report the first error with FILE:LINE and exit non-zero\n"
     "        on failure.  Binds nothing.  Run it before sending SIGHUP.\n"
@@ -115,6 +116,9 @@ static int run_tests(int argc, char **argv)
     if (argc >= 2 && (strcmp(argv[0], "-c") == 0 || strcmp(argv[0], "--config") == 0)) {
         config = argv[1];
         first = 2;
+    } else if (argc >= 1 && strncmp(argv[0], "--config=", 9) == 0) {
+        config = argv[0] + 9;
+        first = 1;
     }
     if (config == NULL && access(OP_CONFIG_DEFAULT, R_OK) == 0)
         config = OP_CONFIG_DEFAULT;
@@ -146,11 +150,25 @@ static int run_tests(int argc, char **argv)
     return rc;
 }
 
+/* Long options only where a short one would be new: -t stays the
+ * historical short form of --check. */
+enum { OPT_CONFIG_REFERENCE = 256 };
+static const struct option options[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"check", no_argument, NULL, 't'},
+    {"config-reference", no_argument, NULL, OPT_CONFIG_REFERENCE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
 int main(int argc, char **argv)
 {
     const char *config = OP_CONFIG_DEFAULT;
     int check = 0;
 
+    /* The commands come first and parse their own arguments (busted's
+     * options pass through `test` untouched). */
     if (argc >= 2 && strcmp(argv[1], "test") == 0)
         return run_tests(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "ask") == 0) {
@@ -158,27 +176,33 @@ int main(int argc, char **argv)
             return bad_usage("%s", "ask needs an ADDRESS");
         return op_ask(argv[2], argc - 3, argv + 3);
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    opterr = 0; /* our messages, in our words, with exit status 2 */
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+:c:thV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
             fputs(usage, stdout);
             return 0;
-        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+        case 'V':
             printf("outpostd %s\n", OP_VERSION);
             return 0;
-        } else if (strcmp(a, "--config-reference") == 0) {
+        case OPT_CONFIG_REFERENCE:
             op_config_write_reference(stdout);
             return 0;
-        } else if (strcmp(a, "--check") == 0 || strcmp(a, "-t") == 0) {
+        case 't':
             check = 1;
-        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            if (++i >= argc)
-                return bad_usage("%s needs a FILE", a);
-            config = argv[i];
-        } else {
-            return bad_usage("unknown argument '%s'", a);
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case ':':
+            return bad_usage("%s needs a FILE", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc)
+        return bad_usage("unknown argument '%s'", argv[optind]);
     if (check)
         return op_daemon_check(config);
     return op_daemon_run(config);
