@@ -1,6 +1,7 @@
 #include "core/daemon.h"
 
 #include "control/control.h"
+#include "core/fixed.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/watchdog.h"
@@ -22,6 +23,10 @@
 #include <unistd.h>
 
 #define SWEEP_MS 1000
+
+/* What the start fixed (sockets, identity, state_dir): what a reload
+ * reports it cannot change. */
+static op_fixed_t *fixed;
 
 static void mkdir_p(const char *path, mode_t mode)
 {
@@ -107,7 +112,9 @@ static void rebind_listeners(op_daemon_t *d, const op_config_t *cfg)
                     cfg->listeners[j].name, cfg->listeners[j].listen);
 }
 
-/* SIGHUP and outpostctl reload: 0, or -1 with the error in err. */
+/* SIGHUP and outpostctl reload: 0; 1 when the new generation is current
+ * but some changes need a restart (named in err); -1 with the error in
+ * err. */
 static int reload(op_daemon_t *d, char *err, size_t errlen)
 {
     op_notice("reload: loading %s", d->config_path);
@@ -127,6 +134,11 @@ static int reload(op_daemon_t *d, char *err, size_t errlen)
               "in flight on it", (unsigned long long)gen->number,
               (unsigned long long)old->number);
     op_gen_unref(old);
+    if (op_fixed_diff(fixed, gen->cfg, err, errlen) > 0) {
+        op_warn("reload: generation %llu is current, but these changes need a restart: %s",
+                (unsigned long long)gen->number, err);
+        return 1;
+    }
     return 0;
 }
 
@@ -251,7 +263,12 @@ static int drop_privileges(const op_config_t *cfg, const identity_t *id, char *e
 {
     if (!id->set || geteuid() != 0)
         return 0;
-    if (setgroups(0, NULL) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
+    /* The user's supplementary groups from the group database, so that a
+     * group it is a member of (control { group }, a listener's
+     * socket_group such as postfix) works as documented; without a user
+     * (a group alone), none. */
+    int groups_rc = cfg->user != NULL ? initgroups(cfg->user, id->gid) : setgroups(0, NULL);
+    if (groups_rc != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
         snprintf(err, errlen, "cannot become user %s: %s", cfg->user ? cfg->user : "?",
                  strerror(errno));
         return -1;
@@ -328,6 +345,11 @@ int op_daemon_run(const char *config_path)
     identity_t id = {0, 0, 0};
     if (resolve_identity(cfg, &id, err, sizeof err) != 0)
         op_fatal("%s", err);
+    if (geteuid() == 0 && cfg->user == NULL)
+        op_warn("RUNNING AS ROOT: %s sets no daemon { user }, so every policy, lookup and "
+                "counter runs with root's privileges; set user = outpost (the package creates "
+                "it) unless this is a test", cfg->path);
+    fixed = op_fixed_save(cfg);
     mkdir_p(cfg->state_dir, 0750);
     if (id.set && geteuid() == 0 && chown(cfg->state_dir, id.uid, id.gid) != 0)
         op_fatal("chown %s: %s", cfg->state_dir, strerror(errno));
@@ -368,6 +390,8 @@ int op_daemon_run(const char *config_path)
     uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the services */
     free(d.listeners);
     free(d.config_path);
+    op_fixed_free(fixed);
+    fixed = NULL;
     int rc = uv_loop_close(d.loop);
     if (rc != 0)
         op_warn("event loop closed with handles still open: %s", uv_strerror(rc));
