@@ -5,7 +5,7 @@
 # make check (validate the shipped config), make clean.
 
 CC      ?= gcc
-PKGS     = luajit libuv libcares libidn2
+PKGS     = luajit libuv libcares libidn2 libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

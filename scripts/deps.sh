@@ -12,7 +12,7 @@ set -eu
 PACKAGES="
 gcc make pkg-config
 libluajit-5.1-dev luajit
-libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev
+libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev libsystemd-dev
 lua-busted
 "
 # tests: the real servers the harness starts on loopback (spec/harness/),

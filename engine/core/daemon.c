@@ -2,6 +2,7 @@
 
 #include "control/control.h"
 #include "core/fixed.h"
+#include "core/notify.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/watchdog.h"
@@ -112,10 +113,31 @@ static void rebind_listeners(op_daemon_t *d, const op_config_t *cfg)
                     cfg->listeners[j].name, cfg->listeners[j].listen);
 }
 
-/* SIGHUP and outpostctl reload: 0; 1 when the new generation is current
+/* The service manager's status line (systemctl status). */
+static const char *status_line(const op_daemon_t *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s generation %llu, %zu connections", d->stopping ? "draining:" : "serving:",
+             (unsigned long long)d->current->number, d->nconns);
+    return buf;
+}
+
+static int reload_generation(op_daemon_t *d, char *err, size_t errlen);
+
+/* SIGHUP and outpostctl reload, between the manager's RELOADING=1 and
+ * READY=1 (also when it fails: the old generation is ready). */
+static int reload(op_daemon_t *d, char *err, size_t errlen)
+{
+    char st[128];
+    op_notify_reloading();
+    int rc = reload_generation(d, err, errlen);
+    op_notify_ready(status_line(d, st, sizeof st));
+    return rc;
+}
+
+/* 0; 1 when the new generation is current
  * but some changes need a restart (named in err); -1 with the error in
  * err. */
-static int reload(op_daemon_t *d, char *err, size_t errlen)
+static int reload_generation(op_daemon_t *d, char *err, size_t errlen)
 {
     op_notice("reload: loading %s", d->config_path);
     op_gen_t *gen = build_generation(d, err, errlen);
@@ -165,6 +187,7 @@ static void finish_if_drained(op_daemon_t *d)
     if (!d->stopping || d->nconns > 0 || d->handles_closed)
         return;
     d->handles_closed = 1;
+    op_notify_watchdog_stop();
     uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -192,6 +215,8 @@ static void stop(op_daemon_t *d, int signum)
     double drain = d->current->cfg->drain_timeout;
     op_notice("signal %d: no new connections; draining %zu connections (at most %.3gs)", signum,
               d->nconns, drain);
+    char st[128];
+    op_notify_stopping(status_line(d, st, sizeof st));
     for (size_t i = 0; i < d->nlisteners; i++)
         op_listener_close(d->listeners[i]);
     d->drain_deadline = uv_now(d->loop) + (uint64_t)(drain * 1000.0);
@@ -222,6 +247,8 @@ static void on_sweep(uv_timer_t *t)
     const op_config_t *cfg = d->current->cfg;
     op_session_sweep(d, (uint64_t)(cfg->idle_timeout * 1000.0),
                      (uint64_t)(cfg->request_timeout * 1000.0));
+    char st[128];
+    op_notify_status(status_line(d, st, sizeof st));
     finish_if_drained(d);
 }
 
@@ -381,6 +408,12 @@ int op_daemon_run(const char *config_path)
     if (op_watchdog_start() != 0)
         op_fatal("cannot start the CPU watchdog: %s", strerror(errno));
     announce(&d);
+    uint64_t wd = op_notify_watchdog_start(d.loop);
+    if (wd > 0)
+        op_info("systemd watchdog: pinging every %.3gs (WatchdogSec=%.3gs)", (double)wd / 2e6,
+                (double)wd / 1e6);
+    char st[128];
+    op_notify_ready(status_line(&d, st, sizeof st));
     uv_run(d.loop, UV_RUN_DEFAULT);
     op_watchdog_stop();
     op_control_set_hooks(NULL);
