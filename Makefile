@@ -10,9 +10,25 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+# Where `make install` puts things (FHS; DESTDIR for packaging).  The
+# configuration, Lua and state paths are compiled in as the defaults
+# (engine/config/paths.h), so an installed outpostd needs no -c; the
+# build tree's binaries get the same defaults and the tests pass -c.
+PREFIX     ?= /usr
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share/outpost
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+STATEDIR   ?= /var/lib/outpost
+RUNDIR     ?= /run/outpost
+UNITDIR    ?= /lib/systemd/system
+PATH_DEFS = -DOP_SYSCONF_DIR='"$(SYSCONFDIR)/outpost"' -DOP_DATA_DIR='"$(DATADIR)"' \
+            -DOP_STATE_DIR='"$(STATEDIR)"'
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) -Iengine -Ibuild/gen
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(PATH_DEFS) $(WARN) $(PKG_CFLAGS) -Iengine -Ibuild/gen
 LDLIBS   = $(PKG_LIBS) -lldap -llber -lrocksdb -lm
 ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -31,7 +47,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test e2e check bench bench-parts fuzz clean
+.PHONY: all deps build run test e2e check bench bench-parts fuzz clean install
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -80,7 +96,7 @@ build/rel build/asan build/gen:
 CTL_SRC := cli/outpostctl.c cli/ctl_conf.c
 build/outpostctl: $(CTL_SRC) cli/ctl_conf.h | build/rel
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(WARN) $(CFLAGS) -o $@ $(CTL_SRC)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(PATH_DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_SRC)
 
 # Lua files built into the engine (the sandbox, the test host) become C
 # string literals, so no file on disk can replace them.
@@ -90,6 +106,13 @@ build/gen/%_lua.h: engine/lua/%.lua | build/gen
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  printf ';\n'; } > $@
 $(REL_OBJ) $(ASAN_OBJ) build/rel/core/main.o build/asan/core/main.o: $(EMBEDDED)
+
+# The compiled-in paths: what uses them is built again when PREFIX & co.
+# change (the stamp is rewritten only then).
+PATHS_STAMP := build/gen/paths.stamp
+$(shell mkdir -p build/gen; echo '$(PATH_DEFS)' | cmp -s - $(PATHS_STAMP) || echo '$(PATH_DEFS)' > $(PATHS_STAMP))
+build/rel/config/config_sections.o build/asan/config/config_sections.o build/rel/core/main.o \
+build/asan/core/main.o build/outpostctl: $(PATHS_STAMP)
 
 # The sub-make sees the pkg-config flags of packages deps just installed.
 run: deps
@@ -134,6 +157,26 @@ bench-parts: deps
 FUZZ_SECONDS ?= 60
 fuzz:
 	@spec/fuzz/run.sh $(FUZZ_SECONDS)
+
+# make install [PREFIX=/usr] [DESTDIR=...]: the daemon, the CLI, the Lua
+# library and policies (DATADIR/lua, as shipped), the configuration and
+# lists (SYSCONFDIR/outpost, never overwritten: an admin's edits stay),
+# SYSCONFDIR/outpost/lua for the site's overrides (daemon { site_lua_dir }).
+# State (STATEDIR) and sockets (RUNDIR) are made by the unit's
+# StateDirectory= and RuntimeDirectory= (the daemon makes state_dir itself).
+ETC = $(DESTDIR)$(SYSCONFDIR)/outpost
+install: build/outpostd build/outpostctl
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/lua \
+	    $(ETC)/lists $(ETC)/lua/lib $(ETC)/lua/policies
+	install -m 755 build/outpostd $(DESTDIR)$(SBINDIR)/outpostd
+	install -m 755 build/outpostctl $(DESTDIR)$(BINDIR)/outpostctl
+	cp -R lua/lib lua/policies $(DESTDIR)$(DATADIR)/lua/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/lua
+	[ -e $(ETC)/outpost.conf ] || \
+	    scripts/install-conf.sh $(SYSCONFDIR) $(RUNDIR) < conf/outpost.conf > $(ETC)/outpost.conf
+	chmod 644 $(ETC)/outpost.conf
+	for f in conf/lists/*; do [ -e $(ETC)/lists/$${f##*/} ] || install -m 644 $$f $(ETC)/lists/; done
+	[ -e $(ETC)/lua/README ] || install -m 644 conf/site-lua-README $(ETC)/lua/README
 
 clean:
 	rm -rf build

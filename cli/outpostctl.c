@@ -16,12 +16,13 @@
 #include <unistd.h>
 
 /* Compiled in by the Makefile from PREFIX and friends (make install). */
-#ifndef OP_CONFIG_DEFAULT
-#define OP_CONFIG_DEFAULT "/etc/outpost/outpost.conf"
+#ifndef OP_SYSCONF_DIR
+#define OP_SYSCONF_DIR "/etc/outpost"
 #endif
 #ifndef OP_STATE_DIR
 #define OP_STATE_DIR "/var/lib/outpost"
 #endif
+#define OP_CONFIG_DEFAULT OP_SYSCONF_DIR "/outpost.conf"
 #ifndef OP_VERSION
 #define OP_VERSION "0.0.0"
 #endif

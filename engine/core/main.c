@@ -1,6 +1,7 @@
 /* outpostd: command line. */
 #include "control/ask.h"
 #include "config/config.h"
+#include "config/paths.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "lua/testrunner.h"
@@ -13,9 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef OP_CONFIG_DEFAULT
-#define OP_CONFIG_DEFAULT "/etc/outpost/outpost.conf"
-#endif
 
 static const char usage[] =
     "NAME\n"
@@ -124,7 +122,7 @@ static int run_tests(int argc, char **argv)
         config = OP_CONFIG_DEFAULT;
     /* Without a configuration, the tree next to the binary: build/outpostd
      * in a checkout finds the checkout's lua/. */
-    char lua_guess[PATH_MAX] = "/usr/share/outpost/lua";
+    char lua_guess[PATH_MAX] = OP_LUA_DIR_DEFAULT;
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
