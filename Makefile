@@ -47,7 +47,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test e2e check bench bench-parts fuzz clean install
+.PHONY: all deps build run test e2e check bench bench-parts fuzz clean install man
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -164,10 +164,23 @@ fuzz:
 # SYSCONFDIR/outpost/lua for the site's overrides (daemon { site_lua_dir }).
 # State (STATEDIR) and sockets (RUNDIR) are made by the unit's
 # StateDirectory= and RuntimeDirectory= (the daemon makes state_dir itself).
+# Man pages: outpostd(8) and outpostctl(8) are their --help (written as
+# man pages), outpost.conf(5) the schema's reference with docs/man's prose;
+# generated, so neither can drift from the programs.
+MAN_PAGES = build/man/outpostd.8 build/man/outpostctl.8 build/man/outpost.conf.5
+man: $(MAN_PAGES)
+build/man/%.8: build/% scripts/gen-man-help.py VERSION
+	@mkdir -p $(@D)
+	$(Q)scripts/gen-man-help.py $< 8 > $@.tmp && mv $@.tmp $@
+build/man/outpost.conf.5: build/outpostd scripts/gen-man-conf.py docs/man/outpost.conf.5.in VERSION
+	@mkdir -p $(@D)
+	$(Q)scripts/gen-man-conf.py $< > $@.tmp && mv $@.tmp $@
+
 ETC = $(DESTDIR)$(SYSCONFDIR)/outpost
-install: build/outpostd build/outpostctl
+install: build/outpostd build/outpostctl $(MAN_PAGES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/lua \
-	    $(ETC)/lists $(ETC)/lua/lib $(ETC)/lua/policies
+	    $(ETC)/lists $(ETC)/lua/lib $(ETC)/lua/policies \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
 	install -m 755 build/outpostd $(DESTDIR)$(SBINDIR)/outpostd
 	install -m 755 build/outpostctl $(DESTDIR)$(BINDIR)/outpostctl
 	cp -R lua/lib lua/policies $(DESTDIR)$(DATADIR)/lua/
@@ -177,6 +190,11 @@ install: build/outpostd build/outpostctl
 	chmod 644 $(ETC)/outpost.conf
 	for f in conf/lists/*; do [ -e $(ETC)/lists/$${f##*/} ] || install -m 644 $$f $(ETC)/lists/; done
 	[ -e $(ETC)/lua/README ] || install -m 644 conf/site-lua-README $(ETC)/lua/README
+	install -m 644 build/man/outpostd.8 build/man/outpostctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 build/man/outpost.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	sed -e 's|/usr/sbin/outpostd|$(SBINDIR)/outpostd|g' -e 's|/usr/bin/outpostctl|$(BINDIR)/outpostctl|g' \
+	    conf/systemd/outpostd.service > $(DESTDIR)$(UNITDIR)/outpostd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/outpostd.service
 
 clean:
 	rm -rf build

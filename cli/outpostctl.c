@@ -112,7 +112,10 @@ static const char usage[] =
     "EXAMPLES\n"
     "    outpostctl counter show postout_rcpt alice@example.org\n"
     "    outpostctl limit set postout_rcpt alice@example.org 500 --until +7d --reason \"ticket 4711\"\n"
-    "    outpostctl --json counter top postout_rcpt 20\n";
+    "    outpostctl --json counter top postout_rcpt 20\n"
+    "\n"
+    "SEE ALSO\n"
+    "    outpostd(8), outpost.conf(5).\n";
 
 static int die_usage(const char *fmt, const char *arg)
 {
