@@ -47,7 +47,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test e2e check bench bench-parts fuzz clean install man
+.PHONY: all deps build run test e2e check bench bench-parts fuzz clean install man deb
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -61,7 +61,7 @@ Q = $(if $(V),,@)
 build/rel/%.o: engine/%.c $(ENGINE_HDR)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 build/asan/%.o: engine/%.c $(ENGINE_HDR)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
@@ -76,7 +76,7 @@ $(ASAN_LIB): $(ASAN_OBJ)
 
 build/outpostd: build/rel/core/main.o $(REL_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 build/asan/outpostd: build/asan/core/main.o $(ASAN_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -g $(ASAN) -o $@ $^ $(LDLIBS)
@@ -96,7 +96,7 @@ build/rel build/asan build/gen:
 CTL_SRC := cli/outpostctl.c cli/ctl_conf.c
 build/outpostctl: $(CTL_SRC) cli/ctl_conf.h | build/rel
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(PATH_DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_SRC)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(PATH_DEFS) $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_SRC)
 
 # Lua files built into the engine (the sandbox, the test host) become C
 # string literals, so no file on disk can replace them.
@@ -195,6 +195,15 @@ install: build/outpostd build/outpostctl $(MAN_PAGES)
 	sed -e 's|/usr/sbin/outpostd|$(SBINDIR)/outpostd|g' -e 's|/usr/bin/outpostctl|$(BINDIR)/outpostctl|g' \
 	    conf/systemd/outpostd.service > $(DESTDIR)$(UNITDIR)/outpostd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/outpostd.service
+
+# make deb: the Debian package (debian/, dpkg-buildpackage -us -uc -b),
+# built from a copy of the tree in build/deb/src so that the package's
+# clean step never touches this tree's build/; the .deb lands here.
+deb:
+	rm -rf build/deb && mkdir -p build/deb/src
+	tar --exclude=./build --exclude=./var --exclude=./.git --exclude='./*.deb' -cf - . | tar -C build/deb/src -xf -
+	cd build/deb/src && DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	cp build/deb/outpost_*.deb .
 
 clean:
 	rm -rf build
