@@ -11,7 +11,7 @@
 # it on any exit.  It refuses to run where outpost is installed, or a user
 # or group outpost exists, that it did not make.  OUTPOST_SKIP_PACKAGE=1
 # skips it (one package build: about 1.5 min on 2 busy cores).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../e2e/lib.sh"
 e2e_setup
 skip() { echo "# skipped: $1"; e2e_finish; exit 0; }
 [ "$(id -u)" = 0 ] || skip "not root"
