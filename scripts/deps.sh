@@ -27,6 +27,11 @@ postfix swaks sasl2-bin libsasl2-modules
 libnet-ssleay-perl libauthen-sasl-perl
 miltertest
 "
+# packaging (make deb, make man, the package and unit tests): debhelper,
+# lintian, systemd-analyze, man -l
+PACKAGES="$PACKAGES
+dpkg-dev debhelper lintian systemd man-db groff-base
+"
 
 [ $# -gt 0 ] && PACKAGES="$*"
 
