@@ -73,8 +73,15 @@ check "Depends names the package of every library outpostd links" \
 extra=$(comm -23 <(echo "$deps") <(echo "$libs") | grep -vE '^(libluajit2-5\.1-2)$' || true)
 check "... and nothing else (alternatives of the same library aside)" test -z "$extra"
 
-dpkg -i "$DEB" > "$T/dpkg-i.log" 2>&1
-check "dpkg -i installs it" test $? -eq 0 || cat "$T/dpkg-i.log"
+# README's "Install on a server": apt install ./outpost_*.deb (dpkg -i
+# underneath), then systemctl enable --now outpostd, of which only the
+# enable works without systemd as PID 1; the start is done below as the
+# unit's ExecStart would.
+check "make deb leaves the package in the tree's top directory" test -e "$ROOT/$(basename "$DEB")"
+(cd "$ROOT" && apt-get install -y -q -o DPkg::Lock::Timeout=600 "./$(basename "$DEB")") > "$T/apt.log" 2>&1
+check "apt install ./outpost_*.deb installs it" test $? -eq 0 || cat "$T/apt.log"
+systemctl enable outpostd > "$T/enable.log" 2>&1
+check "systemctl enable outpostd works offline" test "$(systemctl is-enabled outpostd 2>&1)" = enabled
 check "the system user outpost exists, with no login" bash -c "getent passwd outpost | grep -q ':/usr/sbin/nologin$'"
 if getent group postfix >/dev/null; then
     check "outpost is in group postfix" bash -c "id -nG outpost | grep -qw postfix"
