@@ -134,9 +134,9 @@ static int reload(op_daemon_t *d, char *err, size_t errlen)
     return rc;
 }
 
-/* 0; 1 when the new generation is current
- * but some changes need a restart (named in err); -1 with the error in
- * err. */
+/* Builds and installs the next generation: 0; 1 when it is current but
+ * some changes need a restart (named in err); -1 with the error in err
+ * (the running generation stays). */
 static int reload_generation(op_daemon_t *d, char *err, size_t errlen)
 {
     op_notice("reload: loading %s", d->config_path);
