@@ -68,4 +68,46 @@ check "without NOTIFY_SOCKET it serves" bash -c "$ASK unix:$T/policy.sock | grep
 e2e_stop
 check "... and sends nothing" test ! -s "$T/notify.log"
 check_log_clean
+
+# The pings come from the event loop, not from a thread: while a compiled
+# endless loop (lua_jit = yes, which no hook stops) holds the loop, they
+# stop, so systemd's WatchdogSec= would restart the daemon even before the
+# CPU watchdog's exit of last resort (twice cpu_budget, here 8 s).
+e2e_config <<'EOF2'
+daemon {
+    state_dir = @T@/state
+    lua_dir = @T@/lua
+    lua_jit = yes
+}
+listener unix {
+    listen = unix:@T@/policy.sock
+    service = stuck
+}
+service stuck { cpu_budget = 4s }
+EOF2
+e2e_policy stuck <<'EOF2'
+local A = require "outpost.action"
+return function(req)
+    if req.attrs.sender == "stuck@test" then
+        local i = 0
+        while true do i = i + 1 end
+    end
+    return A.dunno()
+end
+EOF2
+: > "$T/notify.log"
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 e2e_start || exit 1
+sleep 1
+before=$(grep -c WATCHDOG=1 "$T/notify.log")
+$ASK "unix:$T/policy.sock" sender=stuck@test >/dev/null 2>&1 &
+STUCK=$!
+sleep 0.5
+n0=$(grep -c WATCHDOG=1 "$T/notify.log")
+sleep 2
+n1=$(grep -c WATCHDOG=1 "$T/notify.log")
+echo "# watchdog pings: $before in the first second, $((n1 - n0)) in 2 s of a stuck loop"
+check "pings came while the loop turned ($before in 1 s)" test "$before" -ge 3
+check "no ping while the loop is stuck ($((n1 - n0)) in 2 s, with WatchdogSec=0.4s)" test "$((n1 - n0))" -eq 0
+kill -KILL "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
+kill "$STUCK" 2>/dev/null; wait "$STUCK" 2>/dev/null
 e2e_finish
