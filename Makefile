@@ -13,7 +13,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) -Iengine -Ibuild/gen
-LDLIBS   = $(PKG_LIBS) -lldap -llber -lrocksdb -lm
+LDLIBS   = $(PKG_LIBS) -lldap -llber -lrocksdb -lhiredis -lm
 ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # engine/<folder>/<file>.c -> build/{rel,asan}/<folder>/<file>.o; the
@@ -85,6 +85,12 @@ build/outpostctl: cli/outpostctl.c | build/rel
 # string literals, so no file on disk can replace them.
 EMBEDDED := $(patsubst engine/lua/%.lua,build/gen/%_lua.h,$(wildcard engine/lua/*.lua))
 build/gen/%_lua.h: engine/lua/%.lua | build/gen
+	$(Q){ printf 'static const char %s_lua[] =\n' '$*'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  printf ';\n'; } > $@
+# The Redis backend's server-side script (engine/counters/counters_redis.lua).
+EMBEDDED += $(patsubst engine/counters/%.lua,build/gen/%_lua.h,$(wildcard engine/counters/*.lua))
+build/gen/%_lua.h: engine/counters/%.lua | build/gen
 	$(Q){ printf 'static const char %s_lua[] =\n' '$*'; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  printf ';\n'; } > $@

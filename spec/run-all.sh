@@ -74,6 +74,10 @@ fi
 LAYER=lua
 if want "${layers[@]}" && harness_up; then
     run_layer "lua: busted in the engine" build/asan/outpostd test -c build/harness/outpost.conf spec/lua
+    # the specs that count, again with the counters on the harness's Redis
+    run_layer "lua: the counting specs on Redis" build/asan/outpostd test \
+        -c build/harness/outpost-redis.conf spec/lua/limit_spec.lua spec/lua/transaction_spec.lua \
+        spec/lua/pipeline_spec.lua spec/lua/policies
 fi
 
 LAYER=e2e

@@ -29,11 +29,10 @@ op_counters_t *op_counters_wrap(const op_counters_backend_t *be, void *store)
     return c;
 }
 
-/* counters { backend } does not exist yet: RocksDB is the one backend. */
+/* counters { backend }: one backend for every limit. */
 static const op_counters_backend_t *backend_of(const op_counters_conf_t *cfg)
 {
-    (void)cfg;
-    return &op_counters_rocksdb;
+    return cfg->backend == OP_COUNTERS_BACKEND_REDIS ? &op_counters_redis : &op_counters_rocksdb;
 }
 
 static op_counters_t *open_backend(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_state,
@@ -71,6 +70,11 @@ void op_counters_close(op_counters_t *c)
 int op_counters_may_wait(const op_counters_t *c)
 {
     return c->be->may_wait;
+}
+
+const char *op_counters_backend_name(const op_counters_t *c)
+{
+    return c->be->name;
 }
 
 int op_counters_has_limit(const op_counters_t *c, const char *limit)
@@ -167,6 +171,65 @@ uint64_t op_counters_disk_bytes(op_counters_t *c)
 const char *op_counters_health(op_counters_t *c)
 {
     return c->be->health != NULL ? c->be->health(c->store) : NULL;
+}
+
+static int collect_override(const op_counters_override_t *o, void *data)
+{
+    op_counters_admin_t *a = data;
+    a->overrides = op_realloc(a->overrides, (a->noverrides + 1) * sizeof *a->overrides);
+    a->overrides[a->noverrides++] = *o;
+    return 0;
+}
+
+/* A backend without the call form answers at once through its functions. */
+static int admin_at_once(op_counters_t *c, op_counters_admin_t *a)
+{
+    switch (a->op) {
+    case OP_ADMIN_SHOW:
+        return op_counters_show(c, a->limit, a->subject, &a->answer, &a->reserved);
+    case OP_ADMIN_RESET:
+        return op_counters_reset(c, a->limit, a->subject);
+    case OP_ADMIN_OVERRIDE_SET:
+        return op_counters_override_set(c, a->limit, a->subject, a->max, a->until, a->who,
+                                        a->reason, a->err, sizeof a->err);
+    case OP_ADMIN_OVERRIDE_CLEAR:
+        return op_counters_override_clear(c, a->limit, a->subject);
+    case OP_ADMIN_OVERRIDE_LIST:
+        return op_counters_override_list(c, a->limit[0] != '\0' ? a->limit : NULL,
+                                         collect_override, a);
+    case OP_ADMIN_TOP: {
+        a->top = op_calloc(a->n > 0 ? a->n : 1, sizeof *a->top);
+        int got = op_counters_top(c, a->limit, a->top, a->n);
+        if (got < 0)
+            return got;
+        a->ntop = (size_t)got;
+        return 0;
+    }
+    }
+    return OP_COUNTERS_EINVAL;
+}
+
+int op_counters_admin(op_counters_t *c, op_counters_admin_t *a)
+{
+    a->rc = 0;
+    a->err[0] = '\0';
+    a->top = NULL;
+    a->ntop = 0;
+    a->overrides = NULL;
+    a->noverrides = 0;
+    int rc = c->be->admin != NULL ? c->be->admin(c->store, a) : admin_at_once(c, a);
+    OP_ASSERT(rc != OP_COUNTERS_STARTED || c->be->admin != NULL);
+    if (rc != OP_COUNTERS_STARTED)
+        a->rc = rc < 0 ? rc : 0;
+    return rc;
+}
+
+void op_counters_admin_free(op_counters_admin_t *a)
+{
+    free(a->top);
+    free(a->overrides);
+    a->top = NULL;
+    a->overrides = NULL;
 }
 
 const char *op_counters_source_name(op_max_source_t s)

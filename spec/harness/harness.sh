@@ -47,6 +47,12 @@ POSTOUT_PLAIN_PORT  52      tcp
 FLOODS_TCP_PORT     60      tcp     # spec/e2e/test_floods.sh's own outpostd listeners
 FLOODS_CLOSED_PORT  61      tcp
 BENCH_BASE_PORT     70      tcp     # bench/run.sh and bench/scaling.sh: 70..89
+OUTPOSTD2_TCP_PORT  33      tcp     # the second node of spec/e2e/test_redis_*.sh
+REDIS_PORT          94      tcp     # svc_redis.sh; the Sentinel test's own:
+REDIS_REPLICA_PORT  95      tcp
+REDIS_SENTINEL_PORT 96      tcp     # 96, 97, 98
+REDIS_SENTINEL2_PORT 97     tcp
+REDIS_SENTINEL3_PORT 98     tcp
 "
 while read -r name offset _; do
     [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
@@ -95,6 +101,10 @@ write_config() {
         [ -n "$name" ] && args+=(-e "s|@$name@|${!name}|g")
     done <<<"$PORT_PLAN"
     sed "${args[@]}" "$template" > "$HARNESS_DIR/outpost.conf"
+    # the same with the counters on the harness's Redis (the lua layer runs
+    # the limit specs against both backends)
+    sed -e 's/^counters {$/counters {\n    backend = redis/' "$HARNESS_DIR/outpost.conf" > "$HARNESS_DIR/outpost-redis.conf"
+    printf 'redis {\n    servers = [127.0.0.1:%s]\n    prefix = "outpost-spec:"\n}\n' "$REDIS_PORT" >> "$HARNESS_DIR/outpost-redis.conf"
 }
 
 up() {
