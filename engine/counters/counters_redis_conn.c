@@ -167,6 +167,7 @@ static int attach(redisAsyncContext *ac, uv_loop_t *loop)
         free(p);
         return -1;
     }
+    uv_unref((uv_handle_t *)&p->poll); /* the daemon's loop ends without waiting for Redis */
     p->poll.data = p;
     p->ac = ac;
     ac->ev.data = p;
@@ -570,6 +571,8 @@ op_rconn_t *op_rconn_new(uv_loop_t *loop, const op_redis_conf_t *cfg, const char
     r->watch = op_calloc(1, sizeof *r->watch);
     uv_timer_init(loop, r->retry);
     uv_timer_init(loop, r->watch);
+    uv_unref((uv_handle_t *)r->retry);
+    uv_unref((uv_handle_t *)r->watch);
     r->retry->data = r->watch->data = r;
     r->open_timers = 2;
     snprintf(r->health, sizeof r->health, "redis: connecting");
