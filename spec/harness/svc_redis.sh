@@ -16,7 +16,7 @@ redis_start() {
     redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
         --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
         --save '' --appendonly no --repl-diskless-sync-delay 0 "$@" >/dev/null || return 1
-    wait_until 5 redis_ping "$port" || { log "redis-server does not answer on $port"; return 1; }
+    wait_until 10 redis_ping "$port" || { log "redis-server does not answer on $port"; return 1; }
 }
 
 redis_ping() {
@@ -45,7 +45,7 @@ sentinel_start() {
         "sentinel down-after-milliseconds outpost 1000" \
         "sentinel failover-timeout outpost 3000" > "$dir/sentinel.conf"
     redis-server "$dir/sentinel.conf" --sentinel >/dev/null || return 1
-    wait_until 5 redis_ping "$port" || { log "sentinel does not answer on $port"; return 1; }
+    wait_until 10 redis_ping "$port" || { log "sentinel does not answer on $port"; return 1; }
 }
 
 redis_up() {
