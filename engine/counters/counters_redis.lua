@@ -10,7 +10,7 @@
 --                      its newest bucket leaves the window.
 --   P o:LIMIT:SUBJECT  hash: an operator override (max, until, set_at, who, reason)
 --   P ol               set of LIMIT\tSUBJECT with an override
---   P t:LIMIT          sorted set: subject -> last add (for top)
+--   P t:LIMIT          sorted set: subject -> start of its newest bucket (for top)
 --   P r:INSTANCE       hash: LIMIT\tSUBJECT\tBUCKET\tEPOCH -> reserved
 --   P rd               sorted set: instance -> deadline of its first reservation
 local op = ARGV[1]
@@ -153,10 +153,14 @@ if op == 'count' then
         table.sort(bs, function(x, y) return x[1] < y[1] end)
     end
     used = used + n
-    local leaves = (bs[#bs][1] + nb) * res
-    redis.call('EXPIREAT', KEYS[1], leaves)
-    redis.call('ZADD', KEYS[3], now, ARGV[11])
-    redis.call('EXPIREAT', KEYS[3], leaves)
+    if not found then
+        -- a new bucket: the window now lives until it leaves, and the
+        -- subject is active for top (its score: the bucket's start)
+        local leaves = (bs[#bs][1] + nb) * res
+        redis.call('EXPIREAT', KEYS[1], leaves)
+        redis.call('ZADD', KEYS[3], cur, ARGV[11])
+        redis.call('EXPIREAT', KEYS[3], leaves)
+    end
     if mode == 'r' then
         redis.call('HINCRBY', KEYS[4], ARGV[13] .. '\t' .. cur .. '\t' .. epoch, n)
         redis.call('EXPIRE', KEYS[4], tonumber(ARGV[15]))
@@ -236,7 +240,7 @@ elseif op == 'top' then
     -- KEYS: top; ARGV[4..]: resolution, buckets, max, how many, limit
     local res, nb, dmax, n, l = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
         tonumber(ARGV[7]), ARGV[8]
-    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - nb * res)
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', (bucket_of(now, res) - nb) * res)
     local all = {}
     for _, s in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
         local bs = read_window(P .. 'w:' .. l .. ':' .. s, res, nb, false)

@@ -262,6 +262,30 @@ done
 check "... node b too" test "$(used b erin@example.org)" -ge 2
 check "... and the counts from before are there (user0: 1000)" test "$(used b user0@example.org)" = 1000
 
+# --- the script flushed on the server: EVALSHA answers NOSCRIPT, the node sends EVAL
+before=$(used a erin@example.org)
+redis-cli -p "$REDIS_E2E_PORT" SCRIPT FLUSH >/dev/null
+r=$(ask a count sasl_username=erin@example.org)
+check "after SCRIPT FLUSH the next count works (NOSCRIPT, sent again as EVAL): $r" test "$r" = DUNNO
+check "... and is counted once" test "$(used a erin@example.org)" = $((before + 1))
+
+# --- Redis frozen (SIGSTOP): no answer within command_timeout is a failure too
+RPID=$(cat "$RDIR/redis.pid")
+kill -STOP "$RPID"
+t0=$(ms)
+r=$(ask a count sasl_username=frank@example.org)
+t1=$(ms)
+check "Redis frozen: a counted request defers ($r)" test "${r:0:9}" = "DEFER 4.3"
+check "... after command_timeout (500 ms), within the deadline (took $((t1 - t0)) ms)" \
+    test $((t1 - t0)) -ge 400 -a $((t1 - t0)) -lt 3000
+check "... and the log says why" grep -q "no answer within command_timeout" "$T/a.log"
+kill -CONT "$RPID"
+for ((i = 0; i < 100; i++)); do
+    [ "$(ask a count sasl_username=frank@example.org)" = DUNNO ] && break
+    sleep 0.1
+done
+check "thawed: node a counts again" test "$(used a frank@example.org)" -ge 1
+
 for p in a b; do
     pid=PID_${p^^}
     kill -TERM "${!pid}"
