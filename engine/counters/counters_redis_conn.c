@@ -189,8 +189,19 @@ static uint64_t now_ms(const op_rconn_t *r)
     return uv_now(r->loop);
 }
 
+/* The loop runs while commands wait (outpostd test has nothing else that
+ * keeps it), and never because of an idle connection (the daemon ends). */
+static void hold_loop(op_rconn_t *r)
+{
+    if (r->sent.next != &r->sent || r->waiting.next != &r->waiting)
+        uv_ref((uv_handle_t *)r->watch);
+    else
+        uv_unref((uv_handle_t *)r->watch);
+}
+
 static void arm_watch(op_rconn_t *r)
 {
+    hold_loop(r);
     uint64_t due = UINT64_MAX;
     if (r->state == ST_DISCOVER || r->state == ST_CONNECTING)
         due = r->connect_deadline;
@@ -292,6 +303,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv)
     op_rcmd_t *cmd = priv;
     redisReply *reply = reply_;
     list_del(cmd);
+    hold_loop(r);
     if (reply == NULL) {
         finish(cmd, r->freeing ? OP_COUNTERS_ECANCELLED : OP_COUNTERS_EIO);
         return;
@@ -594,6 +606,8 @@ int op_rconn_send(op_rconn_t *r, op_rcmd_t *cmd)
     }
     if (!uv_is_active((uv_handle_t *)r->watch))
         arm_watch(r);
+    else
+        hold_loop(r);
     return 0;
 }
 
