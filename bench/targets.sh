@@ -189,6 +189,7 @@ start_postout-redis() {
     start_server postout-redis "$dir/outpostd.log" bash -c '
         redis-server --bind 127.0.0.1 --port "$1" --dir "$2" --save "" --appendonly yes \
             --appendfsync no --logfile "$2/redis.log" &
+        for i in $(seq 100); do [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && break; sleep 0.05; done
         exec "$3" -c "$4"' _ "$REDIS_BENCH_PORT" "$dir/redis" "$ROOT/$OUTPOSTD" "$dir/outpost.conf"
     SID[postout-redis]=$SERVER_SID
 }
