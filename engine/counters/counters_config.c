@@ -52,6 +52,11 @@ static const key_def_t limit_rows[] = {
      .lo = 0, .hi = 1e9, .off = LIM(max_override),
      .descr = "Highest maximum an override may give a subject: a value from the directory "
               "passed by the policy is capped at it, an `outpostctl limit set` above it is refused."},
+    {.key = "backend", .type = T_ENUM, .def = "default", .values = "default|rocksdb|redis",
+     .off = LIM(backend),
+     .descr = "Where this limit's counts live, when not where `counters { backend }` keeps the "
+              "others: e.g. a limit shared through Redis on nodes that keep the rest local. "
+              "Applied at restart."},
     {.key = "on_error", .type = T_ENUM, .def = "defer", .values = "defer|accept",
      .off = LIM(on_error),
      .descr = "What a request counting against this limit gets while the counters cannot be "

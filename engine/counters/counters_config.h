@@ -18,6 +18,7 @@ typedef struct {
     double resolution;    /* seconds per bucket; divides window */
     size_t max_override;  /* highest maximum an override may set; 0 = max */
     int on_error;         /* OP_LIMIT_ON_ERROR_*: what a request gets when the store fails */
+    int backend;          /* 0: counters { backend }; else OP_COUNTERS_BACKEND_* + 1 */
 } op_limit_conf_t;
 
 enum { OP_LIMIT_ON_ERROR_DEFER, OP_LIMIT_ON_ERROR_ACCEPT };

@@ -259,6 +259,51 @@ CTEST(close_completes_what_is_in_flight)
     CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* limit { backend = redis } beside limits on RocksDB: each operation goes
+ * to its limit's store; commit and release settle both and add up. */
+CTEST(a_limit_on_redis_beside_limits_on_rocksdb)
+{
+    setup(NULL);
+    cfg.backend = OP_COUNTERS_BACKEND_ROCKSDB;
+    limits[0].backend = OP_COUNTERS_BACKEND_REDIS + 1; /* rcpt on Redis, open on RocksDB */
+    char err[256];
+    op_counters_t *c = op_counters_open_private(&loop, &cfg, err, sizeof err);
+    CHECK(c != NULL);
+    CHECK(op_counters_may_wait(c));
+    CHECK(op_counters_has_limit(c, "rcpt") && op_counters_has_limit(c, "open"));
+    CHECK(!op_counters_has_limit(c, "nope"));
+    wait_t w;
+    memset(&w, 0, sizeof w);
+    w.call.cb = on_done;
+    w.call.data = &w;
+    CHECK_INT(op_counters_reserve(c, "rcpt", "erin", "J1", 2, -1, &w.call), OP_COUNTERS_STARTED);
+    CHECK(ctest_run_until(&loop, &w.done, 5));
+    CHECK_INT(w.call.answer.used, 2);
+    memset(&w, 0, sizeof w);
+    CHECK_INT(op_counters_reserve(c, "open", "erin", "J1", 3, -1, &w.call), 0); /* RocksDB: at once */
+    CHECK_INT(w.call.answer.used, 3);
+    RUN(w, op_counters_commit(c, "J1", 1, &w.call));
+    CHECK_INT(w.call.rc, 0);
+    CHECK_INT(w.call.committed, 2); /* 1 on each */
+    CHECK_INT(w.call.released, 3);
+    RUN(w, op_counters_check(c, "rcpt", "erin", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+    RUN(w, op_counters_check(c, "open", "erin", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+    RUN(w, op_counters_add(c, "nope", "erin", 1, -1, &w.call));
+    CHECK_INT(w.call.rc, OP_COUNTERS_ENOLIMIT);
+    admin_wait_t a = {0};
+    a.a.op = OP_ADMIN_SHOW;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "erin");
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT(a.a.answer.used, 1);
+    strcpy(a.a.limit, "open");
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT(a.a.answer.used, 1);
+    finish(c);
+}
+
 int main(int argc, char **argv)
 {
     return ctest_main(argc, argv);
