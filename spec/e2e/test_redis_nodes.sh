@@ -16,7 +16,7 @@ HARNESS_DIR=${HARNESS_DIR:-$ROOT/build/harness}
 BACKEND=${OUTPOST_E2E_BACKEND:-redis}
 
 e2e_setup
-PID_A= PID_B=
+PID_A="" PID_B=""
 RDIR=$T/redis
 cleanup_nodes() {
     local p
@@ -243,7 +243,6 @@ check "outpostctl counter show fails with status 1" \
     bash -c "$ROOT/build/outpostctl -s $T/a/state/control.sock counter show rcpt user0@example.org; test \$? = 1"
 
 # --- Redis back (its AOF kept the counts): both nodes count again, no restart
-RDIR_KEEP=$RDIR
 redis-server --bind 127.0.0.1 --port "$REDIS_E2E_PORT" --daemonize yes \
     --pidfile "$RDIR/redis.pid" --logfile "$RDIR/redis.log" --dir "$RDIR" \
     --save '' --appendonly yes --appendfsync everysec >/dev/null
@@ -292,7 +291,7 @@ for p in a b; do
     wait "${!pid}"
     check "node $p: clean exit after SIGTERM" test $? = 0
 done
-PID_A= PID_B=
+PID_A="" PID_B=""
 cat "$T/a.log" "$T/b.log" > "$T/daemon.log"
 check_log_clean
 e2e_finish

@@ -12,7 +12,7 @@ HARNESS_DIR=${HARNESS_DIR:-$ROOT/build/harness}
 [ -n "${REDIS_E2E_PORT:-}" ] || . "$HARNESS_DIR/env"
 
 e2e_setup
-PID_A= PID_B=
+PID_A="" PID_B=""
 PRIMARY=$REDIS_E2E_PORT
 REPLICA=$REDIS_REPLICA_PORT
 SENTINELS="$REDIS_SENTINEL_PORT $REDIS_SENTINEL2_PORT $REDIS_SENTINEL3_PORT"
@@ -106,7 +106,7 @@ redis-cli -p "$PRIMARY" WAIT 1 1000 >/dev/null
 # --- the primary dies
 kill -KILL "$(cat "$T/r-primary/redis.pid")"
 t0=$(date +%s)
-ok_a= ok_b=
+ok_a="" ok_b=""
 for ((i = 0; i < 300; i++)); do
     [ -z "$ok_a" ] && [ "$(ask a sasl_username=bob@example.org)" = DUNNO ] && ok_a=$(($(date +%s) - t0))
     [ -z "$ok_b" ] && [ "$(ask b sasl_username=bob@example.org)" = DUNNO ] && ok_b=$(($(date +%s) - t0))
@@ -128,7 +128,7 @@ for p in a b; do
     wait "${!pid}"
     check "node $p: clean exit after SIGTERM" test $? = 0
 done
-PID_A= PID_B=
+PID_A="" PID_B=""
 cat "$T/a.log" "$T/b.log" > "$T/daemon.log"
 check_log_clean
 e2e_finish

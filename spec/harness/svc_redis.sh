@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The harness's Redis (sourced by harness.sh): one redis-server on
 # 127.0.0.1:$REDIS_PORT, no persistence, a fresh directory on every `up`,
 # for the counters' Redis backend (engine/counters/counters_redis.c).  The
