@@ -134,7 +134,6 @@ directory {
     protected_filter = "(&(|(mail=%1)(mailLocalAddress=%1))(mailAuthRequired=TRUE))"
     function_filter = "(&(objectClass=outpostFunctionAccount)(uid=%s))"
     sender_attrs = [mail, mailLocalAddress]
-    limit_attr = mailSendLimit
     lock_attr = pwdAccountLockedTime
     default_limit = 10000000
 }

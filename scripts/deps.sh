@@ -10,14 +10,15 @@ set -eu
 
 # build and run
 PACKAGES="
-gcc make pkg-config
+gcc g++ make pkg-config
 libluajit-5.1-dev luajit
-libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev libhiredis-dev
-lua-busted
+libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev libsystemd-dev libhiredis-dev
+lua-busted libopendkim-dev
 "
 # tests: the real servers the harness starts on loopback (spec/harness/),
 # the mail client (swaks: --tls needs libnet-ssleay-perl, --auth
-# libauthen-sasl-perl), and the tools the scripts use
+# libauthen-sasl-perl), the DKIM signer and verifier of MO8's tests
+# (python3-dkim; python3-nacl for Ed25519), and the tools the scripts use
 PACKAGES="$PACKAGES
 python3 iproute2 openssl
 clang-14 libclang-rt-14-dev
@@ -27,6 +28,13 @@ redis-server redis-sentinel redis-tools
 postfix swaks sasl2-bin libsasl2-modules
 libnet-ssleay-perl libauthen-sasl-perl
 miltertest
+python3-dkim python3-nacl
+clamav-daemon rspamd xxd bc curl
+"
+# packaging (make deb, make man, the package and unit tests): debhelper,
+# lintian, systemd-analyze, man -l
+PACKAGES="$PACKAGES
+dpkg-dev debhelper lintian systemd man-db groff-base
 "
 
 [ $# -gt 0 ] && PACKAGES="$*"

@@ -10,7 +10,8 @@
  *   request:  FORMAT TAB WORD [TAB ARG]... LF      FORMAT is text or json
  *   answer:   "ok" LF BODY, or "error" SP EXIT SP MESSAGE LF
  * EXIT is the exit status outpostctl should end with (1 failed, 2 usage,
- * 4 permission denied); BODY is text or one JSON document. */
+ * 4 permission denied, 5 reloaded but a restart is needed); BODY is text
+ * or one JSON document. */
 #ifndef OP_CONTROL_H
 #define OP_CONTROL_H
 
@@ -31,7 +32,9 @@ typedef struct {
 /* What only the daemon can do; set by daemon.c.  Without hooks (outpostd
  * test) status and reload answer that no daemon runs. */
 typedef struct {
-    int (*reload)(void *data, char *err, size_t errlen); /* 0, or -1 with err */
+    /* 0; 1 when applied but some changes need a restart (named in err);
+     * -1 with the error in err */
+    int (*reload)(void *data, char *err, size_t errlen);
     void (*status)(void *data, op_control_status_t *st);
     void *data;
 } op_control_hooks_t;

@@ -145,11 +145,17 @@ static char *cmd_reload(out_t *o)
     char err[2048];
     if (hooks.reload == NULL)
         return fail(1, "reload is not available: no daemon runs here");
-    if (hooks.reload(hooks.data, err, sizeof err) != 0)
+    int rc = hooks.reload(hooks.data, err, sizeof err);
+    if (rc < 0)
         return fail(1, "reload failed, the running generation keeps serving: %s", err);
     op_control_status_t st = {0, 0, 0};
     if (hooks.status != NULL)
         hooks.status(hooks.data, &st);
+    /* Exit 5: applied, but not all of it; a script or systemd's
+     * ExecReload must not take that for success. */
+    if (rc > 0)
+        return fail(5, "reloaded: generation %llu is current, but these changes need a restart: %s",
+                    (unsigned long long)st.generation, err);
     if (o->json)
         put(o, "{\"reloaded\":true,\"generation\":%llu}", (unsigned long long)st.generation);
     else

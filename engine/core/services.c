@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "lookup/smtp.h"
 #include "lookup/smtp_config.h"
+#include "lookup/scan.h"
+#include "lookup/scan_config.h"
 
 #include <stdio.h>
 
@@ -24,6 +26,23 @@ static void set_smtp_destination(const op_smtp_verify_conf_t *sv)
     snprintf(running_services.smtp_host, sizeof running_services.smtp_host, "%s",
              sv->host ? sv->host : "");
     running_services.smtp_port = (int)sv->port;
+}
+
+/* clamd { } and rspamd { }: a scanner runs while its section has an
+ * address; a reload starts, reconfigures or stops it (scans in flight end
+ * with "cancelled"). */
+static int scanner_apply(op_scanner_t **slot, op_scan_kind_t kind, const op_scanner_conf_t *sc,
+                         char *err, size_t errlen)
+{
+    if (sc->address == NULL) {
+        op_scanner_free(*slot);
+        *slot = NULL;
+        return 0;
+    }
+    if (*slot != NULL)
+        return op_scanner_reconfigure(*slot, sc, err, errlen);
+    *slot = op_scanner_new(running_services.loop, kind, sc, err, errlen);
+    return *slot != NULL ? 0 : -1;
 }
 
 int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
@@ -51,6 +70,9 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
     if (running_services.ldap == NULL && err[0] != '\0')
         return -1;
     running_services.txnlink = op_txnlink_new(OP_TXNLINK_ENTRIES, OP_TXNLINK_TTL_MS);
+    if (scanner_apply(&running_services.clamd, OP_SCAN_CLAMD, op_clamd_config(cfg), err, errlen) != 0 ||
+        scanner_apply(&running_services.rspamd, OP_SCAN_RSPAMD, op_rspamd_config(cfg), err, errlen) != 0)
+        return -1;
     return 0;
 }
 
@@ -77,10 +99,17 @@ void op_services_reload(const op_config_t *cfg)
         op_error("%s; the LDAP service keeps its previous settings", err);
     else if (running_services.ldap == NULL && op_ldap_config(cfg)->nuris > 0)
         op_notice("ldap: the LDAP service starts at the next restart");
+    if (scanner_apply(&running_services.clamd, OP_SCAN_CLAMD, op_clamd_config(cfg), err, sizeof err) != 0 ||
+        scanner_apply(&running_services.rspamd, OP_SCAN_RSPAMD, op_rspamd_config(cfg), err, sizeof err) != 0)
+        op_error("reload: %s; the scanner keeps its previous settings", err);
 }
 
 void op_services_stop(void)
 {
+    op_scanner_free(running_services.clamd);
+    running_services.clamd = NULL;
+    op_scanner_free(running_services.rspamd);
+    running_services.rspamd = NULL;
     op_smtp_free(running_services.smtp);
     running_services.smtp = NULL;
     op_dns_free(running_services.dns);

@@ -27,6 +27,8 @@ typedef struct op_services {
     struct op_control *control;   /* control.h: the outpostctl socket */
     struct op_ldap *ldap; /* engine/lookup/ldap_service.h; NULL without ldap { uris } */
     struct op_txnlink *txnlink; /* txnlink.h: outpost.txnlink, policy <-> milter */
+    struct op_scanner *clamd;   /* scan.h: outpost.scan (AO6); NULL without clamd { address } */
+    struct op_scanner *rspamd;  /* scan.h; NULL without rspamd { address } */
 } op_services_t;
 
 /* Set by `outpostd test` before op_services_start: state that a daemon

@@ -22,6 +22,8 @@ int luaopen_outpost_smtp(lua_State *L);   /* lua_api_smtp.c */
 int luaopen_outpost_limit(lua_State *L);  /* lua_api_limit.c */
 int luaopen_outpost_ldap(lua_State *L);   /* lua_api_ldap.c */
 int luaopen_outpost_txnlink(lua_State *L); /* lua_api_txnlink.c */
+int luaopen_outpost_dkim(lua_State *L);   /* lua_api_dkim.c */
+int luaopen_outpost_scan(lua_State *L);    /* lua_api_scan.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
@@ -34,6 +36,8 @@ static const luaL_Reg c_modules[] = {
     {"outpost.limit", luaopen_outpost_limit},
     {"outpost.ldap", luaopen_outpost_ldap},
     {"outpost.txnlink", luaopen_outpost_txnlink},
+    {"outpost.dkim", luaopen_outpost_dkim},
+    {"outpost.scan", luaopen_outpost_scan},
     {NULL, NULL},
 };
 
@@ -145,6 +149,19 @@ static int check_handlers(const op_gen_t *gen, char *err, size_t errlen)
                 return -1;
     }
     return 0;
+}
+
+void op_vm_set_site_lua_dir(lua_State *L, const char *dir)
+{
+    if (dir == NULL)
+        return;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "outpost.sandbox");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "site");
+    lua_pushfstring(L, "%s/lib", dir);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
 }
 
 void op_vm_set_lists_dir(lua_State *L, const char *dir)
@@ -268,6 +285,7 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t 
         return NULL;
     }
     op_vm_set_lists_dir(L, cfg->lists_dir);
+    op_vm_set_site_lua_dir(L, cfg->site_lua_dir);
     op_vm_set_config(L, cfg);
     op_gen_t *gen = op_calloc(1, sizeof *gen);
     gen->number = number;

@@ -20,6 +20,7 @@
  * records of the groups not yet written (op__rec_*), so a commit in the
  * request that reserved finds what it reserved. */
 #include "counters/counters_store.h"
+#include "counters/rocks_guard.h"
 
 #include "core/durable.h"
 #include "core/log.h"
@@ -96,11 +97,14 @@ uint64_t op__unsettled_seq(const op_rocks_t *c)
 
 int op__failing(const op_rocks_t *c)
 {
-    return c->failing;
+    return c->failing || op_rocks_guard_fault() != NULL;
 }
 
 const char *op_rocks_health(const op_rocks_t *c)
 {
+    const char *fault = op_rocks_guard_fault();
+    if (fault != NULL)
+        return fault;
     return c->failing ? c->fail_reason : NULL;
 }
 
@@ -358,6 +362,8 @@ void op__group_recover(op_rocks_t *c)
 {
     if (!c->failing || !c->need_reopen || c->inflight != NULL)
         return;
+    if (op_rocks_guard_fault() != NULL)
+        return; /* RocksDB threw: its handles cannot be closed, only left */
     struct statvfs vfs;
     if (statvfs(c->path, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (1u << 20))
         return; /* still full: opening would fail too */

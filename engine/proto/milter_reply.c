@@ -108,18 +108,44 @@ void op__milter_reply_verdict(op_milter_session_t *s, const op_answer_t *a)
         op__milter_reply_simple(s, v.reply);
 }
 
+/* The action's detail (outpost.action :detail), for the decision line:
+ * quotes, backslashes and control bytes become spaces, at most 1000 bytes. */
+static void action_detail(const op_answer_t *a, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (a->L == NULL || a->index == 0)
+        return;
+    lua_getfield(a->L, a->index, "detail");
+    size_t len = 0;
+    const char *d = lua_type(a->L, -1) == LUA_TSTRING ? lua_tolstring(a->L, -1, &len) : NULL;
+    if (d != NULL) {
+        size_t n = 0;
+        memcpy(out, " detail=\"", 9);
+        n = 9;
+        for (size_t i = 0; i < len && n + 2 < cap; i++) {
+            unsigned char c = (unsigned char)d[i];
+            out[n++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? ' ' : (char)c;
+        }
+        out[n++] = '"';
+        out[n] = '\0';
+    }
+    lua_pop(a->L, 1);
+}
+
 void op__milter_log_decision(op_milter_session_t *s, op_request_t *req, const op_answer_t *a)
 {
     const char *user = "";
     for (size_t i = 0; i < s->nmacros; i++)
         if (strcmp(s->macros[i].name, "{auth_authen}") == 0)
             user = s->macros[i].value;
+    char detail[1024];
+    action_detail(a, detail, sizeof detail);
     op_info("decision req=%llu service=%s tenant=%s proto=milter phase=%s client=%s "
-            "sasl_user=\"%s\" sender=\"%s\" rcpts=%zu action=\"%.*s\" check=%s reason=%s "
+            "sasl_user=\"%s\" sender=\"%s\" rcpts=%zu action=\"%.*s\" check=%s reason=%s%s "
             "elapsed_us=%llu gen=%llu",
             (unsigned long long)req->serial, s->svc->conf->name, *s->tenant ? s->tenant : "-",
             op_phase_handler_name(s->phase) + 3, s->address ? s->address : "-", user,
             s->nmail_args ? s->mail_args[0] : "", s->nrcpts, (int)a->action_len, a->action,
-            a->check, a->reason, (unsigned long long)(op_session_now_us() - s->req_start_us),
+            a->check, a->reason, detail, (unsigned long long)(op_session_now_us() - s->req_start_us),
             (unsigned long long)req->gen->number);
 }

@@ -60,7 +60,9 @@ return P.service "appout-stage1" {
         local acc, answer = account(tx)
         if not acc then return answer end
         if tx.tenant == "" then return say.no_tenant() end
-        if not acc.tenants[tx.tenant] then return say.not_enabled(acc.uid, tx.tenant) end
+        local enabled, err = directory.enabled_for(acc, tx.tenant)
+        if enabled == nil then return appout.directory_down(err) end
+        if not enabled then return say.not_enabled(acc.uid, tx.tenant) end
         if acc.locked then return say.locked(acc.uid) end
     end),
 

@@ -2,8 +2,9 @@
 -- mail from the application and relays it to a second smtpd, which asks
 -- this service per recipient: the client is stage 1's MTA, there is no SASL
 -- login, the envelope sender is the application's.
--- REQUIREMENTS.md section 4, AO7 and AO8 (AO6, the scanner, needs the
--- message: milter work); docs/services/appout.md.
+-- REQUIREMENTS.md section 4, AO7 and AO8 per recipient (policy requests),
+-- and AO6, the spam and virus scanners, at end of message: the same
+-- service is stage 2's milter too (docs/services/appout.md, "AO6").
 --
 -- Who reads the answers: stage 1's queue.  Everything permanent is 5xx, so
 -- stage 1 bounces the recipient to the application's sender; everything
@@ -17,6 +18,7 @@ local outpost = require "outpost"
 local address = require "site.address"
 local domains = require "site.domains"
 local appout = require "site.appout"
+local scanning = require "site.scanning"
 
 -- The replies, one place to adapt them: { RFC 3463 status, text }; 5.X.Y
 -- rejects, 4.X.Y defers.  A 5xx text reaches the application's sender in
@@ -45,7 +47,20 @@ local EACH_RCPT = { stages = "not DATA END-OF-MESSAGE", per_recipient = true }
 local COUNTED = { stages = "not DATA END-OF-MESSAGE", counts = true }
 local RCPT_FORM = { strip_tag = false, keep_case = true }
 
-return P.service "appout-stage2" {
+-- AO6's levels (site/scanning.lua): rspamd's action or score at which a
+-- message is refused (5xx, bounced by stage 1) or tagged (X-Outpost-AO6),
+-- per tenant over the default.  A virus is always refused.
+local SCAN_THRESHOLDS = {
+    default = { reject_action = "reject", tag_action = "add header" },
+    tenants = {
+        -- tu = { reject_score = 12 },
+    },
+}
+
+-- link = true: the milter's end of message finds what the policy requests
+-- of the same transaction reserved (AO8) and commits it when AO6 lets the
+-- message through, or gives it back when AO6 refuses it (docs/milter.md).
+local policy = P.service("appout-stage2", { link = true }) {
     -- Local domains (site.domains: the list, then the directory): a
     -- mailbox, alias or list at the address; other domains: DNS says where
     -- their mail goes.
@@ -89,4 +104,11 @@ return P.service "appout-stage2" {
         if r.next_free == nil then return say.paused(sender, r.max, hours) end
         return say.limit(sender, r.max, hours, os.date("!%Y-%m-%d %H:%M", r.next_free))
     end),
+
+    -- The whole message (headers and body, up to the scanners' max_size)
+    -- through clamd and rspamd; virus or spam 5xx, a scanner down 4xx.
+    P.eom_check("AO6", "no virus and no spam (clamd, rspamd)", scanning.ao6(SCAN_THRESHOLDS)),
 }
+-- The milter keeps the body for AO6 (0 when no scanner is configured).
+policy.keep_body = scanning.max_bytes() > 0 and scanning.keep_body() or 0
+return policy

@@ -26,12 +26,14 @@ local smtp = require "outpost.smtp"
 local address = require "site.address"
 local directory = require "site.directory"
 local domains = require "site.domains"
+local dkim = require "site.dkim"
 
 -- Settings an admin may want to change (policy.settings; specs change them too).
 local SETTINGS = {
     limit = "mailout_rcpt",     -- limit mailout_rcpt { max = 1000 (no FCrDNS); max_override = 10000 }
     fcrdns_max = 10000,         -- MO7 with forward-confirmed reverse DNS (capped at max_override)
     callout_budget = 1.5,       -- MO5: seconds a call-out may hold the RCPT before "pending" (4xx)
+    authserv_id = "mailout.outpost", -- MO8: the Authentication-Results header's authserv-id (RFC 8601): this host's name
 }
 
 -- Every reply, in one place: 5.X.Y rejects, 4.X.Y defers.  %s/%d are filled
@@ -62,6 +64,8 @@ local say = A.replies {
     MO7_store = { "4.3.0", "recipient counter unavailable (%s), try again later" },
     MO9_unregistered = { "5.7.1", "mail server %s has no registered mail domains; ask the postmaster to register them for mailout" },
     MO9 = { "5.7.1", "mail server %s may send only as %s, not as %s" },
+    MO8 = { "5.7.1", "mail from %s (%s) needs a valid DKIM signature of the institution; found: %s. Send it through postout or Exchange, or sign it with a key of the institution's signing domains" },
+    MO8_dns = { "4.7.5", "cannot fetch the DKIM key for mail from %s (DNS timeout or failure), try again later" },
 }
 local MO7_FCRDNS_HINT = " (10,000 with a forward-confirmed reverse DNS entry)"
 
@@ -190,7 +194,23 @@ local policy = P.service "mailout" {
                 name and "" or MO7_FCRDNS_HINT, r.next_free and os.date("!%H:%M", r.next_free) or "never")
         end
     end),
+
+    -- At end of message (the milter, listener mailout-milter): mail whose
+    -- header From, or envelope sender, is an institution domain carries a
+    -- valid DKIM signature of one of the institution's signing domains
+    -- (site/dkim.lua; the lists dkim_institution_domains and
+    -- dkim_signing_domains).  The verifier starts at end of headers and
+    -- hashes the body as it streams (on_eoh, on_body below).
+    P.eom_check("MO8", "institution mail carries the institution's DKIM signature", function(tx)
+        return dkim.mo8(tx, say)
+    end),
 }
 
+-- MO8's verifier: the key lookups go out at end of headers, the body is
+-- hashed chunk by chunk and never kept.
+policy.on_eoh = dkim.on_eoh
+policy.on_body = dkim.on_body
+-- a message that goes on carries the verdicts (RFC 8601)
+policy.on_eom = dkim.with_results_header(policy.on_eom, SETTINGS)
 policy.settings = SETTINGS
 return policy

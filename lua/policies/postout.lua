@@ -211,16 +211,18 @@ local policy = P.service "postout" {
         if not exists then return say.no_mailbox(tx.recipient) end
     end),
 
-    -- The login is counted, whatever sender it uses (address.subject), up
-    -- to its tier from the directory (capped at max_override).
+    -- The account is counted, whatever sender it uses and however its
+    -- login was spelt (alice and alice@example.org are one account:
+    -- directory { account_attr }), up to its limit from the directory
+    -- (capped at max_override).  Without an account: address.subject.
     P.check("PO7", "recipients per user per 24 h under the limit", COUNTED, function(tx)
-        local opts
+        local opts, subject
         if tx.sasl_user then
             local user, err = account(tx)
             if user == nil then return say.directory_failed(err) end
-            if user then opts = { max = user.limit } end
+            if user then opts, subject = { max = user.limit }, user.account end
         end
-        local r, err = P.count(tx, LIMIT, address.subject(tx.req), opts)
+        local r, err = P.count(tx, LIMIT, subject or address.subject(tx.req), opts)
         if not r then return say.counters_failed(err) end
         if r.ok then return end
         local hours = math.floor(r.window / 3600 + 0.5)

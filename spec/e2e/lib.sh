@@ -60,6 +60,33 @@ harness_sections() {
     for name in "$@"; do sed -n "/^$name {/,/^}/p" "$HARNESS_DIR/outpost.conf"; done
 }
 
+# The fixture directories (spec/fixtures/ldap/, attribute style, and
+# spec/fixtures/ldap-groups/, group style; both in the harness's slapd).
+# The directory-dependent scenarios (postout, mailout, appout through
+# Postfix) run once per fixture in E2E_FIXTURES, with the same policies and
+# only fixture_directory's block different; one Postfix serves every round
+# (fixture_round).  E2E_FIXTURES=groups bash spec/e2e/test_X.sh runs one.
+E2E_FIXTURES=${E2E_FIXTURES:-attrs groups}
+FIXTURE=attrs
+
+# directory { } of $FIXTURE: the shipped one (conf/outpost.conf) for the
+# attribute style, spec/fixtures/ldap-groups/directory.conf for the other.
+fixture_directory() {
+    case $FIXTURE in
+    attrs) sed -n '/^directory {/,/^}/p' "$ROOT/conf/outpost.conf" ;;
+    groups) sed -n '/^directory {/,/^}/p' "$ROOT/spec/fixtures/ldap-groups/directory.conf" ;;
+    *) echo "unknown fixture '$FIXTURE'" >&2; return 1 ;;
+    esac
+}
+
+# Ends a fixture's round: stops outpostd, keeps its log as
+# daemon.log.FIXTURE, and leaves a fresh state (counters) for the next.
+fixture_round_end() {
+    [ -n "$DAEMON_PID" ] && e2e_stop
+    mv "$T/daemon.log" "$T/daemon.log.$FIXTURE"
+    rm -rf "$T/state"
+}
+
 # Policies for a test: e2e_policy NAME <<EOF ... EOF
 e2e_policy() {
     cat > "$T/lua/policies/$1.lua.tmp" && mv "$T/lua/policies/$1.lua.tmp" "$T/lua/policies/$1.lua"
@@ -95,8 +122,10 @@ e2e_stop() { # sends SIGTERM and waits; returns the exit status
     return $rc
 }
 
-ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
-not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $1"; }
+# Result lines name the fixture of rounds past the first (fixture_directory).
+fixture_tag() { [ "$FIXTURE" = attrs ] || printf '[%s] ' "$FIXTURE"; }
+ok() { PASSED=$((PASSED + 1)); echo "ok - $(fixture_tag)$1"; }
+not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $(fixture_tag)$1"; }
 
 check() {
     local what=$1

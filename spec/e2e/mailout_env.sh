@@ -8,6 +8,8 @@
 #   mailout_lists        copies conf/lists to $T/lists, with the test's areas
 #                        (edit $T/lists further before mailout_up)
 #   mailout_up           starts outpostd, then the Postfix
+#   mailout_outpostd_up  starts outpostd again, with the directory { } of
+#                        $FIXTURE (lib.sh), for a fixture's round
 #   send ADDR args...    one whole message from the MTA at ADDR; the
 #                        dialogue in $OUT (swaks args: --from, --to, --tls ...)
 #   answered RCPT RE     the RCPT reply for RCPT matches RE ("554 5.7.1 .*text")
@@ -62,6 +64,11 @@ listener mailout {
     service = mailout
     allow_context = [mailout]
 }
+listener mailout-milter {
+    listen = tcp:127.0.0.1:$OUTPOSTD_MILTER_PORT
+    protocol = milter
+    service = mailout
+}
 dns {
     servers = [127.0.0.1:$DNS_PORT]
     timeout = 500ms
@@ -81,11 +88,18 @@ ldap {
 }
 EOF
     sed -n '/^service mailout {/,/^}/p; /^limit mailout_rcpt {/,/^}/p' "$ROOT/conf/outpost.conf"
+    fixture_directory
+}
+
+# outpostd alone: again for each fixture's round (lib.sh), after
+# fixture_round_end, in front of the same Postfix.
+mailout_outpostd_up() {
+    mailout_config | e2e_config
+    e2e_start
 }
 
 mailout_up() {
-    mailout_config | e2e_config
-    e2e_start || return 1
+    mailout_outpostd_up || return 1
     # Postfix: a private instance in $T/pf, its main.cf = the basics + the
     # fragment + XCLIENT from loopback, and 198.51.100.0/24 in mynetworks
     # though not in campus_networks.txt (MO1 is the second line of defence).
@@ -93,6 +107,7 @@ mailout_up() {
     pf_setup "$T/pf" mailout.test
     PF_PORT=$PORT
     sed -e "s|^mailout_policy = .*|mailout_policy = inet:127.0.0.1:$POLICY_PORT|" \
+        -e "s|^smtpd_milters = .*|smtpd_milters = inet:127.0.0.1:$OUTPOSTD_MILTER_PORT|" \
         -e "s|^mynetworks = .*|&, 198.51.100.0/24|" \
         -e "s|/etc/ssl/mailout/fullchain.pem|$PF/etc/cert.pem|" \
         -e "s|/etc/ssl/mailout/privkey.pem|$PF/etc/key.pem|" \

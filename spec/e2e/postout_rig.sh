@@ -16,8 +16,9 @@
 #                       earlier run moves to daemon.log.N
 #
 # SASL logins are user@realm (pf_sasl_user): alice@example.org, the form
-# Postfix passes as sasl_username, which directory { user_filter } finds by
-# mail and PO7 counts as one subject.  Passwords: LOGIN-secret.
+# Postfix passes as sasl_username; directory { login } says how it is looked
+# up (the attribute fixture: by mail, the group fixture: without the
+# realm), and PO7 counts the account it finds (alice).  Passwords: LOGIN-secret.
 # POSTOUT_CONF_EXTRA: more outpost.conf text; POSTOUT_LDAP_EXTRA: more
 # lines in its ldap { } (e.g. cache_size = 0).
 # shellcheck disable=SC1091
@@ -56,9 +57,14 @@ EOF
     } > "$PF/etc/master.cf"
     grep -q "^127.0.0.1:$PLAIN " "$PF/etc/master.cf" || { echo "no plain port in master.cf"; return 1; }
     pf_start || return 1
+    postout_outpostd_up
+}
 
-    # outpostd: the shipped service and limit, the harness's servers, the
-    # listener in Postfix's private/ (created by postfix start).
+# outpostd: the shipped service and limit, the harness's servers, the
+# directory { } of $FIXTURE (lib.sh), the listener in Postfix's private/
+# (created by postfix start).  Again for each fixture's round, after
+# fixture_round_end, against the same Postfix.
+postout_outpostd_up() {
     mkdir -p "$T/lists"
     cp "$ROOT"/conf/lists/*.txt "$T/lists/"
     {
@@ -93,8 +99,8 @@ counters {
 EOF
         sed -n '/^ldap {/,/^}/p' "$HARNESS_DIR/outpost.conf" | sed '$d'
         printf '%s\n' "${POSTOUT_LDAP_EXTRA:-}" "}"
-        sed -n '/^service postout {/,/^}/p; /^limit postout_rcpt {/,/^}/p; /^directory {/,/^}/p' \
-            "$ROOT/conf/outpost.conf"
+        sed -n '/^service postout {/,/^}/p; /^limit postout_rcpt {/,/^}/p' "$ROOT/conf/outpost.conf"
+        fixture_directory
         printf '%s\n' "${POSTOUT_CONF_EXTRA:-}"
     } | e2e_config
     e2e_start

@@ -8,6 +8,10 @@ check "--help prints a man-page style text" bash -c "'$OUTPOSTD' --help | grep -
 check "--version prints the version" bash -c "'$OUTPOSTD' --version | grep -qE '^outpostd [0-9]+\.[0-9]+'"
 check "an unknown option is a usage error (2)" bash -c "'$OUTPOSTD' --frobnicate 2>/dev/null; [ \$? -eq 2 ]"
 check "--check accepts the shipped configuration" "$OUTPOSTD" --check -c "$ROOT/conf/outpost.conf"
+check "--config=FILE is the long form of -c FILE" "$OUTPOSTD" --check --config="$ROOT/conf/outpost.conf"
+check "-t is --check" "$OUTPOSTD" -t -c "$ROOT/conf/outpost.conf"
+check "-c without a FILE is a usage error (2)" bash -c "'$OUTPOSTD' -c 2>/dev/null; [ \$? -eq 2 ]"
+check "a stray argument is a usage error (2)" bash -c "'$OUTPOSTD' --check stray 2>/dev/null; [ \$? -eq 2 ]"
 
 PORT=$((20000 + RANDOM % 20000))
 e2e_config <<EOF

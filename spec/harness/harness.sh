@@ -47,6 +47,8 @@ POSTOUT_PLAIN_PORT  52      tcp
 FLOODS_TCP_PORT     60      tcp     # spec/e2e/test_floods.sh's own outpostd listeners
 FLOODS_CLOSED_PORT  61      tcp
 BENCH_BASE_PORT     70      tcp     # bench/run.sh and bench/scaling.sh: 70..89
+CLAMD_PORT          90      tcp     # spec/harness/svc_scan.sh (AO6)
+RSPAMD_PORT         91      tcp
 OUTPOSTD2_TCP_PORT  33      tcp     # the second node of spec/e2e/test_redis_*.sh
 REDIS_PORT          94      tcp     # svc_redis.sh; the Sentinel test's own:
 REDIS_REPLICA_PORT  95      tcp
@@ -101,9 +103,14 @@ write_config() {
     while read -r name _; do
         [ -n "$name" ] && args+=(-e "s|@$name@|${!name}|g")
     done <<<"$PORT_PLAN"
-    sed "${args[@]}" "$template" > "$HARNESS_DIR/outpost.conf"
+    # The two fixture directories (svc_ldap.sh): one config each, the same
+    # but for directory { }.
+    { sed "${args[@]}" "$template"; cat "$ROOT/spec/fixtures/ldap/directory.conf"; } \
+        > "$HARNESS_DIR/outpost.conf"
+    { sed "${args[@]}" "$template"; cat "$ROOT/spec/fixtures/ldap-groups/directory.conf"; } \
+        > "$HARNESS_DIR/outpost-groups.conf"
     # the same with the counters on the harness's Redis (the lua layer runs
-    # the limit specs against both backends)
+    # the counting specs against both backends)
     sed -e 's/^counters {$/counters {\n    backend = redis/' "$HARNESS_DIR/outpost.conf" > "$HARNESS_DIR/outpost-redis.conf"
     printf 'redis {\n    servers = [127.0.0.1:%s]\n    prefix = "outpost-spec:"\n}\n' "$REDIS_PORT" >> "$HARNESS_DIR/outpost-redis.conf"
 }

@@ -5,12 +5,19 @@
 #  - dns_fake.py on 127.0.0.1:$DNS_SILENT_PORT for what unbound cannot be
 #    made to send: it never answers, except FORMERR for names under
 #    formerr.test.
+#  - MO8's DKIM keys (inst.test, foreign.test), made at every start by
+#    spec/dkim/make_fixture.py into $HARNESS_DIR/dns/dkim/ with messages
+#    signed by python3-dkim; slow.inst.test is delegated to the silent server.
 # unbound logs every query (log-queries) to $HARNESS_DIR/dns/unbound.log,
 # so tests count what reached it.
 DNS_DIR=$HARNESS_DIR/dns
 
 dns_write_conf() {
     mkdir -p "$DNS_DIR"
+    # MO8's test keys, new at every start, and messages signed with them
+    # (spec/dkim/make_fixture.py): the keys go into the zones here
+    rm -rf "$DNS_DIR/dkim"
+    /usr/bin/python3 "$ROOT/spec/dkim/make_fixture.py" "$DNS_DIR/dkim" || return 1
     cat > "$DNS_DIR/unbound.conf" <<CONF
 server:
     verbosity: 1
@@ -36,9 +43,14 @@ server:
     ratelimit: 0
     ip-ratelimit: 0
     include: "$ROOT/spec/harness/dns/zones.conf"
+    include: "$DNS_DIR/dkim/zones.conf"
+    local-zone: "slow.inst.test." transparent
 forward-zone:
     name: "servfail.test."
     forward-addr: 127.0.0.253@53
+forward-zone:
+    name: "slow.inst.test."
+    forward-addr: 127.0.0.1@$DNS_SILENT_PORT
 remote-control:
     control-enable: no
 CONF

@@ -2,7 +2,11 @@
 #  - slapd on 127.0.0.1:$LDAP_PORT (and ldaps on $LDAPS_PORT), loaded with spec/fixtures/ldap/ by
 #    slapadd before it starts (fresh on every `up`), bind DN
 #    cn=policyd,ou=services,dc=example,dc=org with the password in
-#    $HARNESS_DIR/ldap/bind.pw;
+#    $HARNESS_DIR/ldap/bind.pw; the same slapd holds the group-style
+#    fixture spec/fixtures/ldap-groups/ as a second database (suffix
+#    dc=campus,dc=test): one process, port and bind DN for both, so the
+#    second fixture costs no start, no port, and the fault specs
+#    (ldap-ctl.sh) hit both alike;
 #  - a silent server on 127.0.0.1:$LDAP_SILENT_PORT that accepts TCP
 #    connections and never answers (a fault slapd cannot produce on demand).
 # ldap_up / ldap_down also serve the fault specs, which stop and restart
@@ -10,6 +14,7 @@
 
 LDAP_DIR=$HARNESS_DIR/ldap
 LDAP_FIXTURE=$ROOT/spec/fixtures/ldap
+LDAP_GROUPS_FIXTURE=$ROOT/spec/fixtures/ldap-groups
 
 ldap_conf() {
     cat <<CONF
@@ -17,7 +22,9 @@ include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/misc.schema
+include /etc/ldap/schema/nis.schema
 include $LDAP_FIXTURE/outpost-test.schema
+include $LDAP_GROUPS_FIXTURE/campus.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
@@ -39,6 +46,15 @@ TLSCACertificateFile $LDAP_DIR/tls/ca.pem
 TLSCertificateFile $LDAP_DIR/tls/server.pem
 TLSCertificateKeyFile $LDAP_DIR/tls/server.key
 access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+database mdb
+maxsize 10485760
+suffix "dc=campus,dc=test"
+rootdn "cn=admin,dc=campus,dc=test"
+rootpw secret
+directory $LDAP_DIR/data-groups
+index objectClass eq
+index uid,mail,campusMailAlias,campusMailDomain eq
 access to * by * read
 CONF
 }
@@ -90,13 +106,16 @@ ldap_tls() {
 
 ldap_load() {
     ldap_tls || return 1
-    rm -rf "$LDAP_DIR/data"
-    mkdir -p "$LDAP_DIR/data"
+    rm -rf "$LDAP_DIR/data" "$LDAP_DIR/data-groups"
+    mkdir -p "$LDAP_DIR/data" "$LDAP_DIR/data-groups"
     ldap_conf > "$LDAP_DIR/slapd.conf"
     printf 'policyd-secret\n' > "$LDAP_DIR/bind.pw"
     chmod 600 "$LDAP_DIR/bind.pw"
     slapadd -q -f "$LDAP_DIR/slapd.conf" -l "$LDAP_FIXTURE/fixture.ldif" >"$LDAP_DIR/slapadd.log" 2>&1 \
         || { log "slapadd failed:"; cat "$LDAP_DIR/slapadd.log" >&2; return 1; }
+    slapadd -q -f "$LDAP_DIR/slapd.conf" -b dc=campus,dc=test -l "$LDAP_GROUPS_FIXTURE/fixture.ldif" \
+        >>"$LDAP_DIR/slapadd.log" 2>&1 \
+        || { log "slapadd (groups) failed:"; cat "$LDAP_DIR/slapadd.log" >&2; return 1; }
 }
 
 ldap_silent_start() {

@@ -1,6 +1,17 @@
--- lua/lib/site/directory.lua against the fixture directory (spec/fixtures/ldap/).
+-- lua/lib/site/directory.lua against either fixture directory: the
+-- attribute style of spec/fixtures/ldap/ (build/harness/outpost.conf) or
+-- the group style of spec/fixtures/ldap-groups/ (outpost-groups.conf,
+-- spec/run-all.sh runs this file with both).  The same people, addresses
+-- and accounts in both; only directory { } differs.
 local directory = require "site.directory"
 local ldap = require "outpost.ldap"
+local BASE = require("outpost").config().directory.base
+
+-- entry DNs differ between the fixtures; their RDN and base do not
+local function assert_dn(rdn, dn)
+    assert.equal(rdn:lower(), dn:lower():match("^([^,]+)"))
+    assert.equal(BASE:lower(), dn:lower():sub(-#BASE))
+end
 
 describe("directory.user", function()
     before_each(function() ldap.flush() end)
@@ -8,7 +19,7 @@ describe("directory.user", function()
     it("gives a user's addresses, tier and lock state", function()
         local u = assert(directory.user("alice"))
         assert.equal("alice", u.uid)
-        assert.equal("uid=alice,ou=people,dc=example,dc=org", u.dn)
+        assert_dn("uid=alice", u.dn)
         assert.is_false(u.locked)
         assert.equal(250, u.limit) -- no tier in the directory: default_limit
         local a = u.addresses
@@ -19,9 +30,10 @@ describe("directory.user", function()
 
     it("finds the user by the login with realm too (Postfix's SASL name alice@example.org)", function()
         local u = assert(directory.user("alice@example.org"))
-        assert.equal("uid=alice,ou=people,dc=example,dc=org", u.dn)
+        assert_dn("uid=alice", u.dn)
+        assert.equal("alice", u.account)
         assert.is_true(directory.may_send_as(u, "alice.adams@example.org"))
-        assert.is_false(directory.user("alice@nowhere.example"))
+        assert.is_false(directory.user("nobody@example.org"))
     end)
 
     it("reads the limit tiers 250, 500 and 1000", function()
@@ -117,7 +129,7 @@ describe("directory.function_account", function()
         for t, w in pairs(want) do
             local f = assert(directory.function_account("app-" .. t))
             assert.equal(w[1], f.limit)
-            assert.is_true(f.tenants[t])
+            assert.is_true(directory.enabled_for(f, t))
             assert.is_false(f.locked)
             assert.is_true(directory.may_send_as(f, "noreply-" .. t .. "@" .. w[2]))
             assert.is_true(directory.may_send_as(f, "portal-" .. t .. "@" .. w[2]))
@@ -126,14 +138,15 @@ describe("directory.function_account", function()
         local tu = directory.function_account("app-tu")
         table.sort(tu.networks)
         assert.same({ "10.187.0.0/16", "192.0.2.0/24", "2001:db8:1::/48" }, tu.networks)
-        assert.is_nil(directory.function_account("app-ba").tenants.tu)
+        assert.is_false(directory.enabled_for(directory.function_account("app-ba"), "tu"))
     end)
     it("knows locked accounts, accounts without limit or networks, and no people", function()
         assert.is_true(directory.function_account("app-locked").locked)
         local s = assert(directory.function_account("app-shared"))
         assert.is_nil(s.limit)
         assert.same({}, s.networks)
-        assert.is_true(s.tenants.hm and s.tenants.tu)
+        assert.is_true(directory.enabled_for(s, "hm") and directory.enabled_for(s, "tu"))
+        assert.is_false(directory.enabled_for(s, "lm"))
         assert.is_false(directory.function_account("alice"))
         assert.is_false(directory.function_account("app-*"))
     end)

@@ -208,6 +208,13 @@ function methods:tag(text)
     return self
 end
 
+-- What the decision line says beside the answer (detail="..."): the
+-- findings behind it, e.g. a scanner's verdict (AO6).  Milter answers.
+function methods:detail(text)
+    rawset(self, "detail", text_of(text))
+    return self
+end
+
 -- Inspecting ---------------------------------------------------------------------
 
 function M.is_action(v) return type(v) == "table" and getmetatable(v) == mt end

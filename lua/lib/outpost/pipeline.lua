@@ -97,6 +97,14 @@ function M.check(id, description, opts, fn)
         counts = opts.counts and true or nil, per_recipient = opts.per_recipient and true or nil }
 end
 
+-- P.detail(tx, text): what a check found, for the decision line of the
+-- answer, whatever it is (detail="..."; several checks' are joined by "; "):
+-- the details behind a pass are logged too (AO6: the scanners' verdicts).
+function M.detail(tx, text)
+    local d = rawget(tx, "details")
+    rawset(tx, "details", d and (d .. "; " .. text) or text)
+end
+
 -- A per-request value, computed at its first use and kept for the other
 -- checks of the request (whichever of them is off):
 --   local account = P.derive(function(tx) return directory.user(tx.sasl_user) end)
@@ -356,6 +364,8 @@ function M.service(name, opts)
                 end
                 answer = answer or A.dunno()
                 for _, t in ipairs(tags or {}) do answer:add_header("X-Outpost-" .. t[1], t[2]) end
+                local details = rawget(tx, "details")
+                if details then answer:detail(details) end
                 if link then link(tx, answer, logged) end
                 return answer
             end

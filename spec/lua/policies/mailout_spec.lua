@@ -336,4 +336,91 @@ describe("mailout", function()
             assert.equal(used, limit.check("mailout_rcpt", "127.0.0.13").used)
         end)
     end)
+
+    describe("MO8 institution mail carries the institution's DKIM signature (end of message)", function()
+        -- the messages spec/dkim/make_fixture.py signed with python3-dkim
+        -- when the harness started; the keys are in its unbound
+        local FX = ROOT .. "/build/harness/dns/dkim/"
+        local function ctx_of(case, sender)
+            local f = assert(io.open(FX .. case .. ".eml", "rb"))
+            local msg = f:read("*a")
+            f:close()
+            local head, body = msg:match("^(.-\r\n)\r\n(.*)$")
+            local headers = {}
+            for field in (head:gsub("\r\n([ \t])", "\n%1")):gmatch("([^\r]*)\r\n") do
+                local name, value = field:match("^([^:]+): ?(.*)$")
+                headers[#headers + 1] = { name = name, value = value }
+            end
+            return { phase = "eom", service = "mailout", tenant = "", headers = headers, body = "",
+                chunk = body, macros = {}, sender = sender or "alice@example.org",
+                client = { address = "127.0.0.1" }, conn = {}, msg = {} }
+        end
+        -- the milter's phases as the mailout Postfix drives them
+        local function run(p, case, sender)
+            local ctx = ctx_of(case, sender)
+            policy.on_eoh(ctx)
+            policy.on_body(ctx)
+            return p.on_eom(ctx), ctx
+        end
+        setup(function()
+            local dns = require "outpost.dns"
+            for _, name in ipairs { "rsa2026._domainkey.inst.test", "ed2026._domainkey.inst.test",
+                "sel._domainkey.foreign.test" } do
+                for _ = 1, 3 do if dns.txt(name) then break end end
+            end
+        end)
+
+        it("pass: signed by inst.test (RSA, Ed25519), with an Authentication-Results header", function()
+            for _, case in ipairs { "rsa_relaxed", "ed25519", "two_sigs" } do
+                local a = run(policy, case)
+                assert.equal("DUNNO", a.text)
+                local hdr = a.mods and a.mods[1]
+                assert.is_table(hdr)
+                assert.equal("Authentication-Results", hdr.name)
+                assert.matches("^mailout%.outpost; dkim=pass header%.d=inst%.test", hdr.value)
+                assert.matches("^dkim: d=inst%.test s=%w+ a=[%w-]+ pass", a.detail)
+            end
+        end)
+
+        it("fail: unsigned, foreign-signed, altered: 5.7.1 saying what to change", function()
+            local a = run(policy, "unsigned")
+            assert.equal("MO8", a.check)
+            assert.matches("^REJECT 5%.7%.1 mail from inst%.test %(header From%) needs a valid DKIM " ..
+                "signature of the institution; found: no signature%. Send it through postout or Exchange", a.text)
+            assert.matches("found: d=foreign%.test s=sel a=rsa%-sha256 pass%.", run(policy, "foreign").text)
+            assert.matches("body hash mismatch", run(policy, "body_altered").text)
+        end)
+
+        it("dependency failing: the key times out: 4.7.5", function()
+            local a = run(policy, "timeout_key")
+            assert.equal("MO8", a.check)
+            assert.matches("^DEFER 4%.7%.5 cannot fetch the DKIM key for mail from slow%.inst%.test", a.text)
+        end)
+
+        it("an Authentication-Results of our authserv-id that came with the message is deleted", function()
+            local ctx = ctx_of("outsider", "")
+            table.insert(ctx.headers, 1, { name = "Authentication-Results", value = "other.example; dkim=pass" })
+            table.insert(ctx.headers, 2, { name = "Authentication-Results", value = " mailout.outpost; dkim=pass header.d=inst.test" })
+            policy.on_eoh(ctx)
+            policy.on_body(ctx)
+            local a = policy.on_eom(ctx)
+            assert.equal("DUNNO", a.text)
+            assert.same({ op = "change", name = "Authentication-Results", index = 2, value = "" }, a.mods[1])
+            assert.equal("add", a.mods[2].op)
+            assert.equal(2, #a.mods)
+        end)
+
+        it("a non-institution From with the null sender needs no signature; dkim=none noted", function()
+            local a = run(policy, "outsider", "")
+            assert.equal("DUNNO", a.text)
+            assert.equal("mailout.outpost; dkim=none", a.mods[1].value)
+        end)
+
+        it("log-only: the unsigned message goes on", function()
+            local ctx = ctx_of("unsigned")
+            policy.on_eoh(ctx)
+            policy.on_body(ctx)
+            assert.equal("DUNNO", policy.with_modes({ MO8 = "log-only" }).on_eom(ctx).text)
+        end)
+    end)
 end)

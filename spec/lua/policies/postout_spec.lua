@@ -48,6 +48,11 @@ end
 
 local function dunno(a) assert.equal("DUNNO", a.text) end
 
+-- The subject PO7 counts for a login: its account, as the directory names
+-- it (directory { account_attr }), whatever spelling of the login found it.
+local directory = require "site.directory"
+local function counted(login) return assert(directory.user(login)).account end
+
 describe("postout", function()
     before_each(function() ldap.flush() end)
 
@@ -188,18 +193,28 @@ describe("postout", function()
             local inst = instance()
             dunno(ask { sasl_username = "user11@example.org", sender = "user11@example.org", instance = inst })
             dunno(ask { sasl_username = "user11@example.org", sender = "", instance = inst })
-            local r = limit.check("postout_rcpt", "user11@example.org")
+            local r = limit.check("postout_rcpt", counted("user11@example.org"))
             assert.equal(2, r.used)
+        end)
+
+        it("PO7 counts the account, not the login's spelling: carol and carol@example.org are one", function()
+            local before = limit.check("postout_rcpt", "carol").used
+            dunno(ask { sasl_username = "carol", sender = "carol@example.org" })
+            dunno(ask { sasl_username = "carol@example.org", sender = "carol@example.org" })
+            dunno(ask { sasl_username = "Carol@Example.ORG", sender = "carol@example.org" })
+            assert.equal("carol", counted("carol@example.org"))
+            assert.equal(before + 3, limit.check("postout_rcpt", "carol").used)
+            assert.equal(0, limit.check("postout_rcpt", "carol@example.org").used)
         end)
 
         it("PO7 fail: 452 4.5.3 at the default 250, with when the next slot frees", function()
             local s = "user12@example.org"
-            assert.is_true(limit.add("postout_rcpt", s, 250).ok)
+            assert.is_true(limit.add("postout_rcpt", counted(s), 250).ok)
             local a = ask { sasl_username = s, sender = s }
             expect(452, "4.5.3", "PO7", a)
             assert.matches("limit of 250 recipients per 24 hours", a.text, 1, true)
             -- the bucket of the first add leaves the window 23 h 45 min to 24 h from now
-            local next_free = limit.check("postout_rcpt", s).next_free
+            local next_free = limit.check("postout_rcpt", counted(s)).next_free
             local left = next_free - os.time()
             assert.is_true(left > 23 * 3600 and left <= 24 * 3600, tostring(left))
             assert.matches("from " .. os.date("!%Y-%m-%d %H:%M", next_free) .. " UTC (in 2", a.text, 1, true)
@@ -228,14 +243,14 @@ describe("postout", function()
             for _, r in ipairs { "bob@example.org", "x@withmx.test", "x@aonly.test" } do
                 dunno(ask { sasl_username = s, sender = s, recipient = r, instance = inst })
             end
-            assert.equal(3, limit.check("postout_rcpt", s).used)
+            assert.equal(3, limit.check("postout_rcpt", counted(s)).used)
             -- a later restriction rejected one: Postfix says 2 at DATA
             dunno(ask { sasl_username = s, sender = s, protocol_state = "DATA", recipient = "",
                 recipient_count = "2", instance = inst })
-            assert.equal(2, limit.check("postout_rcpt", s).used)
+            assert.equal(2, limit.check("postout_rcpt", counted(s)).used)
             dunno(ask { sasl_username = s, sender = s, protocol_state = "END-OF-MESSAGE",
                 recipient = "", recipient_count = "2", instance = inst })
-            assert.equal(2, limit.check("postout_rcpt", s).used)
+            assert.equal(2, limit.check("postout_rcpt", counted(s)).used)
             assert.equal(0, limit.release(inst)) -- committed is final
         end)
 
@@ -258,15 +273,15 @@ describe("postout", function()
 
         it("PO7 log-only: goes on, counts nothing more", function()
             local s = "user14@example.org"
-            assert.is_true(limit.add("postout_rcpt", s, 250).ok)
+            assert.is_true(limit.add("postout_rcpt", counted(s), 250).ok)
             dunno(ask({ sasl_username = s, sender = s }, policy.with_modes { PO7 = "log-only" }))
-            assert.equal(250, limit.check("postout_rcpt", s).used)
+            assert.equal(250, limit.check("postout_rcpt", counted(s)).used)
         end)
 
         it("PO7 off: counts nothing", function()
             local s = "user15@example.org"
             dunno(ask({ sasl_username = s, sender = s }, policy.with_modes { PO7 = "off" }))
-            assert.equal(0, limit.check("postout_rcpt", s).used)
+            assert.equal(0, limit.check("postout_rcpt", counted(s)).used)
         end)
     end)
 
