@@ -40,7 +40,7 @@ ROCKS_GUARDED = open close write get create_iterator iter_seek iter_next iter_va
 	writebatch_delete_range writebatch_count readoptions_create \
 	readoptions_set_iterate_upper_bound readoptions_set_snapshot
 LDLIBS   = $(PKG_LIBS) -lldap -llber $(foreach f,$(ROCKS_GUARDED),-Wl,--wrap=rocksdb_$(f)) \
-	-lrocksdb -lstdc++ -lopendkim -lm
+	-lrocksdb -lstdc++ -lopendkim -lhiredis -lm
 CXXFLAGS_GUARD = -std=c++17 -Wall -Wextra -Werror -Iengine
 ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -124,6 +124,12 @@ build/outpostctl: $(CTL_SRC) cli/ctl_conf.h | build/rel
 # string literals, so no file on disk can replace them.
 EMBEDDED := $(patsubst engine/lua/%.lua,build/gen/%_lua.h,$(wildcard engine/lua/*.lua))
 build/gen/%_lua.h: engine/lua/%.lua | build/gen
+	$(Q){ printf 'static const char %s_lua[] =\n' '$*'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  printf ';\n'; } > $@
+# The Redis backend's server-side script (engine/counters/counters_redis.lua).
+EMBEDDED += $(patsubst engine/counters/%.lua,build/gen/%_lua.h,$(wildcard engine/counters/*.lua))
+build/gen/%_lua.h: engine/counters/%.lua | build/gen
 	$(Q){ printf 'static const char %s_lua[] =\n' '$*'; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
 	  printf ';\n'; } > $@

@@ -80,6 +80,10 @@ if want "${layers[@]}" && harness_up; then
     run_layer "lua: the directory vocabulary and policies, group-style fixture" \
         build/asan/outpostd test -c build/harness/outpost-groups.conf spec/lua/directory_spec.lua \
         spec/lua/directory_sender_spec.lua spec/lua/directory_groups_spec.lua spec/lua/policies
+    # the specs that count, again with the counters on the harness's Redis
+    run_layer "lua: the counting specs on Redis" build/asan/outpostd test \
+        -c build/harness/outpost-redis.conf spec/lua/limit_spec.lua spec/lua/transaction_spec.lua \
+        spec/lua/pipeline_spec.lua spec/lua/policies
 fi
 
 LAYER=e2e

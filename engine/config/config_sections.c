@@ -114,6 +114,7 @@ const op_conf_section_t *const op__config_sections[] = {
     &op_smtp_verify_section,
     &op_counters_section,
     &op_limit_section,
+    &op_redis_section,
     &op_control_section,
     &op_ldap_section,
     &op_directory_section,

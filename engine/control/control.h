@@ -46,8 +46,15 @@ op_control_t *op_control_start(uv_loop_t *loop, const op_config_t *cfg, char *er
 void op_control_reload(op_control_t *ctl, const op_config_t *cfg);
 void op_control_stop(op_control_t *ctl);
 
+/* A command's answer, a malloc'ed string, when it came later. */
+typedef void (*op_control_done_cb)(char *answer, void *data);
+
 /* One command (fields after FORMAT), answered into a malloc'ed string:
- * the protocol without the socket, for tests.  uid is the caller's. */
-char *op_control_execute(char **fields, size_t nfields, int json, unsigned uid);
+ * the protocol without the socket, for tests.  uid is the caller's.  A
+ * counters command on a backend that waits for its server (Redis)
+ * returns NULL and answers through done, once, later, from the loop;
+ * the fields need not outlive the call. */
+char *op_control_execute(char **fields, size_t nfields, int json, unsigned uid,
+                         op_control_done_cb done, void *data);
 
 #endif
