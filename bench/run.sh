@@ -36,7 +36,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_WARMUP=${BENCH_WARMUP:-0.5}
 BENCH_CONNS=${BENCH_CONNS:-1 8 64}
 BENCH_FILL_SECONDS=${BENCH_FILL_SECONDS:-3}
-ALL_TARGETS="ceiling trivial postout-warm postout-cold mailout-warm mailout-cold appout-warm appout-cold postfwd prl-disk prl-tmpfs"
+ALL_TARGETS="ceiling trivial postout-warm postout-redis postout-cold mailout-warm mailout-cold appout-warm appout-cold postfwd prl-disk prl-tmpfs"
 if [ -n "${BENCH_BASELINE:-}" ]; then
     [ -x "$BENCH_BASELINE/build/outpostd" ] || { echo "bench: BENCH_BASELINE=$BENCH_BASELINE has no build/outpostd" >&2; exit 1; }
     ALL_TARGETS="$ALL_TARGETS postout-base mailout-base"
@@ -133,7 +133,7 @@ run() {
 }
 
 for t in $BENCH_TARGETS; do
-    case $t in postout-warm | mailout-warm | appout-warm | postout-base | mailout-base)
+    case $t in postout-warm | postout-redis | mailout-warm | appout-warm | postout-base | mailout-base)
         run "$t" 64 "$BENCH_FILL_SECONDS" 0 "$TMP/fill-$t.out"
         say "fill: $t: $(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$TMP/fill-$t.out") requests in ${BENCH_FILL_SECONDS} s over $KEYS users (unmeasured; fills the LDAP and DNS caches)"
         ;;

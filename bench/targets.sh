@@ -28,6 +28,8 @@ PORT[appout-cold]=$((PORT_BASE + 77))
 PORT[postout-base]=$((PORT_BASE + 78))
 PORT[mailout-base]=$((PORT_BASE + 79))
 PORT[postfwd]=$((PORT_BASE + 80))
+PORT[postout-redis]=$((PORT_BASE + 81))
+REDIS_BENCH_PORT=$((PORT_BASE + 89)) # postout-redis's redis-server (scaling.sh, run after, uses 84..89)
 PORT[prl-disk]=$((PORT_BASE + 82))
 PORT[prl-tmpfs]=$((PORT_BASE + 83))
 
@@ -39,6 +41,7 @@ DESCR[mailout-warm]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches on (
 DESCR[mailout-cold]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches off"
 DESCR[appout-warm]="outpostd, appout stage 1 AO1-AO5, one function account, caches on"
 DESCR[appout-cold]="outpostd, appout stage 1 AO1-AO5, one function account, caches off"
+DESCR[postout-redis]="outpostd, postout-warm with the counters on a local redis-server (CPU: both)"
 DESCR[postout-base]="the baseline's outpostd (BENCH_BASELINE) with its own lua/: postout-warm's setup"
 DESCR[mailout-base]="the baseline's outpostd (BENCH_BASELINE) with its own lua/: mailout-warm's setup"
 DESCR[postfwd]="postfwd1 1.35: network, blocked list, rate() per SASL user"
@@ -54,6 +57,7 @@ DURABLE[mailout-cold]=${DURABLE[postout-warm]}
 DURABLE[appout-warm]="no counters at stage 1 (AO8 counts at stage 2)"
 DURABLE[appout-cold]=${DURABLE[appout-warm]}
 DURABLE[postout-base]=${DURABLE[postout-warm]}
+DURABLE[postout-redis]="Redis AOF written before the answer, fsync left to the OS: survives a crash of outpostd or redis-server, not a power loss"
 DURABLE[mailout-base]=${DURABLE[postout-warm]}
 DURABLE[postfwd]="counters in memory: lost on any restart"
 DURABLE[prl-disk]="SQLite commit per request on disk (fsync): survives a power loss"
@@ -171,6 +175,24 @@ start_outpost() { # name service cache_size
     start_server "$1" "$TMP/$1/outpostd.log" "$bin" -c "$TMP/$1/outpost.conf"
     SID[$1]=$SERVER_SID
 }
+
+# postout-warm with counters { backend = redis }: a redis-server of its own
+# (AOF, fsync left to the OS, like RocksDB's WAL without sync) in the same
+# session as outpostd, so the CPU reported is both processes'.
+start_postout-redis() {
+    local dir=$TMP/postout-redis
+    outpost_conf postout-redis postout 100000
+    mkdir -p "$dir/redis"
+    printf 'counters {\n    backend = redis\n}\nredis {\n    servers = [127.0.0.1:%s]\n}\n' \
+        "$REDIS_BENCH_PORT" >>"$dir/outpost.conf"
+    start_server postout-redis "$dir/outpostd.log" bash -c '
+        redis-server --bind 127.0.0.1 --port "$1" --dir "$2" --save "" --appendonly yes \
+            --appendfsync no --logfile "$2/redis.log" &
+        for i in $(seq 100); do [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && break; sleep 0.05; done
+        exec "$3" -c "$4"' _ "$REDIS_BENCH_PORT" "$dir/redis" "$ROOT/$OUTPOSTD" "$dir/outpost.conf"
+    SID[postout-redis]=$SERVER_SID
+}
+check_postout-redis() { check_postout postout-redis; }
 start_trivial() { start_outpost trivial dunno 0; }
 start_postout-warm() { start_outpost postout-warm postout 100000; }
 start_postout-cold() { start_outpost postout-cold postout 0; }

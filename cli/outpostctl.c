@@ -1,7 +1,11 @@
 /* outpostctl: the operator's command line for a running outpostd, over its
  * control socket (engine/control/control.h has the protocol).  Standalone: links
  * nothing of the engine. */
+#include "ctl_conf.h"
+
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +15,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_SOCKET "/var/lib/outpost/control.sock"
+/* Compiled in by the Makefile from PREFIX and friends (make install). */
+#ifndef OP_SYSCONF_DIR
+#define OP_SYSCONF_DIR "/etc/outpost"
+#endif
+#ifndef OP_STATE_DIR
+#define OP_STATE_DIR "/var/lib/outpost"
+#endif
+#define OP_CONFIG_DEFAULT OP_SYSCONF_DIR "/outpost.conf"
+#ifndef OP_VERSION
+#define OP_VERSION "0.0.0"
+#endif
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_DENIED = 4 };
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_DENIED = 4,
+       EXIT_RESTART = 5 };
 
 static const char usage[] =
     "NAME\n"
@@ -28,7 +43,7 @@ static const char usage[] =
     "    outpostctl [-s SOCKET] [--json] limit set NAME SUBJECT MAX [--until TIME] --reason TEXT\n"
     "    outpostctl [-s SOCKET] [--json] limit show [NAME]\n"
     "    outpostctl [-s SOCKET] [--json] limit clear NAME SUBJECT\n"
-    "    outpostctl --help\n"
+    "    outpostctl --help | --version\n"
     "\n"
     "DESCRIPTION\n"
     "    Talks to outpostd over its control socket (control { socket } in the\n"
@@ -48,7 +63,11 @@ static const char usage[] =
     "    reload\n"
     "        Reload configuration, libraries and policies, as SIGHUP does.  Prints\n"
     "        the new generation, or the error (FILE:LINE) and exits 1; on error\n"
-    "        the running generation keeps serving.\n"
+    "        the running generation keeps serving.  When the new configuration\n"
+    "        changes what only a restart applies (a listener added, removed or\n"
+    "        with another protocol, socket mode, owner or group; the daemon's\n"
+    "        user, group or state_dir), the rest is applied, each such change is\n"
+    "        named, and the exit status is 5.\n"
     "    counter show NAME SUBJECT\n"
     "        Used, maximum (and where it comes from: default, directory, operator),\n"
     "        remaining, reserved and not yet committed, and when the next slot frees.\n"
@@ -67,12 +86,20 @@ static const char usage[] =
     "        Remove an override: SUBJECT is back to the default or directory value.\n"
     "\n"
     "OPTIONS\n"
-    "    -s, --socket SOCKET\n"
-    "        The control socket (default $OUTPOSTCTL_SOCKET, else " DEFAULT_SOCKET ").\n"
+    "    -s SOCKET, --socket=SOCKET\n"
+    "        The control socket.  Without it: $OUTPOSTCTL_SOCKET, else the socket\n"
+    "        the configuration file names (control { socket }, else\n"
+    "        STATE_DIR/control.sock).\n"
+    "    -c FILE, --config=FILE\n"
+    "        The configuration file whose daemon to talk to (default\n"
+    "        " OP_CONFIG_DEFAULT " when it is readable, else\n"
+    "        " OP_STATE_DIR "/control.sock is used).\n"
     "    --json\n"
     "        Print the answer as one JSON document.\n"
     "    -h, --help\n"
     "        This text.\n"
+    "    -V, --version\n"
+    "        Print the version of outpostctl.\n"
     "\n"
     "EXIT STATUS\n"
     "    0  success\n"
@@ -80,11 +107,15 @@ static const char usage[] =
     "    2  bad usage\n"
     "    3  outpostd cannot be reached (not running, wrong socket)\n"
     "    4  permission denied\n"
+    "    5  reloaded, but some changes need a restart (named on stderr)\n"
     "\n"
     "EXAMPLES\n"
     "    outpostctl counter show postout_rcpt alice@example.org\n"
     "    outpostctl limit set postout_rcpt alice@example.org 500 --until +7d --reason \"ticket 4711\"\n"
-    "    outpostctl --json counter top postout_rcpt 20\n";
+    "    outpostctl --json counter top postout_rcpt 20\n"
+    "\n"
+    "SEE ALSO\n"
+    "    outpostd(8), outpost.conf(5).\n";
 
 static int die_usage(const char *fmt, const char *arg)
 {
@@ -135,24 +166,64 @@ static int clean_arg(const char *s)
     return strpbrk(s, "\t\r\n") == NULL && s[0] != '\0';
 }
 
+static const struct option options[] = {
+    {"socket", required_argument, NULL, 's'},
+    {"config", required_argument, NULL, 'c'},
+    {"json", no_argument, NULL, 'j'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
 int main(int argc, char **argv)
 {
-    const char *sock = getenv("OUTPOSTCTL_SOCKET");
-    int json = 0, i = 1;
-    if (sock == NULL || *sock == '\0')
-        sock = DEFAULT_SOCKET;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+    const char *sock = NULL, *config = NULL;
+    int json = 0, opt;
+    opterr = 0;
+    /* "+": options end at the command, whose own options (--until,
+     * --reason) are read below. */
+    while ((opt = getopt_long(argc, argv, "+:s:c:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
             fputs(usage, stdout);
             return EXIT_OK;
-        } else if (strcmp(argv[i], "--json") == 0) {
+        case 'V':
+            printf("outpostctl %s\n", OP_VERSION);
+            return EXIT_OK;
+        case 'j':
             json = 1;
-        } else if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc) {
-            sock = argv[++i];
-        } else {
-            return die_usage("unknown option '%s'", argv[i]);
+            break;
+        case 's':
+            sock = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case ':':
+            return die_usage("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return die_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
+    int i = optind;
+    if (sock == NULL && config == NULL) {
+        const char *env = getenv("OUTPOSTCTL_SOCKET");
+        if (env != NULL && *env != '\0')
+            sock = env;
+        else if (access(OP_CONFIG_DEFAULT, R_OK) == 0)
+            config = OP_CONFIG_DEFAULT;
+    }
+    char conf_sock[PATH_MAX];
+    if (sock == NULL && config != NULL) {
+        char err[PATH_MAX + 64];
+        if (ctl_conf_socket(config, OP_STATE_DIR, conf_sock, sizeof conf_sock, err, sizeof err) != 0) {
+            fprintf(stderr, "outpostctl: %s\n", err);
+            return EXIT_USAGE;
+        }
+        sock = conf_sock;
+    }
+    if (sock == NULL)
+        sock = OP_STATE_DIR "/control.sock";
     if (i >= argc)
         return die_usage("%s", "no command given");
 
@@ -164,8 +235,12 @@ int main(int argc, char **argv)
     for (; i < argc; i++) {
         if (is_set && strcmp(argv[i], "--until") == 0 && i + 1 < argc) {
             until = argv[++i];
+        } else if (is_set && strncmp(argv[i], "--until=", 8) == 0) {
+            until = argv[i] + 8;
         } else if (is_set && strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
             reason = argv[++i];
+        } else if (is_set && strncmp(argv[i], "--reason=", 9) == 0) {
+            reason = argv[i] + 9;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return die_usage("unknown option '%s' (options go before the command, except "
                              "--until and --reason of limit set)", argv[i]);
@@ -284,7 +359,7 @@ int main(int argc, char **argv)
     char *msg = ans;
     if (strncmp(ans, "error ", 6) == 0) {
         code = (int)strtol(ans + 6, &msg, 10);
-        if (code < 1 || code > 4)
+        if (code < 1 || code > 5)
             code = EXIT_FAILED;
         while (*msg == ' ')
             msg++;

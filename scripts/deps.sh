@@ -12,7 +12,7 @@ set -eu
 PACKAGES="
 gcc g++ make pkg-config
 libluajit-5.1-dev luajit
-libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev
+libuv1-dev libc-ares-dev libldap-dev librocksdb-dev libidn2-dev libsystemd-dev libhiredis-dev
 lua-busted libopendkim-dev
 "
 # tests: the real servers the harness starts on loopback (spec/harness/),
@@ -24,11 +24,17 @@ python3 iproute2 openssl
 clang-14 libclang-rt-14-dev
 unbound bind9-dnsutils
 slapd ldap-utils
+redis-server redis-sentinel redis-tools
 postfix swaks sasl2-bin libsasl2-modules
 libnet-ssleay-perl libauthen-sasl-perl
 miltertest
 python3-dkim python3-nacl
 clamav-daemon rspamd xxd bc curl
+"
+# packaging (make deb, make man, the package and unit tests): debhelper,
+# lintian, systemd-analyze, man -l
+PACKAGES="$PACKAGES
+dpkg-dev debhelper lintian systemd man-db groff-base
 "
 
 [ $# -gt 0 ] && PACKAGES="$*"

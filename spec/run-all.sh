@@ -4,7 +4,7 @@
 # counts as one failure.  The last line of this script is the sum.
 #
 #   spec/run-all.sh            all layers
-#   spec/run-all.sh c lua      only the named layers (c, fuzz, lua, e2e)
+#   spec/run-all.sh c lua      only the named layers (c, fuzz, lua, e2e, package)
 set -u
 cd "$(dirname "$0")/.."
 
@@ -80,12 +80,26 @@ if want "${layers[@]}" && harness_up; then
     run_layer "lua: the directory vocabulary and policies, group-style fixture" \
         build/asan/outpostd test -c build/harness/outpost-groups.conf spec/lua/directory_spec.lua \
         spec/lua/directory_sender_spec.lua spec/lua/directory_groups_spec.lua spec/lua/policies
+    # the specs that count, again with the counters on the harness's Redis
+    run_layer "lua: the counting specs on Redis" build/asan/outpostd test \
+        -c build/harness/outpost-redis.conf spec/lua/limit_spec.lua spec/lua/transaction_spec.lua \
+        spec/lua/pipeline_spec.lua spec/lua/policies
 fi
 
 LAYER=e2e
 if want "${layers[@]}" && harness_up; then
     for t in spec/e2e/test_*.sh; do
         [ -f "$t" ] && run_layer "e2e: $(basename "$t" .sh)" bash "$t"
+    done
+fi
+
+# The Debian package built, installed, run and purged on this machine
+# (spec/package/, about 2.5 min: one package build).  Its own layer, so
+# `make e2e` stays quick; `make test` runs it.
+LAYER=package
+if want "${layers[@]}"; then
+    for t in spec/package/test_*.sh; do
+        [ -f "$t" ] && run_layer "package: $(basename "$t" .sh)" bash "$t"
     done
 fi
 

@@ -35,6 +35,7 @@ typedef struct {
     char *group;
     char *state_dir;      /* absolute */
     char *lua_dir;        /* absolute; holds lib/ and policies/ */
+    char *site_lua_dir;   /* absolute or NULL: its lib/ and policies/ files override lua_dir's */
     char *lists_dir;      /* absolute; the data lists (outpost.lists) */
     double drain_timeout; /* seconds SIGTERM waits for requests in flight */
     int log_level;        /* op_log_level_t */

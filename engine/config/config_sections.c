@@ -3,6 +3,7 @@
  * own: daemon { } and request_limits { } (process-wide, fields of
  * op_config_t).  Every other section lives with the module that uses it. */
 #include "config/config_schema.h"
+#include "config/paths.h"
 
 #include "control/control_config.h"
 #include "counters/counters_config.h"
@@ -26,12 +27,17 @@ static const key_def_t daemon_rows[] = {
     {.key = "group", .type = T_STRING, .doc_def = "none",
      .flags = F_NONEMPTY, .off = CFG(group),
      .descr = "Group to run as; none means the primary group of `user`."},
-    {.key = "state_dir", .type = T_PATH, .def = "/var/lib/outpost",
+    {.key = "state_dir", .type = T_PATH, .def = OP_STATE_DIR,
      .off = CFG(state_dir),
      .descr = "Directory for state kept across restarts; must be writable by `user`."},
-    {.key = "lua_dir", .type = T_PATH, .def = "/usr/share/outpost/lua",
+    {.key = "lua_dir", .type = T_PATH, .def = OP_LUA_DIR_DEFAULT,
      .off = CFG(lua_dir),
      .descr = "Directory holding the Lua library (`lib/`) and the policies (`policies/`)."},
+    {.key = "site_lua_dir", .type = T_PATH, .doc_def = "none",
+     .off = CFG(site_lua_dir),
+     .descr = "The site's own Lua files: a file under its `lib/` or `policies/` is used instead "
+              "of the file of the same name under `lua_dir`, so an edited policy survives "
+              "upgrades of the shipped ones (the package sets `/etc/outpost/lua`)."},
     {.key = "lists_dir", .type = T_PATH, .def = "lists",
      .off = CFG(lists_dir),
      .descr = "Directory of the data lists policies read when they load (`outpost.lists`): "
@@ -108,6 +114,7 @@ const op_conf_section_t *const op__config_sections[] = {
     &op_smtp_verify_section,
     &op_counters_section,
     &op_limit_section,
+    &op_redis_section,
     &op_control_section,
     &op_ldap_section,
     &op_directory_section,

@@ -42,13 +42,18 @@ typedef struct {
     int denied;       /* answered with the refusal once its line is read */
 } client_t;
 
-static void client_free(uv_handle_t *h)
+/* open_handles also counts a command whose answer comes later. */
+static void client_unref(client_t *cl)
 {
-    client_t *cl = h->data;
     if (--cl->open_handles > 0)
         return;
     free(cl->answer);
     free(cl);
+}
+
+static void client_free(uv_handle_t *h)
+{
+    client_unref(h->data);
 }
 
 static void client_close(client_t *cl)
@@ -106,6 +111,18 @@ static int in_group(uid_t uid, gid_t gid, gid_t want)
     return 0;
 }
 
+/* A counters command answered from the loop (a backend that waits for its
+ * server); the client may have gone meanwhile (its timeout). */
+static void answer_later(char *text, void *data)
+{
+    client_t *cl = data;
+    if (uv_is_closing((uv_handle_t *)&cl->pipe))
+        free(text);
+    else
+        answer(cl, text);
+    client_unref(cl);
+}
+
 static void on_line(client_t *cl, char *line)
 {
     if (cl->denied) {
@@ -125,7 +142,16 @@ static void on_line(client_t *cl, char *line)
         answer(cl, error_text(2, "malformed request"));
         return;
     }
-    answer(cl, op_control_execute(fields + 1, n - 1, strcmp(fields[0], "json") == 0, cl->uid));
+    cl->open_handles++; /* an answer that comes later finds the client */
+    char *text = op_control_execute(fields + 1, n - 1, strcmp(fields[0], "json") == 0, cl->uid,
+                                    answer_later, cl);
+    if (text == NULL) {
+        cl->answered = 1;
+        uv_read_stop((uv_stream_t *)&cl->pipe);
+        return;
+    }
+    cl->open_handles--;
+    answer(cl, text);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

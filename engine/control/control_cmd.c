@@ -145,11 +145,17 @@ static char *cmd_reload(out_t *o)
     char err[2048];
     if (hooks.reload == NULL)
         return fail(1, "reload is not available: no daemon runs here");
-    if (hooks.reload(hooks.data, err, sizeof err) != 0)
+    int rc = hooks.reload(hooks.data, err, sizeof err);
+    if (rc < 0)
         return fail(1, "reload failed, the running generation keeps serving: %s", err);
     op_control_status_t st = {0, 0, 0};
     if (hooks.status != NULL)
         hooks.status(hooks.data, &st);
+    /* Exit 5: applied, but not all of it; a script or systemd's
+     * ExecReload must not take that for success. */
+    if (rc > 0)
+        return fail(5, "reloaded: generation %llu is current, but these changes need a restart: %s",
+                    (unsigned long long)st.generation, err);
     if (o->json)
         put(o, "{\"reloaded\":true,\"generation\":%llu}", (unsigned long long)st.generation);
     else
@@ -157,90 +163,63 @@ static char *cmd_reload(out_t *o)
     return done(o);
 }
 
-static char *counter_show(out_t *o, op_counters_t *c, const char *limit, const char *subject)
+/* A counters command in flight: the operator's call (counters.h's call
+ * form) and the answer it will be written into.  A backend that waits for
+ * its server (Redis) completes it from the loop; the loop never waits. */
+typedef struct {
+    op_counters_admin_t a;
+    out_t o;
+    int64_t now;
+    op_control_done_cb done;
+    void *data;
+} job_t;
+
+static char *show_text(out_t *o, const op_counters_admin_t *j, int64_t now)
 {
-    op_counters_answer_t ans, *a = &ans;
-    int64_t reserved = 0;
-    int rc = op_counters_show(c, limit, subject, &ans, &reserved);
-    if (rc < 0)
-        return counters_error(rc, limit);
+    const op_counters_answer_t *a = &j->answer;
     char nf[64] = "now";
     if (a->next_free < 0)
         snprintf(nf, sizeof nf, "never");
-    else if (a->next_free > op_counters_now(c))
+    else if (a->next_free > now)
         fmt_time(a->next_free, nf, sizeof nf);
     if (o->json) {
         put(o, "{\"limit\":");
-        put_js(o, limit);
+        put_js(o, j->limit);
         put(o, ",\"subject\":");
-        put_js(o, subject);
+        put_js(o, j->subject);
         put(o, ",\"used\":%lld,\"max\":%lld,\"source\":\"%s\",\"remaining\":%lld,\"reserved\":%lld,"
                "\"window\":%lld,\"resolution\":%lld,\"next_free\":%lld}",
             (long long)a->used, (long long)a->max, op_counters_source_name(a->source),
-            (long long)a->remaining, (long long)reserved, (long long)a->window,
+            (long long)a->remaining, (long long)j->reserved, (long long)a->window,
             (long long)a->resolution, (long long)a->next_free);
     } else {
         put(o, "limit      %s\nsubject    %s\nused       %lld (of which reserved, not yet committed: %lld)\n"
                "max        %lld (%s)\nremaining  %lld\nwindow     %llds in buckets of %llds\n"
                "next slot  %s\n",
-            limit, subject, (long long)a->used, (long long)reserved, (long long)a->max,
+            j->limit, j->subject, (long long)a->used, (long long)j->reserved, (long long)a->max,
             op_counters_source_name(a->source), (long long)a->remaining, (long long)a->window,
             (long long)a->resolution, nf);
     }
     return done(o);
 }
 
-static char *counter_top(out_t *o, op_counters_t *c, const char *limit, const char *count)
+static char *top_text(out_t *o, const op_counters_admin_t *j)
 {
-    char *end;
-    long n = count ? strtol(count, &end, 10) : 10;
-    if (count != NULL && (*end != '\0' || n < 1 || n > 1000))
-        return fail(2, "counter top: COUNT must be 1 to 1000, not '%s'", count);
-    op_counters_top_t *t = op_calloc((size_t)n, sizeof *t);
-    int got = op_counters_top(c, limit, t, (size_t)n);
-    if (got < 0) {
-        free(t);
-        return counters_error(got, limit);
-    }
     if (o->json) {
         put(o, "[");
-        for (int i = 0; i < got; i++) {
+        for (size_t i = 0; i < j->ntop; i++) {
             put(o, "%s{\"subject\":", i ? "," : "");
-            put_js(o, t[i].subject);
-            put(o, ",\"used\":%lld,\"max\":%lld}", (long long)t[i].used, (long long)t[i].max);
+            put_js(o, j->top[i].subject);
+            put(o, ",\"used\":%lld,\"max\":%lld}", (long long)j->top[i].used, (long long)j->top[i].max);
         }
         put(o, "]");
     } else {
         put(o, "%-8s %-8s %s\n", "used", "max", "subject");
-        for (int i = 0; i < got; i++)
-            put(o, "%-8lld %-8lld %s\n", (long long)t[i].used, (long long)t[i].max, t[i].subject);
+        for (size_t i = 0; i < j->ntop; i++)
+            put(o, "%-8lld %-8lld %s\n", (long long)j->top[i].used, (long long)j->top[i].max,
+                j->top[i].subject);
     }
-    free(t);
     return done(o);
-}
-
-static char *cmd_counter(out_t *o, char **f, size_t n)
-{
-    op_counters_t *c = counters();
-    if (n < 2)
-        return fail(2, "counter: want show|reset NAME SUBJECT, or top NAME [COUNT]");
-    if (c == NULL)
-        return fail(1, "the counters service is not running");
-    if (strcmp(f[1], "show") == 0 && n == 4)
-        return counter_show(o, c, f[2], f[3]);
-    if (strcmp(f[1], "reset") == 0 && n == 4) {
-        int rc = op_counters_reset(c, f[2], f[3]);
-        if (rc < 0)
-            return counters_error(rc, f[2]);
-        if (o->json)
-            put(o, "{\"reset\":true}");
-        else
-            put(o, "counter %s %s reset\n", f[2], f[3]);
-        return done(o);
-    }
-    if (strcmp(f[1], "top") == 0 && (n == 3 || n == 4))
-        return counter_top(o, c, f[2], n == 4 ? f[3] : NULL);
-    return fail(2, "counter: want show|reset NAME SUBJECT, or top NAME [COUNT]");
 }
 
 static int show_one(const op_counters_override_t *ov, void *data)
@@ -269,13 +248,143 @@ static int show_one(const op_counters_override_t *ov, void *data)
     return 0;
 }
 
-static char *cmd_limit(out_t *o, char **f, size_t n, unsigned uid)
+/* The answer of a finished job; frees what the call holds. */
+static char *job_text(job_t *j)
+{
+    op_counters_admin_t *a = &j->a;
+    out_t *o = &j->o;
+    char *t;
+    if (a->rc < 0 && a->op == OP_ADMIN_OVERRIDE_SET)
+        t = fail(1, "limit set: %s", a->err[0] ? a->err : "the counters store failed (see the daemon's log)");
+    else if (a->rc < 0)
+        t = counters_error(a->rc, a->limit);
+    else {
+        switch (a->op) {
+        case OP_ADMIN_SHOW:
+            t = show_text(o, a, j->now);
+            break;
+        case OP_ADMIN_TOP:
+            t = top_text(o, a);
+            break;
+        case OP_ADMIN_RESET:
+            if (o->json)
+                put(o, "{\"reset\":true}");
+            else
+                put(o, "counter %s %s reset\n", a->limit, a->subject);
+            t = done(o);
+            break;
+        case OP_ADMIN_OVERRIDE_SET:
+            if (o->json)
+                put(o, "{\"set\":true}");
+            else
+                put(o, "limit %s for %s is now %lld%s\n", a->limit, a->subject, (long long)a->max,
+                    a->until ? " until the given time" : "");
+            t = done(o);
+            break;
+        case OP_ADMIN_OVERRIDE_CLEAR:
+            if (o->json)
+                put(o, "{\"cleared\":true}");
+            else
+                put(o, "override of %s for %s cleared\n", a->limit, a->subject);
+            t = done(o);
+            break;
+        case OP_ADMIN_OVERRIDE_LIST:
+        default:
+            if (o->json)
+                put(o, "[");
+            for (size_t i = 0; i < a->noverrides; i++)
+                show_one(&a->overrides[i], o);
+            if (o->json)
+                put(o, "]");
+            else if (a->noverrides == 0)
+                put(o, "no overrides\n");
+            t = done(o);
+            break;
+        }
+    }
+    if (t != o->p)
+        free(o->p);
+    op_counters_admin_free(a);
+    return t;
+}
+
+static void job_done(op_counters_admin_t *a)
+{
+    job_t *j = a->data;
+    char *t = job_text(j);
+    op_control_done_cb cb = j->done;
+    void *data = j->data;
+    free(j);
+    cb(t, data);
+}
+
+/* Starts the job: its answer now, or NULL when it comes through done. */
+static char *run_job(job_t *j, op_counters_t *c)
+{
+    j->a.cb = job_done;
+    j->a.data = j;
+    j->now = op_counters_now(c);
+    if (op_counters_admin(c, &j->a) == OP_COUNTERS_STARTED)
+        return NULL;
+    char *t = job_text(j);
+    free(j);
+    return t;
+}
+
+static job_t *job_new(out_t *o, op_counters_admin_op_t op, const char *limit, const char *subject,
+                      op_control_done_cb done_cb, void *data)
+{
+    job_t *j = op_calloc(1, sizeof *j);
+    j->o = *o;
+    o->p = NULL; /* the job's now */
+    j->a.op = op;
+    snprintf(j->a.limit, sizeof j->a.limit, "%s", limit ? limit : "");
+    snprintf(j->a.subject, sizeof j->a.subject, "%s", subject ? subject : "");
+    j->done = done_cb;
+    j->data = data;
+    return j;
+}
+
+static int key_fits(const char *s)
+{
+    return strlen(s) <= OP_COUNTERS_MAX_KEY;
+}
+
+static char *cmd_counter(out_t *o, char **f, size_t n, op_control_done_cb cb, void *data)
+{
+    op_counters_t *c = counters();
+    if (n < 2)
+        return fail(2, "counter: want show|reset NAME SUBJECT, or top NAME [COUNT]");
+    if (c == NULL)
+        return fail(1, "the counters service is not running");
+    if (n >= 3 && (!key_fits(f[2]) || (n >= 4 && !key_fits(f[3]))))
+        return fail(2, "bad argument");
+    if (strcmp(f[1], "show") == 0 && n == 4)
+        return run_job(job_new(o, OP_ADMIN_SHOW, f[2], f[3], cb, data), c);
+    if (strcmp(f[1], "reset") == 0 && n == 4)
+        return run_job(job_new(o, OP_ADMIN_RESET, f[2], f[3], cb, data), c);
+    if (strcmp(f[1], "top") == 0 && (n == 3 || n == 4)) {
+        char *end;
+        long k = n == 4 ? strtol(f[3], &end, 10) : 10;
+        if (n == 4 && (*end != '\0' || k < 1 || k > 1000))
+            return fail(2, "counter top: COUNT must be 1 to 1000, not '%s'", f[3]);
+        job_t *j = job_new(o, OP_ADMIN_TOP, f[2], NULL, cb, data);
+        j->a.n = (size_t)k;
+        return run_job(j, c);
+    }
+    return fail(2, "counter: want show|reset NAME SUBJECT, or top NAME [COUNT]");
+}
+
+static char *cmd_limit(out_t *o, char **f, size_t n, unsigned uid, op_control_done_cb cb,
+                       void *data)
 {
     op_counters_t *c = counters();
     if (c == NULL)
         return fail(1, "the counters service is not running");
+    if (n >= 3 && (!key_fits(f[2]) || (n >= 4 && !key_fits(f[3]))))
+        return fail(2, "bad argument");
     if (n == 7 && strcmp(f[1], "set") == 0) {
-        char *end, err[512];
+        char *end;
         long long max = strtoll(f[4], &end, 10), until = 0;
         if (*f[4] == '\0' || *end != '\0' || max < 0)
             return fail(2, "limit set: MAX must be a whole number >= 0, not '%s'", f[4]);
@@ -283,46 +392,27 @@ static char *cmd_limit(out_t *o, char **f, size_t n, unsigned uid)
         if (*end != '\0' || until < 0)
             return fail(2, "limit set: bad --until");
         struct passwd *pw = getpwuid((uid_t)uid);
-        char who[64];
-        snprintf(who, sizeof who, "%s", pw ? pw->pw_name : "?");
+        job_t *j = job_new(o, OP_ADMIN_OVERRIDE_SET, f[2], f[3], cb, data);
+        snprintf(j->a.who, sizeof j->a.who, "%s", pw ? pw->pw_name : "?");
         if (pw == NULL)
-            snprintf(who, sizeof who, "uid %u", uid);
-        int rc = op_counters_override_set(c, f[2], f[3], max, until, who, f[6], err, sizeof err);
-        if (rc < 0)
-            return fail(1, "limit set: %s", err);
-        if (o->json)
-            put(o, "{\"set\":true}");
-        else
-            put(o, "limit %s for %s is now %lld%s\n", f[2], f[3], max, until ? " until the given time" : "");
-        return done(o);
+            snprintf(j->a.who, sizeof j->a.who, "uid %u", uid);
+        snprintf(j->a.reason, sizeof j->a.reason, "%s", f[6]);
+        j->a.max = max;
+        j->a.until = until;
+        return run_job(j, c);
     }
-    if (n == 4 && strcmp(f[1], "clear") == 0) {
-        int rc = op_counters_override_clear(c, f[2], f[3]);
-        if (rc < 0)
-            return counters_error(rc, f[2]);
-        if (o->json)
-            put(o, "{\"cleared\":true}");
-        else
-            put(o, "override of %s for %s cleared\n", f[2], f[3]);
-        return done(o);
-    }
+    if (n == 4 && strcmp(f[1], "clear") == 0)
+        return run_job(job_new(o, OP_ADMIN_OVERRIDE_CLEAR, f[2], f[3], cb, data), c);
     if ((n == 2 || n == 3) && strcmp(f[1], "show") == 0) {
         if (n == 3 && !op_counters_has_limit(c, f[2]))
             return fail(1, "no limit '%s' in the configuration", f[2]);
-        if (o->json)
-            put(o, "[");
-        size_t before = o->n;
-        op_counters_override_list(c, n == 3 ? f[2] : NULL, show_one, o);
-        if (o->json)
-            put(o, "]");
-        else if (o->n == before)
-            put(o, "no overrides\n");
-        return done(o);
+        return run_job(job_new(o, OP_ADMIN_OVERRIDE_LIST, n == 3 ? f[2] : NULL, NULL, cb, data), c);
     }
     return fail(2, "limit: want set NAME SUBJECT MAX UNTIL REASON, show [NAME], or clear NAME SUBJECT");
 }
 
-char *op_control_execute(char **f, size_t n, int json, unsigned uid)
+char *op_control_execute(char **f, size_t n, int json, unsigned uid, op_control_done_cb cb,
+                         void *data)
 {
     out_t o = {op_malloc(256), 0, 256, json};
     put(&o, "ok\n");
@@ -332,12 +422,12 @@ char *op_control_execute(char **f, size_t n, int json, unsigned uid)
     else if (strcmp(f[0], "reload") == 0 && n == 1)
         r = cmd_reload(&o);
     else if (strcmp(f[0], "counter") == 0)
-        r = cmd_counter(&o, f, n);
+        r = cmd_counter(&o, f, n, cb, data);
     else if (strcmp(f[0], "limit") == 0)
-        r = cmd_limit(&o, f, n, uid);
+        r = cmd_limit(&o, f, n, uid, cb, data);
     else
         r = fail(2, "unknown command '%s' (status, reload, counter, limit)", f[0]);
     if (r != o.p)
-        free(o.p);
+        free(o.p); /* NULL when a job took it */
     return r;
 }

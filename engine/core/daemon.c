@@ -1,6 +1,8 @@
 #include "core/daemon.h"
 
 #include "control/control.h"
+#include "core/fixed.h"
+#include "core/notify.h"
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/watchdog.h"
@@ -22,6 +24,10 @@
 #include <unistd.h>
 
 #define SWEEP_MS 1000
+
+/* What the start fixed (sockets, identity, state_dir): what a reload
+ * reports it cannot change. */
+static op_fixed_t *fixed;
 
 static void mkdir_p(const char *path, mode_t mode)
 {
@@ -107,8 +113,31 @@ static void rebind_listeners(op_daemon_t *d, const op_config_t *cfg)
                     cfg->listeners[j].name, cfg->listeners[j].listen);
 }
 
-/* SIGHUP and outpostctl reload: 0, or -1 with the error in err. */
+/* The service manager's status line (systemctl status). */
+static const char *status_line(const op_daemon_t *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s generation %llu, %zu connections", d->stopping ? "draining:" : "serving:",
+             (unsigned long long)d->current->number, d->nconns);
+    return buf;
+}
+
+static int reload_generation(op_daemon_t *d, char *err, size_t errlen);
+
+/* SIGHUP and outpostctl reload, between the manager's RELOADING=1 and
+ * READY=1 (also when it fails: the old generation is ready). */
 static int reload(op_daemon_t *d, char *err, size_t errlen)
+{
+    char st[128];
+    op_notify_reloading();
+    int rc = reload_generation(d, err, errlen);
+    op_notify_ready(status_line(d, st, sizeof st));
+    return rc;
+}
+
+/* Builds and installs the next generation: 0; 1 when it is current but
+ * some changes need a restart (named in err); -1 with the error in err
+ * (the running generation stays). */
+static int reload_generation(op_daemon_t *d, char *err, size_t errlen)
 {
     op_notice("reload: loading %s", d->config_path);
     op_gen_t *gen = build_generation(d, err, errlen);
@@ -127,6 +156,11 @@ static int reload(op_daemon_t *d, char *err, size_t errlen)
               "in flight on it", (unsigned long long)gen->number,
               (unsigned long long)old->number);
     op_gen_unref(old);
+    if (op_fixed_diff(fixed, gen->cfg, err, errlen) > 0) {
+        op_warn("reload: generation %llu is current, but these changes need a restart: %s",
+                (unsigned long long)gen->number, err);
+        return 1;
+    }
     return 0;
 }
 
@@ -153,6 +187,7 @@ static void finish_if_drained(op_daemon_t *d)
     if (!d->stopping || d->nconns > 0 || d->handles_closed)
         return;
     d->handles_closed = 1;
+    op_notify_watchdog_stop();
     uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -180,6 +215,8 @@ static void stop(op_daemon_t *d, int signum)
     double drain = d->current->cfg->drain_timeout;
     op_notice("signal %d: no new connections; draining %zu connections (at most %.3gs)", signum,
               d->nconns, drain);
+    char st[128];
+    op_notify_stopping(status_line(d, st, sizeof st));
     for (size_t i = 0; i < d->nlisteners; i++)
         op_listener_close(d->listeners[i]);
     d->drain_deadline = uv_now(d->loop) + (uint64_t)(drain * 1000.0);
@@ -210,6 +247,8 @@ static void on_sweep(uv_timer_t *t)
     const op_config_t *cfg = d->current->cfg;
     op_session_sweep(d, (uint64_t)(cfg->idle_timeout * 1000.0),
                      (uint64_t)(cfg->request_timeout * 1000.0));
+    char st[128];
+    op_notify_status(status_line(d, st, sizeof st));
     finish_if_drained(d);
 }
 
@@ -251,7 +290,12 @@ static int drop_privileges(const op_config_t *cfg, const identity_t *id, char *e
 {
     if (!id->set || geteuid() != 0)
         return 0;
-    if (setgroups(0, NULL) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
+    /* The user's supplementary groups from the group database, so that a
+     * group it is a member of (control { group }, a listener's
+     * socket_group such as postfix) works as documented; without a user
+     * (a group alone), none. */
+    int groups_rc = cfg->user != NULL ? initgroups(cfg->user, id->gid) : setgroups(0, NULL);
+    if (groups_rc != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
         snprintf(err, errlen, "cannot become user %s: %s", cfg->user ? cfg->user : "?",
                  strerror(errno));
         return -1;
@@ -328,6 +372,11 @@ int op_daemon_run(const char *config_path)
     identity_t id = {0, 0, 0};
     if (resolve_identity(cfg, &id, err, sizeof err) != 0)
         op_fatal("%s", err);
+    if (geteuid() == 0 && cfg->user == NULL)
+        op_warn("RUNNING AS ROOT: %s sets no daemon { user }, so every policy, lookup and "
+                "counter runs with root's privileges; set user = outpost (the package creates "
+                "it) unless this is a test", cfg->path);
+    fixed = op_fixed_save(cfg);
     mkdir_p(cfg->state_dir, 0750);
     if (id.set && geteuid() == 0 && chown(cfg->state_dir, id.uid, id.gid) != 0)
         op_fatal("chown %s: %s", cfg->state_dir, strerror(errno));
@@ -359,6 +408,12 @@ int op_daemon_run(const char *config_path)
     if (op_watchdog_start() != 0)
         op_fatal("cannot start the CPU watchdog: %s", strerror(errno));
     announce(&d);
+    uint64_t wd = op_notify_watchdog_start(d.loop);
+    if (wd > 0)
+        op_info("systemd watchdog: pinging every %.3gs (WatchdogSec=%.3gs)", (double)wd / 2e6,
+                (double)wd / 1e6);
+    char st[128];
+    op_notify_ready(status_line(&d, st, sizeof st));
     uv_run(d.loop, UV_RUN_DEFAULT);
     op_watchdog_stop();
     op_control_set_hooks(NULL);
@@ -368,6 +423,8 @@ int op_daemon_run(const char *config_path)
     uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the services */
     free(d.listeners);
     free(d.config_path);
+    op_fixed_free(fixed);
+    fixed = NULL;
     int rc = uv_loop_close(d.loop);
     if (rc != 0)
         op_warn("event loop closed with handles still open: %s", uv_strerror(rc));

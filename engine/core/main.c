@@ -1,11 +1,13 @@
 /* outpostd: command line. */
 #include "control/ask.h"
 #include "config/config.h"
+#include "config/paths.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "counters/rocks_guard.h"
 #include "lua/testrunner.h"
 
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,9 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef OP_CONFIG_DEFAULT
-#define OP_CONFIG_DEFAULT "/etc/outpost/outpost.conf"
-#endif
 
 static const char usage[] =
     "NAME\n"
@@ -40,13 +39,19 @@ static const char usage[] =
     "    and one per decision, with syslog priority prefixes when standard error is\n"
     "    not a terminal (as systemd expects).\n"
     "\n"
-    "    Started as root, it binds its sockets, then becomes the user and group of\n"
-    "    the configuration before it loads any Lua code.\n"
+    "    Started as root, it binds its sockets, then becomes the user of the\n"
+    "    configuration, with that user's supplementary groups, before it loads any\n"
+    "    Lua code; started as root without a user, it warns loudly.\n"
+    "\n"
+    "    Under systemd (outpostd.service, Type=notify) it tells the manager when it\n"
+    "    is ready (every listener bound, the policies loaded), reloading and\n"
+    "    stopping, with a status line (generation, connections), and pings the\n"
+    "    watchdog from its event loop when WatchdogSec= is set.\n"
     "\n"
     "OPTIONS\n"
-    "    -c, --config FILE\n"
+    "    -c FILE, --config=FILE\n"
     "        Configuration file (default " OP_CONFIG_DEFAULT ").\n"
-    "    --check\n"
+    "    -t, --check\n"
     "        Load the configuration, the libraries and the policies exactly as a\n"
     "        reload would, report the first error with FILE:LINE and exit non-zero\n"
     "        on failure.  Binds nothing.  Run it before sending SIGHUP.\n"
@@ -85,16 +90,20 @@ static const char usage[] =
     "\n"
     "FILES\n"
     "    " OP_CONFIG_DEFAULT "\n"
-    "        The configuration (docs/config.md).\n"
-    "    LUA_DIR/lib/, LUA_DIR/policies/\n"
-    "        Libraries and per-service policies (lua_dir in the configuration).\n"
+    "        The configuration: outpost.conf(5).\n"
+    "    " OP_LUA_DIR_DEFAULT "/lib/, " OP_LUA_DIR_DEFAULT "/policies/\n"
+    "        Libraries and per-service policies as shipped (lua_dir).\n"
+    "    " OP_SYSCONF_DIR "/lua/\n"
+    "        The site's copies, which override the shipped files (site_lua_dir).\n"
+    "    " OP_STATE_DIR "/\n"
+    "        State: the counters (state_dir).\n"
     "\n"
     "EXIT STATUS\n"
     "    0 on a clean stop or a passing check or test run, 1 on an error in the\n"
     "    configuration or a policy, or on failed tests, 2 on bad usage.\n"
     "\n"
     "SEE ALSO\n"
-    "    outpostctl(8) (build/outpostctl --help): counters, limits, reload, status.\n"
+    "    outpostctl(8): counters, limits, reload, status.  outpost.conf(5).\n"
     "    docs/services.md, docs/config.md, docs/lua-api.md, docs/milter.md,\n"
     "    docs/limits.md, docs/architecture.md; postconf(5) check_policy_service,\n"
     "    Postfix SMTPD_POLICY_README and MILTER_README.\n";
@@ -116,12 +125,15 @@ static int run_tests(int argc, char **argv)
     if (argc >= 2 && (strcmp(argv[0], "-c") == 0 || strcmp(argv[0], "--config") == 0)) {
         config = argv[1];
         first = 2;
+    } else if (argc >= 1 && strncmp(argv[0], "--config=", 9) == 0) {
+        config = argv[0] + 9;
+        first = 1;
     }
     if (config == NULL && access(OP_CONFIG_DEFAULT, R_OK) == 0)
         config = OP_CONFIG_DEFAULT;
     /* Without a configuration, the tree next to the binary: build/outpostd
      * in a checkout finds the checkout's lua/. */
-    char lua_guess[PATH_MAX] = "/usr/share/outpost/lua";
+    char lua_guess[PATH_MAX] = OP_LUA_DIR_DEFAULT;
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
@@ -147,11 +159,25 @@ static int run_tests(int argc, char **argv)
     return rc;
 }
 
+/* Long options only where a short one would be new: -t stays the
+ * historical short form of --check. */
+enum { OPT_CONFIG_REFERENCE = 256 };
+static const struct option options[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"check", no_argument, NULL, 't'},
+    {"config-reference", no_argument, NULL, OPT_CONFIG_REFERENCE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
 int main(int argc, char **argv)
 {
     const char *config = OP_CONFIG_DEFAULT;
     int check = 0;
 
+    /* The commands come first and parse their own arguments (busted's
+     * options pass through `test` untouched). */
     if (argc >= 2 && strcmp(argv[1], "test") == 0)
         return run_tests(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "ask") == 0) {
@@ -159,27 +185,33 @@ int main(int argc, char **argv)
             return bad_usage("%s", "ask needs an ADDRESS");
         return op_ask(argv[2], argc - 3, argv + 3);
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    opterr = 0; /* our messages, in our words, with exit status 2 */
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+:c:thV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
             fputs(usage, stdout);
             return 0;
-        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+        case 'V':
             printf("outpostd %s\n", OP_VERSION);
             return 0;
-        } else if (strcmp(a, "--config-reference") == 0) {
+        case OPT_CONFIG_REFERENCE:
             op_config_write_reference(stdout);
             return 0;
-        } else if (strcmp(a, "--check") == 0 || strcmp(a, "-t") == 0) {
+        case 't':
             check = 1;
-        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            if (++i >= argc)
-                return bad_usage("%s needs a FILE", a);
-            config = argv[i];
-        } else {
-            return bad_usage("unknown argument '%s'", a);
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case ':':
+            return bad_usage("%s needs a FILE", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc)
+        return bad_usage("unknown argument '%s'", argv[optind]);
     if (check)
         return op_daemon_check(config);
     int rc = op_daemon_run(config);

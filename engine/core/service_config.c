@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define fail op__config_fail
 #define find_child op__config_find_child
@@ -174,12 +175,25 @@ const op_conf_section_t op_service_section = {
 _Static_assert(offsetof(op_service_conf_t, line) == offsetof(op_conf_item_t, line),
                "a named section's struct begins with op_conf_item_t's fields");
 
-static char *policy_path(const char *lua_dir, const char *name)
+static char *policy_in(const char *dir, const char *name)
 {
-    size_t len = strlen(lua_dir) + strlen(name) + sizeof "/policies/.lua";
+    size_t len = strlen(dir) + strlen(name) + sizeof "/policies/.lua";
     char *p = op_malloc(len);
-    snprintf(p, len, "%s/policies/%s.lua", lua_dir, name);
+    snprintf(p, len, "%s/policies/%s.lua", dir, name);
     return p;
+}
+
+/* The site's copy (daemon { site_lua_dir }) when there is one, else the
+ * shipped policy under lua_dir. */
+static char *policy_path(const op_config_t *cfg, const char *name)
+{
+    if (cfg->site_lua_dir != NULL) {
+        char *p = policy_in(cfg->site_lua_dir, name);
+        if (access(p, F_OK) == 0)
+            return p;
+        free(p);
+    }
+    return policy_in(cfg->lua_dir, name);
 }
 
 int op__service_config_resolve(ctx_t *c)
@@ -192,7 +206,7 @@ int op__service_config_resolve(ctx_t *c)
         char where[96], *p;
         snprintf(where, sizeof where, "service '%s'", s->name);
         if (s->policy == NULL) {
-            p = policy_path(cfg->lua_dir, s->name);
+            p = policy_path(cfg, s->name);
         } else if (strchr(s->policy, '/') == NULL) {
             size_t n = strlen(s->policy);
             if (n > 4 && strcmp(s->policy + n - 4, ".lua") == 0)
@@ -202,7 +216,7 @@ int op__service_config_resolve(ctx_t *c)
                             s->policy, (int)(n - 4), s->policy, s->policy, s->policy);
             if (!op__config_valid_name(s->policy))
                 return fail(c, at, where, "policy: bad name '%s' (letters, digits, '.', '_', '-')", s->policy);
-            p = policy_path(cfg->lua_dir, s->policy);
+            p = policy_path(cfg, s->policy);
         } else {
             p = op__config_abs_path(cfg->dir, s->policy);
         }

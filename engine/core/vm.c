@@ -151,6 +151,19 @@ static int check_handlers(const op_gen_t *gen, char *err, size_t errlen)
     return 0;
 }
 
+void op_vm_set_site_lua_dir(lua_State *L, const char *dir)
+{
+    if (dir == NULL)
+        return;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "outpost.sandbox");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "site");
+    lua_pushfstring(L, "%s/lib", dir);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+}
+
 void op_vm_set_lists_dir(lua_State *L, const char *dir)
 {
     lua_pushstring(L, dir);
@@ -272,6 +285,7 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t 
         return NULL;
     }
     op_vm_set_lists_dir(L, cfg->lists_dir);
+    op_vm_set_site_lua_dir(L, cfg->site_lua_dir);
     op_vm_set_config(L, cfg);
     op_gen_t *gen = op_calloc(1, sizeof *gen);
     gen->number = number;

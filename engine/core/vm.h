@@ -116,6 +116,9 @@ void op_vm_set_config(lua_State *L, const op_config_t *cfg);
 
 /* Where outpost.lists.read finds lists (the configuration's lists_dir). */
 void op_vm_set_lists_dir(lua_State *L, const char *dir);
+/* The site's overrides (daemon { site_lua_dir }): its lib/ is searched
+ * before lua_dir's.  dir NULL: none. */
+void op_vm_set_site_lua_dir(lua_State *L, const char *dir);
 
 /* Registry key of the action metatable; see lua_api_outpost.c. */
 #define OP_ACTION_MT "outpost.action"

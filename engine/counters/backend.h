@@ -35,10 +35,10 @@
  * docs/architecture.md); a request that gave up meanwhile leaves its
  * record to cb, which frees it.
  *
- * The operator's functions (show .. disk_bytes) answer at once.  A
- * network backend will give them the call form too, and control_cmd.c
- * will then answer outpostctl from cb (docs/limits.md, "Counter
- * backends"). */
+ * The operator's functions (show .. disk_bytes) answer at once; a
+ * network backend also implements admin, their call form, which
+ * control_cmd.c uses, so outpostctl is answered from cb and the loop
+ * never waits (docs/limits.md, "Counter backends"). */
 #ifndef OP_COUNTERS_BACKEND_H
 #define OP_COUNTERS_BACKEND_H
 
@@ -84,10 +84,17 @@ typedef struct op_counters_backend {
     uint64_t (*disk_bytes)(void *store);
     /* NULL when the store works, else why not (outpostctl status). */
     const char *(*health)(void *store);
+
+    /* The operator's calls in the call form (counters.h): NULL for a
+     * backend that answers them at once through the functions above
+     * (backend.c runs them); a network backend answers
+     * OP_COUNTERS_STARTED and fires a->cb from the loop. */
+    int (*admin)(void *store, op_counters_admin_t *a);
 } op_counters_backend_t;
 
 /* The backends there are. */
 extern const op_counters_backend_t op_counters_rocksdb;
+extern const op_counters_backend_t op_counters_redis; /* counters_redis.c */
 
 /* A handle on a backend's store that is already open (tests: a backend
  * of their own; backend.c's open uses it too).  Closing the handle closes

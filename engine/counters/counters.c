@@ -191,6 +191,10 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
         op_rocks_close(c);
         return NULL;
     }
+    if (op__store_stamp(c, OP_VERSION, err, errlen) != 0) {
+        op_rocks_close(c);
+        return NULL;
+    }
     op__override_index(c);
     /* the reservations' deadlines live in memory: read them from the records */
     if (op__dl_rebuild(c, INT64_MIN, NULL, NULL) < 0) {

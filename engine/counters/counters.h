@@ -125,6 +125,8 @@ void op_counters_close(op_counters_t *c);
 
 /* Whether an operation may answer OP_COUNTERS_STARTED. */
 int op_counters_may_wait(const op_counters_t *c);
+/* The backend's name as the config names it ("rocksdb", "redis"). */
+const char *op_counters_backend_name(const op_counters_t *c);
 /* Whether a limit of this name is configured. */
 int op_counters_has_limit(const op_counters_t *c, const char *limit);
 /* The backend's clock, seconds since the epoch (answers' next_free use it). */
@@ -176,5 +178,47 @@ uint64_t op_counters_disk_bytes(op_counters_t *c);
 const char *op_counters_health(op_counters_t *c);
 
 const char *op_counters_source_name(op_max_source_t s);
+
+/* ---- the operator's, in the call form (outpostctl through control_cmd.c) ----
+ *
+ * The same operations as above as one call that answers at once (RocksDB)
+ * or says OP_COUNTERS_STARTED and fires cb once, later, from the loop (a
+ * network backend: the loop never waits for the server).  The caller
+ * fills op and the arguments (copies: strings are not kept by pointer)
+ * and keeps the call where it is until cb fired; the results are in it. */
+typedef enum {
+    OP_ADMIN_SHOW,
+    OP_ADMIN_RESET,
+    OP_ADMIN_OVERRIDE_SET,
+    OP_ADMIN_OVERRIDE_CLEAR,
+    OP_ADMIN_OVERRIDE_LIST,
+    OP_ADMIN_TOP,
+} op_counters_admin_op_t;
+
+typedef struct op_counters_admin op_counters_admin_t;
+struct op_counters_admin {
+    op_counters_admin_op_t op;
+    char limit[OP_COUNTERS_MAX_KEY + 1];   /* OVERRIDE_LIST: "" for every limit */
+    char subject[OP_COUNTERS_MAX_KEY + 1];
+    int64_t max, until;                    /* OVERRIDE_SET */
+    char who[64], reason[256];             /* OVERRIDE_SET */
+    size_t n;                              /* TOP: how many (1..1000) */
+    void (*cb)(op_counters_admin_t *a);
+    void *data;
+    /* results */
+    int rc;                                /* 0 or a negative code */
+    char err[512];                         /* OVERRIDE_SET: why not */
+    op_counters_answer_t answer;           /* SHOW */
+    int64_t reserved;                      /* SHOW */
+    op_counters_top_t *top;                /* TOP: n entries, malloc'ed; ntop filled */
+    size_t ntop;
+    op_counters_override_t *overrides;     /* OVERRIDE_LIST: malloc'ed */
+    size_t noverrides;
+};
+
+/* 0 (done), OP_COUNTERS_STARTED (cb fires later) or < 0 (failed at once). */
+int op_counters_admin(op_counters_t *c, op_counters_admin_t *a);
+/* Frees the results a call holds (top, overrides). */
+void op_counters_admin_free(op_counters_admin_t *a);
 
 #endif

@@ -27,6 +27,11 @@ static const key_def_t counters_rows[] = {
               "Postfix applies its default action), the store is marked failing (`outpostctl "
               "status`) and counting answers `unavailable` until the write ends; keep it below "
               "the services' `deadline`."},
+    {.key = "backend", .type = T_ENUM, .def = "rocksdb", .values = "rocksdb|redis",
+     .off = CNT(backend),
+     .descr = "Where the counts live: `rocksdb`, on this host's disk (`path`); `redis`, on the "
+              "Redis server of `redis { }`, shared by every node that names it (OP7). Applied at "
+              "restart ([limits.md](limits.md#counters-on-redis))."},
     {.key = "cache_size", .type = T_INTEGER, .def = "250k", .lo = 1,
      .hi = 100000000, .off = CNT(cache_entries),
      .descr = "Most (limit, subject) windows kept in memory, so that a check reads no disk "
@@ -47,6 +52,49 @@ static const key_def_t limit_rows[] = {
      .lo = 0, .hi = 1e9, .off = LIM(max_override),
      .descr = "Highest maximum an override may give a subject: a value from the directory "
               "passed by the policy is capped at it, an `outpostctl limit set` above it is refused."},
+    {.key = "backend", .type = T_ENUM, .def = "default", .values = "default|rocksdb|redis",
+     .off = LIM(backend),
+     .descr = "Where this limit's counts live, when not where `counters { backend }` keeps the "
+              "others: e.g. a limit shared through Redis on nodes that keep the rest local. "
+              "Applied at restart."},
+    {.key = "on_error", .type = T_ENUM, .def = "defer", .values = "defer|accept",
+     .off = LIM(on_error),
+     .descr = "What a request counting against this limit gets while the counters cannot be "
+              "reached (Redis down): `defer`, `nil, \"unavailable\"`, which the shipped policies "
+              "answer with a 4xx; `accept`, an answer that admits the recipient without counting "
+              "it, logged as a warning each time (opt-in: the limit is not enforced meanwhile)."},
+};
+
+#define RDS(f) offsetof(op_redis_conf_t, f)
+
+static const key_def_t redis_rows[] = {
+    {.key = "servers", .type = T_LIST, .doc_def = "`127.0.0.1:6379`",
+     .doc_type = "list of HOST:PORT", .def = "127.0.0.1:6379", .off = RDS(servers),
+     .count_off = RDS(nservers),
+     .descr = "Redis servers, tried in turn until one accepts writes (ignored with `sentinels`)."},
+    {.key = "sentinels", .type = T_LIST, .doc_def = "empty", .doc_type = "list of HOST:PORT",
+     .off = RDS(sentinels), .count_off = RDS(nsentinels),
+     .descr = "Redis Sentinels to ask for the primary of `master_name`; after a failover the "
+              "counters follow the promoted replica without a restart."},
+    {.key = "master_name", .type = T_STRING, .def = "mymaster", .flags = F_NONEMPTY,
+     .off = RDS(master_name), .descr = "The name the Sentinels monitor the primary under."},
+    {.key = "prefix", .type = T_STRING, .def = "outpost:", .off = RDS(prefix),
+     .descr = "Prefix of every key the counters write, so several deployments can share a Redis."},
+    {.key = "connect_timeout", .type = T_DURATION, .def = "1s", .flags = F_ABOVE_LO, .lo = 0,
+     .hi = 60, .off = RDS(connect_timeout),
+     .descr = "Time to connect (and ask a Sentinel) before the attempt counts as failed."},
+    {.key = "command_timeout", .type = T_DURATION, .def = "1s", .flags = F_ABOVE_LO, .lo = 0,
+     .hi = 60, .off = RDS(command_timeout),
+     .descr = "Longest wait for one answer; past it the connection is dropped and made again "
+              "and the requests waiting on it answer `unavailable`. Keep it below the services' "
+              "`deadline`."},
+    {.key = "reconnect_max", .type = T_DURATION, .def = "2s", .flags = F_ABOVE_LO, .lo = 0,
+     .hi = 3600, .off = RDS(reconnect_max),
+     .descr = "Longest wait between connection attempts (the wait starts at 50 ms and doubles)."},
+    {.key = "db", .type = T_INTEGER, .def = "0", .lo = 0, .hi = 1000, .off = RDS(db),
+     .descr = "Database number (`SELECT`)."},
+    {.key = "password_file", .type = T_PATH, .doc_def = "none", .off = RDS(password_file),
+     .descr = "File holding the password for `AUTH` (one line), read at start."},
 };
 
 /* The counters keep whole-second buckets and scan a window bucket by
@@ -90,6 +138,13 @@ const op_conf_section_t op_limit_section = {
     .keys = OP_CONF_ROWS(limit_rows), .size = sizeof(op_limit_conf_t), .check = check_limit,
 };
 
+const op_conf_section_t op_redis_section = {
+    .name = "redis",
+    .descr = "The Redis server the counters use with `counters { backend = redis }` "
+             "([limits.md](limits.md#counters-on-redis)). Optional, at most once; applied at restart.",
+    .keys = OP_CONF_ROWS(redis_rows), .size = sizeof(op_redis_conf_t),
+};
+
 _Static_assert(offsetof(op_limit_conf_t, line) == offsetof(op_conf_item_t, line),
                "a named section's struct begins with op_conf_item_t's fields");
 
@@ -98,4 +153,5 @@ void op_counters_conf_of(const op_config_t *cfg, op_counters_conf_t *out)
     *out = *(const op_counters_conf_t *)op_config_section(cfg, &op_counters_section);
     out->state_dir = cfg->state_dir;
     out->limits = op_config_items(cfg, &op_limit_section, &out->nlimits);
+    out->redis = op_config_section(cfg, &op_redis_section);
 }

@@ -6,6 +6,8 @@
  *                       (written by older versions; the index is in memory now,
  *                       counters_deadlines.c, and the sweep drops these)
  *   'o' limit 0 subject                          -> max until set_at who reason (tab-separated)
+ *   'v'                                          -> "FORMAT outpost VERSION"   the version stamp
+ *                       (counters_stamp.c: a newer format is refused at open)
  *
  * `start` is a bucket's first second (not its index), so a reload that
  * changes a limit's resolution reads old buckets at the right time.
@@ -223,5 +225,12 @@ void op__mem_prune(op__win_t *e, int64_t now);
 /* Forgets one entry, or all; the store still has them. */
 void op__mem_drop(op_rocks_t *c, const char *limit, const char *subject);
 void op__mem_clear(op_rocks_t *c);
+
+/* The key layout's format (the version stamp, counters_stamp.c). */
+#define OP__STORE_FORMAT 1
+/* Checks the stamp of the store just opened and writes ours: 0, or -1
+ * with err when a newer outpost wrote the store in a format this one does
+ * not know. */
+int op__store_stamp(op_rocks_t *c, const char *version, char *err, size_t errlen);
 
 #endif

@@ -300,6 +300,16 @@ static int l_limit_release(lua_State *L)
     return run(L, &a);
 }
 
+/* limit.backend(): "rocksdb" or "redis" (which may wait: docs/limits.md). */
+static int l_limit_backend(lua_State *L)
+{
+    op_counters_t *c = counters();
+    if (c == NULL)
+        return unavailable(L);
+    lua_pushstring(L, op_counters_backend_name(c));
+    return 1;
+}
+
 int luaopen_outpost_limit(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -308,9 +318,10 @@ int luaopen_outpost_limit(lua_State *L)
         {"reserve", l_limit_reserve},
         {"commit", l_limit_commit},
         {"release", l_limit_release},
+        {"backend", l_limit_backend},
         {NULL, NULL},
     };
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     luaL_register(L, NULL, fns);
     return 1;
 }

@@ -27,6 +27,7 @@ local raw_getmetatable = debug.getmetatable
 local M = {}
 
 local lib_dir
+local site_dir -- the site's overrides of lib_dir's modules, or nil
 local loaded = {}  -- module name -> value, per generation
 local envs = {}    -- every environment made, frozen by M.freeze()
 local LOADING = {}
@@ -138,12 +139,18 @@ local function sandbox_require(name)
         m = readonly(host_require(name), name) -- the engine's own C modules
     else
         local rel = name:gsub("%.", "/")
-        local path = lib_dir .. "/" .. rel .. ".lua"
-        if not file_exists(path) then
-            path = lib_dir .. "/" .. rel .. "/init.lua"
-            if not file_exists(path) then
-                error("module '" .. name .. "' not found (looked in " .. lib_dir .. ")", 2)
-            end
+        -- The site's copy (daemon { site_lua_dir }) first, then the shipped one.
+        local path
+        for _, dir in ipairs(site_dir and { site_dir, lib_dir } or { lib_dir }) do
+            path = dir .. "/" .. rel .. ".lua"
+            if file_exists(path) then break end
+            path = dir .. "/" .. rel .. "/init.lua"
+            if file_exists(path) then break end
+            path = nil
+        end
+        if not path then
+            error("module '" .. name .. "' not found (looked in " ..
+                  (site_dir and site_dir .. " and " or "") .. lib_dir .. ")", 2)
         end
         loaded[name] = LOADING
         local ok, res = pcall(load_sandboxed(path), name)
@@ -179,6 +186,10 @@ setmetatable(safe, {
 
 function M.init(dir)
     lib_dir = dir
+end
+
+function M.site(dir)
+    site_dir = dir
 end
 
 -- The entry points a policy may define (vm.h op_phase_t).

@@ -41,6 +41,7 @@ int op_test_run(const op_config_t *cfg, const char *lua_dir, const char *config_
     }
     if (cfg != NULL) {
         op_vm_set_lists_dir(L, cfg->lists_dir);
+        op_vm_set_site_lua_dir(L, cfg->site_lua_dir);
         op_vm_set_config(L, cfg);
     }
     /* Specs find the tree and config they test through this table. */

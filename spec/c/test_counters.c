@@ -5,6 +5,7 @@
 #include "core/mem.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int64_t now_s;
@@ -43,6 +44,13 @@ static op_rocks_t *open_store(void)
     }
     op_rocks_set_clock(c, test_clock, NULL);
     return c;
+}
+
+static const char *c_path(void)
+{
+    static char p[128];
+    snprintf(p, sizeof p, "%s/counters", dir);
+    return p;
 }
 
 static void cleanup(op_rocks_t *c)
@@ -711,6 +719,87 @@ CTEST(second_open_of_the_same_store_fails)
     char err[512] = "";
     CHECK(op_rocks_open(NULL, &cfg, err, sizeof err) == NULL);
     CHECK(strstr(err, "cannot open") != NULL);
+    cleanup(c);
+}
+
+/* Writes (or with stamp NULL deletes) the version stamp of the closed
+ * store in dir, as another outpost would have left it. */
+static void set_stamp(const char *stamp)
+{
+    char *e = NULL;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_merge_operator(o, op__resv_merge_operator());
+    rocksdb_t *db = rocksdb_open(o, c_path(), &e);
+    CHECK(db != NULL && e == NULL);
+    rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+    if (stamp != NULL)
+        rocksdb_put(db, w, "v", 1, stamp, strlen(stamp), &e);
+    else
+        rocksdb_delete(db, w, "v", 1, &e);
+    CHECK(e == NULL);
+    rocksdb_writeoptions_destroy(w);
+    rocksdb_close(db);
+    rocksdb_options_destroy(o);
+}
+
+static char *get_stamp(void)
+{
+    char *e = NULL;
+    size_t len = 0;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_merge_operator(o, op__resv_merge_operator());
+    rocksdb_t *db = rocksdb_open_for_read_only(o, c_path(), 0, &e);
+    CHECK(db != NULL && e == NULL);
+    rocksdb_readoptions_t *r = rocksdb_readoptions_create();
+    char *v = rocksdb_get(db, r, "v", 1, &len, &e);
+    char *out = v ? strndup(v, len) : NULL;
+    free(v);
+    rocksdb_readoptions_destroy(r);
+    rocksdb_close(db);
+    rocksdb_options_destroy(o);
+    return out;
+}
+
+CTEST(version_stamp_refuses_a_store_of_a_newer_format)
+{
+    now_s = T0;
+    op_rocks_t *c = open_store();
+    op_counters_answer_t a;
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    op_rocks_close(c);
+    char *st = get_stamp();
+    CHECK_STR(st, "1 outpost " OP_VERSION);
+    free(st);
+
+    char err[512] = "";
+    set_stamp("2 outpost 9.0.0");
+    CHECK(op_rocks_open(NULL, &cfg, err, sizeof err) == NULL);
+    CHECK(strstr(err, "written by outpost 9.0.0 in store format 2") != NULL);
+    CHECK(strstr(err, "cannot read") != NULL);
+    st = get_stamp();
+    CHECK_STR(st, "2 outpost 9.0.0"); /* refused without touching it */
+    free(st);
+
+    set_stamp("garbage");
+    CHECK(op_rocks_open(NULL, &cfg, err, sizeof err) == NULL);
+    CHECK(strstr(err, "version stamp this outpost cannot read") != NULL);
+
+    /* An older outpost of the same format, and a store from before the
+     * stamp: both open, keep their counts, and get our stamp. */
+    set_stamp("1 outpost 0.0.1");
+    c = open_store();
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK_INT(a.used, 2);
+    op_rocks_close(c);
+    set_stamp(NULL);
+    c = open_store();
+    CHECK_INT(op_rocks_add(c, "rcpt", "alice", 1, -1, &a), 0);
+    CHECK_INT(a.used, 3);
+    op_rocks_close(c);
+    st = get_stamp();
+    CHECK_STR(st, "1 outpost " OP_VERSION);
+    free(st);
+    c = open_store();
     cleanup(c);
 }
 

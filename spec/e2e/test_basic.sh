@@ -14,6 +14,10 @@ printf 'policyd-secret\n' > "$T/bind.pw"
 sed -e "s|\.\./var/example/ldap/bind.pw|$T/bind.pw|" -e "s|= \.\./|= $ROOT/|" -e "s|unix:\.\./|unix:$ROOT/|" \
     -e "s|^daemon {|daemon {\n    lists_dir = $ROOT/conf/lists|" "$ROOT/conf/outpost.conf" > "$T/shipped.conf"
 check "--check accepts the shipped configuration" "$OUTPOSTD" --check -c "$T/shipped.conf"
+check "--config=FILE is the long form of -c FILE" "$OUTPOSTD" --check --config="$T/shipped.conf"
+check "-t is --check" "$OUTPOSTD" -t -c "$T/shipped.conf"
+check "-c without a FILE is a usage error (2)" bash -c "'$OUTPOSTD' -c 2>/dev/null; [ \$? -eq 2 ]"
+check "a stray argument is a usage error (2)" bash -c "'$OUTPOSTD' --check stray 2>/dev/null; [ \$? -eq 2 ]"
 
 PORT=$((20000 + RANDOM % 20000))
 e2e_config <<EOF

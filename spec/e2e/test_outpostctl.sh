@@ -54,6 +54,13 @@ json_ok() { "$@" | python3 -c 'import json,sys; json.load(sys.stdin)'; }
 check "--help is a man page with EXIT STATUS" bash -c "$OUTPOSTCTL --help | grep -q '^EXIT STATUS'"
 check "status: generation and connections" bash -c "$CTL status | grep -q '^generation 1'"
 check "status --json" json_ok $CTL --json status
+check "--version" bash -c "$OUTPOSTCTL --version | grep -qE '^outpostctl [0-9]+\.[0-9]+'"
+check "-c FILE finds the control socket the configuration names" bash -c "$OUTPOSTCTL -c $T/outpost.conf status | grep -q '^generation 1'"
+check "--config=FILE too, with options in any order" json_ok $OUTPOSTCTL --json --config=$T/outpost.conf status
+check "--socket=SOCKET" bash -c "$OUTPOSTCTL --socket=$SOCK status | grep -q '^generation 1'"
+printf 'daemon { state_dir = "%s/ctl" }  # a comment\nlistener "x" { listen = tcp:[::1]:1; service = s }\n' "$T" > "$T/other.conf"
+check "-c FILE without control { socket }: STATE_DIR/control.sock" bash -c "$OUTPOSTCTL -c $T/other.conf status | grep -q '^generation 1'"
+check "-c with an unreadable file: 2" test "$(status_of $OUTPOSTCTL -c $T/nope.conf status)" = 2
 
 for i in 1 2 3; do ask sasl_username=alice@example.org >/dev/null; done
 check "counter show: used 3 of 5" bash -c "$CTL counter show rcpt alice@example.org | grep -qE '^used +3 '"

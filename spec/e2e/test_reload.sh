@@ -125,6 +125,28 @@ kill -HUP "$DAEMON_PID"
 sleep 0.5
 check "once fixed, the next reload succeeds" bash -c "$ASK unix:$T/policy.sock | grep -qx 'action=WARN policy=D lib=D'"
 
+# A reload that changes what only a restart applies (a listener added,
+# another socket_mode): the rest is applied, each change is named, and
+# outpostctl exits 5, so neither an admin nor systemd's ExecReload takes it
+# for success.
+CTL="$ROOT/build/outpostctl -s $T/state/control.sock"
+check "outpostctl reload of an unchanged file: exit 0" bash -c "$CTL reload | grep -q 'is current'"
+cp "$T/outpost.conf" "$T/outpost.conf.orig"
+sed -i "s|^    listen = unix:$T/policy.sock|&\n    socket_mode = 0600|" "$T/outpost.conf"
+printf 'listener extra {\n    listen = unix:%s/extra.sock\n    service = gentest\n}\n' "$T" >> "$T/outpost.conf"
+write_generation E
+out=$($CTL reload 2>&1); rc=$?
+echo "# $out"
+check "a reload that adds a listener and changes a socket_mode exits 5" test "$rc" = 5
+check "... naming the new listener" grep -q "listener extra (unix:$T/extra.sock) added" <<<"$out"
+check "... and the socket_mode change" grep -q "listener unix (unix:$T/policy.sock): socket_mode 0660 -> 0600" <<<"$out"
+check "... while the rest is applied (the new policy answers)" bash -c "$ASK unix:$T/policy.sock | grep -qx 'action=WARN policy=E lib=E'"
+check "... and the log names the changes too" log_has "these changes need a restart: .*listener extra"
+out=$($CTL --json reload 2>/dev/null); rc=$?
+check "--json: exit 5 in the JSON answer" bash -c "python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d[\"exit\"]==5, d' '$out'"
+mv "$T/outpost.conf.orig" "$T/outpost.conf"
+check "back to the file the daemon started with: exit 0" bash -c "$CTL reload >/dev/null"
+
 # SIGTERM: stop accepting, finish what is in flight, exit 0.
 $ASK "unix:$T/policy.sock" sleep_ms=1000 > "$T/drain.out" &
 draining=$!
@@ -133,7 +155,7 @@ kill -TERM "$DAEMON_PID"
 sleep 0.2
 check "after SIGTERM new connections are refused" bash -c "! $ASK unix:$T/policy.sock >/dev/null 2>&1"
 wait $draining
-check "a request in flight at SIGTERM gets its real answer" grep -qx 'action=WARN policy=D lib=D' "$T/drain.out"
+check "a request in flight at SIGTERM gets its real answer" grep -qx 'action=WARN policy=E lib=E' "$T/drain.out"
 rc=0; wait "$DAEMON_PID" || rc=$?
 DAEMON_PID=
 check "the daemon exits 0 after draining" test "$rc" -eq 0

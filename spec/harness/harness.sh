@@ -49,6 +49,13 @@ FLOODS_CLOSED_PORT  61      tcp
 BENCH_BASE_PORT     70      tcp     # bench/run.sh and bench/scaling.sh: 70..89
 CLAMD_PORT          90      tcp     # spec/harness/svc_scan.sh (AO6)
 RSPAMD_PORT         91      tcp
+OUTPOSTD2_TCP_PORT  33      tcp     # the second node of spec/e2e/test_redis_*.sh
+REDIS_PORT          94      tcp     # svc_redis.sh; the Sentinel test's own:
+REDIS_REPLICA_PORT  95      tcp
+REDIS_SENTINEL_PORT 96      tcp     # 96, 97, 98
+REDIS_SENTINEL2_PORT 97     tcp
+REDIS_SENTINEL3_PORT 98     tcp
+REDIS_E2E_PORT      99      tcp     # the own redis-server of spec/e2e/test_redis_*.sh
 "
 while read -r name offset _; do
     [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
@@ -102,6 +109,10 @@ write_config() {
         > "$HARNESS_DIR/outpost.conf"
     { sed "${args[@]}" "$template"; cat "$ROOT/spec/fixtures/ldap-groups/directory.conf"; } \
         > "$HARNESS_DIR/outpost-groups.conf"
+    # the same with the counters on the harness's Redis (the lua layer runs
+    # the counting specs against both backends)
+    sed -e 's/^counters {$/counters {\n    backend = redis/' "$HARNESS_DIR/outpost.conf" > "$HARNESS_DIR/outpost-redis.conf"
+    printf 'redis {\n    servers = [127.0.0.1:%s]\n    prefix = "outpost-spec:"\n}\n' "$REDIS_PORT" >> "$HARNESS_DIR/outpost-redis.conf"
 }
 
 up() {

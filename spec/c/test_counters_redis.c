@@ -1,0 +1,310 @@
+/* The Redis backend through the counters handle (counters.h), against the
+ * harness's real redis-server (REDIS_PORT in build/harness/env): what a
+ * request waits for, the operator's call form, a server that is not
+ * there (unavailable at once; on_error = accept), and close completing
+ * what is in flight.  Needs `spec/harness/harness.sh up`. */
+#include "counters/backend.h"
+#include "counters/counters_redis.h"
+#include "core/mem.h"
+#include "ctest.h"
+#include "ctest_loop.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uv_loop_t loop;
+static char server[64];
+static char prefix[64];
+static op_limit_conf_t limits[2];
+static op_redis_conf_t rconf;
+static op_counters_conf_t cfg;
+static char *servers[1];
+
+static void setup(const char *addr)
+{
+    FILE *f = fopen("build/harness/env", "r");
+    int port = 0;
+    char line[256];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "REDIS_PORT=", 11) == 0)
+            port = atoi(line + 11);
+    if (f != NULL)
+        fclose(f);
+    if (port == 0) {
+        fprintf(stderr, "  build/harness/env has no REDIS_PORT: run spec/harness/harness.sh up\n");
+        exit(1);
+    }
+    snprintf(server, sizeof server, "%s", addr != NULL ? addr : "");
+    if (addr == NULL)
+        snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    snprintf(prefix, sizeof prefix, "ctest-%d:", (int)getpid());
+    servers[0] = server;
+    rconf = (op_redis_conf_t){.servers = servers, .nservers = 1, .master_name = "mymaster",
+                              .prefix = prefix, .connect_timeout = 1, .command_timeout = 1,
+                              .reconnect_max = 0.2};
+    limits[0] = (op_limit_conf_t){.name = "rcpt", .max = 3, .window = 3600, .resolution = 60,
+                                  .max_override = 10};
+    limits[1] = (op_limit_conf_t){.name = "open", .max = 3, .window = 3600, .resolution = 60,
+                                  .max_override = 3, .on_error = OP_LIMIT_ON_ERROR_ACCEPT};
+    cfg = (op_counters_conf_t){.reservation_timeout = 60, .backend = OP_COUNTERS_BACKEND_REDIS,
+                               .limits = limits, .nlimits = 2, .redis = &rconf, .state_dir = "/tmp"};
+    uv_loop_init(&loop);
+}
+
+typedef struct {
+    op_counters_call_t call;
+    int done;
+} wait_t;
+
+static void on_done(op_counters_call_t *call)
+{
+    ((wait_t *)call->data)->done = 1;
+}
+
+/* Starts an operation through start and waits for it: its rc. */
+#define RUN(w, expr)                                                                  \
+    do {                                                                              \
+        memset(&(w), 0, sizeof(w));                                                   \
+        (w).call.cb = on_done;                                                        \
+        (w).call.data = &(w);                                                         \
+        int rc_ = (expr);                                                             \
+        if (rc_ == OP_COUNTERS_STARTED) {                                             \
+            CHECK(ctest_run_until(&loop, &(w).done, 5));                              \
+            rc_ = (w).call.rc;                                                        \
+        }                                                                             \
+        (w).call.rc = rc_;                                                            \
+    } while (0)
+
+typedef struct {
+    op_counters_admin_t a;
+    int done;
+} admin_wait_t;
+
+static void on_admin_done(op_counters_admin_t *a)
+{
+    ((admin_wait_t *)a->data)->done = 1;
+}
+
+static int admin(op_counters_t *c, admin_wait_t *w)
+{
+    w->a.cb = on_admin_done;
+    w->a.data = w;
+    w->done = 0;
+    int rc = op_counters_admin(c, &w->a);
+    if (rc == OP_COUNTERS_STARTED) {
+        CHECK(ctest_run_until(&loop, &w->done, 5));
+        rc = w->a.rc;
+    }
+    return rc;
+}
+
+static void finish(op_counters_t *c)
+{
+    op_counters_close(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+CTEST(add_reserve_commit_release_on_redis)
+{
+    setup(NULL);
+    char err[256];
+    op_counters_t *c = op_counters_open(&loop, &cfg, err, sizeof err);
+    CHECK(c != NULL);
+    CHECK(op_counters_may_wait(c));
+    CHECK_STR(op_counters_backend_name(c), "redis");
+    wait_t w;
+    /* misuse is answered at once */
+    RUN(w, op_counters_add(c, "nope", "alice", 1, -1, &w.call));
+    CHECK_INT(w.call.rc, OP_COUNTERS_ENOLIMIT);
+    RUN(w, op_counters_add(c, "rcpt", "", 1, -1, &w.call));
+    CHECK_INT(w.call.rc, OP_COUNTERS_EINVAL);
+    for (int i = 1; i <= 3; i++) {
+        RUN(w, op_counters_add(c, "rcpt", "alice", 1, -1, &w.call));
+        CHECK_INT(w.call.rc, 0);
+        CHECK_INT(w.call.answer.ok, 1);
+        CHECK_INT(w.call.answer.used, i);
+    }
+    RUN(w, op_counters_add(c, "rcpt", "alice", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 0);
+    CHECK_INT(w.call.answer.used, 3);
+    CHECK_INT(w.call.answer.window, 3600);
+    CHECK(w.call.answer.next_free > 0);
+    /* a directory maximum, capped at max_override */
+    RUN(w, op_counters_check(c, "rcpt", "alice", 1, 50, &w.call));
+    CHECK_INT(w.call.answer.max, 10);
+    CHECK_INT(w.call.answer.source, OP_MAX_DIRECTORY);
+    /* reserve, commit keeping 1 of 2, release of a settled instance gives nothing */
+    RUN(w, op_counters_reserve(c, "rcpt", "bob", "I1", 2, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    RUN(w, op_counters_commit(c, "I1", 1, &w.call));
+    CHECK_INT(w.call.committed, 1);
+    CHECK_INT(w.call.released, 1);
+    RUN(w, op_counters_release(c, "I1", &w.call));
+    CHECK_INT(w.call.released, 0);
+    RUN(w, op_counters_check(c, "rcpt", "bob", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+    finish(c);
+}
+
+CTEST(the_operators_calls_on_redis)
+{
+    setup(NULL);
+    char err[256];
+    op_counters_t *c = op_counters_open(&loop, &cfg, err, sizeof err);
+    wait_t w;
+    RUN(w, op_counters_reserve(c, "rcpt", "carol", "I2", 2, -1, &w.call));
+    admin_wait_t a = {0};
+    a.a.op = OP_ADMIN_SHOW;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT(a.a.answer.used, 2);
+    CHECK_INT(a.a.reserved, 2);
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_OVERRIDE_SET;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    a.a.max = 11;
+    strcpy(a.a.reason, "r");
+    CHECK_INT(admin(c, &a), OP_COUNTERS_EINVAL); /* above max_override */
+    CHECK(strstr(a.a.err, "max_override") != NULL);
+    a.a.max = 5;
+    strcpy(a.a.who, "tester");
+    strcpy(a.a.reason, "ticket\t1");
+    CHECK_INT(admin(c, &a), 0);
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_OVERRIDE_LIST;
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT((int)a.a.noverrides, 1);
+    CHECK_STR(a.a.overrides[0].subject, "carol");
+    CHECK_STR(a.a.overrides[0].reason, "ticket 1");
+    CHECK_INT(a.a.overrides[0].max, 5);
+    op_counters_admin_free(&a.a);
+    RUN(w, op_counters_check(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.max, 5);
+    CHECK_INT(w.call.answer.source, OP_MAX_OPERATOR);
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_TOP;
+    strcpy(a.a.limit, "rcpt");
+    a.a.n = 5;
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT((int)a.a.ntop, 1);
+    CHECK_STR(a.a.top[0].subject, "carol");
+    CHECK_INT(a.a.top[0].max, 5);
+    op_counters_admin_free(&a.a);
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_RESET;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    CHECK_INT(admin(c, &a), 0);
+    /* the transaction reserved before the reset gives nothing back into the new window */
+    RUN(w, op_counters_add(c, "rcpt", "carol", 1, -1, &w.call));
+    RUN(w, op_counters_release(c, "I2", &w.call));
+    CHECK_INT(w.call.released, 2);
+    RUN(w, op_counters_check(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_OVERRIDE_CLEAR;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT(admin(c, &a), OP_COUNTERS_ENOTFOUND);
+    finish(c);
+}
+
+CTEST(a_server_that_is_not_there)
+{
+    setup("127.0.0.1:1"); /* nothing listens on port 1 */
+    char err[256];
+    op_counters_t *c = op_counters_open(&loop, &cfg, err, sizeof err);
+    CHECK(c != NULL);
+    wait_t w;
+    /* the first waits for the connection and fails with it */
+    RUN(w, op_counters_add(c, "rcpt", "alice", 1, -1, &w.call));
+    CHECK_INT(w.call.rc, OP_COUNTERS_EIO);
+    CHECK(op_counters_health(c) != NULL);
+    /* while it backs off, at once */
+    int rc = op_counters_add(c, "rcpt", "alice", 1, -1, &w.call);
+    CHECK_INT(rc, OP_COUNTERS_EIO);
+    /* on_error = accept: admitted, uncounted */
+    memset(&w, 0, sizeof w);
+    rc = op_counters_add(c, "open", "alice", 1, -1, &w.call);
+    CHECK_INT(rc, 0);
+    CHECK_INT(w.call.answer.ok, 1);
+    CHECK_INT(w.call.answer.used, 0);
+    finish(c);
+}
+
+CTEST(close_completes_what_is_in_flight)
+{
+    setup(NULL);
+    char err[256];
+    op_counters_t *c = op_counters_open(&loop, &cfg, err, sizeof err);
+    wait_t w[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].call.cb = on_done;
+        w[i].call.data = &w[i];
+        CHECK_INT(op_counters_add(c, "rcpt", "dave", 1, -1, &w[i].call), OP_COUNTERS_STARTED);
+    }
+    op_counters_close(c);
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(w[i].done, 1);
+        CHECK_INT(w[i].call.rc, OP_COUNTERS_ECANCELLED);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+/* limit { backend = redis } beside limits on RocksDB: each operation goes
+ * to its limit's store; commit and release settle both and add up. */
+CTEST(a_limit_on_redis_beside_limits_on_rocksdb)
+{
+    setup(NULL);
+    cfg.backend = OP_COUNTERS_BACKEND_ROCKSDB;
+    limits[0].backend = OP_COUNTERS_BACKEND_REDIS + 1; /* rcpt on Redis, open on RocksDB */
+    char err[256];
+    op_counters_t *c = op_counters_open_private(&loop, &cfg, err, sizeof err);
+    CHECK(c != NULL);
+    CHECK(op_counters_may_wait(c));
+    CHECK(op_counters_has_limit(c, "rcpt") && op_counters_has_limit(c, "open"));
+    CHECK(!op_counters_has_limit(c, "nope"));
+    wait_t w;
+    memset(&w, 0, sizeof w);
+    w.call.cb = on_done;
+    w.call.data = &w;
+    CHECK_INT(op_counters_reserve(c, "rcpt", "erin", "J1", 2, -1, &w.call), OP_COUNTERS_STARTED);
+    CHECK(ctest_run_until(&loop, &w.done, 5));
+    CHECK_INT(w.call.answer.used, 2);
+    memset(&w, 0, sizeof w);
+    CHECK_INT(op_counters_reserve(c, "open", "erin", "J1", 3, -1, &w.call), 0); /* RocksDB: at once */
+    CHECK_INT(w.call.answer.used, 3);
+    RUN(w, op_counters_commit(c, "J1", 1, &w.call));
+    CHECK_INT(w.call.rc, 0);
+    CHECK_INT(w.call.committed, 2); /* 1 on each */
+    CHECK_INT(w.call.released, 3);
+    RUN(w, op_counters_check(c, "rcpt", "erin", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+    RUN(w, op_counters_check(c, "open", "erin", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+    RUN(w, op_counters_add(c, "nope", "erin", 1, -1, &w.call));
+    CHECK_INT(w.call.rc, OP_COUNTERS_ENOLIMIT);
+    admin_wait_t a = {0};
+    a.a.op = OP_ADMIN_SHOW;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "erin");
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT(a.a.answer.used, 1);
+    strcpy(a.a.limit, "open");
+    CHECK_INT(admin(c, &a), 0);
+    CHECK_INT(a.a.answer.used, 1);
+    finish(c);
+}
+
+int main(int argc, char **argv)
+{
+    return ctest_main(argc, argv);
+}
