@@ -23,8 +23,9 @@ HARNESS_DIR=${HARNESS_DIR:-$ROOT/build/harness}
 export ROOT HARNESS_DIR
 
 if [ -z "${OUTPOST_PORT_BASE:-}" ]; then
-    # 20000..39900 in steps of 100, from the checkout's path
-    OUTPOST_PORT_BASE=$(( 20000 + ( $(printf '%s' "$ROOT" | cksum | cut -d' ' -f1) % 200 ) * 100 ))
+    # 20000..32600 in steps of 100, from the checkout's path: below Linux's
+    # ephemeral ports (32768 up), which outgoing connections may hold
+    OUTPOST_PORT_BASE=$(( 20000 + ( $(printf '%s' "$ROOT" | cksum | cut -d' ' -f1) % 127 ) * 100 ))
 fi
 export OUTPOST_PORT_BASE
 
