@@ -50,6 +50,17 @@ e2e_config() {
         text=$(printf 'daemon {\n    state_dir = @T@/state\n    lua_dir = @T@/lua\n}\n%s' "$text")
     fi
     sed -e "s|@T@|$T|g" -e "s|@ROOT@|$ROOT|g" <<<"$text" > "$T/outpost.conf"
+    # the one endpoint (policy_listener) serves every shipped service: the
+    # test's own as it configured them, the others as conf/outpost.conf
+    # ships them
+    if grep -q '^listener policy {' <<<"$text"; then
+        local b
+        for b in "service postout" "limit postout_rcpt" "service mailout" "limit mailout_rcpt" \
+            "service appout-stage1" "service appout-stage2" "limit appout_send"; do
+            grep -q "^$b {" <<<"$text" ||
+                sed -n "/^$b {/,/^}/p" "$ROOT/conf/outpost.conf" >> "$T/outpost.conf"
+        done
+    fi
 }
 
 # The harness's own sections (ldap, directory, dns, ...) of its
@@ -77,6 +88,50 @@ fixture_directory() {
     groups) sed -n '/^directory {/,/^}/p' "$ROOT/spec/fixtures/ldap-groups/directory.conf" ;;
     *) echo "unknown fixture '$FIXTURE'" >&2; return 1 ;;
     esac
+}
+
+# The policy endpoint of a round.  Round attrs: each service asks a
+# listener of its own (as conf/outpost.conf ships them: postout, mailout,
+# appout-lm).  Round groups: ONE listener for every service and tenant
+# (docs/services.md, "One endpoint for every service and tenant"): it has
+# no tenant of its own, Postfix names the service and, for appout, the
+# tenant in policy_context (postfix.sh: pf_policy_round), so appout's
+# tenant can only come from the context.  Its allow_context names every
+# shipped service, so e2e_config adds the shipped service { } and limit { }
+# blocks the test does not configure itself (outpostd refuses a context
+# naming a service it does not define).  Milter listeners stay per service.
+ENDPOINT_CONTEXTS='postout, mailout, "appout-stage1:lm", "appout-stage2:lm", "appout-stage1:tu", "appout-stage2:tu"'
+one_endpoint() { [ "$FIXTURE" = groups ]; }
+endpoint_address() { echo "unix:$T/policy.sock"; }
+
+# policy_listener <<EOF listener NAME { ... } EOF: prints the round's policy
+# listener: the service's own (stdin) or the one endpoint.
+policy_listener() {
+    if one_endpoint; then
+        cat >/dev/null
+        cat <<EOF
+listener policy {
+    listen = $(endpoint_address)
+    socket_group = postfix
+    service = postout
+    allow_context = [$ENDPOINT_CONTEXTS]
+}
+EOF
+    else
+        cat
+    fi
+}
+
+# On a one-endpoint round: outpostd has exactly one policy listener (the
+# others are milters), and it has no tenant.
+endpoint_listener_check() {
+    one_endpoint || return 0
+    only_one() {
+        [ "$(grep -c '^listener ' "$T/outpost.conf")" -eq \
+          $(($(grep -c '^    protocol = milter' "$T/outpost.conf") + 1)) ] &&
+            ! sed -n '/^listener policy {/,/^}/p' "$T/outpost.conf" | grep -q tenant
+    }
+    check "one endpoint: outpostd has one policy listener, $(endpoint_address), with no tenant of its own" only_one
 }
 
 # Ends a fixture's round: stops outpostd, keeps its log as

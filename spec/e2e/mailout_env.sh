@@ -59,11 +59,15 @@ daemon {
     lua_dir = @T@/lua
     lists_dir = @T@/lists
 }
+EOF
+    policy_listener <<EOF
 listener mailout {
     listen = tcp:127.0.0.1:$POLICY_PORT
     service = mailout
     allow_context = [mailout]
 }
+EOF
+    cat <<EOF
 listener mailout-milter {
     listen = tcp:127.0.0.1:$OUTPOSTD_MILTER_PORT
     protocol = milter
@@ -92,8 +96,10 @@ EOF
 }
 
 # outpostd alone: again for each fixture's round (lib.sh), after
-# fixture_round_end, in front of the same Postfix.
+# fixture_round_end, in front of the same Postfix, which pf_policy_round
+# points at the round's policy endpoint (its own listener or the one).
 mailout_outpostd_up() {
+    if [ -n "${PF:-}" ]; then pf_policy_round mailout_policy "inet:127.0.0.1:$POLICY_PORT" || return 1; fi
     mailout_config | e2e_config
     e2e_start
 }
@@ -112,6 +118,7 @@ mailout_up() {
         -e "s|/etc/ssl/mailout/fullchain.pem|$PF/etc/cert.pem|" \
         -e "s|/etc/ssl/mailout/privkey.pem|$PF/etc/key.pem|" \
         "$ROOT/conf/postfix/mailout/main.cf" >> "$PF/etc/main.cf"
+    pf_policy_round mailout_policy "inet:127.0.0.1:$POLICY_PORT"
     echo "smtpd_authorized_xclient_hosts = 127.0.0.0/8" >> "$PF/etc/main.cf"
     # master.cf: the fragment's smtpd on this test's port, unchrooted (the
     # private queue has no chroot tree), and Postfix's own services.

@@ -106,3 +106,42 @@ pf_wait_sent() {
     done
     return 1
 }
+
+# pf_policy_round VAR ADDRESS [TENANT]: points main.cf's policy address VAR
+# (the shipped fragments' postout_policy, mailout_policy, appout_policy) at
+# the round's endpoint (lib.sh): ADDRESS, the service's own listener, or
+# the one endpoint; there every check_policy_service { } whose
+# policy_context names a service without a tenant names TENANT too
+# (policy_context=appout-stage1 -> appout-stage1:TENANT).  A running
+# instance whose main.cf changed is reloaded.
+pf_policy_round() {
+    local cf=$PF/etc/main.cf addr=$2 before
+    before=$(cksum < "$cf")
+    if one_endpoint; then addr=$(endpoint_address); fi
+    postconf -c "$PF/etc" -e "$1 = $addr" 2>/dev/null || return 1
+    if one_endpoint && [ -n "${3:-}" ]; then
+        sed -i -E "s/(policy_context=[a-z0-9-]+)([,} ]|$)/\1:$3\2/" "$cf"
+    else
+        sed -i -E "s/(policy_context=[a-z0-9-]+):[a-z0-9]+/\1/" "$cf"
+    fi
+    [ "$(cksum < "$cf")" = "$before" ] && return 0
+    touch -d '-10 seconds' "$cf"
+    if postfix -c "$PF/etc" status >/dev/null 2>&1; then
+        postfix -c "$PF/etc" reload >>"$PF/log/start.log" 2>&1 || return 1
+        sleep 1   # the smtpds of the old configuration finish
+    fi
+}
+
+# pf_endpoint_check VAR CONTEXT...: on a one-endpoint round, main.cf's VAR
+# is the one endpoint and each CONTEXT is a policy_context it sends.
+pf_endpoint_check() {
+    one_endpoint || return 0
+    local var=$1 c
+    shift
+    check "one endpoint: $(basename "$PF")'s $var is $(endpoint_address)" \
+        test "$(postconf -c "$PF/etc" -h "$var" 2>/dev/null)" = "$(endpoint_address)"
+    for c in "$@"; do
+        check "one endpoint: $(basename "$PF") asks it with policy_context=$c" \
+            grep -qE "check_policy_service \{ \\\$$var, policy_context=${c}[,} ]" "$PF/etc/main.cf"
+    done
+}

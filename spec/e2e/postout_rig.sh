@@ -56,15 +56,19 @@ EOF
                 -e 's|smtpd_tls_security_level=encrypt|smtpd_tls_security_level=none|'
     } > "$PF/etc/master.cf"
     grep -q "^127.0.0.1:$PLAIN " "$PF/etc/master.cf" || { echo "no plain port in master.cf"; return 1; }
+    pf_policy_round postout_policy unix:private/outpost
     pf_start || return 1
     postout_outpostd_up
 }
 
 # outpostd: the shipped service and limit, the harness's servers, the
 # directory { } of $FIXTURE (lib.sh), the listener in Postfix's private/
-# (created by postfix start).  Again for each fixture's round, after
-# fixture_round_end, against the same Postfix.
+# (created by postfix start), or the one endpoint on a round that has it
+# (lib.sh: policy_listener; Postfix pointed at it by pf_policy_round).
+# Again for each fixture's round, after fixture_round_end, against the
+# same Postfix.
 postout_outpostd_up() {
+    pf_policy_round postout_policy unix:private/outpost || return 1
     mkdir -p "$T/lists"
     cp "$ROOT"/conf/lists/*.txt "$T/lists/"
     {
@@ -77,12 +81,16 @@ daemon {
 control {
     socket = @T@/control.sock
 }
+EOF
+        policy_listener <<EOF
 listener postout {
     listen = unix:$PF/queue/private/outpost
     service = postout
     allow_context = [postout]
     socket_mode = 0666
 }
+EOF
+        cat <<EOF
 listener postout-milter {
     listen = tcp:127.0.0.1:$OUTPOSTD_MILTER_PORT
     protocol = milter

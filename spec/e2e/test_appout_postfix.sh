@@ -27,13 +27,18 @@ SENDER=noreply-lm@example.org        # app-lm's sender address
 
 # outpostd: the shipped appout sections, LMU's socket in the temp dir and
 # reachable by Postfix's smtpds; the harness's DNS and LDAP, the directory
-# { } of the round's fixture (lib.sh, E2E_FIXTURES).
+# { } of the round's fixture (lib.sh, E2E_FIXTURES).  On the round with one
+# endpoint (lib.sh: policy_listener) LMU's listener is replaced by the one
+# for every service and tenant, which has no tenant: both stages' smtpds
+# ask it with policy_context=appout-stage1:lm / appout-stage2:lm
+# (pf_policy_round), and tenant=lm in the decision lines comes from there.
 block() { awk -v n="$1" '$0 ~ "^"n" \\{" {p=1} p {print} p && /^}/ {p=0}' "$2"; }
 appout_outpostd_up() {
     {
         printf 'daemon {\n    state_dir = @T@/state\n    lua_dir = @T@/lua\n    lists_dir = @ROOT@/conf/lists\n}\n'
         block "listener appout-lm" "$ROOT/conf/outpost.conf" |
-            sed -e "s|unix:\.\./var/run/appout-lm.sock|unix:$SOCK\n    socket_group = postfix|"
+            sed -e "s|unix:\.\./var/run/appout-lm.sock|unix:$SOCK\n    socket_group = postfix|" |
+            policy_listener
         for b in "service appout-stage1" "service appout-stage2" "limit appout_send"; do
             block "$b" "$ROOT/conf/outpost.conf"
         done
@@ -65,6 +70,7 @@ pf_setup "$S2" stage2.appout-lm.test
 fragment
 awk '/^127\.0\.0\.1:10026 /{p=1} p' "$ROOT/conf/postfix/appout/master.cf" |
     sed "s|^127\.0\.0\.1:10026 |127.0.0.1:$S2_PORT |" > "$PF/etc/master.cf"
+pf_policy_round appout_policy "unix:$SOCK" lm
 PF_PORT=$S2_PORT
 pf_start || exit 1
 
@@ -97,6 +103,7 @@ awk '/^submission inet /{p=1; next} p && /^[^ ]/{exit} p' "$ROOT/conf/postfix/ap
         -e "s|appout-lm/submission|appout-lm/no-tls|" \
         -e "s|appout-stage2:\[127\.0\.0\.1\]:10026|appout-stage2:[127.0.0.1]:$S2_PORT|" |
     { echo "127.0.0.1:$NOTLS_PORT inet n - n - - smtpd"; cat; } >> "$PF/etc/master.cf"
+pf_policy_round appout_policy "unix:$SOCK" lm
 PF_PORT=$S1_PORT
 pf_start || exit 1
 
@@ -277,10 +284,19 @@ scenarios() {
 
 for FIXTURE in $E2E_FIXTURES; do
     if [ -z "$DAEMON_PID" ]; then
+        # both stages ask the round's policy endpoint
+        if ! { PF=$S2 pf_policy_round appout_policy "unix:$SOCK" lm &&
+            PF=$S1 pf_policy_round appout_policy "unix:$SOCK" lm; }; then
+            not_ok "Postfix reloaded"
+            continue
+        fi
         : > "$S1/log/maillog"
         : > "$S2/log/maillog"
         appout_outpostd_up || { not_ok "outpostd starts"; continue; }
     fi
+    endpoint_listener_check
+    PF=$S1 pf_endpoint_check appout_policy appout-stage1:lm
+    PF=$S2 pf_endpoint_check appout_policy appout-stage2:lm
     scenarios
     fixture_round_end
 done

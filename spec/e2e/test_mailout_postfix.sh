@@ -133,6 +133,8 @@ for FIXTURE in $E2E_FIXTURES; do
         SINK_EXPECT=()
         : > "$PF/log/maillog"
     fi
+    endpoint_listener_check
+    pf_endpoint_check mailout_policy mailout
     scenarios
     check_log_clean
     [ "$FIXTURE" = "${E2E_FIXTURES##* }" ] || fixture_round_end

@@ -165,6 +165,8 @@ scenarios() {
 
 for FIXTURE in $E2E_FIXTURES; do
     if [ -z "$DAEMON_PID" ]; then postout_outpostd_up || { not_ok "outpostd starts"; continue; }; fi
+    endpoint_listener_check
+    pf_endpoint_check postout_policy postout
     scenarios
     fixture_round_end
     # the sink counts from zero again: every delivery of this round is in
