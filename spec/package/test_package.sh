@@ -94,15 +94,17 @@ check "man outpostd finds the page" bash -c "man -w outpostd >/dev/null && man -
 check "systemd-analyze verify on the installed unit" \
     bash -c "systemd-analyze verify /lib/systemd/system/outpostd.service 2>&1 | { ! grep -q outpostd; }"
 
+# What systemd's StateDirectory= and RuntimeDirectory= make, before any
+# Exec* line runs (ExecStartPre's --check refuses a state_dir the user
+# cannot create, as the start would).
+install -d -o outpost -g outpost -m 0750 /var/lib/outpost
+install -d -o outpost -g outpost -m 0755 /run/outpost
 # ExecStartPre: outpostd --check, no -c, as the user outpost.
 check "outpostd --check as outpost on the installed config (ExecStartPre)" \
     runuser -u outpost -- /usr/sbin/outpostd --check
-# What systemd's StateDirectory= and RuntimeDirectory= make.
-install -d -o outpost -g outpost -m 0750 /var/lib/outpost
-install -d -o outpost -g outpost -m 0755 /run/outpost
-# The TCP ports of the installed file are fixed (10045-10049); another
+# The TCP ports of the installed file are fixed (10045-10050); another
 # checkout's `make run` may hold them, so this run moves them to ours.
-for p in 45 46 47 48 49; do
+for p in 45 46 47 48 49 50; do
     sed -i "s/127\.0\.0\.1:100$p\b/127.0.0.1:$((BASE + 60 + p - 45))/" /etc/outpost/outpost.conf
 done
 # As systemd's User=outpost does it: that user with its groups, exec'ed.
