@@ -50,10 +50,11 @@ e2e_config() {
         text=$(printf 'daemon {\n    state_dir = @T@/state\n    lua_dir = @T@/lua\n}\n%s' "$text")
     fi
     sed -e "s|@T@|$T|g" -e "s|@ROOT@|$ROOT|g" <<<"$text" > "$T/outpost.conf"
-    # the one endpoint (policy_listener) serves every shipped service: the
-    # test's own as it configured them, the others as conf/outpost.conf
-    # ships them
-    if grep -q '^listener policy {' <<<"$text"; then
+    # the one endpoint (policy_listener, on a one-endpoint round only)
+    # serves every shipped service: the test's own as it configured them,
+    # the others as conf/outpost.conf ships them.  Other tests may name a
+    # listener "policy" too: they get nothing added.
+    if one_endpoint && grep -q '^listener policy {' <<<"$text"; then
         local b
         for b in "service postout" "limit postout_rcpt" "service mailout" "limit mailout_rcpt" \
             "service appout-stage1" "service appout-stage2" "limit appout_send"; do
