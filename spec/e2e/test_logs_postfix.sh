@@ -107,6 +107,23 @@ check "delay_open no: the first RCPT has the queue_id" \
     grep -qE "qid policy: RCPT queue_id=$qid3 rcpt=dave@example.net" "$T/daemon.log"
 check "delay_open no: the milter's i is there at RCPT" bash -c \
     "grep -qE 'proto=milter phase=rcpt .*queue_id=$qid3\$' '$T/daemon.log'"
+
+# 4. Two messages on one SMTP connection: Postfix sends no i before the
+# second message has a queue file, so the milter must not show the first
+# message's queue id on the second's MAIL and RCPT lines.
+python3 - "$PORT" <<'PY' > "$T/two.out" 2>&1
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo("client.example.org")
+for n in (1, 2):
+    r = s.sendmail("two%d@example.org" % n, ["erin%d@example.net" % n], "Subject: %d\r\n\r\nbody\r\n" % n)
+s.quit()
+PY
+first_qid=$(grep -E 'proto=milter phase=data .*sender="<two1@example.org>"' "$T/daemon.log" | grep -oE 'queue_id=[0-9A-F]+' | cut -d= -f2)
+check "two messages on one connection: the first has its queue id ($first_qid)" test -n "$first_qid"
+check "... the second's milter MAIL and RCPT lines do not show it" bash -c \
+    "grep -E 'proto=milter phase=(mail|rcpt) .*sender=\"<two2@example.org>\"' '$T/daemon.log' | grep -c 'queue_id=\"\"\$' | grep -qx 2"
+
 echo "# what arrived (policy protocol_state queue_id, milter phase i):"
 seen | sort | uniq -c | sed 's/^/#   /'
 
