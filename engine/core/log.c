@@ -83,6 +83,8 @@ static int detect_stderr(void)
 void op_log_set_sink(const op_log_sink_t *s)
 {
     sink = *s;
+    if (sink.target == OP_LOG_TO_JOURNAL)
+        sink.format = OP_LOG_TEXT; /* fields of its own; MESSAGE= is the text line */
     snprintf(sink_ident, sizeof sink_ident, "%s", s->ident ? s->ident : "outpostd");
     sink.ident = sink_ident;
     sink.socket = NULL;
@@ -197,9 +199,13 @@ static void send_line(const char *buf, size_t len, op_log_level_t level, const c
     size_t at = stderr_prefix(line, sizeof line, OP_LOG_WARNING, &ts, &tm);
     if (!unreachable) {
         unreachable = 1;
-        at += (size_t)snprintf(line + at, sizeof line - at,
-                               "warning: log: cannot send to %s (%s); lines go to stderr until it "
-                               "takes them again\n", sink.socket ? sink.socket : "?", strerror(e));
+        char msg[256];
+        int ml = snprintf(msg, sizeof msg, "log: cannot send to %s (%s); lines go to stderr until "
+                          "it takes them again", sink.socket ? sink.socket : "?", strerror(e));
+        at = render_body(line, at, sizeof line - 1, OP_LOG_WARNING, msg,
+                         ml < 0 ? 0 : ml < (int)sizeof msg ? (size_t)ml : sizeof msg - 1, NULL, 0,
+                         &tm, ts.tv_nsec);
+        line[at++] = '\n';
         write_stderr(line, at);
         at = stderr_prefix(line, sizeof line, level, &ts, &tm);
     }

@@ -349,6 +349,24 @@ CTEST(absent_socket_to_stderr)
     CHECK(w != NULL && strstr(w + 1, "cannot send") == NULL); /* said once */
 }
 
+/* The same with format = json: the warning and the line are JSON too. */
+CTEST(absent_socket_json)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    dup2(p[1], STDERR_FILENO);
+    op_log_sink_t s = {OP_LOG_TO_SYSLOG, OP_LOG_JSON, LOG_MAIL, "outpostd", "/nonexistent/outpost-log.sock"};
+    op_log_set_sink(&s);
+    op_log_fields(OP_LOG_INFO, "decision", decision, 5);
+    char b[2048];
+    ssize_t n = read(p[0], b, sizeof b - 1);
+    b[n > 0 ? n : 0] = '\0';
+    CHECK(strncmp(b, "{\"ts\":\"", 7) == 0);
+    CHECK(strstr(b, "\",\"level\":\"warning\",\"msg\":\"log: cannot send to /nonexistent/outpost-log.sock (No such file or directory); lines go to stderr until it takes them again\"}\n{\"ts\":\"") != NULL);
+    CHECK(strstr(b, "\"msg\":\"decision\",\"req\":7,") != NULL);
+    CHECK(n > 0 && b[n - 1] == '\n' && b[n - 2] == '}');
+}
+
 /* stderr, not a terminal: an RFC 3339 time; JOURNAL_STREAM naming it: the
  * <N> prefix; json: one object per line. */
 CTEST(stderr_forms)
