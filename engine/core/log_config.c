@@ -5,6 +5,7 @@
 #include "core/log.h"
 
 #include <string.h>
+#include <sys/un.h>
 #include <syslog.h>
 
 #define LOGC(f) offsetof(op_log_conf_t, f)
@@ -24,6 +25,17 @@ static int facility_code(const char *v)
         if (strcmp(f[i].name, v) == 0)
             return f[i].code;
     return LOG_MAIL;
+}
+
+/* The path must fit a sockaddr_un, or lines would go to a cut path. */
+static int check_socket(ctx_t *c, const op_conf_node_t *at, const char *where, void *obj)
+{
+    const char *p = ((op_log_conf_t *)obj)->socket;
+    struct sockaddr_un a;
+    if (p != NULL && strlen(p) >= sizeof a.sun_path)
+        return op__config_fail(c, at, where, "socket: '%s' is longer than a unix socket path "
+                               "may be (%zu bytes)", p, sizeof a.sun_path - 1);
+    return 0;
 }
 
 static const key_def_t rows[] = {
@@ -61,7 +73,7 @@ static const key_def_t rows[] = {
               "`SYSLOG_IDENTIFIER=`."},
     {.key = "socket", .type = T_PATH,
      .doc_def = "`/dev/log` (syslog), `/run/systemd/journal/socket` (journal)",
-     .off = LOGC(socket),
+     .off = LOGC(socket), .check = check_socket,
      .descr = "The unix datagram socket lines are sent to, for `syslog` and `journal`."},
 };
 

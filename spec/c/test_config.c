@@ -521,6 +521,8 @@ static const struct error_case {
      "2: log: target: unknown value 'file' (allowed: stderr, syslog, journal)", NULL},
     {"log facility unknown", "log {\n  facility = local9\n}\n" LISTENER SERVICE,
      "2: log: facility: unknown value 'local9'", NULL},
+    {"log socket too long", "log {\n  socket = /" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\n}\n" LISTENER SERVICE,
+     "2: log: socket: '/aaaa", NULL},
     {"dns server not an address", LISTENER SERVICE "dns {\n  servers = [127.0.0.1:53, ns.example.org]\n}\n",
      "7: dns: servers: 'ns.example.org' is not IP, IP:PORT or [IPV6]:PORT", NULL},
     {"dns server port out of range", LISTENER SERVICE "dns {\n  servers = [\"[::1]:70000\"]\n}\n",
