@@ -72,6 +72,16 @@ check "syslog: the reload's notice arrives as <157> (local3.notice), ident[pid]"
     grep -qE "^<157>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} outpost-e2e\[$DAEMON_PID\]: notice: reload: generation 2 is current" "$T/syslog.out"
 check "syslog: the decision line as <158> (local3.info), with queue_id, instance, protocol_state" \
     grep -qE "^<158>[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} outpost-e2e\[$DAEMON_PID\]: info: decision req=[0-9]+ service=dunno tenant=lrz client=127\.0\.0\.1 sasl_user=alice sender=a@example.org rcpt=r@example.net action=DUNNO check=- reason=policy elapsed_us=[0-9]+ gen=2 queue_id=4Q7Jrx2hM1z9 instance=1a2b\.6b16e24f\.8e3b9\.0 protocol_state=RCPT$" "$T/syslog.out"
+# The same header from glibc's syslog(3) (Python's syslog module calls it),
+# sent to a /dev/log of our own in a private mount namespace: what
+# rsyslog, syslog-ng and journald read from every local program.
+unshare -m bash -c "mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 &&
+    { python3 '$ROOT/spec/e2e/logs/dgram_sink.py' /dev/log '$T/glibc.out' --seconds 10 & } &&
+    for i in \$(seq 100); do [ -S /dev/log ] && break; sleep 0.1; done &&
+    python3 -c 'import syslog; syslog.openlog(\"outpost-e2e\", syslog.LOG_PID, syslog.LOG_LOCAL3); syslog.syslog(syslog.LOG_INFO, \"info: hello\")' &&
+    sleep 0.3; kill %1" 2>/dev/null
+check "syslog: glibc's syslog(3) sends the same form ($(cat "$T/glibc.out" 2>/dev/null))" \
+    grep -qE "^<158>[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} outpost-e2e\[[0-9]+\]: info: hello$" "$T/glibc.out"
 check "syslog: nothing of it on stderr" bash -c "! grep -q 'gen=2 queue_id' '$T/daemon.log'"
 
 # 4. The syslog socket gone (syslogd stopped): lines go to stderr, after a
