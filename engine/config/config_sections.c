@@ -6,6 +6,7 @@
 #include "config/paths.h"
 
 #include "control/control_config.h"
+#include "core/log_config.h"
 #include "counters/counters_config.h"
 #include "lookup/dns_config.h"
 #include "lookup/ldap_config.h"
@@ -47,7 +48,8 @@ static const key_def_t daemon_rows[] = {
      .descr = "On SIGTERM, how long requests in flight may take to finish before outpostd exits."},
     {.key = "log_level", .type = T_ENUM, .def = "info",
      .values = "debug|info|notice|warning|error", .code = op__config_log_level_code,
-     .off = CFG(log_level), .descr = "Least severe level that is logged."},
+     .off = CFG(log_level),
+     .descr = "Least severe level that is logged; `log { level }`, when given, replaces it."},
     {.key = "log_decisions", .type = T_BOOL, .def = "yes",
      .off = CFG(log_decisions), .descr = "Log one line per request with its decision."},
     {.key = "max_connections", .type = T_INTEGER, .def = "1024",
@@ -107,6 +109,7 @@ static const op_conf_section_t request_limits_section = {
 
 const op_conf_section_t *const op__config_sections[] = {
     &daemon_section,
+    &op_log_section,
     &request_limits_section,
     &op_listener_section,
     &op_service_section,

@@ -4,6 +4,7 @@
 #include "core/fixed.h"
 #include "core/notify.h"
 #include "core/listener.h"
+#include "core/log_config.h"
 #include "core/log.h"
 #include "core/watchdog.h"
 #include "core/mem.h"
@@ -149,7 +150,7 @@ static int reload_generation(op_daemon_t *d, char *err, size_t errlen)
     rebind_listeners(d, gen->cfg);
     raise_fd_limit(gen->cfg);
     op_services_reload(gen->cfg);
-    op_log_set_level((op_log_level_t)gen->cfg->log_level);
+    op_log_config_apply(gen->cfg);
     op_gen_t *old = d->current;
     d->current = gen;
     op_notice("reload: generation %llu is current; generation %llu finishes the requests "
@@ -365,7 +366,7 @@ int op_daemon_run(const char *config_path)
     op_config_t *cfg = op_config_load(config_path, err, sizeof err);
     if (cfg == NULL)
         op_fatal("%s", err);
-    op_log_set_level((op_log_level_t)cfg->log_level);
+    op_log_config_apply(cfg);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg);
 

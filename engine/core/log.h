@@ -1,13 +1,24 @@
-/* Logging: one line per event on stderr.
+/* Logging: one line per event, to one target (log { target }):
  *
- * When stderr is not a terminal (systemd, a supervisor, a test harness), each
- * line starts with a syslog priority prefix "<N>" that journald understands;
- * on a terminal it starts with a timestamp instead.  The ladder follows
- * Postfix: info, notice, warning, error, fatal (exit 1), panic (abort: a bug). */
+ * - stderr (the default).  On a terminal each line starts with the time;
+ *   under systemd (JOURNAL_STREAM names stderr) with a syslog priority
+ *   prefix "<N>" that journald reads, the journal adding its own time;
+ *   anywhere else (a file, a pipe, a supervisor) with an RFC 3339 time.
+ * - syslog: datagrams to /dev/log (or log { socket }) in the form glibc's
+ *   syslog(3) sends, facility mail, ident outpostd: mail.log beside Postfix.
+ * - journal: the journal's native protocol, each field of a structured
+ *   line (op_log_fields) a journal field of its own (QUEUE_ID=, CHECK=).
+ *
+ * format = json makes a text line (stderr, syslog) one JSON object.  The
+ * sockets are non-blocking: a line the receiver has no room for is dropped
+ * and counted (op_log_dropped), the loop never waits for a log reader.
+ * The ladder follows Postfix: info, notice, warning, error, fatal (exit 1),
+ * panic (abort: a bug). */
 #ifndef OP_LOG_H
 #define OP_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -28,6 +39,46 @@ int op_log_enabled(op_log_level_t level);
 void op_log(op_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void op_logv(op_log_level_t level, const char *fmt, va_list ap);
+
+/* A field of a structured line: its key (lower case, [a-z0-9_]) and
+ * value.  Text shows it as key=value, JSON as a key of its own, the
+ * journal as the field KEY= (upper-cased). */
+enum {
+    OP_LF_QUOTE = 1 << 0, /* text: always quoted (fields that always were) */
+    OP_LF_NUM = 1 << 1,   /* a decimal number: bare in JSON */
+};
+#define OP_LOG_FIELD_MAX 200 /* bytes of a value kept unless the field says */
+
+typedef struct {
+    const char *key;
+    const char *value;
+    size_t len;
+    unsigned flags; /* OP_LF_* */
+    unsigned max;   /* bytes of the value kept; 0: OP_LOG_FIELD_MAX */
+} op_log_field_t;
+
+/* A line with fields (the decision lines): rendered once, for the
+ * target, in a buffer on the stack; text "msg key=value ...". */
+void op_log_fields(op_log_level_t level, const char *msg, const op_log_field_t *f, size_t n);
+
+/* Where lines go (log { } in outpost.conf, core/log_config.c). */
+typedef enum { OP_LOG_TO_STDERR, OP_LOG_TO_SYSLOG, OP_LOG_TO_JOURNAL } op_log_target_t;
+typedef enum { OP_LOG_TEXT, OP_LOG_JSON } op_log_format_t;
+
+typedef struct {
+    int target;         /* op_log_target_t */
+    int format;         /* op_log_format_t */
+    int facility;       /* syslog: LOG_MAIL, ... (shifted, as <syslog.h>) */
+    const char *ident;  /* syslog and journal: SYSLOG_IDENTIFIER */
+    const char *socket; /* syslog, journal: the datagram socket; NULL: the system's */
+} op_log_sink_t;
+
+/* Sends the lines that follow to s's target (copied).  Opening the
+ * socket cannot fail for want of a reader: a line nobody receives goes to
+ * stderr instead, and the first such line says why. */
+void op_log_set_sink(const op_log_sink_t *s);
+/* Lines dropped because the target's socket was full, since the start. */
+unsigned long long op_log_dropped(void);
 
 #define op_debug(...) op_log(OP_LOG_DEBUG, __VA_ARGS__)
 #define op_info(...) op_log(OP_LOG_INFO, __VA_ARGS__)

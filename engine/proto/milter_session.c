@@ -175,6 +175,18 @@ static void phase(op_milter_session_t *s, op_phase_t ph, const op_milter_msg_t *
 
 static void set_macros(op_milter_session_t *s, const op_milter_msg_t *m)
 {
+    /* A new message: Postfix leaves out a macro it has no value for, and
+     * it has no queue id (i) before the queue file opens (at the first
+     * accepted RCPT by default), so the last message's i must not stand
+     * for this one's at MAIL and RCPT (decision lines, ctx.macros). */
+    if (m->u.macro.stage == 'M')
+        for (size_t j = 0; j < s->nmacros; j++)
+            if (strcmp(s->macros[j].name, "i") == 0) {
+                free(s->macros[j].name);
+                free(s->macros[j].value);
+                s->macros[j] = s->macros[--s->nmacros];
+                break;
+            }
     for (size_t i = 0; i < m->u.macro.n; i++) {
         size_t j = 0;
         while (j < s->nmacros && strcmp(s->macros[j].name, m->u.macro.names[i]) != 0)

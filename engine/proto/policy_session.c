@@ -9,6 +9,7 @@
 #include "core/session.h"
 #include "proto/proto_policy.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Postfix sends one query and waits for its answer, so more than a few in
@@ -16,7 +17,25 @@
  * until answers drain. */
 #define MAX_INFLIGHT 16
 #define READ_CHUNK 8192
-#define WHO_MAX 640
+
+/* The request's attributes a decision line shows, copied at dispatch (the
+ * parser's buffer is reused by the next query): key, Postfix's name, and
+ * the bytes kept (the longest a real value has, 200 for addresses). */
+static const struct {
+    const char *key, *attr;
+    unsigned max;
+} who_fields[] = {
+    {"client", "client_address", 64}, {"sasl_user", "sasl_username", 200},
+    {"sender", "sender", 200},        {"rcpt", "recipient", 200},
+    /* after the answer's fields: Postfix's queue id (empty at RCPT before
+     * the queue file exists), its instance (one per transaction) and the
+     * SMTP state; docs/operations.md#logs */
+    {"queue_id", "queue_id", 40},     {"instance", "instance", 40},
+    {"protocol_state", "protocol_state", 16},
+};
+#define WHO_N (sizeof who_fields / sizeof who_fields[0])
+#define WHO_BEFORE_ACTION 4
+#define WHO_MAX (64 + 3 * 200 + 40 + 40 + 16)
 
 typedef struct op_policy_session op_policy_session_t;
 
@@ -28,7 +47,8 @@ typedef struct {
     size_t reply_len;
     uint64_t durable;  /* the answer's durability ticket (core/durable.h) */
     uint64_t start_us;
-    char who[WHO_MAX]; /* the decision log's "who" fields, captured at dispatch */
+    char who[WHO_MAX]; /* the decision log's who_fields, back to back, captured at dispatch */
+    unsigned short who_len[WHO_N];
     char tenant[72];   /* the request's (a name, at most 64 bytes): the listener's may change on reload */
 } slot_t;
 
@@ -90,39 +110,37 @@ static void drain_ready_slots(op_policy_session_t *c)
     }
 }
 
-/* A value for the decision log: quoted when it has spaces, quotes or
- * nothing, cut at 200 bytes; control bytes were already refused by the
- * codec. */
-static size_t append_kv(char *buf, size_t at, size_t cap, const char *key, const char *v,
-                        size_t len)
-{
-    if (len > 200)
-        len = 200;
-    int quote = len == 0 || memchr(v, ' ', len) || memchr(v, '"', len) || memchr(v, '=', len);
-    int n = snprintf(buf + at, cap - at, " %s=%s", key, quote ? "\"" : "");
-    if (n < 0 || (size_t)n >= cap - at)
-        return at;
-    at += (size_t)n;
-    for (size_t i = 0; i < len && at + 3 < cap; i++) {
-        if (v[i] == '"' || v[i] == '\\')
-            buf[at++] = '\\';
-        buf[at++] = v[i];
-    }
-    if (quote && at + 1 < cap)
-        buf[at++] = '"';
-    buf[at] = '\0';
-    return at;
-}
-
+/* One decision line, structured (log.h renders it for the target):
+ * "decision req=42 service=postout tenant=lrz client=... action=...
+ * check=PO3 reason=policy elapsed_us=312 gen=3 queue_id=... instance=...
+ * protocol_state=RCPT".  The order is the one readers grep for; fields
+ * added later go at the end. */
 static void log_decision(slot_t *s, op_request_t *req, const op_answer_t *a)
 {
-    char action[256];
-    size_t alen = append_kv(action, 0, sizeof action, "action", a->action, a->action_len);
-    (void)alen;
-    op_info("decision req=%llu service=%s tenant=%s%s%s check=%s reason=%s elapsed_us=%llu gen=%llu",
-            (unsigned long long)req->serial, req->service->conf->name,
-            *s->tenant ? s->tenant : "-", s->who, action, a->check, a->reason,
-            (unsigned long long)(op_session_now_us() - s->start_us), (unsigned long long)req->gen->number);
+    char serial[24], elapsed[24], gen[24];
+    op_log_field_t f[8 + WHO_N];
+    size_t n = 0;
+#define NUM(k, buf, v)                                                                             \
+    f[n++] = (op_log_field_t){k, buf, (size_t)snprintf(buf, sizeof buf, "%llu", (unsigned long long)(v)), \
+                              OP_LF_NUM, 0}
+#define STR(k, v) f[n++] = (op_log_field_t){k, v, strlen(v), 0, 0}
+    NUM("req", serial, req->serial);
+    STR("service", req->service->conf->name);
+    STR("tenant", *s->tenant ? s->tenant : "-");
+    const char *w = s->who;
+    size_t i = 0;
+    for (; i < WHO_BEFORE_ACTION; w += s->who_len[i], i++)
+        f[n++] = (op_log_field_t){who_fields[i].key, w, s->who_len[i], 0, who_fields[i].max};
+    f[n++] = (op_log_field_t){"action", a->action, a->action_len, 0, 0};
+    STR("check", a->check);
+    STR("reason", a->reason);
+    NUM("elapsed_us", elapsed, op_session_now_us() - s->start_us);
+    NUM("gen", gen, req->gen->number);
+    for (; i < WHO_N; w += s->who_len[i], i++)
+        f[n++] = (op_log_field_t){who_fields[i].key, w, s->who_len[i], 0, who_fields[i].max};
+#undef NUM
+#undef STR
+    op_log_fields(OP_LOG_INFO, "decision", f, n);
 }
 
 /* Records the answer of slot s; answers leave in the order the queries
@@ -166,16 +184,16 @@ static const op_policy_attr_t *find_attr(const op_policy_attr_t *a, size_t n, co
 
 static void capture_who(slot_t *s, const op_policy_attr_t *a, size_t n)
 {
-    static const char *const fields[][2] = {
-        {"client", "client_address"}, {"sasl_user", "sasl_username"},
-        {"sender", "sender"},         {"rcpt", "recipient"},
-    };
     size_t at = 0;
-    s->who[0] = '\0';
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        const op_policy_attr_t *v = find_attr(a, n, fields[i][1]);
-        at = append_kv(s->who, at, sizeof s->who, fields[i][0], v ? v->value : "",
-                       v ? v->value_len : 0);
+    for (size_t i = 0; i < WHO_N; i++) {
+        const op_policy_attr_t *v = find_attr(a, n, who_fields[i].attr);
+        size_t len = v ? v->value_len : 0;
+        if (len > who_fields[i].max)
+            len = who_fields[i].max;
+        OP_ASSERT(at + len <= WHO_MAX);
+        memcpy(s->who + at, v ? v->value : "", len);
+        s->who_len[i] = (unsigned short)len;
+        at += len;
     }
 }
 

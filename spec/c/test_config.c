@@ -6,6 +6,8 @@
 #include "config/config_schema.h"
 #include "ctest.h"
 #include "core/log.h"
+#include "core/log_config.h"
+#include <syslog.h>
 
 #include <limits.h>
 #include <stdlib.h>
@@ -463,6 +465,42 @@ CTEST(config_paths)
     cleanup();
 }
 
+/* log { }: its keys, its defaults, and log { level } over daemon { log_level }. */
+CTEST(config_log_section)
+{
+    op_config_t *cfg = load_ok(LISTENER SERVICE);
+    CHECK(cfg != NULL);
+    if (cfg == NULL)
+        return cleanup();
+    const op_log_conf_t *lc = op_log_config(cfg);
+    CHECK_INT(lc->target, OP_LOG_TO_STDERR);
+    CHECK_INT(lc->format, OP_LOG_TEXT);
+    CHECK_INT(lc->level, 0); /* daemon { log_level } applies */
+    CHECK_INT(lc->facility, LOG_MAIL);
+    CHECK_STR(lc->ident, "outpostd");
+    CHECK(lc->socket == NULL);
+    op_config_free(cfg);
+    cfg = load_ok("daemon {\n  log_level = warning\n}\nlog {\n  target = syslog\n  format = json\n"
+                  "  level = debug\n  facility = local3\n  ident = op-test\n  socket = log.sock\n}\n"
+                  LISTENER SERVICE);
+    CHECK(cfg != NULL);
+    if (cfg == NULL)
+        return cleanup();
+    lc = op_log_config(cfg);
+    CHECK_INT(lc->target, OP_LOG_TO_SYSLOG);
+    CHECK_INT(lc->format, OP_LOG_JSON);
+    CHECK_INT(lc->level, OP_LOG_DEBUG);
+    CHECK_INT(cfg->log_level, OP_LOG_WARNING);
+    CHECK_INT(lc->facility, LOG_LOCAL3);
+    CHECK_STR(lc->ident, "op-test");
+    CHECK_STR(lc->socket, in_dir("/log.sock", 0));
+    op_config_free(cfg);
+    cfg = load_ok("log {\n  target = journal\n}\n" LISTENER SERVICE);
+    CHECK(cfg != NULL && op_log_config(cfg)->target == OP_LOG_TO_JOURNAL);
+    op_config_free(cfg);
+    cleanup();
+}
+
 /* ---- errors: each with the FILE:LINE message it must give ---- */
 
 static const struct error_case {
@@ -478,7 +516,13 @@ static const struct error_case {
     {"unknown section, near miss", SERVICE "listner b {\n}\n",
      "2: unknown section 'listner' (did you mean 'listener'?)", NULL},
     {"unknown section", "frobnicate {\n}\n",
-     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service, dns, smtp_verify, counters, limit, redis, control, ldap, directory, clamd, rspamd)", NULL},
+     "1: unknown section 'frobnicate' (sections: daemon, log, request_limits, listener, service, dns, smtp_verify, counters, limit, redis, control, ldap, directory, clamd, rspamd)", NULL},
+    {"log target unknown", "log {\n  target = file\n}\n" LISTENER SERVICE,
+     "2: log: target: unknown value 'file' (allowed: stderr, syslog, journal)", NULL},
+    {"log facility unknown", "log {\n  facility = local9\n}\n" LISTENER SERVICE,
+     "2: log: facility: unknown value 'local9'", NULL},
+    {"log socket too long", "log {\n  socket = /" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\n}\n" LISTENER SERVICE,
+     "2: log: socket: '/aaaa", NULL},
     {"dns server not an address", LISTENER SERVICE "dns {\n  servers = [127.0.0.1:53, ns.example.org]\n}\n",
      "7: dns: servers: 'ns.example.org' is not IP, IP:PORT or [IPV6]:PORT", NULL},
     {"dns server port out of range", LISTENER SERVICE "dns {\n  servers = [\"[::1]:70000\"]\n}\n",
