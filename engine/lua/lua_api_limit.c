@@ -299,11 +299,22 @@ static void limit_done(op_counters_call_t *call)
 static int run(lua_State *L, const limit_args_t *a)
 {
     op_counters_t *c = need(L, a->name);
-    if (c == NULL)
-        return unavailable(L);
-    const char *name = a->name != NULL ? a->name : "";
     op_request_t *cur = op_request_current(L);
     op_trace_t *trace = cur != NULL ? cur->trace : NULL;
+    if (c == NULL) {
+        if (trace != NULL) {
+            /* outpostd ask --dry-run without the store: said, not guessed */
+            char why[700];
+            snprintf(why, sizeof why, "not evaluated: the counts are not available (%s); the "
+                     "policy sees nil, \"unavailable\"",
+                     op_services && op_services->counters_unavailable[0]
+                         ? op_services->counters_unavailable : "no counters service");
+            op_trace_step_end(trace, trace_start(trace, a->kind, a->name, a->subject, a->instance,
+                                                 a->n), "none", why);
+        }
+        return unavailable(L);
+    }
+    const char *name = a->name != NULL ? a->name : "";
     limit_kind_t asked = a->kind;
     int step = -1;
     limit_args_t peek;

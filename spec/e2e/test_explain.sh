@@ -165,6 +165,40 @@ check "no decision line for an explain (they are not answers to Postfix)" \
     bash -c "! grep -q 'decision .*instance=e2e.explain' '$T/daemon.log'"
 check "each explain is logged as a dry run" log_has "explain req=[0-9]+ service=postout .*\(dry run\)"
 check "carol's counter is still what it was" test "$before" = "$($CTL counter show postout_rcpt carol)"
+
+# outpostd ask --dry-run: the same without the daemon, beside it or alone
+DRY=("$OUTPOSTD" ask --dry-run -c "$T/outpost.conf" --service postout)
+d=$("${DRY[@]}" "${RCPT[@]}" sasl_username=carol sender=carol@example.org \
+    recipient=dave@withmx.test instance=e2e.dry.1 2>"$T/dry.err")
+rc=$?
+sed 's/^/#   /' "$T/dry.err"
+check "ask --dry-run while the daemon runs and holds the store: exit 0" test "$rc" = 0
+check "... PO7's verdict and the count it read from the held store" \
+    grep -qE 'limit reserve postout_rcpt carol n=1 \[store.*would refuse: 2 used of 2 \(operator\)' <<<"$d"
+check "... the action line" grep -qE '^action=452 4\.5\.3 ' <<<"$d"
+check "... the daemon's counter is unchanged" test "$before" = "$($CTL counter show postout_rcpt carol)"
+check "... and the daemon still answers" \
+    bash -c "$ASK $P ${RCPT[*]} sasl_username=alice sender=alice@example.org recipient=x@withmx.test instance=e2e.after | grep -qx action=DUNNO"
 check "SIGTERM stops it with status 0" e2e_stop
+d=$("${DRY[@]}" "${RCPT[@]}" sasl_username=carol sender=carol@example.org \
+    recipient=dave@withmx.test instance=e2e.dry.2 2>/dev/null)
+check "ask --dry-run with the daemon stopped: the same verdict and count" \
+    grep -qE 'would refuse: 2 used of 2 \(operator\)' <<<"$d"
+two=$("${DRY[@]}" -f "$T/two.req" 2>/dev/null | grep -c '^action=')
+check "ask --dry-run -f: one explanation per request of the dump" test "$two" = 2
+"${DRY[@]}" -f "$T/bad.req" >/dev/null 2>&1
+check "ask --dry-run, a malformed dump: exit status 2" test $? = 2
+sed "s|^limit postout_rcpt {|counters {\n    path = $T/no-store\n}\nlimit postout_rcpt {|" \
+    "$T/outpost.conf" > "$T/nostore.conf"
+d=$("$OUTPOSTD" ask --dry-run -c "$T/nostore.conf" --service postout "${RCPT[@]}" \
+    sasl_username=carol sender=carol@example.org recipient=dave@withmx.test instance=e2e.dry.3 \
+    2>"$T/dry.err")
+rc=$?
+sed 's/^/#   /' "$T/dry.err"
+check "without a store to read: it says the counts are not available" \
+    grep -q "the counts are not available" "$T/dry.err"
+check "... the limit is reported as not evaluated, not guessed (exit $rc)" \
+    grep -qE 'limit reserve postout_rcpt carol n=1 \[none.*not evaluated' <<<"$d"
+check "... and the read-only open made no store" test ! -e "$T/no-store"
 check_log_clean
 e2e_finish
