@@ -8,7 +8,6 @@
 #include "core/mem.h"
 #include "core/services.h"
 #include "core/vm.h"
-#include "proto/milter_macros.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,7 +249,8 @@ int op_ask_dry_run(const char *default_config, int argc, char **argv)
     if (op_services->counters_unavailable[0] != '\0')
         fprintf(stderr, "outpostd ask --dry-run: the counts are not available (%s): limits are "
                         "reported as not evaluated\n", op_services->counters_unavailable);
-    op_gen_t *gen = op_gen_create(cfg, 1, &op_milter_gen_proto, err, sizeof err);
+    /* no protocol reader: only the policy request runs, never a milter phase */
+    op_gen_t *gen = op_gen_create(cfg, 1, NULL, err, sizeof err);
     if (gen == NULL) {
         fprintf(stderr, "outpostd ask --dry-run: %s\n", err);
         op_services_stop();

@@ -4,14 +4,13 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/trace.h"
-#include "proto/proto_policy.h"
 
-#include <lauxlib.h>
-#include <lua.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MAX_ACTION 1000 /* OP_POLICY_MAX_ACTION */
 
 static uv_loop_t *daemon_loop;
 static op_gen_t *(*daemon_current)(void *);
@@ -71,13 +70,15 @@ static void explain_free(explain_t *x)
 static void on_done(op_request_t *req, const op_answer_t *a, void *data)
 {
     explain_t *x = data;
-    /* the exact line the MTA would read, without the empty line after it */
-    char line[OP_POLICY_MAX_ACTION + 16];
-    size_t n = op_policy_encode(line, sizeof line, a->action, a->action_len);
-    while (n > 0 && line[n - 1] == '\n')
-        n--;
-    line[n] = '\0';
-    const char *action = strncmp(line, "action=", 7) == 0 ? line + 7 : line;
+    /* the exact text the MTA would read after "action=": cut and cleaned as
+     * the policy codec encodes it (proto/proto_policy.c, op_policy_encode) */
+    char action[MAX_ACTION + 1];
+    size_t n = a->action_len < MAX_ACTION ? a->action_len : MAX_ACTION;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)a->action[i];
+        action[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+    }
+    action[n] = '\0';
     uint64_t elapsed = op_trace_now_us() - x->start_us;
     char *text = op_trace_render(x->trace, x->json, x->service, x->tenant, x->generation, action,
                                  a->check, a->reason, elapsed);
@@ -133,7 +134,7 @@ int op_explain_run(uv_loop_t *loop, op_gen_t *gen, const char *service, const ch
         fail(cb, data, 1, "explain: no service '%s' in the current configuration", svc);
         return 1;
     }
-    if (gs->handler_ref[OP_PHASE_REQUEST] == LUA_NOREF) {
+    if (!op_request_has_handler(gs, OP_PHASE_REQUEST)) {
         fail(cb, data, 1, "explain: service '%s' has no on_request (a milter-only policy: "
                           "explain runs the policy delegation request)", svc);
         return 1;

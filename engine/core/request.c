@@ -361,6 +361,11 @@ op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_serv
                                   done, data);
 }
 
+int op_request_has_handler(const op_gen_service_t *service, op_phase_t phase)
+{
+    return service->handler_ref[phase] != LUA_NOREF;
+}
+
 op_request_t *op_request_explain(uv_loop_t *loop, op_gen_t *gen, const op_gen_service_t *service,
                                  const char *tenant, const char *listener,
                                  const op_request_attr_t *attrs, size_t nattrs, op_trace_t *trace,

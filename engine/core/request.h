@@ -122,6 +122,9 @@ op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_serv
                                const op_request_attr_t *attrs, size_t nattrs,
                                op_request_done_cb done, void *data);
 
+/* Whether the service's policy has a handler for phase. */
+int op_request_has_handler(const op_gen_service_t *service, op_phase_t phase);
+
 /* op_request_start in dry-run mode: the request carries trace (the
  * caller's, read in done), req.explain is true for the policy, and the
  * primitives that would write (counters, transaction links) only read. */
