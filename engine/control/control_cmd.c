@@ -457,7 +457,7 @@ static char *cmd_explain(char **f, size_t n, int json, op_control_done_cb cb, vo
         return fail(2, "explain: want SERVICE TENANT NAME=VALUE... (SERVICE and TENANT may be empty)");
     op_gen_t *gen = op_explain_current();
     if (gen == NULL)
-        return fail(1, "explain is not available: no daemon runs here");
+        return fail(1, "explain is not available: no daemon serves here (stopping, or outpostd test)");
     explain_job_t *j = op_calloc(1, sizeof *j);
     j->done = cb;
     j->data = data;
