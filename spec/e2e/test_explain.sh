@@ -201,4 +201,51 @@ check "... the limit is reported as not evaluated, not guessed (exit $rc)" \
     grep -qE 'limit reserve postout_rcpt carol n=1 \[none.*not evaluated' <<<"$d"
 check "... and the read-only open made no store" test ! -e "$T/no-store"
 check_log_clean
+
+# The same on Redis: a daemon counts there, ask --dry-run reads beside it
+# and changes no key (its reservation sweep does not run).
+RP="explain-e2e-$$:"
+rkeys() { # every key of the prefix with its content, sorted
+    local k
+    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern "$RP*" | sort); do
+        echo "$k $(redis-cli -p "$REDIS_PORT" --raw DUMP "$k" | od -An -tx1 | tr -d ' \n')"
+    done
+}
+rclean() { redis-cli -p "$REDIS_PORT" --scan --pattern "$RP*" | xargs -r redis-cli -p "$REDIS_PORT" DEL >/dev/null; }
+trap 'rclean; e2e_cleanup' EXIT
+cat >> "$T/outpost.conf" <<EOF
+counters {
+    backend = redis
+}
+redis {
+    servers = [127.0.0.1:$REDIS_PORT]
+    prefix = "$RP"
+}
+EOF
+rm -rf "$T/state"
+e2e_start || { e2e_finish; exit 1; }
+$CTL limit set postout_rcpt carol 2 --reason "e2e explain on redis" >/dev/null
+for i in 1 2; do
+    $ASK "$P" "${RCPT[@]}" sasl_username=carol sender=carol@example.org \
+        recipient="r$i@withmx.test" instance="e2e.redis.$i" >/dev/null
+done
+before=$($CTL counter show postout_rcpt carol)
+keys_before=$(rkeys)
+d=$("${DRY[@]}" "${RCPT[@]}" sasl_username=carol sender=carol@example.org \
+    recipient=dave@withmx.test instance=e2e.redis.dry 2>"$T/dry.err")
+rc=$?
+sed 's/^/#   /' "$T/dry.err"
+check "ask --dry-run on Redis beside the daemon: exit 0" test "$rc" = 0
+check "... PO7's verdict and the count it read from Redis" \
+    grep -qE 'limit reserve postout_rcpt carol n=1 \[store.*would refuse: 2 used of 2 \(operator\)' <<<"$d"
+check "... no Redis key changed (DUMP of every key before = after; $(wc -l <<<"$keys_before") keys)" \
+    test "$keys_before" = "$(rkeys)"
+c=$($CTL explain --service postout "${RCPT[@]}" sasl_username=carol sender=carol@example.org \
+    recipient=dave@withmx.test instance=e2e.redis.explain)
+check "outpostctl explain on Redis: the same verdict and count" \
+    grep -qE 'would refuse: 2 used of 2 \(operator\)' <<<"$c"
+check "... no Redis key changed" test "$keys_before" = "$(rkeys)"
+check "... the counter is unchanged" test "$before" = "$($CTL counter show postout_rcpt carol)"
+check "SIGTERM stops the Redis daemon with status 0" e2e_stop
+check_log_clean
 e2e_finish
