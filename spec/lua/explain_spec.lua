@@ -153,6 +153,16 @@ describe("the pipeline's trace", function()
         assert.matches("limit reserve spec_rcpt", trace)
     end)
 
+    it("does not count in the policy's stats", function()
+        local p = policy.with_modes(modes)
+        local before = p.stats.T5.hits
+        dry(function() p.on_request(request(subject(), true)) end)
+        assert.equal(before, p.stats.T5.hits)
+        p.on_request(request(subject(), nil))
+        assert.equal(before + 1, p.stats.T5.hits)
+        assert.equal(1, limit.release("explain.pipe"))
+    end)
+
     it("is off outside a dry run", function()
         assert.is_false(explain.active())
         local s = subject()

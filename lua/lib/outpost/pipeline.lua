@@ -369,7 +369,9 @@ function M.service(name, opts)
                             error(check.id .. ": a check returns nil or an outpost.action, not a " ..
                                 type(action), 0)
                         end
-                        local st = stats[check.id]
+                        -- a dry run is not an answer: the policy's counts stay
+                        local st = X and { hits = 0, enforced = 0, logged = 0, tagged = 0 }
+                            or stats[check.id]
                         st.hits = st.hits + 1
                         if mode == "enforce" then
                             st.enforced = st.enforced + 1
