@@ -342,8 +342,9 @@ char *op_trace_render(const op_trace_t *t, int json, const char *service, const 
     for (size_t i = 0; t != NULL && i < t->nchecks; i++) {
         const check_t *c = &t->checks[i];
         put(&b, "%-5s %-9s %-12s ", c->id, c->mode, c->verdict ? c->verdict : "not-finished");
+        size_t at = b.n;
         put_time(&b, c->elapsed_us);
-        put(&b, "  %s\n", c->description);
+        put(&b, "%*s  %s\n", (int)(at + 9 > b.n ? at + 9 - b.n : 0), "", c->description);
         if (c->text != NULL)
             put(&b, "      %s\n", c->text);
         for (size_t k = 0; k < t->nsteps; k++)
