@@ -115,8 +115,8 @@ build/rel build/asan build/gen:
 	mkdir -p $@
 
 # The operator's CLI: standalone, nothing of the engine.
-CTL_SRC := cli/outpostctl.c cli/ctl_conf.c
-build/outpostctl: $(CTL_SRC) cli/ctl_conf.h | build/rel
+CTL_SRC := cli/outpostctl.c cli/ctl_conf.c cli/ctl_io.c cli/ctl_explain.c
+build/outpostctl: $(CTL_SRC) cli/ctl_conf.h cli/ctl_io.h cli/ctl_explain.h | build/rel
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(PATH_DEFS) $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_SRC)
 

@@ -2,6 +2,8 @@
  * control socket (engine/control/control.h has the protocol).  Standalone: links
  * nothing of the engine. */
 #include "ctl_conf.h"
+#include "ctl_explain.h"
+#include "ctl_io.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,8 +29,6 @@
 #define OP_VERSION "0.0.0"
 #endif
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_DENIED = 4,
-       EXIT_RESTART = 5 };
 
 static const char usage[] =
     "NAME\n"
@@ -43,6 +43,7 @@ static const char usage[] =
     "    outpostctl [-s SOCKET] [--json] limit set NAME SUBJECT MAX [--until TIME] --reason TEXT\n"
     "    outpostctl [-s SOCKET] [--json] limit show [NAME]\n"
     "    outpostctl [-s SOCKET] [--json] limit clear NAME SUBJECT\n"
+    "    outpostctl [-s SOCKET] [--json] explain [--service S] [--tenant T] {NAME=VALUE...|-f FILE}\n"
     "    outpostctl --help | --version\n"
     "\n"
     "DESCRIPTION\n"
@@ -84,6 +85,25 @@ static const char usage[] =
     "        Every override (of NAME), with who set it, when and why.\n"
     "    limit clear NAME SUBJECT\n"
     "        Remove an override: SUBJECT is back to the default or directory value.\n"
+    "    explain [--service S] [--tenant T] {NAME=VALUE...|-f FILE}\n"
+    "        Why would this request be answered so?  Runs it through the daemon's\n"
+    "        current generation in dry-run mode and prints every check in order:\n"
+    "        its id, its mode (enforce, log-only, off, tag), its verdict (pass,\n"
+    "        answer, log-only, skipped, not-reached, off) and the action, the\n"
+    "        lookups it made with their answers, times and whether the cache or\n"
+    "        the server answered, and last the exact action line Postfix would\n"
+    "        get.  Nothing is written: counters are peeked (the limit check shows\n"
+    "        the count it saw, the maximum and what the request would add), no\n"
+    "        reservation, no transaction link; DNS and LDAP lookups are real and\n"
+    "        may fill the caches, the SMTP call-out (MO5) too.  The attributes\n"
+    "        are what Postfix sends (request=smtpd_access_policy, protocol_state,\n"
+    "        sasl_username, sender, recipient, ...); those left out are empty.\n"
+    "        -f FILE reads Postfix request dumps (NAME=VALUE lines, a blank line\n"
+    "        after each request, # comments, \"# tenant: T\"), one explanation per\n"
+    "        request; - is stdin.  The service is --service, else the request's\n"
+    "        policy_context (SERVICE[:TENANT]), else the only one configured.\n"
+    "        Exit status 2 for malformed input (FILE:LINE named).  With --json:\n"
+    "        one JSON document per request.  docs/operations.md, \"Explain\".\n"
     "\n"
     "OPTIONS\n"
     "    -s SOCKET, --socket=SOCKET\n"
@@ -113,6 +133,8 @@ static const char usage[] =
     "    outpostctl counter show postout_rcpt alice@example.org\n"
     "    outpostctl limit set postout_rcpt alice@example.org 500 --until +7d --reason \"ticket 4711\"\n"
     "    outpostctl --json counter top postout_rcpt 20\n"
+    "    outpostctl explain --service postout protocol_state=RCPT sasl_username=alice \\\n"
+    "        sender=alice@example.org recipient=bob@example.net encryption_protocol=TLSv1.3\n"
     "\n"
     "SEE ALSO\n"
     "    outpostd(8), outpost.conf(5).\n";
@@ -226,6 +248,8 @@ int main(int argc, char **argv)
         sock = OP_STATE_DIR "/control.sock";
     if (i >= argc)
         return die_usage("%s", "no command given");
+    if (strcmp(argv[i], "explain") == 0)
+        return ctl_explain(sock, json, argc - i - 1, argv + i + 1);
 
     /* The request: positional words, with limit set's options folded in. */
     const char *f[16];
@@ -292,24 +316,6 @@ int main(int argc, char **argv)
         return die_usage("unknown command '%s'", cmd);
     }
 
-    /* A daemon that answers before reading everything must not kill us
-     * with SIGPIPE: its answer is still there to read. */
-    signal(SIGPIPE, SIG_IGN);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(sock) >= sizeof sa.sun_path)
-        return die_usage("socket path too long: %s", sock);
-    strcpy(sa.sun_path, sock);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        if (e == EACCES || e == EPERM) {
-            fprintf(stderr, "outpostctl: permission denied on %s: run as root or as a member of "
-                            "the admin group (control { group })\n", sock);
-            return EXIT_DENIED;
-        }
-        fprintf(stderr, "outpostctl: cannot reach outpostd at %s: %s\n", sock, strerror(e));
-        return EXIT_UNREACHABLE;
-    }
     char req[8192];
     size_t len = (size_t)snprintf(req, sizeof req, "%s", json ? "json" : "text");
     for (size_t k = 0; k < n && len < sizeof req; k++)
@@ -317,60 +323,5 @@ int main(int argc, char **argv)
     if (len + 1 >= sizeof req)
         return die_usage("%s", "arguments too long");
     req[len++] = '\n';
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, req + off, len - off);
-        if (w <= 0)
-            break; /* read what the daemon said, if anything */
-        off += (size_t)w;
-    }
-    size_t cap = 65536, got = 0;
-    char *ans = malloc(cap);
-    for (;;) {
-        if (got + 1 == cap) {
-            char *bigger = realloc(ans, cap *= 2);
-            if (bigger == NULL) {
-                fprintf(stderr, "outpostctl: out of memory\n");
-                return EXIT_FAILED;
-            }
-            ans = bigger;
-        }
-        ssize_t r = read(fd, ans + got, cap - got - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    ans[got] = '\0';
-    char *nl = strchr(ans, '\n');
-    if (nl == NULL) {
-        fprintf(stderr, "outpostctl: no answer from outpostd at %s\n", sock);
-        free(ans);
-        return EXIT_UNREACHABLE;
-    }
-    *nl = '\0';
-    if (strcmp(ans, "ok") == 0) {
-        fputs(nl + 1, stdout);
-        free(ans);
-        return EXIT_OK;
-    }
-    int code = EXIT_FAILED;
-    char *msg = ans;
-    if (strncmp(ans, "error ", 6) == 0) {
-        code = (int)strtol(ans + 6, &msg, 10);
-        if (code < 1 || code > 5)
-            code = EXIT_FAILED;
-        while (*msg == ' ')
-            msg++;
-    }
-    if (json) {
-        printf("{\"error\":\"");
-        for (const char *p = msg; *p; p++)
-            printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-        printf("\",\"exit\":%d}\n", code);
-    }
-    fprintf(stderr, "outpostctl: %s\n", msg);
-    free(ans);
-    return code;
+    return ctl_request(sock, req, len, json);
 }

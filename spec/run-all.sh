@@ -82,7 +82,7 @@ if want "${layers[@]}" && harness_up; then
         spec/lua/directory_sender_spec.lua spec/lua/directory_groups_spec.lua spec/lua/policies
     # the specs that count, again with the counters on the harness's Redis
     run_layer "lua: the counting specs on Redis" build/asan/outpostd test \
-        -c build/harness/outpost-redis.conf spec/lua/limit_spec.lua spec/lua/transaction_spec.lua \
+        -c build/harness/outpost-redis.conf spec/lua/limit_spec.lua spec/lua/explain_spec.lua spec/lua/transaction_spec.lua \
         spec/lua/pipeline_spec.lua spec/lua/policies
 fi
 

@@ -16,9 +16,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_LINE 4096
+/* explain carries a whole Postfix request (at most 64 KiB, 128 attributes
+ * by default) on its line */
+#define MAX_LINE 65536
 #define CLIENT_TIMEOUT_MS 10000 /* a client that sends no line in time is dropped */
-#define MAX_FIELDS 16
+/* an answer that comes later (a counters command on Redis, an explain
+ * that waits for lookups: bounded by its service's deadline) */
+#define LATER_TIMEOUT_MS 120000
+#define MAX_FIELDS 256
 
 struct op_control {
     uv_pipe_t server;
@@ -148,6 +153,7 @@ static void on_line(client_t *cl, char *line)
     if (text == NULL) {
         cl->answered = 1;
         uv_read_stop((uv_stream_t *)&cl->pipe);
+        uv_timer_start(&cl->timer, on_timeout, LATER_TIMEOUT_MS, 0);
         return;
     }
     cl->open_handles--;

@@ -1,8 +1,9 @@
 /* The commands of the control socket (control.h): status, reload, counter
- * show|reset|top, limit set|show|clear.  Each answers text for people or
+ * show|reset|top, limit set|show|clear, explain.  Each answers text for people or
  * JSON for scripts. */
 #include "control/control.h"
 
+#include "control/explain.h"
 #include "counters/counters.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -411,6 +412,65 @@ static char *cmd_limit(out_t *o, char **f, size_t n, unsigned uid, op_control_do
     return fail(2, "limit: want set NAME SUBJECT MAX UNTIL REASON, show [NAME], or clear NAME SUBJECT");
 }
 
+/* explain SERVICE TENANT NAME=VALUE...: the request run in dry-run mode
+ * through the current generation (explain.h); answered when the policy
+ * answers, which may be after lookups. */
+typedef struct {
+    op_control_done_cb done;
+    void *data;
+    int at_once;  /* op_explain_run has not returned yet */
+    char *answer; /* the answer when it came at once */
+} explain_job_t;
+
+static char *explain_answer(char *text, int status)
+{
+    char *t;
+    if (status != 0) {
+        t = fail(status, "%s", text);
+    } else {
+        size_t len = strlen(text);
+        t = op_malloc(len + 4);
+        memcpy(t, "ok\n", 3);
+        memcpy(t + 3, text, len + 1);
+    }
+    free(text);
+    return t;
+}
+
+static void explain_done(char *text, int status, void *data)
+{
+    explain_job_t *j = data;
+    char *t = explain_answer(text, status);
+    if (j->at_once) {
+        j->answer = t;
+        return;
+    }
+    op_control_done_cb done_cb = j->done;
+    void *done_data = j->data;
+    free(j);
+    done_cb(t, done_data);
+}
+
+static char *cmd_explain(char **f, size_t n, int json, op_control_done_cb cb, void *data)
+{
+    if (n < 4)
+        return fail(2, "explain: want SERVICE TENANT NAME=VALUE... (SERVICE and TENANT may be empty)");
+    op_gen_t *gen = op_explain_current();
+    if (gen == NULL)
+        return fail(1, "explain is not available: no daemon serves here (stopping, or outpostd test)");
+    explain_job_t *j = op_calloc(1, sizeof *j);
+    j->done = cb;
+    j->data = data;
+    j->at_once = 1;
+    if (op_explain_run(op_explain_loop(), gen, f[1], f[2], f + 3, n - 3, json, explain_done, j)) {
+        char *t = j->answer;
+        free(j);
+        return t;
+    }
+    j->at_once = 0;
+    return NULL;
+}
+
 char *op_control_execute(char **f, size_t n, int json, unsigned uid, op_control_done_cb cb,
                          void *data)
 {
@@ -425,8 +485,10 @@ char *op_control_execute(char **f, size_t n, int json, unsigned uid, op_control_
         r = cmd_counter(&o, f, n, cb, data);
     else if (strcmp(f[0], "limit") == 0)
         r = cmd_limit(&o, f, n, uid, cb, data);
+    else if (strcmp(f[0], "explain") == 0)
+        r = cmd_explain(f, n, json, cb, data);
     else
-        r = fail(2, "unknown command '%s' (status, reload, counter, limit)", f[0]);
+        r = fail(2, "unknown command '%s' (status, reload, counter, limit, explain)", f[0]);
     if (r != o.p)
         free(o.p); /* NULL when a job took it */
     return r;

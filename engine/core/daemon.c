@@ -1,6 +1,7 @@
 #include "core/daemon.h"
 
 #include "control/control.h"
+#include "control/explain.h"
 #include "core/fixed.h"
 #include "core/notify.h"
 #include "core/listener.h"
@@ -181,6 +182,13 @@ static void control_status(void *data, op_control_status_t *st)
     st->generation = d->current->number;
     st->connections = d->nconns;
     st->started = d->started;
+}
+
+/* For outpostctl explain (control/explain.h). */
+static op_gen_t *current_generation(void *data)
+{
+    op_daemon_t *d = data;
+    return d->stopping ? NULL : d->current;
 }
 
 static void finish_if_drained(op_daemon_t *d)
@@ -406,6 +414,7 @@ int op_daemon_run(const char *config_path)
 
     d.started = (double)time(NULL);
     op_control_set_hooks(&(op_control_hooks_t){control_reload, control_status, &d});
+    op_explain_set_daemon(d.loop, current_generation, &d);
     if (op_watchdog_start() != 0)
         op_fatal("cannot start the CPU watchdog: %s", strerror(errno));
     announce(&d);
@@ -418,6 +427,7 @@ int op_daemon_run(const char *config_path)
     uv_run(d.loop, UV_RUN_DEFAULT);
     op_watchdog_stop();
     op_control_set_hooks(NULL);
+    op_explain_set_daemon(NULL, NULL, NULL);
 
     op_gen_unref(d.current);
     op_services_stop();

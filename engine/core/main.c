@@ -25,6 +25,7 @@ static const char usage[] =
     "    outpostd --check [-c FILE]\n"
     "    outpostd test [-c FILE] [busted options] [SPEC...]\n"
     "    outpostd ask ADDRESS [NAME=VALUE...]\n"
+    "    outpostd ask --dry-run [-c FILE] [--json] [--service S] [--tenant T] {NAME=VALUE...|-f FILE}\n"
     "    outpostd --config-reference\n"
     "    outpostd --help | --version\n"
     "\n"
@@ -78,6 +79,26 @@ static const char usage[] =
     "        ADDRESS is unix:PATH, tcp:HOST:PORT or a socket path.  Attributes\n"
     "        not given get the values of a plain RCPT request.  Example:\n"
     "        outpostd ask tcp:127.0.0.1:10045 sasl_username=alice recipient=bob@example.org\n"
+    "        It is a real request: it counts against the limits.\n"
+    "    ask --dry-run [-c FILE] [--json] [--service S] [--tenant T] {NAME=VALUE...|-f FILE}\n"
+    "        Explain a request without a running daemon and without side effects:\n"
+    "        load the configuration (-c FILE, else " OP_CONFIG_DEFAULT ") and its\n"
+    "        policies, run the request in dry-run mode and print every check in\n"
+    "        order (id, mode, verdict and why, the lookups it made, cache or\n"
+    "        server, with their times) and the action line Postfix would get,\n"
+    "        as outpostctl explain does with a running daemon.  Counters are\n"
+    "        read, never written: the counters store is opened read-only (also\n"
+    "        while a daemon holds it); when it cannot be (Redis unreachable, no\n"
+    "        store yet) it says so and the limits are \"not evaluated\".  Only\n"
+    "        the request's attributes are given: those Postfix always sends and\n"
+    "        you leave out are empty.  -f FILE reads Postfix request dumps\n"
+    "        (NAME=VALUE lines, a blank line after each request, # comments, as\n"
+    "        in spec/replay/), one explanation per request; - is stdin.  The\n"
+    "        service is --service, else the request's policy_context\n"
+    "        (SERVICE[:TENANT]), else the configuration's only service.  Exit\n"
+    "        status 2 for malformed input, 1 for an unknown service or a broken\n"
+    "        configuration.  Lookups fill no cache a daemon shares (this process\n"
+    "        has its own).  docs/operations.md, \"Explain\".\n"
     "\n"
     "SIGNALS\n"
     "    SIGHUP   Reload: build a new generation (configuration, libraries,\n"
@@ -182,6 +203,8 @@ int main(int argc, char **argv)
      * options pass through `test` untouched). */
     if (argc >= 2 && strcmp(argv[1], "test") == 0)
         return run_tests(argc - 2, argv + 2);
+    if (argc >= 3 && strcmp(argv[1], "ask") == 0 && strcmp(argv[2], "--dry-run") == 0)
+        return op_ask_dry_run(OP_CONFIG_DEFAULT, argc - 3, argv + 3);
     if (argc >= 2 && strcmp(argv[1], "ask") == 0) {
         if (argc < 3)
             return bad_usage("%s", "ask needs an ADDRESS");

@@ -277,6 +277,10 @@ static void push_request_table(lua_State *co, op_request_t *req, void *arg)
      * (bench: 28k -> 51k req/s at 64 connections without it). */
     op_attrs_push(co, req);
     lua_setfield(co, -2, "attrs");
+    if (req->trace != NULL) {
+        lua_pushboolean(co, 1);
+        lua_setfield(co, -2, "explain");
+    }
 }
 
 /* Before a request waits, its attributes move out of the connection's
@@ -304,10 +308,9 @@ static void own_attrs(op_request_t *req)
     req->attrs = req->attr_copy;
 }
 
-op_request_t *op_request_start_phase(uv_loop_t *loop, op_gen_t *gen,
-                                     const op_gen_service_t *service, op_phase_t phase,
-                                     op_request_push_cb push_cb, void *push_arg,
-                                     op_request_done_cb done, void *data)
+static op_request_t *start(uv_loop_t *loop, op_gen_t *gen, const op_gen_service_t *service,
+                           op_phase_t phase, op_request_push_cb push_cb, void *push_arg,
+                           op_trace_t *trace, op_request_done_cb done, void *data)
 {
     OP_ASSERT(service->handler_ref[phase] != LUA_NOREF);
     op_request_t *req = op_calloc(1, sizeof *req);
@@ -319,6 +322,7 @@ op_request_t *op_request_start_phase(uv_loop_t *loop, op_gen_t *gen,
     req->phase = phase;
     req->done = done;
     req->done_data = data;
+    req->trace = trace;
     req->start_us = now_us();
     req->deadline_s = service->conf->deadline;
     req->budget_ms = (uint32_t)(service->conf->cpu_budget * 1000.0 + 0.5);
@@ -339,6 +343,14 @@ op_request_t *op_request_start_phase(uv_loop_t *loop, op_gen_t *gen,
     return run(req, 2) ? req : NULL;
 }
 
+op_request_t *op_request_start_phase(uv_loop_t *loop, op_gen_t *gen,
+                                     const op_gen_service_t *service, op_phase_t phase,
+                                     op_request_push_cb push_cb, void *push_arg,
+                                     op_request_done_cb done, void *data)
+{
+    return start(loop, gen, service, phase, push_cb, push_arg, NULL, done, data);
+}
+
 op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_service_t *service,
                                const char *tenant, const char *listener,
                                const op_request_attr_t *attrs, size_t nattrs,
@@ -347,6 +359,20 @@ op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_serv
     policy_args_t pa = {tenant, listener, attrs, nattrs};
     return op_request_start_phase(loop, gen, service, OP_PHASE_REQUEST, push_request_table, &pa,
                                   done, data);
+}
+
+int op_request_has_handler(const op_gen_service_t *service, op_phase_t phase)
+{
+    return service->handler_ref[phase] != LUA_NOREF;
+}
+
+op_request_t *op_request_explain(uv_loop_t *loop, op_gen_t *gen, const op_gen_service_t *service,
+                                 const char *tenant, const char *listener,
+                                 const op_request_attr_t *attrs, size_t nattrs, op_trace_t *trace,
+                                 op_request_done_cb done, void *data)
+{
+    policy_args_t pa = {tenant, listener, attrs, nattrs};
+    return start(loop, gen, service, OP_PHASE_REQUEST, push_request_table, &pa, trace, done, data);
 }
 
 void op_request_cancel(op_request_t *req)

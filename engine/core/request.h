@@ -19,6 +19,7 @@
 #ifndef OP_REQUEST_H
 #define OP_REQUEST_H
 
+#include "core/trace.h"
 #include "core/vm.h"
 
 #include <lua.h>
@@ -92,6 +93,10 @@ struct op_request {
     op_request_attr_t *attr_copy;
     struct op_attrs_ud *attrs_ud; /* the Lua view of attrs, detached at the end */
     int host;                  /* a test-runner coroutine: no policy, no answer */
+    /* Set only while the request is explained (dry run, core/trace.h):
+     * the primitives record into it, and those that write peek or skip.
+     * Owned by whoever started the request. */
+    op_trace_t *trace;
     void (*host_finished)(op_request_t *req, int status, void *data);
 };
 
@@ -116,6 +121,17 @@ op_request_t *op_request_start(uv_loop_t *loop, op_gen_t *gen, const op_gen_serv
                                const char *tenant, const char *listener,
                                const op_request_attr_t *attrs, size_t nattrs,
                                op_request_done_cb done, void *data);
+
+/* Whether the service's policy has a handler for phase. */
+int op_request_has_handler(const op_gen_service_t *service, op_phase_t phase);
+
+/* op_request_start in dry-run mode: the request carries trace (the
+ * caller's, read in done), req.explain is true for the policy, and the
+ * primitives that would write (counters, transaction links) only read. */
+op_request_t *op_request_explain(uv_loop_t *loop, op_gen_t *gen, const op_gen_service_t *service,
+                                 const char *tenant, const char *listener,
+                                 const op_request_attr_t *attrs, size_t nattrs, op_trace_t *trace,
+                                 op_request_done_cb done, void *data);
 
 /* Gives up on a request without calling done (the client is gone). */
 void op_request_cancel(op_request_t *req);

@@ -57,11 +57,21 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
     op_services = &running_services;
     op_counters_conf_t cc;
     op_counters_conf_of(cfg, &cc);
-    running_services.counters = op_services_private_state
-                                    ? op_counters_open_private(loop, &cc, err, errlen)
-                                    : op_counters_open(loop, &cc, err, errlen);
-    if (running_services.counters == NULL)
-        return -1;
+    running_services.counters_unavailable[0] = '\0';
+    if (op_services_private_state == 2) {
+        running_services.counters = op_counters_open_read_only(loop, &cc, err, errlen);
+        if (running_services.counters == NULL) {
+            snprintf(running_services.counters_unavailable,
+                     sizeof running_services.counters_unavailable, "%s", err);
+            op_notice("%s: the counts are not available, limits are not evaluated", err);
+        }
+    } else {
+        running_services.counters = op_services_private_state
+                                        ? op_counters_open_private(loop, &cc, err, errlen)
+                                        : op_counters_open(loop, &cc, err, errlen);
+        if (running_services.counters == NULL)
+            return -1;
+    }
     if (!op_services_private_state &&
         (running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
         return -1;

@@ -29,11 +29,17 @@ typedef struct op_services {
     struct op_txnlink *txnlink; /* txnlink.h: outpost.txnlink, policy <-> milter */
     struct op_scanner *clamd;   /* scan.h: outpost.scan (AO6); NULL without clamd { address } */
     struct op_scanner *rspamd;  /* scan.h; NULL without rspamd { address } */
+    /* Read-only state (`outpostd ask --dry-run`) whose counters could not
+     * be opened: why; "" otherwise. */
+    char counters_unavailable[512];
 } op_services_t;
 
-/* Set by `outpostd test` before op_services_start: state that a daemon
+/* Set by `outpostd test` (1) before op_services_start: state that a daemon
  * with the same configuration may own (the counters store, the control
- * socket) is replaced by private state or not started. */
+ * socket) is replaced by private state or not started.  2 (`outpostd ask
+ * --dry-run`): the daemon's counters are opened read-only, and when they
+ * cannot be, the services start without them (counters_unavailable says
+ * why); no control socket. */
 extern int op_services_private_state;
 
 /* The running services (NULL before op_services_start). */

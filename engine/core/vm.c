@@ -24,6 +24,7 @@ int luaopen_outpost_ldap(lua_State *L);   /* lua_api_ldap.c */
 int luaopen_outpost_txnlink(lua_State *L); /* lua_api_txnlink.c */
 int luaopen_outpost_dkim(lua_State *L);   /* lua_api_dkim.c */
 int luaopen_outpost_scan(lua_State *L);    /* lua_api_scan.c */
+int luaopen_outpost_explain(lua_State *L); /* lua_api_explain.c */
 
 /* The engine's C modules, preloaded so require finds them and nothing on
  * disk can shadow them.  Later modules (outpost.dns, ...) add a row. */
@@ -38,6 +39,7 @@ static const luaL_Reg c_modules[] = {
     {"outpost.txnlink", luaopen_outpost_txnlink},
     {"outpost.dkim", luaopen_outpost_dkim},
     {"outpost.scan", luaopen_outpost_scan},
+    {"outpost.explain", luaopen_outpost_explain},
     {NULL, NULL},
 };
 

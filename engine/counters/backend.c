@@ -112,7 +112,13 @@ op_counters_t *op_counters_open(uv_loop_t *loop, const op_counters_conf_t *cfg, 
 op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                         size_t errlen)
 {
-    return open_backend(loop, cfg, 1, err, errlen);
+    return open_backend(loop, cfg, OP_COUNTERS_PRIVATE, err, errlen);
+}
+
+op_counters_t *op_counters_open_read_only(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
+                                          size_t errlen)
+{
+    return open_backend(loop, cfg, OP_COUNTERS_READ_ONLY, err, errlen);
 }
 
 /* A reload keeps the stores the daemon started with: a limit that names

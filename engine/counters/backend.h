@@ -44,12 +44,17 @@
 
 #include "counters/counters.h"
 
+enum { OP_COUNTERS_PRIVATE = 1, OP_COUNTERS_READ_ONLY = 2 };
+
 typedef struct op_counters_backend {
     const char *name;  /* as the config names it */
     int may_wait;      /* may answer OP_COUNTERS_STARTED */
 
-    /* private_state: state of its own that no daemon shares, dropped at
-     * close (`outpostd test`).  NULL with a message in err. */
+    /* private_state: 0 the daemon's state; OP_COUNTERS_PRIVATE: state of
+     * its own that no daemon shares, dropped at close (`outpostd test`);
+     * OP_COUNTERS_READ_ONLY: the daemon's state, only read, beside a
+     * daemon that may hold it (`outpostd ask --dry-run`: check is all it
+     * calls; no sweep, no write).  NULL with a message in err. */
     void *(*open)(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_state, char *err,
                   size_t errlen);
     void (*configure)(void *store, const op_counters_conf_t *cfg);

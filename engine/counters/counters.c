@@ -9,10 +9,13 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t real_clock(void *data)
 {
@@ -134,9 +137,10 @@ static void on_timer(uv_timer_t *t)
 }
 
 static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const char *path,
-                              char *err, size_t errlen)
+                              int read_only, char *err, size_t errlen)
 {
     op_rocks_t *c = op_calloc(1, sizeof *c);
+    c->read_only = read_only;
     c->clock = real_clock;
     /* About 100 bytes each, ~10 MB at most: reservations live from RCPT
      * to the end of the message, or reservation_timeout when abandoned. */
@@ -183,8 +187,30 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
      * For the calling thread, which is the loop's. */
     rocksdb_set_perf_level(rocksdb_disable);
     char *dberr = NULL;
-    mkdir_parents(c->path);
-    c->db = rocksdb_open(c->opts, c->path, &dberr);
+    if (read_only) {
+        /* RocksDB would start its info log in the store's directory,
+         * moving the daemon's LOG aside: a directory of our own instead */
+        char dir[] = "/tmp/outpost-rocks-log.XXXXXX";
+        if (mkdtemp(dir) == NULL) {
+            snprintf(err, errlen, "counters: cannot make a temporary directory: %s", strerror(errno));
+            op_rocks_close(c);
+            return NULL;
+        }
+        c->log_dir = op_strdup(dir);
+        /* RocksDB would make the directory of a store that is not there */
+        char current[PATH_MAX];
+        snprintf(current, sizeof current, "%s/CURRENT", c->path);
+        if (access(current, R_OK) != 0) {
+            snprintf(err, errlen, "counters: no store to read at %s (%s)", c->path, strerror(errno));
+            op_rocks_close(c);
+            return NULL;
+        }
+        rocksdb_options_set_db_log_dir(c->opts, c->log_dir);
+        c->db = rocksdb_open_for_read_only(c->opts, c->path, 0, &dberr);
+    } else {
+        mkdir_parents(c->path);
+        c->db = rocksdb_open(c->opts, c->path, &dberr);
+    }
     if (c->db == NULL) {
         snprintf(err, errlen, "counters: cannot open %s: %s", c->path, dberr ? dberr : "?");
         free(dberr);
@@ -202,7 +228,7 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
         op_rocks_close(c);
         return NULL;
     }
-    if (loop != NULL) {
+    if (loop != NULL && !read_only) {
         op__group_start(c, loop);
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
@@ -210,13 +236,18 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
         uv_timer_start(c->timer, on_timer, 1000, 1000);
         uv_unref((uv_handle_t *)c->timer); /* the daemon's lifetime is not ours to hold */
     }
-    op_info("counters: %s open, %zu limits", c->path, c->nlimits);
+    op_info("counters: %s open%s, %zu limits", c->path, read_only ? " read-only" : "", c->nlimits);
     return c;
 }
 
 op_rocks_t *op_rocks_open(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err, size_t errlen)
 {
-    return open_at(loop, cfg, NULL, err, errlen);
+    return open_at(loop, cfg, NULL, 0, err, errlen);
+}
+
+op_rocks_t *op_rocks_open_read_only(const op_counters_conf_t *cfg, char *err, size_t errlen)
+{
+    return open_at(NULL, cfg, NULL, 1, err, errlen);
 }
 
 op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
@@ -227,7 +258,7 @@ op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg
         snprintf(err, errlen, "counters: cannot make a temporary directory: %s", strerror(errno));
         return NULL;
     }
-    return open_at(loop, cfg, dir, err, errlen);
+    return open_at(loop, cfg, dir, 0, err, errlen);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -279,6 +310,9 @@ void op_rocks_close(op_rocks_t *c)
     free(c->override_hashes);
     if (c->remove_on_close)
         nftw(c->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (c->log_dir != NULL)
+        nftw(c->log_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(c->log_dir);
     free(c->path);
     free(c);
 }

@@ -118,6 +118,12 @@ op_counters_t *op_counters_open(uv_loop_t *loop, const op_counters_conf_t *cfg, 
  * lock of) the state of a daemon running with the same configuration. */
 op_counters_t *op_counters_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                         size_t errlen);
+/* The daemon's store, opened to be read beside a daemon that may hold it
+ * (`outpostd ask --dry-run`): RocksDB read-only (no lock taken, nothing
+ * written), Redis without the reservation sweep.  Only check may be
+ * called on it. */
+op_counters_t *op_counters_open_read_only(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
+                                          size_t errlen);
 /* Takes the limits and settings of a reloaded config; the path needs a restart. */
 void op_counters_configure(op_counters_t *c, const op_counters_conf_t *cfg);
 /* Calls in flight complete with OP_COUNTERS_ECANCELLED before it returns. */

@@ -658,7 +658,7 @@ static void *r_open(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_
     r->loop = loop;
     r->conn = conn;
     const char *prefix = rc->prefix != NULL ? rc->prefix : "outpost:";
-    if (private_state) {
+    if (private_state == OP_COUNTERS_PRIVATE) {
         /* `outpostd test`: keys of its own, which expire with their windows */
         char p[512];
         snprintf(p, sizeof p, "%stest-%d-%lld:", prefix, (int)getpid(), (long long)time(NULL));
@@ -670,7 +670,8 @@ static void *r_open(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_
     r->sweep = op_calloc(1, sizeof *r->sweep);
     uv_timer_init(loop, r->sweep);
     r->sweep->data = r;
-    uv_timer_start(r->sweep, on_sweep, 1000, 1000);
+    if (private_state != OP_COUNTERS_READ_ONLY) /* a reader settles nothing */
+        uv_timer_start(r->sweep, on_sweep, 1000, 1000);
     uv_unref((uv_handle_t *)r->sweep);
     return r;
 }

@@ -7,6 +7,8 @@
 static void *rocks_open(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_state, char *err,
                         size_t errlen)
 {
+    if (private_state == OP_COUNTERS_READ_ONLY)
+        return op_rocks_open_read_only(cfg, err, errlen);
     return private_state ? op_rocks_open_private(loop, cfg, err, errlen)
                          : op_rocks_open(loop, cfg, err, errlen);
 }

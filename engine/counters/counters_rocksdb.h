@@ -33,6 +33,11 @@ op_rocks_t *op_rocks_open(uv_loop_t *loop, const op_counters_conf_t *cfg, char *
  * op_rocks_close. */
 op_rocks_t *op_rocks_open_private(uv_loop_t *loop, const op_counters_conf_t *cfg, char *err,
                                   size_t errlen);
+/* The daemon's store, read-only (rocksdb_open_for_read_only: no lock, so
+ * a running daemon may hold it; nothing written, RocksDB's info log kept
+ * in a temporary directory); no loop: no group commit, no sweep.  Only
+ * op_rocks_check and the operator's reads may be called on it. */
+op_rocks_t *op_rocks_open_read_only(const op_counters_conf_t *cfg, char *err, size_t errlen);
 void op_rocks_configure(op_rocks_t *c, const op_counters_conf_t *cfg);
 void op_rocks_close(op_rocks_t *c);
 void op_rocks_set_clock(op_rocks_t *c, op_counters_clock_fn fn, void *data);

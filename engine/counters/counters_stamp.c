@@ -63,6 +63,8 @@ int op__store_stamp(op_rocks_t *c, const char *version, char *err, size_t errlen
             return -1;
         }
     }
+    if (c->read_only)
+        return 0; /* a reader writes no stamp */
     /* Ours from now on: the format we write, and who wrote it. */
     char stamp[128];
     int n = snprintf(stamp, sizeof stamp, "%d outpost %s", OP__STORE_FORMAT, version);

@@ -51,6 +51,8 @@ struct op_rocks {
     uv_timer_t *timer;      /* reservation deadlines; NULL without a loop */
     char *path;
     int remove_on_close;    /* a private store (op_rocks_open_private) */
+    int read_only;          /* op_rocks_open_read_only: log_dir is its info log's, removed at close */
+    char *log_dir;
     /* Deadlines before this were all handled: the next sweep seeks here
      * instead of stepping over the tombstones of every released record. */
     int64_t expired_until;

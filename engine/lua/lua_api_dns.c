@@ -6,11 +6,15 @@
  *       composites written in Lua (lua_api_dns.lua) on top of these
  *
  * Tokens: nxdomain, nodata, servfail, refused, timeout, formerr, badname,
- * cancelled (the daemon is stopping). */
+ * cancelled (the daemon is stopping).
+ *
+ * In an explained request (core/trace.h) each lookup is a step of the
+ * trace: the query, cache or server, its time and its answer. */
 #include "lookup/dns.h"
 #include "core/mem.h"
 #include "core/request.h"
 #include "core/services.h"
+#include "core/trace.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -25,7 +29,50 @@ typedef struct {
     op_pending_t pending;
     op_lookup_req_t req;
     int type;
+    int step; /* in the request's trace, or -1 */
 } dns_op_t;
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case OP_DNS_A:
+        return "a";
+    case OP_DNS_AAAA:
+        return "aaaa";
+    case OP_DNS_MX:
+        return "mx";
+    case OP_DNS_TXT:
+        return "txt";
+    default:
+        return "ptr";
+    }
+}
+
+/* The answer for people: the first records and the TTL, or the token. */
+static void trace_answer(op_trace_t *t, int step, const char *source, const op_dns_result_t *res,
+                         int type, uint32_t ttl)
+{
+    if (t == NULL || step < 0)
+        return;
+    char out[512];
+    size_t at = 0;
+    if (res->status != OP_DNS_OK) {
+        op_trace_step_end(t, step, source, op_dns_status_token(res->status));
+        return;
+    }
+    for (size_t i = 0; i < res->n && i < 5 && at < sizeof out - 80; i++) {
+        int len = res->rr[i].len > 60 ? 60 : (int)res->rr[i].len;
+        int n = type == OP_DNS_MX
+                    ? snprintf(out + at, sizeof out - at, "%s%d %.*s", i ? ", " : "",
+                               res->rr[i].pref, len, res->rr[i].text)
+                    : snprintf(out + at, sizeof out - at, "%s%.*s", i ? ", " : "", len,
+                               res->rr[i].text);
+        if (n > 0)
+            at += (size_t)n;
+    }
+    snprintf(out + at, sizeof out - at, "%s (ttl %u)", res->n > 5 ? ", ..." : "", ttl);
+    op_trace_step_end(t, step, source, out);
+}
 
 /* Pushes a result: {records..., ttl = N} or nil, token. */
 static int push_result(lua_State *L, const op_dns_result_t *res, int type, uint32_t ttl)
@@ -66,31 +113,45 @@ static void dns_op_done(op_lookup_req_t *lreq, const void *value)
 {
     dns_op_t *op = lreq->data;
     op_request_t *req = op_pending_take(&op->pending);
-    int type = op->type;
+    int type = op->type, step = op->step;
     uint32_t ttl = (uint32_t)lreq->ttl;
     free(op);
     if (req == NULL)
         return; /* cannot happen: a cancelled waiter is never called */
+    if (req->trace != NULL)
+        trace_answer(req->trace, step, NULL, value, type, ttl);
     op_request_resume(req, push_result(req->co, value, type, ttl));
 }
 
 static int lookup(lua_State *L, const char *name, size_t len, int type, const char *who)
 {
-    op_request_check_wait(L, who);
+    op_request_t *req = op_request_check_wait(L, who);
     if (op_services == NULL || op_services->dns == NULL)
         return luaL_error(L, "%s: the DNS service is not running", who);
     dns_op_t *op = op_calloc(1, sizeof *op);
     op->pending.cancel = dns_op_cancel;
     op->req.data = op;
     op->type = type;
+    op->step = -1;
+    if (req->trace != NULL) {
+        char q[300];
+        snprintf(q, sizeof q, "%s %.*s", type_name(type), len > 255 ? 255 : (int)len, name);
+        op->step = op_trace_step(req->trace, "dns", q, "server");
+    }
     int rc = op_dns_lookup(op_services->dns, &op->req, name, len, type, dns_op_done);
     if (rc == OP_LOOKUP_STARTED)
         return op_request_yield(L, &op->pending);
     if (rc == OP_LOOKUP_HIT) {
+        if (req->trace != NULL)
+            trace_answer(req->trace, op->step, "cache", op->req.value, type,
+                         (uint32_t)op->req.ttl);
         int n = push_result(L, op->req.value, type, (uint32_t)op->req.ttl);
         free(op);
         return n;
     }
+    if (req->trace != NULL)
+        op_trace_step_end(req->trace, op->step, "none",
+                          rc == OP_DNS_EBADNAME ? "badname" : "cancelled");
     free(op);
     lua_pushnil(L);
     if (rc == OP_DNS_EBADNAME)

@@ -11,15 +11,20 @@
  *   ldap.directory()  the directory { } settings (= outpost.config().directory)
  *   ldap.stats()      counters of the service (searches, cache hits, ...)
  *   ldap.flush()      empties the cache
- *   ldap.configured() true when an LDAP service runs */
+ *   ldap.configured() true when an LDAP service runs
+ *
+ * In an explained request (core/trace.h) each search is a step of the
+ * trace: its filter, cache or server, its time and the DNs found. */
 #include "lookup/ldap_service.h"
 #include "lookup/ldap_filter.h"
 #include "core/mem.h"
 #include "core/request.h"
 #include "core/services.h"
+#include "core/trace.h"
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdio.h>
 #include <string.h>
 
 int luaopen_outpost_ldap(lua_State *L);
@@ -34,7 +39,32 @@ int luaopen_outpost_ldap(lua_State *L);
 typedef struct {
     op_pending_t pending;
     op_ldap_req_t search;
+    int step; /* in the request's trace, or -1 */
 } search_rec_t;
+
+/* The answer for people: how many entries and the first DNs, or the token. */
+static void trace_answer(op_trace_t *t, int step, const char *source, const op_ldap_result_t *r,
+                         int rc)
+{
+    if (t == NULL || step < 0)
+        return;
+    if (r == NULL || r->status != OP_LDAP_OK) {
+        op_trace_step_end(t, step, source,
+                          op_ldap_status_token(r != NULL ? r->status : (op_ldap_status_t)-rc));
+        return;
+    }
+    char out[600];
+    int at = snprintf(out, sizeof out, "%zu %s", r->nentries, r->nentries == 1 ? "entry" : "entries");
+    for (size_t i = 0; i < r->nentries && i < 3 && at > 0 && (size_t)at < sizeof out - 10; i++) {
+        int n = snprintf(out + at, sizeof out - (size_t)at, "%s%.150s", i ? ", " : ": ",
+                         r->entries[i].dn ? r->entries[i].dn : "");
+        if (n > 0)
+            at += n;
+    }
+    if (r->nentries > 3 && at > 0 && (size_t)at < sizeof out - 6)
+        snprintf(out + at, sizeof out - (size_t)at, ", ...");
+    op_trace_step_end(t, step, source, out);
+}
 
 static op_ldap_t *service(lua_State *L)
 {
@@ -144,6 +174,8 @@ static void search_done(op_ldap_req_t *search, op_ldap_result_t *res)
     op_request_t *req = op_pending_take(&rec->pending);
     if (req == NULL)
         return; /* cannot happen: a cancelled search never answers; the cancel hook frees */
+    if (req->trace != NULL)
+        trace_answer(req->trace, rec->step, NULL, res, 0);
     free(rec);
     op_request_resume(req, push_result(req->co, res));
 }
@@ -240,14 +272,23 @@ static int l_ldap_search(lua_State *L)
     lua_pop(L, 1);
 
     op_request_t *req = op_request_check_wait(L, "outpost.ldap.search");
-    (void)req;
     search_rec_t *rec = op_calloc(1, sizeof *rec);
     rec->pending.cancel = search_cancel;
     rec->search.data = rec;
+    rec->step = -1;
+    if (req->trace != NULL) {
+        char what[OP_LDAP_FILTER_MAX + 300];
+        snprintf(what, sizeof what, "%s base=%.250s%s", filter, q.base,
+                 q.no_cache ? " (cache = false)" : "");
+        rec->step = op_trace_step(req->trace, "ldap", what, "server");
+    }
     int rc = op_ldap_search(l, &rec->search, &q, search_done);
     if (rc == OP_LOOKUP_STARTED)
         return op_request_yield(L, &rec->pending);
     const op_ldap_result_t *hit = rec->search.hit;
+    if (req->trace != NULL)
+        trace_answer(req->trace, rec->step, rc == OP_LOOKUP_HIT ? "cache" : "none",
+                     rc == OP_LOOKUP_HIT ? hit : NULL, rc);
     free(rec);
     if (rc == OP_LOOKUP_HIT)
         return push_result(L, hit);

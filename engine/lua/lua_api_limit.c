@@ -16,12 +16,19 @@
  * docs/architecture.md) and must be able to wait.  The RocksDB backend
  * answers at once, so with it nothing yields and the functions work
  * anywhere, also outside a request.  Misuse (an unknown limit name, a bad
- * argument) raises; a store failure returns nil, "unavailable". */
+ * argument) raises; a store failure returns nil, "unavailable".
+ *
+ * In a dry run (a request being explained, core/trace.h) nothing is
+ * written: add and reserve peek (the backend's read-only check of the
+ * same n) and answer what they would have answered, commit and release
+ * answer 0 and do nothing; each call is a step of the trace with the
+ * count it saw. */
 #include "counters/counters.h"
 #include "core/durable.h"
 #include "core/mem.h"
 #include "core/request.h"
 #include "core/services.h"
+#include "core/trace.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -149,7 +156,71 @@ typedef struct {
     limit_kind_t kind;
     char name[OP_COUNTERS_MAX_KEY + 1];
     char subject[OP_COUNTERS_MAX_KEY + 1];
+    limit_kind_t asked; /* a dry run's: what the policy called (kind is then LIMIT_CHECK) */
+    int64_t n;
+    int step;           /* its step in the trace, or -1 */
 } limit_wait_t;
+
+static const char *const kind_names[] = {"check", "add", "reserve", "commit", "release"};
+
+/* ---- dry run: peek instead of writing ---- */
+
+/* What add or reserve would have answered, from the peek's (check of the
+ * same n): when it fits, the window with it added. */
+static void as_if_added(limit_kind_t asked, int64_t n, int64_t now, op_counters_answer_t *a)
+{
+    if (asked == LIMIT_CHECK || !a->ok)
+        return;
+    a->used += n;
+    a->remaining = a->used < a->max ? a->max - a->used : 0;
+    a->next_free = a->remaining > 0 ? now : -1;
+}
+
+/* The peek's step: the count seen before, what this request would add. */
+static void trace_peek(op_trace_t *t, int step, limit_kind_t asked, int64_t n, int rc,
+                       const op_counters_answer_t *a)
+{
+    if (t == NULL || step < 0)
+        return;
+    char res[400];
+    if (rc < 0) {
+        op_trace_step_end(t, step, NULL, "unavailable (the store failed: the policy sees nil, "
+                                         "\"unavailable\")");
+        return;
+    }
+    int64_t seen = a->ok && asked != LIMIT_CHECK ? a->used - n : a->used;
+    snprintf(res, sizeof res, "would %s: %lld used of %lld (%s) in a window of %llds, this "
+             "request would add %lld%s",
+             a->ok ? "pass" : "refuse", (long long)seen, (long long)a->max,
+             op_counters_source_name(a->source), (long long)a->window,
+             (long long)(asked == LIMIT_CHECK ? 0 : n),
+             asked == LIMIT_CHECK ? " (a check adds nothing)" : " (not added: dry run)");
+    op_trace_step_end(t, step, NULL, res);
+    op_trace_step_str(t, step, "would", a->ok ? "pass" : "refuse");
+    op_trace_step_num(t, step, "used", seen);
+    op_trace_step_num(t, step, "max", a->max);
+    op_trace_step_str(t, step, "max_source", op_counters_source_name(a->source));
+    op_trace_step_num(t, step, "window", a->window);
+    op_trace_step_num(t, step, "would_add", asked == LIMIT_CHECK ? 0 : n);
+}
+
+static int trace_start(op_trace_t *t, limit_kind_t asked, const char *name, const char *subject,
+                       const char *instance, int64_t n)
+{
+    char q[2 * OP_COUNTERS_MAX_KEY + 64];
+    if (asked == LIMIT_COMMIT || asked == LIMIT_RELEASE)
+        snprintf(q, sizeof q, "%s instance=%s", kind_names[asked], instance);
+    else
+        snprintf(q, sizeof q, "%s %s %s n=%lld", kind_names[asked], name, subject, (long long)n);
+    int step = op_trace_step(t, "limit", q, asked == LIMIT_COMMIT || asked == LIMIT_RELEASE
+                                                 ? "skipped" : "store");
+    op_trace_step_str(t, step, "op", kind_names[asked]);
+    if (name != NULL) {
+        op_trace_step_str(t, step, "limit", name);
+        op_trace_step_str(t, step, "subject", subject);
+    }
+    return step;
+}
 
 static int start(op_counters_t *c, const limit_args_t *a, op_counters_call_t *call)
 {
@@ -212,6 +283,10 @@ static void limit_done(op_counters_call_t *call)
     }
     /* misuse was answered at once: a completion is an I/O outcome */
     note_write(req, w->kind, call->rc);
+    if (w->step >= 0) {
+        as_if_added(w->asked, w->n, op_counters_now(counters()), &call->answer);
+        trace_peek(req->trace, w->step, w->asked, w->n, call->rc, &call->answer);
+    }
     int n = call->rc < 0 ? unavailable(req->co)
                          : push_result(req->co, w->kind, w->name, w->subject, call);
     free(w);
@@ -224,13 +299,48 @@ static void limit_done(op_counters_call_t *call)
 static int run(lua_State *L, const limit_args_t *a)
 {
     op_counters_t *c = need(L, a->name);
-    if (c == NULL)
+    op_request_t *cur = op_request_current(L);
+    op_trace_t *trace = cur != NULL ? cur->trace : NULL;
+    if (c == NULL) {
+        if (trace != NULL) {
+            /* outpostd ask --dry-run without the store: said, not guessed */
+            char why[700];
+            snprintf(why, sizeof why, "not evaluated: the counts are not available (%s); the "
+                     "policy sees nil, \"unavailable\"",
+                     op_services && op_services->counters_unavailable[0]
+                         ? op_services->counters_unavailable : "no counters service");
+            op_trace_step_end(trace, trace_start(trace, a->kind, a->name, a->subject, a->instance,
+                                                 a->n), "none", why);
+        }
         return unavailable(L);
+    }
     const char *name = a->name != NULL ? a->name : "";
+    limit_kind_t asked = a->kind;
+    int step = -1;
+    limit_args_t peek;
+    if (trace != NULL) {
+        /* a dry run writes nothing: settling is skipped, counting peeks */
+        step = trace_start(trace, asked, a->name, a->subject, a->instance, a->n);
+        if (asked == LIMIT_COMMIT || asked == LIMIT_RELEASE) {
+            op_trace_step_end(trace, step, NULL, "nothing settled: dry run");
+            lua_pushnumber(L, 0);
+            if (asked == LIMIT_RELEASE)
+                return 1;
+            lua_pushnumber(L, 0);
+            return 2;
+        }
+        peek = *a;
+        peek.kind = LIMIT_CHECK;
+        a = &peek;
+    }
     if (!op_counters_may_wait(c)) {
         op_counters_call_t call; /* never kept: the backend answers at once */
         int rc = start(c, a, &call);
-        note_write(op_request_current(L), a->kind, rc);
+        note_write(cur, a->kind, rc);
+        if (step >= 0) {
+            as_if_added(asked, a->n, op_counters_now(c), &call.answer);
+            trace_peek(trace, step, asked, a->n, rc, &call.answer);
+        }
         return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
     }
     op_request_check_wait(L, a->who);
@@ -239,6 +349,9 @@ static int run(lua_State *L, const limit_args_t *a)
     w->call.cb = limit_done;
     w->call.data = w;
     w->kind = a->kind;
+    w->asked = asked;
+    w->n = a->n;
+    w->step = step;
     snprintf(w->name, sizeof w->name, "%s", name);
     snprintf(w->subject, sizeof w->subject, "%s", a->subject != NULL ? a->subject : "");
     int rc = start(c, a, &w->call);
@@ -246,7 +359,11 @@ static int run(lua_State *L, const limit_args_t *a)
         return op_request_yield(L, &w->pending);
     op_counters_call_t call = w->call;
     free(w); /* before failed() raises */
-    note_write(op_request_current(L), a->kind, rc);
+    note_write(cur, a->kind, rc);
+    if (step >= 0) {
+        as_if_added(asked, a->n, op_counters_now(c), &call.answer);
+        trace_peek(trace, step, asked, a->n, rc, &call.answer);
+    }
     return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
 }
 

@@ -4,15 +4,22 @@
  *       the host to ask (opts.host, smtp_verify { host }, or the MX through
  *       outpost.dns), then waits for the verdict here, at most opts.budget.
  *
- * The C functions below are the module's private helpers. */
+ * The C functions below are the module's private helpers.
+ *
+ * A dry run (an explained request, core/trace.h) makes the call-out for
+ * real: it is read-only to the remote (RCPT TO, then QUIT), and its
+ * verdict fills the cache as any call-out does.  Each verdict is a step of
+ * the trace: the address, cache or server, its time. */
 #include "core/mem.h"
 #include "core/request.h"
 #include "core/services.h"
+#include "core/trace.h"
 #include "lookup/smtp.h"
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stdio.h>
 
 /* engine/lua/lua_api_smtp.lua, turned into a C string by the Makefile. */
 #include "lua_api_smtp_lua.h"
@@ -25,7 +32,29 @@ typedef struct {
     op_pending_t pending;
     op_lookup_req_t req; /* cancelled when the budget runs out or the request gives up */
     uv_timer_t budget;   /* closed last: its close callback frees the record */
+    int step;            /* in the request's trace, or -1 */
 } verify_op_t;
+
+static void trace_verdict(lua_State *L, const char *address, const char *where,
+                          const char *source, const char *verdict, const char *reply)
+{
+    op_request_t *req = op_request_current(L);
+    if (req == NULL || req->trace == NULL)
+        return;
+    char q[600], r[700];
+    snprintf(q, sizeof q, "verify %.255s%s%.255s", address, where ? " at " : "", where ? where : "");
+    snprintf(r, sizeof r, "%s%s%.600s", verdict, reply && *reply ? ": " : "", reply ? reply : "");
+    op_trace_step_end(req->trace, op_trace_step(req->trace, "smtp", q, source), NULL, r);
+}
+
+static void trace_end(op_request_t *req, int step, const char *verdict, const char *reply)
+{
+    if (req->trace == NULL || step < 0)
+        return;
+    char r[700];
+    snprintf(r, sizeof r, "%s%s%.600s", verdict, reply && *reply ? ": " : "", reply ? reply : "");
+    op_trace_step_end(req->trace, step, NULL, r);
+}
 
 static op_smtp_t *service(lua_State *L)
 {
@@ -54,6 +83,8 @@ static void verify_done(op_lookup_req_t *lreq, const void *res)
     op_request_t *req = op_pending_take(&op->pending);
     if (req == NULL)
         return;
+    const op_smtp_result_t *r = res;
+    trace_end(req, op->step, verdicts[r->verdict], r->reply);
     op_request_resume(req, push_verdict(req->co, res));
 }
 
@@ -67,6 +98,7 @@ static void budget_over(uv_timer_t *t)
     op_request_t *req = op_pending_take(&op->pending);
     if (req == NULL)
         return;
+    trace_end(req, op->step, "pending", "the budget passed; the call-out goes on and fills the cache");
     lua_pushliteral(req->co, "pending");
     op_request_resume(req, 1);
 }
@@ -89,13 +121,18 @@ static int l_smtp_verify_at(lua_State *L)
     op_request_t *req = op_request_check_wait(L, "smtp.verify");
     op_smtp_t *s = service(L);
     op_smtp_result_t cached;
-    if (op_smtp_cached(s, address, &cached))
+    if (op_smtp_cached(s, address, &cached)) {
+        trace_verdict(L, address, NULL, "cache", verdicts[cached.verdict], cached.reply);
         return push_verdict(L, &cached);
+    }
     verify_op_t *op = op_calloc(1, sizeof *op);
     op->pending.cancel = verify_cancel;
     op->req.data = op;
+    op->step = -1;
     int rc = op_smtp_verify(s, &op->req, address, ip, (int)port, verify_done);
     if (rc == OP_LOOKUP_HIT) {
+        const op_smtp_result_t *hit = op->req.value;
+        trace_verdict(L, address, ip, "cache", verdicts[hit->verdict], hit->reply);
         int n = push_verdict(L, op->req.value);
         free(op);
         return n;
@@ -106,6 +143,11 @@ static int l_smtp_verify_at(lua_State *L)
         lua_pushliteral(L, "tempfail");
         lua_pushfstring(L, "cannot ask %s port %d", ip, (int)port);
         return 2;
+    }
+    if (req->trace != NULL) {
+        char q[600];
+        snprintf(q, sizeof q, "verify %.255s at %.64s port %d", address, ip, (int)port);
+        op->step = op_trace_step(req->trace, "smtp", q, "server");
     }
     uv_timer_init(req->loop, &op->budget);
     op->budget.data = op;
@@ -118,8 +160,10 @@ static int l_smtp_verify_at(lua_State *L)
 static int l_smtp_cached(lua_State *L)
 {
     op_smtp_result_t r;
-    if (!op_smtp_cached(service(L), luaL_checkstring(L, 1), &r))
+    const char *address = luaL_checkstring(L, 1);
+    if (!op_smtp_cached(service(L), address, &r))
         return 0;
+    trace_verdict(L, address, NULL, "cache", verdicts[r.verdict], r.reply);
     return push_verdict(L, &r);
 }
 

@@ -8,8 +8,14 @@
  * keys is a list of strings (empty ones and false are skipped), fields a
  * table of string keys to strings, numbers or booleans (stored as strings).
  * Which keys name a transaction is the caller's business (lua/lib/
- * transaction.lua); this binding knows no protocol.  None of them yields. */
+ * transaction.lua); this binding knows no protocol.  None of them yields.
+ *
+ * In a dry run (a request being explained, core/trace.h) put, unlink and
+ * forget change nothing: they answer as if they had, and the trace says
+ * they were skipped.  get reads as always. */
+#include "core/request.h"
 #include "core/services.h"
+#include "core/trace.h"
 #include "lookup/txnlink.h"
 
 #include <lauxlib.h>
@@ -49,6 +55,17 @@ static size_t check_keys(lua_State *L, int arg, const char **out)
     return n;
 }
 
+/* In a dry run: the step that says what was not written, and 1. */
+static int dry(lua_State *L, const char *what, const char *key)
+{
+    op_request_t *req = op_request_current(L);
+    if (req == NULL || req->trace == NULL)
+        return 0;
+    int step = op_trace_step(req->trace, "txnlink", what, "skipped");
+    op_trace_step_end(req->trace, step, NULL, key ? key : "not written: dry run");
+    return 1;
+}
+
 static int l_put(lua_State *L)
 {
     op_txnlink_t *t = table(L);
@@ -84,6 +101,10 @@ static int l_put(lua_State *L)
     }
     if (nkeys == 0)
         luaL_argerror(L, 1, "no key");
+    if (dry(L, "put", NULL)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     if (op_txnlink_put(t, keys, nkeys, fields, n, now_ms()) != 0 || full) {
         lua_pushnil(L);
         lua_pushliteral(L, "full");
@@ -113,13 +134,19 @@ static int l_get(lua_State *L)
 
 static int l_unlink(lua_State *L)
 {
-    op_txnlink_unlink(table(L), luaL_checkstring(L, 1));
+    op_txnlink_t *t = table(L);
+    const char *key = luaL_checkstring(L, 1);
+    if (!dry(L, "unlink", NULL))
+        op_txnlink_unlink(t, key);
     return 0;
 }
 
 static int l_forget(lua_State *L)
 {
-    op_txnlink_forget(table(L), luaL_checkstring(L, 1));
+    op_txnlink_t *t = table(L);
+    const char *key = luaL_checkstring(L, 1);
+    if (!dry(L, "forget", NULL))
+        op_txnlink_forget(t, key);
     return 0;
 }
 

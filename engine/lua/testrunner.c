@@ -83,6 +83,7 @@ int op_test_run(const op_config_t *cfg, const char *lua_dir, const char *config_
         passed = (int)lua_tointeger(co, 1);
         failed = (int)lua_tointeger(co, 2);
     }
+    op_trace_free(host->trace); /* a spec's dry run left open */
     free(host);
     luaL_unref(L, LUA_REGISTRYINDEX, co_ref);
     lua_close(L);

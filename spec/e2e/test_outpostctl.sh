@@ -102,7 +102,7 @@ check "no daemon on the socket: 3" test "$(status_of $OUTPOSTCTL -s $T/none.sock
 
 # --- the protocol itself refuses what outpostctl would never send
 raw() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); d=s.recv(200); sys.exit(0 if d.startswith(sys.argv[3].encode()) else 1)' "$SOCK" "$@"; }
-check "a request line over 4 KiB is refused" raw "$(head -c 5000 /dev/zero | tr '\0' x)" "error 2 request line too long"
+check "a request line over 64 KiB is refused" raw "$(head -c 70000 /dev/zero | tr '\0' x)" "error 2 request line too long"
 check "a request without the format word is refused" raw $'status\n' "error 2 malformed request"
 check "an unknown command over the socket" raw $'text\tfly\n' "error 2 unknown command 'fly'"
 

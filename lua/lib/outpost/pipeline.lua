@@ -124,6 +124,18 @@ function M.derive(fn)
     end
 end
 
+-- outpost.explain (engine/lua/lua_api_explain.c): a request being explained
+-- (outpostctl explain, outpostd ask --dry-run) has req.explain set, and
+-- then, only then, each check is recorded in its trace: id, mode, verdict,
+-- the action, its time; the lookups and counter peeks a check makes
+-- record themselves from C.  An ordinary request reads one field and
+-- builds nothing.
+local explain_module
+local function explainer()
+    explain_module = explain_module or require "outpost.explain"
+    return explain_module
+end
+
 -- outpost.limit, required at its first use, as the policies did before
 -- they counted through here: a spec that fakes the store's failure on its
 -- own require of it finds the table the pipeline uses.
@@ -300,12 +312,14 @@ function M.service(name, opts)
             local list = c.phase == "eom" and eom_checks or request_checks
             list[#list + 1] = c
         end
-        local function handler(list, make_tx, base_modes, tenant_modes, link)
+        local function handler(list, make_tx, base_modes, tenant_modes, link, later)
             local n = #list
             return function(req)
                 local tx = make_tx(req)
                 local modes = tenant_modes[req.tenant] or base_modes
                 local logged = link and {} or nil
+                -- a dry run's trace; nil for every ordinary request
+                local X = make_tx == request_tx and rawget(req, "explain") and explainer() or nil
                 -- A header the milter could not keep whole is not judged on
                 -- its part: the engine answers the service's
                 -- header_overflow_action, and a linked transaction gives
@@ -317,34 +331,53 @@ function M.service(name, opts)
                     if link then link(tx, answer, logged) end
                     return answer
                 end
-                local answer, tags
+                local answer, tags, decided
                 for i = 1, n do
                     -- named `check`: the CPU watchdog reports the id of the check it stops
                     -- (engine/core/watchdog.c)
                     local check = list[i]
                     local mode = modes[check.id] or "enforce"
-                    local action
+                    local action, ran
+                    if X then X.check_begin(check.id, check.description, mode) end
                     if mode == "off" then
                         action = nil
                     elseif check.counts and SETTLE[tx.stage] then
                         -- without recipient_count every reservation is kept
                         if tx.instance ~= "" then limits().commit(tx.instance, tonumber(tx.attrs.recipient_count)) end
+                        ran = "settle"
                     elseif (check.stages == nil
                             or check.stages[tx.stage == "" and "RCPT" or tx.stage])
                         and not (check.per_recipient and tx.recipient == "") then
                         action = check.fn(tx)
+                        ran = true
+                    end
+                    if X then
+                        if mode == "off" then X.check_end("off", "mode off: not run")
+                        elseif ran == "settle" then
+                            X.check_end("settle", "keeps the recipients Postfix accepted of what the transaction reserved")
+                        elseif not ran then
+                            X.check_end("skipped", check.per_recipient and tx.recipient == ""
+                                and "not run: no recipient in this request"
+                                or "not run at protocol_state " .. (tx.stage == "" and "RCPT" or tx.stage))
+                        elseif action == nil or not A.is_action(action) then X.check_end("pass")
+                        elseif mode == "enforce" then X.check_end("answer", action.text)
+                        elseif mode == "tag" then X.check_end("tag", rawget(action, "tag") or action.text)
+                        else X.check_end("log-only", "would answer " .. action.text) end
                     end
                     if action ~= nil then
                         if not A.is_action(action) then
                             error(check.id .. ": a check returns nil or an outpost.action, not a " ..
                                 type(action), 0)
                         end
-                        local st = stats[check.id]
+                        -- a dry run is not an answer: the policy's counts stay
+                        local st = X and { hits = 0, enforced = 0, logged = 0, tagged = 0 }
+                            or stats[check.id]
                         st.hits = st.hits + 1
                         if mode == "enforce" then
                             st.enforced = st.enforced + 1
                             action.check = check.id
                             answer = action
+                            decided = i
                             break
                         end
                         if mode == "tag" then
@@ -362,6 +395,17 @@ function M.service(name, opts)
                         end
                     end
                 end
+                if X then
+                    -- every check of the policy is listed, in order
+                    for j = (decided or n) + 1, n do
+                        X.check_begin(list[j].id, list[j].description, modes[list[j].id] or "enforce")
+                        X.check_end("not-reached", "an earlier check answered")
+                    end
+                    for _, c in ipairs(later or {}) do
+                        X.check_begin(c.id, c.description, modes[c.id] or "enforce")
+                        X.check_end("skipped", "end-of-message check: needs the message (the milter runs it)")
+                    end
+                end
                 answer = answer or A.dunno()
                 for _, t in ipairs(tags or {}) do answer:add_header("X-Outpost-" .. t[1], t[2]) end
                 local details = rawget(tx, "details")
@@ -375,7 +419,7 @@ function M.service(name, opts)
             local p = { checks = checks, stats = stats, name = name }
             if #request_checks > 0 or #eom_checks == 0 then
                 p.on_request = handler(request_checks, request_tx, modes, tenant_modes,
-                    opts.link and record)
+                    opts.link and record, eom_checks)
             end
             if #eom_checks > 0 then
                 p.on_eom = handler(eom_checks, eom_tx, modes, tenant_modes, opts.link and settle)
