@@ -35,6 +35,9 @@ redis_rig_setup
 # shellcheck disable=SC1091
 . "$ROOT/spec/e2e/postfix.sh"
 
+# OUTPOST_E2E_BACKEND=rocksdb runs the rounds on separate stores, as before
+# issue 16: their exact-sum checks then fail (the control round shows why)
+BACKEND=${OUTPOST_E2E_BACKEND:-redis}
 L=10                                  # alice's PO7 limit in this test
 RTO=10                                # counters { reservation_timeout }, s: the hold
                                       # must outlast a few swaks sessions on a loaded machine
@@ -252,9 +255,9 @@ aborted_session() {
 }
 
 redis_round() {
-    node_up a redis || { not_ok "node a starts"; return; }
+    node_up a "$BACKEND" || { not_ok "node a starts"; return; }
     endpoint_listener_check
-    node_up b redis || { not_ok "node b starts"; return; }
+    node_up b "$BACKEND" || { not_ok "node b starts"; return; }
     endpoint_listener_check
     for n in a b; do relay $n; pf_endpoint_check postout_policy postout; done
     phase "both nodes started"
