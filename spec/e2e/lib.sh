@@ -103,7 +103,9 @@ fixture_directory() {
 # naming a service it does not define).  Milter listeners stay per service.
 ENDPOINT_CONTEXTS='postout, mailout, "appout-stage1:lm", "appout-stage2:lm", "appout-stage1:tu", "appout-stage2:tu"'
 one_endpoint() { [ "$FIXTURE" = groups ]; }
-endpoint_address() { echo "unix:$T/policy.sock"; }
+# ENDPOINT_DIR: where the socket is (default $T); a test with two nodes
+# gives each its own (test_po7_two_relays.sh).
+endpoint_address() { echo "unix:${ENDPOINT_DIR:-$T}/policy.sock"; }
 
 # policy_listener <<EOF listener NAME { ... } EOF: prints the round's policy
 # listener: the service's own (stdin) or the one endpoint.

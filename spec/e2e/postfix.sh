@@ -145,3 +145,37 @@ pf_endpoint_check() {
             grep -qE "check_policy_service \{ \\\$$var, policy_context=${c}[,} ]" "$PF/etc/main.cf"
     done
 }
+
+# pf_appout_stage 2 DIR SOCK PORT
+# pf_appout_stage 1 DIR SOCK PORT STAGE2_PORT [SUBMISSIONS_PORT]
+# One stage of appout's two-stage Postfix (conf/postfix/appout/), set up in
+# DIR (pf_setup) and left for the caller to add to and start (pf_start):
+# the shipped main.cf with the policy at unix:SOCK, this instance's
+# certificate and Cyrus SASL with a private sasldb (pf_sasl_user) instead
+# of Dovecot.  Stage 2: the shipped 127.0.0.1:10026 smtpd on PORT.  Stage
+# 1: the shipped submission service on PORT, submissions on
+# SUBMISSIONS_PORT (without it, no submissions), the appout-stage2
+# transport pointing at STAGE2_PORT, and XCLIENT from loopback (a test
+# plays the application host).  Sets PF and PF_PORT.
+pf_appout_stage() {
+    local stage=$1 sock=$3 port=$4
+    pf_setup "$2" "$([ "$stage" = 2 ] && echo stage2.)appout-lm.test"
+    PF_PORT=$port
+    sed -e "s|^appout_policy = .*|appout_policy = unix:$sock|" \
+        -e "s|/etc/ssl/appout-lm/fullchain.pem|$PF/etc/cert.pem|" \
+        -e "s|/etc/ssl/appout-lm/privkey.pem|$PF/etc/key.pem|" \
+        -e "s|^smtpd_sasl_type = dovecot|smtpd_sasl_type = cyrus|" \
+        -e "s|^smtpd_sasl_path = private/auth|smtpd_sasl_path = smtpd\ncyrus_sasl_config_path = $PF/etc/sasl|" \
+        "$ROOT/conf/postfix/appout/main.cf" >> "$PF/etc/main.cf"
+    if [ "$stage" = 2 ]; then
+        awk '/^127\.0\.0\.1:10026 /{p=1} p' "$ROOT/conf/postfix/appout/master.cf" |
+            sed "s|^127\.0\.0\.1:10026 |127.0.0.1:$port |" > "$PF/etc/master.cf"
+        return
+    fi
+    local submissions=(-e "/^submissions inet /,/^#/d")
+    [ -n "${6:-}" ] && submissions=(-e "s|^submissions inet |127.0.0.1:$6 inet |")
+    echo "smtpd_authorized_xclient_hosts = 127.0.0.0/8" >> "$PF/etc/main.cf"
+    awk '/^127\.0\.0\.1:10026 /{exit} {print}' "$ROOT/conf/postfix/appout/master.cf" |
+        sed -e "s|^submission inet |127.0.0.1:$port inet |" "${submissions[@]}" \
+            -e "s|appout-stage2:\[127\.0\.0\.1\]:10026|appout-stage2:[127.0.0.1]:$5|" > "$PF/etc/master.cf"
+}

@@ -54,33 +54,18 @@ appout_outpostd_up || exit 1
 S1=$T/s1
 S2=$T/s2
 
-# The shipped main.cf with this test's socket and certificate; Cyrus SASL
-# with a private sasldb (pf_sasl_user) instead of Dovecot.
-fragment() {
-    sed -e "s|^appout_policy = .*|appout_policy = unix:$SOCK|" \
-        -e "s|/etc/ssl/appout-lm/fullchain.pem|$PF/etc/cert.pem|" \
-        -e "s|/etc/ssl/appout-lm/privkey.pem|$PF/etc/key.pem|" \
-        -e "s|^smtpd_sasl_type = dovecot|smtpd_sasl_type = cyrus|" \
-        -e "s|^smtpd_sasl_path = private/auth|smtpd_sasl_path = smtpd\ncyrus_sasl_config_path = $PF/etc/sasl|" \
-        "$ROOT/conf/postfix/appout/main.cf" >> "$PF/etc/main.cf"
-}
-
-# Stage 2: the shipped 127.0.0.1:10026 smtpd on this test's port.
-pf_setup "$S2" stage2.appout-lm.test
-fragment
-awk '/^127\.0\.0\.1:10026 /{p=1} p' "$ROOT/conf/postfix/appout/master.cf" |
-    sed "s|^127\.0\.0\.1:10026 |127.0.0.1:$S2_PORT |" > "$PF/etc/master.cf"
+# Stage 2: the shipped 127.0.0.1:10026 smtpd on this test's port, in an
+# instance of its own (postfix.sh: pf_appout_stage).
+pf_appout_stage 2 "$S2" "$SOCK" "$S2_PORT"
 pf_policy_round appout_policy "unix:$SOCK" lm
-PF_PORT=$S2_PORT
 pf_start || exit 1
 
 # Stage 1: the shipped submission services and the appout-stage2 transport,
 # pointing at stage 2's port.  XCLIENT from loopback lets swaks play an
 # application host in app-lm's network (AO5).
-pf_setup "$S1" appout-lm.test
+pf_appout_stage 1 "$S1" "$SOCK" "$S1_PORT" "$S2_PORT" "$S1S_PORT"
 # pf_setup's trap stops only the last instance
 trap 'PF=$S1; pf_stop; PF=$S2; pf_stop; e2e_cleanup' EXIT
-fragment
 pf_sasl_user app-lm@appout-lm.test app-lm-secret
 pf_sasl_user app-hm@appout-lm.test app-hm-secret
 pf_sasl_user app-locked@appout-lm.test app-locked-secret
@@ -88,11 +73,6 @@ pf_sasl_user alice@appout-lm.test alice-secret        # a person, no function ac
 # the login with a realm, as Cyrus hands it to Postfix when the client
 # names one: directory { login } finds the function account app-lm
 pf_sasl_user app-lm@example.org app-lm@example.org-secret
-echo "smtpd_authorized_xclient_hosts = 127.0.0.0/8" >> "$PF/etc/main.cf"
-awk '/^127\.0\.0\.1:10026 /{exit} {print}' "$ROOT/conf/postfix/appout/master.cf" |
-    sed -e "s|^submission inet |127.0.0.1:$S1_PORT inet |" \
-        -e "s|^submissions inet |127.0.0.1:$S1S_PORT inet |" \
-        -e "s|appout-stage2:\[127\.0\.0\.1\]:10026|appout-stage2:[127.0.0.1]:$S2_PORT|" > "$PF/etc/master.cf"
 # AO1 behind Postfix: the shipped ports never let a session without TLS
 # reach AUTH (smtpd_tls_security_level=encrypt).  This port is the shipped
 # submission service with that requirement lost, as a mistake in one
@@ -104,7 +84,6 @@ awk '/^submission inet /{p=1; next} p && /^[^ ]/{exit} p' "$ROOT/conf/postfix/ap
         -e "s|appout-stage2:\[127\.0\.0\.1\]:10026|appout-stage2:[127.0.0.1]:$S2_PORT|" |
     { echo "127.0.0.1:$NOTLS_PORT inet n - n - - smtpd"; cat; } >> "$PF/etc/master.cf"
 pf_policy_round appout_policy "unix:$SOCK" lm
-PF_PORT=$S1_PORT
 pf_start || exit 1
 
 # ---- helpers ---------------------------------------------------------------

@@ -46,21 +46,9 @@ e2e_start || exit 1
 S1=$T/s1
 S2=$T/s2
 
-fragment() {
-    sed -e "s|^appout_policy = .*|appout_policy = unix:$SOCK|" \
-        -e "s|/etc/ssl/appout-lm/fullchain.pem|$PF/etc/cert.pem|" \
-        -e "s|/etc/ssl/appout-lm/privkey.pem|$PF/etc/key.pem|" \
-        -e "s|^smtpd_sasl_type = dovecot|smtpd_sasl_type = cyrus|" \
-        -e "s|^smtpd_sasl_path = private/auth|smtpd_sasl_path = smtpd\ncyrus_sasl_config_path = $PF/etc/sasl|" \
-        "$ROOT/conf/postfix/appout/main.cf" >> "$PF/etc/main.cf"
-}
-
-# Stage 2: the shipped 10026 smtpd with the milter lines of
-# docs/services/appout.md ("Turning AO6 on").
-pf_setup "$S2" stage2.appout-lm.test
-fragment
-awk '/^127\.0\.0\.1:10026 /{p=1} p' "$ROOT/conf/postfix/appout/master.cf" |
-    sed "s|^127\.0\.0\.1:10026 |127.0.0.1:$S2_PORT |" > "$PF/etc/master.cf"
+# Stage 2: the shipped 10026 smtpd (postfix.sh: pf_appout_stage) with the
+# milter lines of docs/services/appout.md ("Turning AO6 on").
+pf_appout_stage 2 "$S2" "$SOCK" "$S2_PORT"
 cat >> "$PF/etc/master.cf" <<CONF
   -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT
   -o milter_default_action=tempfail
@@ -68,19 +56,13 @@ cat >> "$PF/etc/master.cf" <<CONF
   -o smtpd_data_restrictions=
   -o smtpd_end_of_data_restrictions=
 CONF
-PF_PORT=$S2_PORT
 pf_start || exit 1
 
-pf_setup "$S1" appout-lm.test
+# Stage 1: the shipped submission service (no submissions), pointing at
+# stage 2's port.
+pf_appout_stage 1 "$S1" "$SOCK" "$S1_PORT" "$S2_PORT"
 trap 'PF=$S1; pf_stop; PF=$S2; pf_stop; bash "$SCANCTL" clamd-start >/dev/null 2>&1; e2e_cleanup' EXIT
-fragment
 pf_sasl_user app-lm@appout-lm.test app-lm-secret
-echo "smtpd_authorized_xclient_hosts = 127.0.0.0/8" >> "$PF/etc/main.cf"
-awk '/^127\.0\.0\.1:10026 /{exit} {print}' "$ROOT/conf/postfix/appout/master.cf" |
-    sed -e "s|^submission inet |127.0.0.1:$S1_PORT inet |" \
-        -e "/^submissions inet /,/^#/d" \
-        -e "s|appout-stage2:\[127\.0\.0\.1\]:10026|appout-stage2:[127.0.0.1]:$S2_PORT|" > "$PF/etc/master.cf"
-PF_PORT=$S1_PORT
 pf_start || exit 1
 
 # ---- helpers ---------------------------------------------------------------

@@ -8,22 +8,13 @@
 # With OUTPOST_E2E_BACKEND=rocksdb the same test runs each node on its own
 # RocksDB, as before issue 16: the race then admits 20, not 10.
 . "$(dirname "$0")/lib.sh"
-. "$ROOT/spec/harness/procs.sh"
-log() { printf 'redis: %s\n' "$*" >&2; }
-HARNESS_DIR=${HARNESS_DIR:-$ROOT/build/harness}
-. "$ROOT/spec/harness/svc_redis.sh"
-[ -n "${REDIS_E2E_PORT:-}" ] || . "$HARNESS_DIR/env"
+# shellcheck disable=SC1091
+. "$ROOT/spec/e2e/redis_rig.sh"   # the nodes a and b, cleanup by PID
 BACKEND=${OUTPOST_E2E_BACKEND:-redis}
 
 e2e_setup
-PID_A="" PID_B=""
+redis_rig_setup
 RDIR=$T/redis
-cleanup_nodes() {
-    local p
-    for p in $PID_A $PID_B; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    redis_stop "$RDIR"
-}
-trap 'cleanup_nodes; e2e_cleanup' EXIT
 
 redis_start "$RDIR" "$REDIS_E2E_PORT" --appendonly yes --appendfsync everysec || exit 1
 
@@ -66,13 +57,7 @@ counters {
     backend = $BACKEND
     reservation_timeout = 30m
 }
-redis {
-    servers = [127.0.0.1:$REDIS_E2E_PORT]
-    prefix = "e2e-$$:"
-    command_timeout = 500ms
-    connect_timeout = 500ms
-    reconnect_max = 500ms
-}
+$(node_redis_section "e2e-$$:")
 limit rcpt {
     max = 1000
     window = 24h
@@ -138,23 +123,11 @@ local A = require "outpost.action"
 return function() return A.dunno() end
 EOF
 
-node_start() { # NAME: sets PID_<NAME>
-    "$OUTPOSTD" -c "$T/$1.conf" 2>> "$T/$1.log" &
-    local pid=$! i
-    if [ "$1" = a ]; then PID_A=$pid; else PID_B=$pid; fi
-    for ((i = 0; i < 200; i++)); do
-        grep -q "ready: generation" "$T/$1.log" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "node $1 did not start:"; cat "$T/$1.log"
-    return 1
-}
 node_start a || exit 1
 node_start b || exit 1
 
-ctl() { local n=$1; shift; "$ROOT/build/outpostctl" -s "$T/$n/state/control.sock" "$@"; }
-used() { ctl "$1" --json counter show rcpt "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["used"])'; }
+ctl() { node_ctl "$@"; }
+used() { node_used "$1" rcpt "$2"; }
 ask() { local n=$1 svc=$2; shift 2; $ASK "unix:$T/$n/$svc.sock" "$@" | sed -n 's/^action=//p'; }
 ms() { date +%s%3N; }
 
@@ -286,12 +259,8 @@ done
 check "thawed: node a counts again" test "$(used a frank@example.org)" -ge 1
 
 for p in a b; do
-    pid=PID_${p^^}
-    kill -TERM "${!pid}"
-    wait "${!pid}"
+    node_stop $p
     check "node $p: clean exit after SIGTERM" test $? = 0
 done
-PID_A="" PID_B=""
-cat "$T/a.log" "$T/b.log" > "$T/daemon.log"
-check_log_clean
+nodes_log_clean
 e2e_finish

@@ -5,23 +5,14 @@
 # Sentinels promote the replica, and both nodes count on it within 30 s,
 # without a restart; the counts the replica had received are still there.
 . "$(dirname "$0")/lib.sh"
-. "$ROOT/spec/harness/procs.sh"
-log() { printf 'redis: %s\n' "$*" >&2; }
-HARNESS_DIR=${HARNESS_DIR:-$ROOT/build/harness}
-. "$ROOT/spec/harness/svc_redis.sh"
-[ -n "${REDIS_E2E_PORT:-}" ] || . "$HARNESS_DIR/env"
+# shellcheck disable=SC1091
+. "$ROOT/spec/e2e/redis_rig.sh"   # the nodes a and b, cleanup by PID
 
 e2e_setup
-PID_A="" PID_B=""
+redis_rig_setup
 PRIMARY=$REDIS_E2E_PORT
 REPLICA=$REDIS_REPLICA_PORT
 SENTINELS="$REDIS_SENTINEL_PORT $REDIS_SENTINEL2_PORT $REDIS_SENTINEL3_PORT"
-cleanup_all() {
-    local p d
-    for p in $PID_A $PID_B; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    for d in "$T"/r-* "$T"/s-*; do [ -d "$d" ] && redis_stop "$d"; done
-}
-trap 'cleanup_all; e2e_cleanup' EXIT
 
 redis_start "$T/r-primary" "$PRIMARY" || exit 1
 redis_start "$T/r-replica" "$REPLICA" --replicaof 127.0.0.1 "$PRIMARY" || exit 1
@@ -81,22 +72,10 @@ return function(req)
 end
 EOF
 
-node_start() { # NAME
-    "$OUTPOSTD" -c "$T/$1.conf" 2>> "$T/$1.log" &
-    local pid=$! i
-    if [ "$1" = a ]; then PID_A=$pid; else PID_B=$pid; fi
-    for ((i = 0; i < 200; i++)); do
-        grep -q "ready: generation" "$T/$1.log" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "node $1 did not start:"; cat "$T/$1.log"
-    return 1
-}
 node_start a || exit 1
 node_start b || exit 1
 ask() { local n=$1; shift; $ASK "unix:$T/$n/count.sock" "$@" | sed -n 's/^action=//p'; }
-used() { "$ROOT/build/outpostctl" -s "$T/$1/state/control.sock" --json counter show rcpt "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["used"])'; }
+used() { node_used "$1" rcpt "$2"; }
 
 for i in 1 2 3; do ask a sasl_username=alice@example.org >/dev/null; ask b sasl_username=alice@example.org >/dev/null; done
 check "both nodes count on the primary the Sentinels name: 6" test "$(used a alice@example.org)" = 6
@@ -123,12 +102,8 @@ check "what the replica had received is there: alice 6 on both nodes" \
 check "no restart: each node is the process it was" bash -c "kill -0 $PID_A && kill -0 $PID_B"
 
 for p in a b; do
-    pid=PID_${p^^}
-    kill -TERM "${!pid}"
-    wait "${!pid}"
+    node_stop $p
     check "node $p: clean exit after SIGTERM" test $? = 0
 done
-PID_A="" PID_B=""
-cat "$T/a.log" "$T/b.log" > "$T/daemon.log"
-check_log_clean
+nodes_log_clean
 e2e_finish
