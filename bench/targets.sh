@@ -98,7 +98,8 @@ daemon {
     state_dir = $dir/state
     lua_dir = $src/lua
     lists_dir = $src/conf/lists
-    log_decisions = no
+    log_decisions = no${BENCH_LUA_JIT:+
+    lua_jit = $BENCH_LUA_JIT}
 }
 control { socket = $dir/control.sock }
 listener bench {
