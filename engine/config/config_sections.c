@@ -65,12 +65,15 @@ static const key_def_t daemon_rows[] = {
      .descr = "Close a connection whose request (a policy request, a milter packet) has "
               "begun to arrive but is not complete after this long, however slowly its "
               "bytes keep coming. Postfix sends a request at once."},
-    {.key = "lua_jit", .type = T_BOOL, .def = "no", .off = CFG(lua_jit),
-     .descr = "Let LuaJIT compile the policies' hot code. Off, every policy loop runs in the "
-              "interpreter, where a service's `cpu_budget` stops it; on, a loop the JIT "
-              "compiled cannot be stopped and outpostd exits at twice the budget for its "
-              "supervisor to restart it. Policies gain little from the JIT: a postout request "
-              "cost 4-9% less CPU with it in our runs."},
+    {.key = "lua_jit", .type = T_ENUM, .def = "no", .values = "no|yes|lib",
+     .off = CFG(lua_jit),
+     .descr = "Where LuaJIT's JIT compiler may compile. `no`: nowhere; every Lua loop runs "
+              "in the interpreter, where a service's `cpu_budget` stops it. `lib`: the "
+              "engine's own libraries (`lua_dir`/lib) are compiled, while every function of "
+              "a policy file and of `site_lua_dir` stays interpreted, so a policy's loop is "
+              "still stopped at its budget (docs/reliability.md). `yes`: everywhere; a loop "
+              "the JIT compiled cannot be stopped and outpostd exits at twice the budget for "
+              "its supervisor to restart it."},
     {.key = "lua_memory_max", .type = T_INTEGER, .def = "512M", .lo = 16777216,
      .off = CFG(lua_memory_max),
      .descr = "Most memory the Lua of one generation may hold. Past 7/8 of it the request "

@@ -342,9 +342,17 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t 
     gen->proto = proto;
     cap_memory(gen);
     /* The interpreter runs every loop where the watchdog's hook can stop
-     * it; a compiled trace runs no hook (core/watchdog.h). */
-    if (!cfg->lua_jit)
+     * it; a compiled trace runs no hook (core/watchdog.h).  With lua_jit =
+     * lib the sandbox marks every function of a policy or site file
+     * never-compile (jit.off(chunk, true)) as it loads it: a trace that
+     * reaches one aborts, so a policy's own loops stay interpreted while the
+     * engine's libraries are compiled (docs/reliability.md). */
+    if (cfg->lua_jit == OP_LUA_JIT_NO)
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    else if (cfg->lua_jit == OP_LUA_JIT_LIB && call_sandbox(L, "interpret_policies", NULL, 0) != 0) {
+        snprintf(err, errlen, "sandbox: %s", lua_tostring(L, -1));
+        goto fail;
+    }
     const char *tools = getenv("OUTPOST_LUAJIT_TOOLS");
     const char *tools_gen = getenv("OUTPOST_LUAJIT_TOOLS_GEN");
     if (tools != NULL && *tools != '\0' &&
