@@ -151,6 +151,18 @@ for t in $BENCH_JIT_TARGETS; do
             n[reason "\t" loc " (in " start ")"]++
         }
         END { for (k in n) { split(k, f, "\t"); printf "%6d  %-48s %s\n", n[k], f[1], f[2] } }' "$dir/jit-v.txt" | sort -k1,1nr
+    say "traces compiled, by how they end (stitch F: the trace stops at a call LuaJIT cannot compile, F, and another starts after it):"
+    awk '
+        /^\[TRACE *[0-9]/ {
+            s = $0; sub(/^\[TRACE *[0-9]+ /, "", s); sub(/\]$/, "", s)
+            sub(/^\([0-9]+\/[0-9a-z]+\) /, "", s)
+            if (match(s, / -- fallback to interpreter$/)) end_ = "fallback to interpreter"
+            else if (match(s, / stitch .*$/)) end_ = substr(s, RSTART + 1)
+            else if (match(s, / -> [0-9]+.*$/)) end_ = "linked to another trace"
+            else { n_ = split(s, w, " "); end_ = w[n_] }
+            n[end_]++
+        }
+        END { for (k in n) printf "%6d  %s\n", n[k], k }' "$dir/jit-v.txt" | sort -k1,1nr
     say "profile (jit.p $BENCH_JIT_PROFILE, samples of the warm generation's Lua state):"
     sed "s|$ROOT/||g; s|^|  |" "$dir/jit-p-2.txt"
     if [ -n "${BENCH_JIT_KEEP:-}" ]; then
