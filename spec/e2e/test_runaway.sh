@@ -3,8 +3,9 @@
 # its service's cpu_budget with the default action, and the log names the
 # service, the check and the file:line; a policy that allocates without
 # end fails at lua_memory_max; another service keeps answering within
-# 100 ms meanwhile.  With lua_jit = lib (the libraries compiled, the
-# policies never) every loop of the policy is still stopped at the budget.
+# 100 ms meanwhile, with lua_jit = no and with lua_jit = lib (the default:
+# the libraries compiled, the policies never), where every loop of the
+# policy is still stopped at the budget.
 # With lua_jit = yes a loop the JIT compiled (which no hook can stop) makes
 # outpostd exit at twice the budget, and its supervisor starts it again.  A request cannot change string, table,
 # math or the outpost.* modules for the next one.
@@ -18,6 +19,7 @@ daemon {
     state_dir = @T@/state
     lua_dir = @T@/lua
     lua_memory_max = 16M
+    lua_jit = no
 }
 listener spin {
     listen = unix:@T@/spin.sock
@@ -234,7 +236,7 @@ check "the next request sees the real string, table and math ($out)" test "$out"
 # lua_jit = lib: the libraries are compiled, the policy's functions never
 # are, so each of its loops is stopped at the budget, also one that spends
 # its time in a compiled library function.
-sed -i 's/lua_memory_max = 16M/lua_memory_max = 16M\n    lua_jit = lib/' "$T/outpost.conf"
+sed -i 's/lua_jit = no/lua_jit = lib/' "$T/outpost.conf"
 kill -HUP "$(cat "$T/daemon.pid")"
 check "reloaded with lua_jit = lib" wait_log "generation 3 is current"
 for who in jit interp pcall libcall; do
@@ -268,8 +270,9 @@ check "... and the supervisor started it again" wait_ready 2
 check "... as a new process" test "$(cat "$T/daemon.pid")" != "$pid1"
 check "it answers again" bash -c "$ASK $PLAIN | grep -qx 'action=DUNNO'"
 
-# SIGTERM during a runaway request (interpreted again): it is stopped,
-# answered, and the daemon drains and exits.
+# SIGTERM during a runaway request (the default, lua_jit = lib: the
+# policy interpreted): it is stopped, answered, and the daemon drains and
+# exits.
 sed -i '/lua_jit = yes/d' "$T/outpost.conf"
 kill -HUP "$(cat "$T/daemon.pid")"
 wait_count() { # pattern, count; up to 10 s
@@ -280,7 +283,7 @@ wait_count() { # pattern, count; up to 10 s
     done
     return 1
 }
-check "reloaded without the JIT" wait_count "generation 2 is current" 2
+check "reloaded with the default lua_jit" wait_count "generation 2 is current" 2
 # (the hog service: its budget is the default 1 s, time for the signal to land)
 $ASK "$HOG" sender=interp@test > "$T/term.out" 2>&1 &
 asker=$!
