@@ -184,10 +184,12 @@ bench: deps
 
 # bench/jit.sh: postout and mailout under load with the JIT on and LuaJIT's
 # jit.v and jit.p: the trace aborts of the warm path by reason and place, and
-# the profile's interpreted/compiled/C/GC shares (docs/performance.md).
+# the profile's interpreted/compiled/C/GC shares; then what a classic and an
+# FFI call into C cost with the JIT on and off (docs/performance.md).
 bench-jit: deps
 	@$(MAKE) --no-print-directory build/outpostd build/outpostctl $(BENCH_BIN)
 	@bench/jit.sh
+	@build/rel/bench-ffi_call
 
 bench-parts: deps
 	@$(MAKE) --no-print-directory build
