@@ -1,7 +1,7 @@
 # Outpost — two commands on a fresh Debian 12 machine, as root:
 #   make run    installs what is missing, builds, starts outpostd with conf/outpost.conf
 #   make test   installs what is missing, builds, runs every test layer
-# Also: make bench (against the ceiling and the peers), make bench-parts,
+# Also: make bench (against the ceiling and the peers), make bench-parts, make bench-jit,
 # make check (validate the shipped config), make clean.
 
 CC      ?= gcc
@@ -60,7 +60,7 @@ CTEST_BIN   := $(CTEST_SRC:spec/c/%.c=build/asan/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=build/rel/bench-%)
 
-.PHONY: all deps build run test e2e check bench bench-parts fuzz clean install man deb
+.PHONY: all deps build run test e2e check bench bench-jit bench-parts fuzz clean install man deb
 all: build
 
 # Idempotent: costs one dpkg query per package when everything is there.
@@ -181,6 +181,15 @@ bench: deps
 	@bench/scaling.sh
 	@BENCH_CONNS="8 64" bash bench/bench_milter.sh
 	@$(if $(BENCH_BASELINE),BENCH_TREE=$(BENCH_BASELINE) BENCH_CONNS="8 64" bash bench/bench_milter.sh)
+
+# bench/jit.sh: postout and mailout under load with the JIT on and LuaJIT's
+# jit.v and jit.p: the trace aborts of the warm path by reason and place, and
+# the profile's interpreted/compiled/C/GC shares; then what a classic and an
+# FFI call into C cost with the JIT on and off (docs/performance.md).
+bench-jit: deps
+	@$(MAKE) --no-print-directory build/outpostd build/outpostctl $(BENCH_BIN)
+	@bench/jit.sh
+	@build/rel/bench-ffi_call
 
 bench-parts: deps
 	@$(MAKE) --no-print-directory build

@@ -42,6 +42,9 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
     ALL_TARGETS="$ALL_TARGETS postout-base mailout-base"
 fi
 BENCH_TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
+# Not in the default set: postout and mailout warm under each daemon {
+# lua_jit } mode (bench/targets.sh).
+ALL_TARGETS="$ALL_TARGETS postout-jit-no postout-jit-yes postout-jit-lib mailout-jit-no mailout-jit-yes mailout-jit-lib"
 OUTPOSTD=${BENCH_OUTPOSTD:-build/outpostd}
 LOADGEN=build/rel/bench-loadgen
 CEILING=build/rel/bench-ceiling
@@ -133,7 +136,7 @@ run() {
 }
 
 for t in $BENCH_TARGETS; do
-    case $t in postout-warm | postout-redis | mailout-warm | appout-warm | postout-base | mailout-base)
+    case $t in postout-warm | postout-redis | mailout-warm | appout-warm | postout-base | mailout-base | *-jit-*)
         run "$t" 64 "$BENCH_FILL_SECONDS" 0 "$TMP/fill-$t.out"
         say "fill: $t: $(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$TMP/fill-$t.out") requests in ${BENCH_FILL_SECONDS} s over $KEYS users (unmeasured; fills the LDAP and DNS caches)"
         ;;
@@ -150,7 +153,7 @@ for round in $(seq "$BENCH_ROUNDS"); do
             echo "$line" >>"$TMP/results"
             echo "$line" | awk -v n="$BENCH_ROUNDS" '{
                 for (i = 4; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-                printf "round %d/%d  %-13s %4d conns %8d req/s  p50 %7d us  p99 %7d us\n", $3, n, $1, $2, v["rps"], v["p50_us"], v["p99_us"]
+                printf "round %d/%d  %-13s %4d conns %8d req/s  p50 %7d us  p99 %7d us  cpu %6.1f ms/1k\n", $3, n, $1, $2, v["rps"], v["p50_us"], v["p99_us"], (v["requests"] > 0 ? v["cpu"] * 1e6 / v["requests"] : 0)
             }'
         done
     done

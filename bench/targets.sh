@@ -89,16 +89,40 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
     SRC[mailout-base]=$BENCH_BASELINE
 fi
 
+# daemon { lua_jit } per target (else BENCH_LUA_JIT, else the daemon's
+# default): the -jit-MODE targets are postout-warm and mailout-warm under
+# each mode, to weigh the JIT's gain against what it costs the runaway
+# guarantee (docs/reliability.md).  Not in the default set of run.sh.
+declare -A LUA_JIT
+JIT_TARGETS=""
+for mode in no yes lib; do
+    for s in postout mailout; do
+        LUA_JIT[$s-jit-$mode]=$mode
+        JIT_TARGETS="$JIT_TARGETS $s-jit-$mode"
+        DURABLE[$s-jit-$mode]=${DURABLE[postout-warm]}
+        DESCR[$s-jit-$mode]="$s-warm with daemon { lua_jit = $mode }"
+        eval "start_$s-jit-$mode() { start_outpost $s-jit-$mode $s 100000; }"
+        eval "check_$s-jit-$mode() { check_$s $s-jit-$mode; }"
+    done
+done
+port=$((PORT_BASE + 100)) # BENCH_JIT_PORT of the harness's port plan: 100..105
+for t in $JIT_TARGETS; do
+    PORT[$t]=$port
+    port=$((port + 1))
+done
+
 # outpost_conf NAME SERVICE CACHE_SIZE: a configuration in $TMP/NAME/
 outpost_conf() {
     local name=$1 service=$2 cache=$3 dir=$TMP/$1 src=${SRC[$1]:-$ROOT}
+    local lua_jit=${LUA_JIT[$1]:-${BENCH_LUA_JIT:-}}
     mkdir -p "$dir/state"
     cat >"$dir/outpost.conf" <<EOF
 daemon {
     state_dir = $dir/state
     lua_dir = $src/lua
     lists_dir = $src/conf/lists
-    log_decisions = no
+    log_decisions = no${lua_jit:+
+    lua_jit = $lua_jit}
 }
 control { socket = $dir/control.sock }
 listener bench {

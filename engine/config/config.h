@@ -24,6 +24,9 @@
 
 #define OP_CONFIG_MAX_SECTIONS 32
 
+/* daemon { lua_jit }: the index of its value in "no|yes|lib". */
+enum { OP_LUA_JIT_NO, OP_LUA_JIT_YES, OP_LUA_JIT_LIB };
+
 struct op_conf_section; /* config_schema.h */
 
 typedef struct {
@@ -43,7 +46,7 @@ typedef struct {
     size_t max_connections;
     double idle_timeout;  /* seconds a connection may stay silent */
     double request_timeout; /* seconds a request may take to arrive in full */
-    int lua_jit;          /* compile policies' hot code (core/watchdog.h says the cost) */
+    int lua_jit;          /* OP_LUA_JIT_*: where LuaJIT compiles (core/watchdog.h says the cost) */
     size_t lua_memory_max; /* bytes a generation's Lua may hold (core/vm.c) */
 
     /* request_limits { } */

@@ -67,12 +67,16 @@ static const key_def_t daemon_rows[] = {
      .descr = "Close a connection whose request (a policy request, a milter packet) has "
               "begun to arrive but is not complete after this long, however slowly its "
               "bytes keep coming. Postfix sends a request at once."},
-    {.key = "lua_jit", .type = T_BOOL, .def = "no", .off = CFG(lua_jit),
-     .descr = "Let LuaJIT compile the policies' hot code. Off, every policy loop runs in the "
-              "interpreter, where a service's `cpu_budget` stops it; on, a loop the JIT "
-              "compiled cannot be stopped and outpostd exits at twice the budget for its "
-              "supervisor to restart it. Policies gain little from the JIT: a postout request "
-              "cost 4-9% less CPU with it in our runs."},
+    {.key = "lua_jit", .type = T_ENUM, .def = "lib", .values = "no|yes|lib",
+     .off = CFG(lua_jit),
+     .descr = "Where LuaJIT's JIT compiler may compile. `lib`: the engine's own libraries "
+              "(`lua_dir`/lib) are compiled, while every function of a policy file and of "
+              "`site_lua_dir` stays interpreted, so a policy's loops are stopped at its "
+              "service's `cpu_budget` (docs/reliability.md). `no`: nowhere; every Lua loop "
+              "runs in the interpreter. `yes`: everywhere; a loop the JIT compiled cannot be "
+              "stopped, and outpostd exits at twice the budget for its supervisor to restart "
+              "it. Instructions per request in our runs: postout 137k (no), 130k (lib), 118k "
+              "(yes); docs/performance.md."},
     {.key = "lua_memory_max", .type = T_INTEGER, .def = "512M", .lo = 16777216,
      .off = CFG(lua_memory_max),
      .descr = "Most memory the Lua of one generation may hold. Past 7/8 of it the request "

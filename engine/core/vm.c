@@ -9,6 +9,7 @@
 #include <lualib.h>
 #include <luajit.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* engine/lua/sandbox.lua, turned into a C string by the Makefile. */
@@ -269,6 +270,52 @@ static void cap_memory(op_gen_t *gen)
     lua_setallocf(L, capped_alloc, &gen->mem);
 }
 
+/* OUTPOST_LUAJIT_TOOLS: LuaJIT's own tracing and profiling modules, started
+ * as `luajit -j` would ("v=FILE dump=+rs,FILE p=vl,FILE", space separated;
+ * each CMD=A,B runs require("jit.CMD").start(A, B)) in one generation:
+ * number OUTPOST_LUAJIT_TOOLS_GEN, by default 1.  Only one, because LuaJIT's
+ * profiler serves one state per process; a bench reloads after its warm-up
+ * and profiles generation 2, the warm state alone.  For make bench-jit
+ * (docs/performance.md), never for production: jit.v and jit.dump write a
+ * line per trace event, jit.p samples with a timer signal.  They live in
+ * LuaJIT's own directory (Debian: /usr/share/luajit-2.1.0-beta3/jit/), on
+ * the host's package.path; policies cannot reach them. */
+static int start_jit_tools(lua_State *L, const char *spec, char *err, size_t errlen)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf) {
+        snprintf(err, errlen, "OUTPOST_LUAJIT_TOOLS: longer than %zu bytes", sizeof buf - 1);
+        return -1;
+    }
+    char *save = NULL;
+    for (char *tool = strtok_r(buf, " ", &save); tool != NULL; tool = strtok_r(NULL, " ", &save)) {
+        char *args = strchr(tool, '=');
+        if (args != NULL)
+            *args++ = '\0';
+        lua_getglobal(L, "require");
+        lua_pushfstring(L, "jit.%s", tool);
+        if (lua_pcall(L, 1, 1, 0) != 0)
+            goto fail;
+        lua_getfield(L, -1, "start");
+        lua_remove(L, -2);
+        int nargs = 0;
+        for (char *a = args; a != NULL && *a != '\0'; nargs++) {
+            char *comma = strchr(a, ',');
+            lua_pushlstring(L, a, comma != NULL ? (size_t)(comma - a) : strlen(a));
+            a = comma != NULL ? comma + 1 : NULL;
+        }
+        if (lua_pcall(L, nargs, 0, 0) != 0)
+            goto fail;
+        op_warn("OUTPOST_LUAJIT_TOOLS: jit.%s started (%s): a bench's tool, it slows every request",
+                tool, args != NULL ? args : "no arguments");
+    }
+    return 0;
+fail:
+    snprintf(err, errlen, "OUTPOST_LUAJIT_TOOLS: %s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return -1;
+}
+
 static void free_protos(op_gen_t *gen)
 {
     if (gen->proto == NULL || gen->services == NULL)
@@ -297,9 +344,23 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t 
     gen->proto = proto;
     cap_memory(gen);
     /* The interpreter runs every loop where the watchdog's hook can stop
-     * it; a compiled trace runs no hook (core/watchdog.h). */
-    if (!cfg->lua_jit)
+     * it; a compiled trace runs no hook (core/watchdog.h).  With lua_jit =
+     * lib the sandbox marks every function of a policy or site file
+     * never-compile (jit.off(chunk, true)) as it loads it: a trace that
+     * reaches one aborts, so a policy's own loops stay interpreted while the
+     * engine's libraries are compiled (docs/reliability.md). */
+    if (cfg->lua_jit == OP_LUA_JIT_NO)
         luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    else if (cfg->lua_jit == OP_LUA_JIT_LIB && call_sandbox(L, "interpret_policies", NULL, 0) != 0) {
+        snprintf(err, errlen, "sandbox: %s", lua_tostring(L, -1));
+        goto fail;
+    }
+    const char *tools = getenv("OUTPOST_LUAJIT_TOOLS");
+    const char *tools_gen = getenv("OUTPOST_LUAJIT_TOOLS_GEN");
+    if (tools != NULL && *tools != '\0' &&
+        number == (tools_gen != NULL ? strtoull(tools_gen, NULL, 10) : 1) &&
+        start_jit_tools(L, tools, err, errlen) != 0)
+        goto fail;
     lua_getfield(L, LUA_REGISTRYINDEX, OP_ACTION_MT);
     gen->action_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 

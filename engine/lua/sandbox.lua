@@ -120,10 +120,25 @@ local function new_env()
     return env
 end
 
+-- daemon { lua_jit = lib }: only the engine's libraries (lib_dir) may be
+-- compiled.  A policy's or a site library's functions are marked
+-- never-compile, all of them at once from the chunk (jit.off(fn, true)
+-- reaches every function the file defines): LuaJIT then starts no trace
+-- in them, and a trace that calls or returns into one aborts, so their
+-- loops run in the interpreter, where the CPU budget's hook stops them.
+local interpret_outside_lib = false
+local jit_off = jit.off
+local function under(dir, path)
+    return dir ~= nil and path:sub(1, #dir + 1) == dir .. "/"
+end
+
 -- Loads a file into a fresh environment; errors carry "path:line:".
 local function load_sandboxed(path)
     local fn, err = host_loadfile(path)
     if not fn then error(err, 0) end
+    if interpret_outside_lib and (under(site_dir, path) or not under(lib_dir, path)) then
+        jit_off(fn, true)
+    end
     host_setfenv(fn, new_env())
     return fn
 end
@@ -190,6 +205,10 @@ end
 
 function M.site(dir)
     site_dir = dir
+end
+
+function M.interpret_policies()
+    interpret_outside_lib = true
 end
 
 -- The entry points a policy may define (vm.h op_phase_t).

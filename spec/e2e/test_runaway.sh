@@ -3,9 +3,11 @@
 # its service's cpu_budget with the default action, and the log names the
 # service, the check and the file:line; a policy that allocates without
 # end fails at lua_memory_max; another service keeps answering within
-# 100 ms meanwhile.  With lua_jit = yes a loop the JIT compiled (which no
-# hook can stop) makes outpostd exit at twice the budget, and its
-# supervisor starts it again.  A request cannot change string, table,
+# 100 ms meanwhile, with lua_jit = no and with lua_jit = lib (the default:
+# the libraries compiled, the policies never), where every loop of the
+# policy is still stopped at the budget.
+# With lua_jit = yes a loop the JIT compiled (which no hook can stop) makes
+# outpostd exit at twice the budget, and its supervisor starts it again.  A request cannot change string, table,
 # math or the outpost.* modules for the next one.
 . "$(dirname "$0")/lib.sh"
 e2e_setup
@@ -17,6 +19,7 @@ daemon {
     state_dir = @T@/state
     lua_dir = @T@/lua
     lua_memory_max = 16M
+    lua_jit = no
 }
 listener spin {
     listen = unix:@T@/spin.sock
@@ -63,6 +66,10 @@ return P.service "spin" {
         elseif tx.sender == "jit@test" then
             local i = 0
             while true do i = i + 1 end
+        elseif tx.sender == "libcall@test" then
+            -- a loop of the policy around a library function the JIT
+            -- compiles (outpost.action, under lua_dir/lib)
+            while true do A.dunno() end
         elseif tx.sender == "hog@test" then
             local t = {}
             for i = 1, 1e9 do t[i] = string.rep("x", 2e6) .. i end
@@ -190,7 +197,7 @@ took=$(( $(ms) - t0 ))
 check "a policy that allocates without end answers the default action (took $took ms)" \
     test "$out" = "action=451 4.3.5 spin default"
 check "... the log says it reached lua_memory_max, with the check and file:line" \
-    log_has "service=hog gen=2 check=RA1: its generation's Lua reached 7/8 of lua_memory_max, stopped at .*/policies/spin.lua:22"
+    log_has "service=hog gen=2 check=RA1: its generation's Lua reached 7/8 of lua_memory_max, stopped at .*/policies/spin.lua:26"
 check "... and its decision line says memory" log_has "service=hog .*sender=hog@test .*check=RA1 reason=memory"
 check "... and the memory is collected" log_has "after a full collection its Lua holds [0-9]{1,5} KiB"
 out=$($ASK "$HOG" sender=bigrep@test)
@@ -226,10 +233,31 @@ check "... and for setmetatable" log_has "cannot change a protected metatable"
 out=$($ASK "$SPIN" sender=upper@test)
 check "the next request sees the real string, table and math ($out)" test "$out" = "action=WARN ABC DEF nil gh"
 
-# lua_jit = yes: a compiled loop cannot be stopped, so the process ends.
-sed -i 's/lua_memory_max = 16M/lua_memory_max = 16M\n    lua_jit = yes/' "$T/outpost.conf"
+# lua_jit = lib: the libraries are compiled, the policy's functions never
+# are, so each of its loops is stopped at the budget, also one that spends
+# its time in a compiled library function.
+sed -i 's/lua_jit = no/lua_jit = lib/' "$T/outpost.conf"
 kill -HUP "$(cat "$T/daemon.pid")"
-check "reloaded with lua_jit = yes" wait_log "generation 3 is current"
+check "reloaded with lua_jit = lib" wait_log "generation 3 is current"
+for who in jit interp pcall libcall; do
+    t0=$(ms)
+    out=$($ASK "$SPIN" sender=$who@test)
+    took=$(( $(ms) - t0 ))
+    check "lua_jit = lib: the $who loop answers the default action (took $took ms)" \
+        test "$out" = "action=451 4.3.5 spin default"
+    check "... at its budget of 20 ms, not at the exit of last resort" test "$took" -lt 500
+done
+check "... the compiled-shape loop with its file:line" \
+    log_has "gen=3 check=RA1: CPU budget of 20ms exceeded, stopped at .*/policies/spin.lua:19"
+check "... and the loop around the library, where its file:line says" \
+    log_has "gen=3 check=RA1: CPU budget of 20ms exceeded, stopped at .*/(policies/spin.lua:23|outpost/action.lua:[0-9]+)"
+check "lua_jit = lib: the daemon is the same process" test "$(grep -c 'ready: generation' "$T/daemon.log")" -eq 1
+check "... and answers the next request" bash -c "$ASK $SPIN sender=ok@test | grep -qx 'action=WARN fine'"
+
+# lua_jit = yes: a compiled loop cannot be stopped, so the process ends.
+sed -i 's/lua_jit = lib/lua_jit = yes/' "$T/outpost.conf"
+kill -HUP "$(cat "$T/daemon.pid")"
+check "reloaded with lua_jit = yes" wait_log "generation 4 is current"
 pid1=$(cat "$T/daemon.pid")
 t0=$(ms)
 $ASK "$SPIN" sender=jit@test > "$T/jit.out" 2>&1
@@ -242,8 +270,9 @@ check "... and the supervisor started it again" wait_ready 2
 check "... as a new process" test "$(cat "$T/daemon.pid")" != "$pid1"
 check "it answers again" bash -c "$ASK $PLAIN | grep -qx 'action=DUNNO'"
 
-# SIGTERM during a runaway request (interpreted again): it is stopped,
-# answered, and the daemon drains and exits.
+# SIGTERM during a runaway request (the default, lua_jit = lib: the
+# policy interpreted): it is stopped, answered, and the daemon drains and
+# exits.
 sed -i '/lua_jit = yes/d' "$T/outpost.conf"
 kill -HUP "$(cat "$T/daemon.pid")"
 wait_count() { # pattern, count; up to 10 s
@@ -254,7 +283,7 @@ wait_count() { # pattern, count; up to 10 s
     done
     return 1
 }
-check "reloaded without the JIT" wait_count "generation 2 is current" 2
+check "reloaded with the default lua_jit" wait_count "generation 2 is current" 2
 # (the hog service: its budget is the default 1 s, time for the signal to land)
 $ASK "$HOG" sender=interp@test > "$T/term.out" 2>&1 &
 asker=$!

@@ -57,6 +57,7 @@ REDIS_SENTINEL_PORT 96      tcp     # 96, 97, 98
 REDIS_SENTINEL2_PORT 97     tcp
 REDIS_SENTINEL3_PORT 98     tcp
 REDIS_E2E_PORT      99      tcp     # the own redis-server of spec/e2e/test_redis_*.sh
+BENCH_JIT_PORT      100     tcp     # bench/targets.sh's -jit-MODE targets: 100..105
 "
 while read -r name offset _; do
     [ -n "$name" ] && export "$name=$((OUTPOST_PORT_BASE + offset))"
