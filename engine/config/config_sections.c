@@ -11,6 +11,7 @@
 #include "lookup/ldap_config.h"
 #include "lookup/scan_config.h"
 #include "lookup/smtp_config.h"
+#include "metrics/metrics_config.h"
 #include "proto/proto_policy.h"
 
 #define STR_(x) #x
@@ -116,6 +117,7 @@ const op_conf_section_t *const op__config_sections[] = {
     &op_limit_section,
     &op_redis_section,
     &op_control_section,
+    &op_metrics_section,
     &op_ldap_section,
     &op_directory_section,
     &op_clamd_section,

@@ -13,6 +13,8 @@
 #include "lookup/smtp_config.h"
 #include "lookup/scan.h"
 #include "lookup/scan_config.h"
+#include "metrics/metrics_config.h"
+#include "metrics/metrics_server.h"
 
 #include <stdio.h>
 
@@ -65,6 +67,10 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
     if (!op_services_private_state &&
         (running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
         return -1;
+    if (!op_services_private_state &&
+        (running_services.metrics = op_metrics_server_start(loop, op_metrics_config(cfg), err, errlen)) == NULL &&
+        err[0] != '\0')
+        return -1;
     err[0] = '\0';
     running_services.ldap = op_ldap_start(loop, cfg, err, errlen);
     if (running_services.ldap == NULL && err[0] != '\0')
@@ -116,6 +122,8 @@ void op_services_stop(void)
     running_services.dns = NULL;
     op_control_stop(running_services.control);
     running_services.control = NULL;
+    op_metrics_server_stop(running_services.metrics);
+    running_services.metrics = NULL;
     op_counters_close(running_services.counters);
     running_services.counters = NULL;
     op_ldap_stop(running_services.ldap);

@@ -29,6 +29,7 @@ typedef struct op_services {
     struct op_txnlink *txnlink; /* txnlink.h: outpost.txnlink, policy <-> milter */
     struct op_scanner *clamd;   /* scan.h: outpost.scan (AO6); NULL without clamd { address } */
     struct op_scanner *rspamd;  /* scan.h; NULL without rspamd { address } */
+    struct op_metrics_server *metrics; /* metrics_server.h: NULL without metrics { listen } */
 } op_services_t;
 
 /* Set by `outpostd test` before op_services_start: state that a daemon
