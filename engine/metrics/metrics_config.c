@@ -59,8 +59,8 @@ static const key_def_t rows[] = {
      .off = MET(listen), .check = check_listen,
      .descr = "`tcp:IPV4:PORT` or `tcp:[IPV6]:PORT` where `GET /metrics` answers in the "
               "Prometheus text format. The metrics carry no user or address, but they do show "
-              "traffic: keep it on loopback or a management network (9187 is free in "
-              "Prometheus's list of default ports)."},
+              "traffic, and the endpoint has no authentication: keep it on loopback or a "
+              "management network, e.g. `tcp:127.0.0.1:9187`."},
     {.key = "max_connections", .type = T_INTEGER, .def = "8", .lo = 1, .hi = 1024,
      .off = MET(max_connections),
      .descr = "Most scrape connections open at once; one more is closed at once."},

@@ -175,5 +175,12 @@ $ASK "$S" sender=r@test > /dev/null
 check "without metrics { }: nothing listens on its port" bash -c "! curl -s --max-time 2 '$URL' > /dev/null"
 check "... and stats counts" bash -c "$CTL '$T/control.sock' stats | grep -qE '^reject +1 '"
 check "SIGTERM stops it with status 0" e2e_stop
+
+# docs/operations.md's alert rules: promtool accepts them, and they fire
+# on series that should fire them (spec/e2e/metrics/alert_rules_test.yml).
+sed -n '/^## Alert rules/,$p' "$ROOT/docs/operations.md" | sed -n '/^```yaml$/,/^```$/p' | sed '1d;$d' > "$T/rules.yml"
+cp "$ROOT/spec/e2e/metrics/alert_rules_test.yml" "$T/"
+check "docs/operations.md's alert rules: promtool check rules" bash -c "promtool check rules '$T/rules.yml' | grep -q 'SUCCESS: 3 rules found'"
+check "... and promtool test rules: each fires when it should, not before" promtool test rules "$T/alert_rules_test.yml"
 check_log_clean
 e2e_finish
