@@ -478,7 +478,7 @@ static const struct error_case {
     {"unknown section, near miss", SERVICE "listner b {\n}\n",
      "2: unknown section 'listner' (did you mean 'listener'?)", NULL},
     {"unknown section", "frobnicate {\n}\n",
-     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service, dns, smtp_verify, counters, limit, redis, control, ldap, directory, clamd, rspamd)", NULL},
+     "1: unknown section 'frobnicate' (sections: daemon, request_limits, listener, service, dns, smtp_verify, counters, limit, redis, control, metrics, ldap, directory, clamd, rspamd)", NULL},
     {"dns server not an address", LISTENER SERVICE "dns {\n  servers = [127.0.0.1:53, ns.example.org]\n}\n",
      "7: dns: servers: 'ns.example.org' is not IP, IP:PORT or [IPV6]:PORT", NULL},
     {"dns server port out of range", LISTENER SERVICE "dns {\n  servers = [\"[::1]:70000\"]\n}\n",
