@@ -122,11 +122,11 @@ static int new_slot(op_metric_type_t type)
     return (int)nscalars++;
 }
 
-static int add_series(op_metric_family_t *f, const char *const *values, uint64_t h)
+static series_t *add_series(op_metric_family_t *f, const char *const *values, uint64_t h)
 {
     int slot = new_slot(f->type);
     if (slot < 0)
-        return -1;
+        return NULL;
     series_t *s = &f->series[f->nseries];
     for (size_t i = 0; i < f->nlabels; i++)
         s->values[i] = dup_or_empty(values[i]);
@@ -137,25 +137,28 @@ static int add_series(op_metric_family_t *f, const char *const *values, uint64_t
         at = (at + 1) & f->table_mask;
     f->table[at] = (uint32_t)(f->nseries + 1);
     f->nseries++;
-    return slot;
+    return s;
 }
 
-static int overflow_series(op_metric_family_t *f)
+static series_t *overflow_series(op_metric_family_t *f)
 {
     if (f->overflow < 0) {
         const char *other[OP_METRICS_MAX_LABELS] = {"other", "other", "other", "other"};
-        f->overflow = add_series(f, other, hash_values(f->nlabels, other));
-        if (f->overflow < 0)
+        series_t *s = add_series(f, other, hash_values(f->nlabels, other));
+        if (s == NULL)
             abort(); /* the arrays hold every family's cap: raise MAX_SCALARS */
+        f->overflow = (int)(s - f->series);
     }
     if (op_mf.dropped != NULL && f != op_mf.dropped) {
         const char *v[1] = {f->name};
         op_metrics_add(op_metrics_series(op_mf.dropped, v), 1);
     }
-    return f->overflow;
+    return &f->series[f->overflow];
 }
 
-int op_metrics_series(op_metric_family_t *f, const char *const *values)
+/* The series of values: found, made, or the overflow.  Its label values
+ * are the registry's copies, which live as long as the process. */
+static series_t *intern(op_metric_family_t *f, const char *const *values)
 {
     uint64_t h = hash_values(f->nlabels, values);
     for (size_t at = h & f->table_mask; f->table[at] != 0; at = (at + 1) & f->table_mask) {
@@ -166,12 +169,17 @@ int op_metrics_series(op_metric_family_t *f, const char *const *values)
         while (i < f->nlabels && strcmp(s->values[i], values[i] ? values[i] : "") == 0)
             i++;
         if (i == f->nlabels)
-            return s->slot;
+            return s;
     }
     if (f->nseries + 1 >= f->max_series) /* the last place is the overflow's */
         return overflow_series(f);
-    int slot = add_series(f, values, h);
-    return slot >= 0 ? slot : overflow_series(f);
+    series_t *s = add_series(f, values, h);
+    return s != NULL ? s : overflow_series(f);
+}
+
+int op_metrics_series(op_metric_family_t *f, const char *const *values)
+{
+    return intern(f, values)->slot;
 }
 
 void op_metrics_add(int slot, uint64_t n)
@@ -502,7 +510,10 @@ op_metrics_req_t op_metrics_request(const char *listener, const char *service, c
     const char *s[1] = {service};
     gauges[op_mf.inflight->series[0].slot] += 1;
     tot_requests++;
-    return (op_metrics_req_t){op_metrics_series(op_mf.request_seconds, s), service};
+    /* The service's name as the registry keeps it: the configuration's
+     * string may be freed by a reload before the request answers. */
+    series_t *h = intern(op_mf.request_seconds, s);
+    return (op_metrics_req_t){h->slot, h->values[0]};
 }
 
 op_metrics_req_t op_metrics_milter_phase(const char *listener, const char *service,

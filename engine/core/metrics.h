@@ -93,7 +93,7 @@ void op_metrics_reset(void);
  * service and tenant: counted, and in flight until its answer. */
 typedef struct {
     int service;   /* slot of its latency histogram, -1 before op_metrics_request */
-    const char *service_name;
+    const char *service_name; /* the registry's copy: outlives a reload */
 } op_metrics_req_t;
 op_metrics_req_t op_metrics_request(const char *listener, const char *service, const char *tenant,
                                     const char *protocol);

@@ -74,6 +74,22 @@ CTEST(in_flight_until_answered_or_gone)
     free(t);
 }
 
+/* A reload frees the configuration's strings while requests of the old
+ * generation are in flight: their answers must not read them. */
+CTEST(service_name_outlives_its_configuration)
+{
+    op_metrics_init();
+    char *name = strdup("reloaded");
+    op_metrics_req_t r = op_metrics_request("l", name, "t", "policy");
+    memset(name, 'x', strlen(name));
+    free(name);
+    op_metrics_answer(r, "DUNNO", 5, "-", "policy", 1);
+    size_t len;
+    char *t = op_metrics_render(&len);
+    CHECK_INT(value_of(t, "outpost_answers_total{service=\"reloaded\",check=\"-\",class=\"accept\"}"), 1);
+    free(t);
+}
+
 /* A policy that makes up check ids cannot grow the families: past the cap
  * they count as "other". */
 CTEST(check_ids_are_capped)
