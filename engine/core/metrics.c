@@ -446,13 +446,13 @@ void op_metrics_init(void)
                                          "Memory the Lua of the current generation holds.",
                                          OP_METRIC_GAUGE, "", 2);
     op_mf.counter_writes = op_metrics_family(
-        "outpost_counter_writes_total",
-        "Writes of the counters store: group commits (rocksdb), scripts (redis).",
+        "outpost_store_writes_total",
+        "Writes of the counters store (the limits' counts): group commits of rocksdb.",
         OP_METRIC_COUNTER, "backend", 4);
-    op_mf.counter_write_errors = op_metrics_family("outpost_counter_write_errors_total",
+    op_mf.counter_write_errors = op_metrics_family("outpost_store_write_errors_total",
                                                    "Writes of the counters store that failed.",
                                                    OP_METRIC_COUNTER, "backend", 4);
-    op_mf.counter_write_seconds = op_metrics_family("outpost_counter_write_duration_seconds",
+    op_mf.counter_write_seconds = op_metrics_family("outpost_store_write_duration_seconds",
                                                     "Time a write of the counters store took.",
                                                     OP_METRIC_HISTOGRAM, "backend", 4);
     op_mf.milter_phases = op_metrics_family(
