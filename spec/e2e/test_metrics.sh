@@ -100,7 +100,7 @@ check "Content-Type is the text format 0.0.4" bash -c \
 check "another path: 404" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$METRICS_PORT/) = 404 ]"
 check "another method: 405" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -X POST '$URL') = 405 ]"
 check "garbage: 400, and closed" bash -c \
-    "printf 'garbage\r\n\r\n' | $RAW tcp:127.0.0.1:$METRICS_PORT --wait 1 | grep -q 'HTTP/1.1 400 Bad Request' &&
+    "printf 'garbage\r\n\r\n' | $RAW tcp:127.0.0.1:$METRICS_PORT --wait 1 | grep 'HTTP/1.1 400 Bad Request' > /dev/null &&
      printf 'garbage\r\n\r\n' | $RAW tcp:127.0.0.1:$METRICS_PORT --wait 1 | grep -qx CLOSED"
 
 kill -HUP "$DAEMON_PID"
