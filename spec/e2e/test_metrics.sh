@@ -189,6 +189,11 @@ check "the trickling scrapers were closed at the timeout (4 s), not held" bash -
 check "the slow reader's connection was closed by outpostd too (none established past the timeout)" \
     test "$held" = 0
 check "a scrape after them answers" bash -c "curl -s --max-time 5 '$URL' | grep -q '^outpost_requests_total'"
+sed -i "s/listen = tcp:127.0.0.1:$METRICS_PORT/listen = tcp:127.0.0.1:$((METRICS_PORT + 100))/" "$T/outpost.conf"
+kill -HUP "$DAEMON_PID"
+for ((i = 0; i < 100; i++)); do log_has "reload: generation 3 is current" && break; sleep 0.1; done
+check "a reload that moves metrics { listen } says it needs a restart, and the endpoint stays" bash -c \
+    "grep -q 'reload: metrics { listen } changed (tcp:127.0.0.1:$METRICS_PORT -> ' '$T/daemon.log' && curl -s --max-time 5 '$URL' | grep -q '^outpost_generation 3'"
 check "SIGTERM stops it with status 0" e2e_stop
 
 # Without metrics { }: no endpoint, and stats still counts.
