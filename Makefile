@@ -47,7 +47,7 @@ ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 # engine/<folder>/<file>.c -> build/{rel,asan}/<folder>/<file>.o; the
 # objects of every folder but main.c form libengine.a, which the C tests and
 # the bench tools link against (docs/architecture.md, "Folders").
-ENGINE_DIRS := core proto lookup counters lua config control lib
+ENGINE_DIRS := core proto lookup counters lua config control metrics lib
 ENGINE_SRC  := $(filter-out engine/core/main.c, $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.c)))
 ENGINE_CXX  := $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.cc))
 ENGINE_HDR  := $(foreach d,$(ENGINE_DIRS),$(wildcard engine/$(d)/*.h))

@@ -3,7 +3,8 @@
 # admins use today, in one run, over TCP on loopback (docs/performance.md).
 #
 # Targets (bench/targets.sh): bench-ceiling; outpostd with a DUNNO policy;
-# outpostd with the full postout policy, caches warm and caches off;
+# outpostd with the full postout policy, caches warm and caches off, and
+# warm with the metrics endpoint scraped every second (postout-metrics);
 # postfwd; policyd-rate-limit with SQLite on disk and on tmpfs.  Each runs
 # as a private process in a session of its own on a port of the harness's
 # port plan (OUTPOST_PORT_BASE + 70..89) and is checked before it is timed
@@ -36,7 +37,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_WARMUP=${BENCH_WARMUP:-0.5}
 BENCH_CONNS=${BENCH_CONNS:-1 8 64}
 BENCH_FILL_SECONDS=${BENCH_FILL_SECONDS:-3}
-ALL_TARGETS="ceiling trivial postout-warm postout-redis postout-cold mailout-warm mailout-cold appout-warm appout-cold postfwd prl-disk prl-tmpfs"
+ALL_TARGETS="ceiling trivial postout-warm postout-metrics postout-redis postout-cold mailout-warm mailout-cold appout-warm appout-cold postfwd prl-disk prl-tmpfs"
 if [ -n "${BENCH_BASELINE:-}" ]; then
     [ -x "$BENCH_BASELINE/build/outpostd" ] || { echo "bench: BENCH_BASELINE=$BENCH_BASELINE has no build/outpostd" >&2; exit 1; }
     ALL_TARGETS="$ALL_TARGETS postout-base mailout-base"
@@ -122,7 +123,17 @@ done
 # run TARGET CONNS SECONDS WARMUP OUT: one loadgen run; every answer must
 # accept (DUNNO): a refusal is cheaper, so it would flatter the server.
 run() {
-    local t=$1 out=$5
+    local t=$1 out=$5 scraper=
+    if [ "$t" = postout-metrics ]; then
+        # a scrape a second for as long as the run (bounded by its count)
+        local n
+        n=$(awk -v d="$3" -v w="$4" 'BEGIN { printf "%d", d + w + 1 }')
+        (for ((i = 0; i < n; i++)); do
+            curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$METRICS_BENCH_PORT/metrics"
+            sleep 1
+        done) &
+        scraper=$!
+    fi
     if ! "$LOADGEN" --tcp "127.0.0.1:${PORT[$t]}" -c "$2" -d "$3" --warmup "$4" --keys "$KEYS" \
         --recipient-domain bench.test ${LOADOPTS[$t]:-} --connect-batch 1 --ramp --quiet --server-session "${SID[$t]}" >"$out" 2>&1; then
         cat "$out" >&2
@@ -132,11 +143,12 @@ run() {
         grep '^action ' "$out" >&2
         die "$t at $2 connections: answers other than DUNNO"
     fi
+    [ -z "$scraper" ] || wait "$scraper"
     sid_alive "${SID[$t]}" || die "$t died during the run"
 }
 
 for t in $BENCH_TARGETS; do
-    case $t in postout-warm | postout-redis | mailout-warm | appout-warm | postout-base | mailout-base | *-jit-*)
+    case $t in postout-warm | postout-metrics | postout-redis | mailout-warm | appout-warm | postout-base | mailout-base | *-jit-*)
         run "$t" 64 "$BENCH_FILL_SECONDS" 0 "$TMP/fill-$t.out"
         say "fill: $t: $(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$TMP/fill-$t.out") requests in ${BENCH_FILL_SECONDS} s over $KEYS users (unmeasured; fills the LDAP and DNS caches)"
         ;;

@@ -32,11 +32,14 @@ PORT[postout-redis]=$((PORT_BASE + 81))
 REDIS_BENCH_PORT=$((PORT_BASE + 89)) # postout-redis's redis-server (scaling.sh, run after, uses 84..89)
 PORT[prl-disk]=$((PORT_BASE + 82))
 PORT[prl-tmpfs]=$((PORT_BASE + 83))
+PORT[postout-metrics]=$((PORT_BASE + 84)) # 84, 85: free again when scaling.sh runs after
+METRICS_BENCH_PORT=$((PORT_BASE + 85))     # postout-metrics's metrics { listen }
 
 DESCR[ceiling]="bench-ceiling: libuv + the codec, DUNNO, no Lua"
 DESCR[trivial]="outpostd, policy answers DUNNO"
 DESCR[postout-warm]="outpostd, full postout PO1-PO7, LDAP+DNS caches on (filled)"
 DESCR[postout-cold]="outpostd, full postout PO1-PO7, LDAP+DNS caches off"
+DESCR[postout-metrics]="postout-warm plus metrics { listen }, scraped every second during the run"
 DESCR[mailout-warm]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches on (filled)"
 DESCR[mailout-cold]="outpostd, full mailout MO1-MO9 (FCrDNS in MO7), caches off"
 DESCR[appout-warm]="outpostd, appout stage 1 AO1-AO5, one function account, caches on"
@@ -52,6 +55,7 @@ DURABLE[ceiling]="no state"
 DURABLE[trivial]="no state"
 DURABLE[postout-warm]="RocksDB WAL before the answer, no fsync: survives a process crash, not a power loss"
 DURABLE[postout-cold]=${DURABLE[postout-warm]}
+DURABLE[postout-metrics]=${DURABLE[postout-warm]}
 DURABLE[mailout-warm]=${DURABLE[postout-warm]}
 DURABLE[mailout-cold]=${DURABLE[postout-warm]}
 DURABLE[appout-warm]="no counters at stage 1 (AO8 counts at stage 2)"
@@ -217,6 +221,21 @@ start_postout-redis() {
     SID[postout-redis]=$SERVER_SID
 }
 check_postout-redis() { check_postout postout-redis; }
+
+# postout-warm with the Prometheus endpoint on; run() scrapes it every
+# second while the load runs.  (postout-warm counts in the same registry:
+# the difference is the endpoint and the scrapes.)
+start_postout-metrics() {
+    outpost_conf postout-metrics postout 100000
+    printf 'metrics {\n    listen = tcp:127.0.0.1:%s\n}\n' "$METRICS_BENCH_PORT" >>"$TMP/postout-metrics/outpost.conf"
+    start_server postout-metrics "$TMP/postout-metrics/outpostd.log" "$ROOT/$OUTPOSTD" -c "$TMP/postout-metrics/outpost.conf"
+    SID[postout-metrics]=$SERVER_SID
+}
+check_postout-metrics() {
+    check_postout postout-metrics
+    curl -s --max-time 5 "http://127.0.0.1:$METRICS_BENCH_PORT/metrics" | grep -q '^outpost_requests_total' ||
+        die "postout-metrics: no metrics at 127.0.0.1:$METRICS_BENCH_PORT"
+}
 start_trivial() { start_outpost trivial dunno 0; }
 start_postout-warm() { start_outpost postout-warm postout 100000; }
 start_postout-cold() { start_outpost postout-cold postout 0; }

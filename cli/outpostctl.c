@@ -37,6 +37,7 @@ static const char usage[] =
     "SYNOPSIS\n"
     "    outpostctl [-s SOCKET] [--json] status\n"
     "    outpostctl [-s SOCKET] [--json] reload\n"
+    "    outpostctl [-s SOCKET] [--json] stats\n"
     "    outpostctl [-s SOCKET] [--json] counter show NAME SUBJECT\n"
     "    outpostctl [-s SOCKET] [--json] counter reset NAME SUBJECT\n"
     "    outpostctl [-s SOCKET] [--json] counter top NAME [COUNT]\n"
@@ -69,6 +70,16 @@ static const char usage[] =
     "        with another protocol, socket mode, owner or group; the daemon's\n"
     "        user, group or state_dir), the rest is applied, each such change is\n"
     "        named, and the exit status is 5.\n"
+    "    stats\n"
+    "        What the daemon did, for a person: requests and answers (accept,\n"
+    "        reject, defer, other, and default actions) per second over the last\n"
+    "        minute and since start, the checks that refused most (5xx and 4xx,\n"
+    "        by service and check id), the latency of each service (mean, and the\n"
+    "        bucket the 99th percentile falls in), and the health of what the\n"
+    "        policies depend on: LDAP connections up per server, each lookup's\n"
+    "        operations, errors and cache, the counters store.  The same numbers\n"
+    "        as the Prometheus endpoint (metrics { listen }), which need not be\n"
+    "        configured.  The minute's rates appear 10 s after the start.\n"
     "    counter show NAME SUBJECT\n"
     "        Used, maximum (and where it comes from: default, directory, operator),\n"
     "        remaining, reserved and not yet committed, and when the next slot frees.\n"
@@ -133,6 +144,7 @@ static const char usage[] =
     "    outpostctl counter show postout_rcpt alice@example.org\n"
     "    outpostctl limit set postout_rcpt alice@example.org 500 --until +7d --reason \"ticket 4711\"\n"
     "    outpostctl --json counter top postout_rcpt 20\n"
+    "    outpostctl stats\n"
     "    outpostctl explain --service postout protocol_state=RCPT sasl_username=alice \\\n"
     "        sender=alice@example.org recipient=bob@example.net encryption_protocol=TLSv1.3\n"
     "\n"
@@ -278,7 +290,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = f[0], *sub = n > 1 ? f[1] : "";
     char until_buf[32] = "0";
-    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 || strcmp(cmd, "stats") == 0) {
         if (n != 1)
             return die_usage("%s takes no arguments", cmd);
     } else if (strcmp(cmd, "counter") == 0) {

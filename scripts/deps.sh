@@ -18,7 +18,9 @@ lua-busted libopendkim-dev
 # tests: the real servers the harness starts on loopback (spec/harness/),
 # the mail client (swaks: --tls needs libnet-ssleay-perl, --auth
 # libauthen-sasl-perl), the DKIM signer and verifier of MO8's tests
-# (python3-dkim; python3-nacl for Ed25519), and the tools the scripts use
+# (python3-dkim; python3-nacl for Ed25519), promtool (prometheus: the
+# metrics endpoint's text and docs/operations.md's alert rules are checked
+# with it; its server is never started), and the tools the scripts use
 PACKAGES="$PACKAGES
 python3 iproute2 openssl
 clang-14 libclang-rt-14-dev
@@ -30,6 +32,7 @@ libnet-ssleay-perl libauthen-sasl-perl
 miltertest
 python3-dkim python3-nacl
 clamav-daemon rspamd xxd bc curl
+prometheus
 "
 # packaging (make deb, make man, the package and unit tests): debhelper,
 # lintian, systemd-analyze, man -l

@@ -12,6 +12,7 @@
 #include "lookup/ldap_config.h"
 #include "lookup/scan_config.h"
 #include "lookup/smtp_config.h"
+#include "metrics/metrics_config.h"
 #include "proto/proto_policy.h"
 
 #define STR_(x) #x
@@ -123,6 +124,7 @@ const op_conf_section_t *const op__config_sections[] = {
     &op_limit_section,
     &op_redis_section,
     &op_control_section,
+    &op_metrics_section,
     &op_ldap_section,
     &op_directory_section,
     &op_clamd_section,

@@ -54,6 +54,10 @@ typedef void (*op_control_done_cb)(char *answer, void *data);
  * counters command on a backend that waits for its server (Redis)
  * returns NULL and answers through done, once, later, from the loop;
  * the fields need not outlive the call. */
+/* `stats`: the answer text ("ok\n" and the numbers), JSON when json
+ * (control_stats.c). */
+char *op__control_stats(int json);
+
 char *op_control_execute(char **fields, size_t nfields, int json, unsigned uid,
                          op_control_done_cb done, void *data);
 

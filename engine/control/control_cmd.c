@@ -481,6 +481,8 @@ char *op_control_execute(char **f, size_t n, int json, unsigned uid, op_control_
         r = cmd_status(&o);
     else if (strcmp(f[0], "reload") == 0 && n == 1)
         r = cmd_reload(&o);
+    else if (strcmp(f[0], "stats") == 0 && n == 1)
+        r = op__control_stats(json);
     else if (strcmp(f[0], "counter") == 0)
         r = cmd_counter(&o, f, n, cb, data);
     else if (strcmp(f[0], "limit") == 0)
@@ -488,7 +490,7 @@ char *op_control_execute(char **f, size_t n, int json, unsigned uid, op_control_
     else if (strcmp(f[0], "explain") == 0)
         r = cmd_explain(f, n, json, cb, data);
     else
-        r = fail(2, "unknown command '%s' (status, reload, counter, limit, explain)", f[0]);
+        r = fail(2, "unknown command '%s' (status, reload, stats, counter, limit, explain)", f[0]);
     if (r != o.p)
         free(o.p); /* NULL when a job took it */
     return r;

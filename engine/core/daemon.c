@@ -7,6 +7,7 @@
 #include "core/listener.h"
 #include "core/log_config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/watchdog.h"
 #include "core/mem.h"
 #include "core/services.h"
@@ -146,6 +147,7 @@ static int reload_generation(op_daemon_t *d, char *err, size_t errlen)
     if (gen == NULL) {
         op_error("reload failed; generation %llu keeps serving: %s",
                  (unsigned long long)d->current->number, err);
+        op_metrics_reload("failed");
         return -1;
     }
     rebind_listeners(d, gen->cfg);
@@ -154,6 +156,8 @@ static int reload_generation(op_daemon_t *d, char *err, size_t errlen)
     op_log_config_apply(gen->cfg);
     op_gen_t *old = d->current;
     d->current = gen;
+    d->gen_loaded = (double)time(NULL);
+    op_metrics_reload("ok");
     op_notice("reload: generation %llu is current; generation %llu finishes the requests "
               "in flight on it", (unsigned long long)gen->number,
               (unsigned long long)old->number);
@@ -201,6 +205,25 @@ static void finish_if_drained(op_daemon_t *d)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sweep, NULL);
+    if (d->metrics_tick.type == UV_TIMER) /* a daemon the tests build has none */
+        uv_close((uv_handle_t *)&d->metrics_tick, NULL);
+}
+
+/* The gauges read when a scrape or `outpostctl stats` asks. */
+static void collect_gauges(void *data)
+{
+    op_daemon_t *d = data;
+    const char *none[1] = {NULL};
+    op_metrics_set(op_metrics_series(op_mf.connections, none), (double)d->nconns);
+    op_metrics_set(op_metrics_series(op_mf.generation, none), (double)d->current->number);
+    op_metrics_set(op_metrics_series(op_mf.generation_loaded, none), d->gen_loaded);
+    op_metrics_set(op_metrics_series(op_mf.lua_memory, none), (double)d->current->mem.total);
+}
+
+static void on_metrics_tick(uv_timer_t *t)
+{
+    (void)t;
+    op_metrics_tick((double)time(NULL));
 }
 
 const op_session_ops_t *op_daemon_protocol(op_proto_t protocol)
@@ -367,6 +390,7 @@ int op_daemon_run(const char *config_path)
     char err[2048];
     static op_daemon_t d;
     d.loop = uv_default_loop();
+    op_metrics_init();
     /* Absolute, so a reload finds the file whatever the working directory. */
     char *abs = realpath(config_path, NULL);
     d.config_path = abs != NULL ? abs : op_strdup(config_path);
@@ -412,7 +436,11 @@ int op_daemon_run(const char *config_path)
     d.sweep.data = &d;
     uv_timer_start(&d.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 
-    d.started = (double)time(NULL);
+    d.started = d.gen_loaded = (double)time(NULL);
+    op_metrics_on_collect(collect_gauges, &d);
+    uv_timer_init(d.loop, &d.metrics_tick);
+    uv_timer_start(&d.metrics_tick, on_metrics_tick, 0, 10000);
+    uv_unref((uv_handle_t *)&d.metrics_tick);
     op_control_set_hooks(&(op_control_hooks_t){control_reload, control_status, &d});
     op_explain_set_daemon(d.loop, current_generation, &d);
     if (op_watchdog_start() != 0)
@@ -428,6 +456,7 @@ int op_daemon_run(const char *config_path)
     op_watchdog_stop();
     op_control_set_hooks(NULL);
     op_explain_set_daemon(NULL, NULL, NULL);
+    op_metrics_off_collect(collect_gauges, &d);
 
     op_gen_unref(d.current);
     op_services_stop();

@@ -27,6 +27,8 @@ typedef struct op_daemon {
     int handles_closed;       /* the drain finished; the loop is ending */
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t sweep;         /* idle connections, drain deadline */
+    uv_timer_t metrics_tick;  /* the last minute of `outpostctl stats` (core/metrics.h) */
+    double gen_loaded;        /* when the current generation became current */
     uint64_t drain_deadline;  /* uv_now() ms when the drain gives up */
     double started;           /* epoch seconds, for outpostctl status */
 } op_daemon_t;

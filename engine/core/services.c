@@ -13,10 +13,14 @@
 #include "lookup/smtp_config.h"
 #include "lookup/scan.h"
 #include "lookup/scan_config.h"
+#include "metrics/metrics_config.h"
+#include "metrics/metrics_server.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static op_services_t running_services;
+static char metrics_listen[128]; /* what the endpoint was started with, "" for none */
 op_services_t *op_services;
 int op_services_private_state;
 
@@ -75,6 +79,12 @@ int op_services_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t
     if (!op_services_private_state &&
         (running_services.control = op_control_start(loop, cfg, err, errlen)) == NULL)
         return -1;
+    if (!op_services_private_state &&
+        (running_services.metrics = op_metrics_server_start(loop, op_metrics_config(cfg), err, errlen)) == NULL &&
+        err[0] != '\0')
+        return -1;
+    snprintf(metrics_listen, sizeof metrics_listen, "%s",
+             running_services.metrics != NULL ? op_metrics_config(cfg)->listen : "");
     err[0] = '\0';
     running_services.ldap = op_ldap_start(loop, cfg, err, errlen);
     if (running_services.ldap == NULL && err[0] != '\0')
@@ -102,6 +112,11 @@ void op_services_reload(const op_config_t *cfg)
     }
     if (running_services.control != NULL)
         op_control_reload(running_services.control, cfg);
+    const char *ml = op_metrics_config(cfg)->listen;
+    if (!op_services_private_state && strcmp(metrics_listen, ml ? ml : "") != 0)
+        op_warn("reload: metrics { listen } changed (%s -> %s): the endpoint changes at the next "
+                "restart; until then it stays %s", *metrics_listen ? metrics_listen : "none",
+                ml ? ml : "none", *metrics_listen ? "where it is" : "off");
     if (running_services.ldap != NULL && op_ldap_config(cfg)->nuris == 0)
         op_notice("ldap: no uris any more: the LDAP service stops at the next restart, "
                   "until then it keeps its previous settings");
@@ -126,6 +141,8 @@ void op_services_stop(void)
     running_services.dns = NULL;
     op_control_stop(running_services.control);
     running_services.control = NULL;
+    op_metrics_server_stop(running_services.metrics);
+    running_services.metrics = NULL;
     op_counters_close(running_services.counters);
     running_services.counters = NULL;
     op_ldap_stop(running_services.ldap);

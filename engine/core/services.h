@@ -32,6 +32,7 @@ typedef struct op_services {
     /* Read-only state (`outpostd ask --dry-run`) whose counters could not
      * be opened: why; "" otherwise. */
     char counters_unavailable[512];
+    struct op_metrics_server *metrics; /* metrics_server.h: NULL without metrics { listen } */
 } op_services_t;
 
 /* Set by `outpostd test` (1) before op_services_start: state that a daemon

@@ -3,6 +3,7 @@
 #include "core/session.h"
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 #include "lib/netset.h"
 
@@ -298,6 +299,7 @@ void op_session_accept(op_listener_t *l, const op_session_ops_t *ops)
     if (why != NULL) {
         op_log_limited(&lim_refused, uv_now(d->loop), OP_LOG_WARNING,
                        "listener %s: %s: %s; connection refused", l->name, s->peer, why);
+        op_metrics_connection_refused(why);
         uv_close(&s->h.handle, close_rejected);
         return;
     }

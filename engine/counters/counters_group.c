@@ -24,6 +24,7 @@
 
 #include "core/durable.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
@@ -49,6 +50,7 @@ struct op__group {
     size_t nrecs, rcap;
     char *err;
     int abandoned;        /* its answers were failed past write_timeout */
+    uint64_t started_us;  /* handed to the pool: the write's latency metric */
     int armed;            /* has writes (a batch may stay empty: a refused add) */
     /* Only closing waits for a group (bounded): the thread says it ended. */
     uv_mutex_t lock;
@@ -283,6 +285,7 @@ static void group_written(uv_work_t *req, int status)
         c->settled_seq = g->seq;
     take_snapshot(c); /* nothing on the pool now: the store holds exactly what settled */
     int rc = 0;
+    op_metrics_counter_write("rocksdb", uv_hrtime() / 1000 - g->started_us, g->err != NULL);
     if (g->err != NULL) {
         op_error("counters: write to %s failed: %s", c->path, g->err);
         set_failing(c, 1, "a write failed: %s", g->err);
@@ -350,6 +353,7 @@ int op__barrier_run(void *data)
     g->handed = 1;
     c->inflight = g;
     uv_timer_start(c->watch, on_watch, (uint64_t)(c->write_timeout * 1000), 0);
+    g->started_us = uv_hrtime() / 1000;
     uv_queue_work(c->loop, &g->req, group_write, group_written);
     return OP_DURABLE_PENDING;
 }

@@ -10,6 +10,7 @@
 #include "lookup/cache.h"
 
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "lib/siphash.h"
 
 #include <math.h>
@@ -41,6 +42,8 @@ struct op_cache_entry {
     op_lookup_req_t *waiters, *wtail;
     size_t nwaiters;
     void *op;
+    uint64_t started_us;    /* for the dependency's latency histogram */
+    const char *error_kind; /* op_cache_flight_error */
     size_t keylen;
     unsigned char key[];
 };
@@ -60,6 +63,7 @@ struct op_cache {
     entry_t *lru_head, *lru_tail;
     uint64_t clock_offset_ms;
     op_cache_stats_t stats;
+    op_metrics_dep_t dep; /* its dependency's operations and latency */
 };
 
 static op_cache_t *first_cache, *last_cache;
@@ -271,6 +275,7 @@ int op_lookup_start(op_cache_t *c, op_lookup_req_t *req, const void *key, size_t
     waiter_add(e, req);
     if (!fresh)
         table_insert(c, e);
+    e->started_us = uv_hrtime() / 1000;
     int rc = c->ops.begin(c->owner, e, arg);
     if (rc < 0) {
         waiter_remove(e, req);
@@ -306,6 +311,7 @@ void op_cache_complete(op_cache_flight_t *e, void *value, double ttl, int negati
     box->value = value;
     box->release = c->ops.release;
     int fresh = !e->in_table;
+    op_metrics_dep_done(&c->dep, uv_hrtime() / 1000 - e->started_us, e->error_kind);
     table_remove(c, e);
     e->state = COMPLETING;
     c->stats.inflight--;
@@ -321,6 +327,11 @@ void op_cache_complete(op_cache_flight_t *e, void *value, double ttl, int negati
     }
     free(e);
     box_unref(box);
+}
+
+void op_cache_flight_error(op_cache_flight_t *f, const char *kind)
+{
+    f->error_kind = kind;
 }
 
 const void *op_cache_flight_key(const op_cache_flight_t *f, size_t *keylen)
@@ -378,6 +389,34 @@ void op_cache_clear(op_cache_t *c)
 
 /* ---- life ---- */
 
+/* The caches' counts for a scrape: zeroed, then summed per dependency
+ * (a name may have several caches). */
+static void collect_one(const char *name, const op_cache_stats_t *st, void *pass)
+{
+    const char *v[1] = {name};
+    int hits = op_metrics_series(op_mf.cache_hits, v), misses = op_metrics_series(op_mf.cache_misses, v);
+    int coalesced = op_metrics_series(op_mf.cache_coalesced, v);
+    int entries = op_metrics_series(op_mf.cache_entries, v);
+    if (pass == NULL) {
+        op_metrics_set_count(hits, 0);
+        op_metrics_set_count(misses, 0);
+        op_metrics_set_count(coalesced, 0);
+        op_metrics_set(entries, 0);
+        return;
+    }
+    op_metrics_add(hits, st->hits);
+    op_metrics_add(misses, st->misses);
+    op_metrics_add(coalesced, st->coalesced);
+    op_metrics_set(entries, op_metrics_get(entries) + (double)st->entries);
+}
+
+static void collect_metrics(void *data)
+{
+    (void)data;
+    op_cache_each(collect_one, NULL);
+    op_cache_each(collect_one, &(int){1});
+}
+
 op_cache_t *op_cache_new(uv_loop_t *loop, const op_cache_conf_t *conf, const op_cache_ops_t *ops,
                          void *owner)
 {
@@ -386,6 +425,10 @@ op_cache_t *op_cache_new(uv_loop_t *loop, const op_cache_conf_t *conf, const op_
     c->conf = *conf;
     c->ops = *ops;
     c->owner = owner;
+    c->dep = op_metrics_dep(ops->name != NULL ? ops->name : "?");
+    static int collecting;
+    if (!collecting++)
+        op_metrics_on_collect(collect_metrics, NULL);
     c->nbuckets = 64;
     c->buckets = op_calloc(c->nbuckets, sizeof *c->buckets);
     c->prev_cache = last_cache;

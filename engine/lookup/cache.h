@@ -106,6 +106,12 @@ void op_lookup_cancel(op_lookup_req_t *req);
  * owns value from here (ops.release). */
 void op_cache_complete(op_cache_flight_t *f, void *value, double ttl, int negative);
 
+/* Before op_cache_complete: the operation failed, with kind (a fixed
+ * token: "timeout", "servfail", "unavailable", ...), for the metrics of
+ * the dependency (core/metrics.h); answers that are an outcome (nxdomain,
+ * no such entry, a 5xx) are not failures. */
+void op_cache_flight_error(op_cache_flight_t *f, const char *kind);
+
 const void *op_cache_flight_key(const op_cache_flight_t *f, size_t *keylen);
 /* The service's record of the operation (set in begin). */
 void op_cache_flight_set(op_cache_flight_t *f, void *op);

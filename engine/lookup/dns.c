@@ -152,6 +152,8 @@ static void complete(op__dns_query_t *q, op_dns_result_t *res, int negative)
     op_cache_flight_t *f = q->f;
     budget_remove(q);
     free(q);
+    if (res->status != OP_DNS_OK && res->status != OP_DNS_NXDOMAIN && res->status != OP_DNS_NODATA)
+        op_cache_flight_error(f, op_dns_status_token(res->status));
     op_cache_complete(f, res, res->ttl, negative);
 }
 

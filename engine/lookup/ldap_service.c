@@ -6,6 +6,7 @@
 
 #include "lookup/ldap_config.h"
 #include "lookup/ldap_conn.h"
+#include "core/metrics.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -172,6 +173,8 @@ void op__ldap_flight_finish(op__ldap_flight_t *f, op_ldap_status_t status)
     }
     op_cache_flight_t *cf = f->cf;
     flight_free(f);
+    if (status != OP_LDAP_OK && status != OP_LDAP_NOSUCHOBJECT)
+        op_cache_flight_error(cf, op_ldap_status_token(status));
     op_cache_complete(cf, r, ttl, negative);
 }
 
@@ -435,6 +438,24 @@ void op_ldap_cache_flush(op_ldap_t *l)
 
 /* ---- start, reload, stop ---- */
 
+/* outpost_ldap_connections_up: per configured server, the connections
+ * bound to it now (0 for a server none could reach). */
+static void collect_up(void *data)
+{
+    op_ldap_t *l = data;
+    for (size_t i = 0; i < l->conf.nuris; i++) {
+        const char *v[1] = {l->conf.uris[i]};
+        op_metrics_set(op_metrics_series(op_mf.ldap_up, v), 0);
+    }
+    for (size_t i = 0; i < l->nconns; i++) {
+        if (l->conns[i].state != OP__LDAP_READY)
+            continue;
+        const char *v[1] = {l->conns[i].uri};
+        int slot = op_metrics_series(op_mf.ldap_up, v);
+        op_metrics_set(slot, op_metrics_get(slot) + 1);
+    }
+}
+
 op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, size_t errlen)
 {
     err[0] = '\0';
@@ -464,6 +485,7 @@ op_ldap_t *op_ldap_start(uv_loop_t *loop, const op_config_t *cfg, char *err, siz
         op__ldap_conn_init(l, &l->conns[i]);
     for (size_t i = 0; i < l->nconns; i++)
         op__ldap_conn_connect(&l->conns[i]);
+    op_metrics_on_collect(collect_up, l);
     return l;
 }
 
@@ -509,6 +531,7 @@ void op_ldap_stop(op_ldap_t *l)
     if (l == NULL)
         return;
     l->stopping = 1;
+    op_metrics_off_collect(collect_up, l);
     op__ldap_fail_queue(l);
     for (size_t i = 0; i < l->nconns; i++)
         op__ldap_conn_stop(&l->conns[i]);

@@ -130,6 +130,8 @@ static void finish(session_t *ss, op_smtp_verdict_t verdict, int code, const cha
     *r = ss->res;
     op_cache_flight_t *f = ss->f;
     ss->f = NULL;
+    if (verdict == OP_SMTP_TEMPFAIL)
+        op_cache_flight_error(f, "tempfail");
     op_cache_complete(f, r,
                       verdict == OP_SMTP_ACCEPTED   ? s->conf.positive_ttl
                       : verdict == OP_SMTP_REJECTED ? s->conf.negative_ttl

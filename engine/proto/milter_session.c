@@ -112,6 +112,7 @@ static void milter_cancel(op_session_t *ss)
         op_request_t *req = s->req;
         s->req = NULL;
         op_request_cancel(req);
+        op_metrics_request_gone(s->metrics);
     }
     op_session_close_handle(ss, (uv_handle_t *)&s->progress);
 }
@@ -124,6 +125,8 @@ static void on_phase_done(op_request_t *req, const op_answer_t *a, void *data)
     s->req = NULL;
     if (uv_is_active((uv_handle_t *)&s->progress))
         uv_timer_stop(&s->progress);
+    op_metrics_answer(s->metrics, a->action, a->action_len, a->check, a->reason,
+                      op_session_now_us() - s->req_start_us);
     if (s->gen->cfg->log_decisions)
         op__milter_log_decision(s, req, a);
     if (s->phase != OP_PHASE_ABORT) {
@@ -149,6 +152,8 @@ static int run_phase(op_milter_session_t *s, op_phase_t phase, const op_milter_m
     s->phase = phase;
     s->msg = m;
     s->req_start_us = op_session_now_us();
+    s->metrics = op_metrics_milter_phase(s->session.l->name, s->svc->conf->name, s->tenant,
+                                         op_phase_handler_name(phase) + 3 /* "on_" */);
     s->req = op_request_start_phase(s->session.d->loop, s->gen, s->svc, phase, op_milter_push_ctx, s,
                                     on_phase_done, s);
     s->msg = NULL; /* the packet's strings die with the input buffer */

@@ -6,6 +6,7 @@
 #include "proto/milter.h"
 #include "core/outbuf.h"
 #include "core/request.h"
+#include "core/metrics.h"
 #include "core/session.h"
 #include "proto/proto_milter.h"
 
@@ -54,6 +55,7 @@ struct op_milter_session {
     op_phase_t phase;
     op_request_t *req;
     uint64_t req_start_us;
+    op_metrics_req_t metrics; /* the phase request in flight (core/metrics.h) */
     /* modifications asked for before end of message, applied there */
     op_milter_pair_t *pending_headers;
     size_t npending_headers;

@@ -4,6 +4,7 @@
 #include "proto/policy_session.h"
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 #include "core/request.h"
 #include "core/session.h"
@@ -50,6 +51,7 @@ typedef struct {
     char who[WHO_MAX]; /* the decision log's who_fields, back to back, captured at dispatch */
     unsigned short who_len[WHO_N];
     char tenant[72];   /* the request's (a name, at most 64 bytes): the listener's may change on reload */
+    op_metrics_req_t metrics;
 } slot_t;
 
 struct op_policy_session {
@@ -71,6 +73,7 @@ static void policy_cancel(op_session_t *ss)
             op_request_t *req = s->req;
             s->req = NULL;
             op_request_cancel(req);
+            op_metrics_request_gone(s->metrics);
         }
         free(s->reply);
         s->reply = NULL;
@@ -149,6 +152,8 @@ static void complete_slot(op_policy_session_t *c, slot_t *s, const op_answer_t *
 {
     s->req = NULL;
     s->ready = 1;
+    op_metrics_answer(s->metrics, a->action, a->action_len, a->check, a->reason,
+                      op_session_now_us() - s->start_us);
     if (s == &c->slots[c->head]) {
         op_outbuf_need(&c->session.out, a->durable); /* after the counter writes it reports */
         out_append_answer(c, a->action, a->action_len);
@@ -225,6 +230,7 @@ static void dispatch(op_policy_session_t *c)
     s->req = NULL;
     s->start_us = op_session_now_us();
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
+    s->metrics = op_metrics_request(ss->l->name, service_name, s->tenant, "policy");
     c->log_decisions = gen->cfg->log_decisions;
     if (c->log_decisions)
         capture_who(s, pa, n);

@@ -516,7 +516,7 @@ static const struct error_case {
     {"unknown section, near miss", SERVICE "listner b {\n}\n",
      "2: unknown section 'listner' (did you mean 'listener'?)", NULL},
     {"unknown section", "frobnicate {\n}\n",
-     "1: unknown section 'frobnicate' (sections: daemon, log, request_limits, listener, service, dns, smtp_verify, counters, limit, redis, control, ldap, directory, clamd, rspamd)", NULL},
+     "1: unknown section 'frobnicate' (sections: daemon, log, request_limits, listener, service, dns, smtp_verify, counters, limit, redis, control, metrics, ldap, directory, clamd, rspamd)", NULL},
     {"log target unknown", "log {\n  target = file\n}\n" LISTENER SERVICE,
      "2: log: target: unknown value 'file' (allowed: stderr, syslog, journal)", NULL},
     {"log facility unknown", "log {\n  facility = local9\n}\n" LISTENER SERVICE,

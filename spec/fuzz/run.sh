@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the libFuzzer targets (clang) and runs each for a bounded time on
-# its seed corpus: the two MTA codecs, the scanners' codecs, the config
+# its seed corpus: the two MTA codecs, the scanners' codecs, the metrics
+# endpoint's HTTP codec, the config
 # parser, the DKIM-Signature tag parser, the DKIM verifier on libopendkim
 # and the Lua address
 # parsers.  `make test` runs them briefly, `make fuzz` longer.
@@ -53,6 +54,7 @@ run_target() {
 run_target fuzz_proto_policy spec/fuzz/fuzz_proto_policy.c engine/proto/proto_policy.c engine/core/mem.c engine/core/log.c
 run_target fuzz_proto_milter spec/fuzz/fuzz_proto_milter.c engine/proto/proto_milter.c
 run_target fuzz_scan_codec spec/fuzz/fuzz_scan_codec.c engine/lookup/scan_codec.c
+run_target fuzz_metrics_http spec/fuzz/fuzz_metrics_http.c engine/metrics/metrics_http.c
 run_target fuzz_conf_parse spec/fuzz/fuzz_conf_parse.c engine/config/conf_parse.c engine/core/mem.c engine/core/log.c
 run_target fuzz_dkim_sig spec/fuzz/fuzz_dkim_sig.c engine/lib/dkim_sig.c engine/lib/names.c -lidn2
 run_target fuzz_dkim_verify spec/fuzz/fuzz_dkim_verify.c engine/lookup/dkim_verify.c engine/lib/dkim_sig.c \

@@ -47,6 +47,8 @@ POSTOUT_SMTPS_PORT  51      tcp
 POSTOUT_PLAIN_PORT  52      tcp
 FLOODS_TCP_PORT     60      tcp     # spec/e2e/test_floods.sh's own outpostd listeners
 FLOODS_CLOSED_PORT  61      tcp
+METRICS_PORT        62      tcp     # spec/e2e/test_metrics.sh: the endpoint and a tcp listener
+METRICS_TCP_PORT    63      tcp
 BENCH_BASE_PORT     70      tcp     # bench/run.sh and bench/scaling.sh: 70..89
 CLAMD_PORT          90      tcp     # spec/harness/svc_scan.sh (AO6)
 RSPAMD_PORT         91      tcp
