@@ -146,6 +146,19 @@ CTEST(add_reserve_commit_release_on_redis)
     CHECK_INT(w.call.released, 0);
     RUN(w, op_counters_check(c, "rcpt", "bob", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 1);
+    /* the longest subject and instance: a command beyond its inline room */
+    char longs[OP_COUNTERS_MAX_KEY + 1], longi[OP_COUNTERS_MAX_KEY + 1];
+    memset(longs, 's', OP_COUNTERS_MAX_KEY);
+    memset(longi, 'i', OP_COUNTERS_MAX_KEY);
+    longs[OP_COUNTERS_MAX_KEY] = longi[OP_COUNTERS_MAX_KEY] = '\0';
+    RUN(w, op_counters_reserve(c, "rcpt", longs, longi, 2, -1, &w.call));
+    CHECK_INT(w.call.rc, 0);
+    CHECK_INT(w.call.answer.used, 2);
+    RUN(w, op_counters_commit(c, longi, 1, &w.call));
+    CHECK_INT(w.call.committed, 1);
+    CHECK_INT(w.call.released, 1);
+    RUN(w, op_counters_check(c, "rcpt", longs, 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
     finish(c);
 }
 
