@@ -39,32 +39,33 @@ static int64_t clock_arg(const op_redis_t *r)
     return r->clock != NULL ? r->clock(r->clock_data) : 0;
 }
 
-/* P + tag + parts joined by ':' */
+/* P + tag + parts joined by ':', written straight into the command */
 void op__redis_key_arg(op_rcmd_t *cmd, const op_redis_t *r, const char *tag, const char *a,
                        const char *b)
 {
-    size_t n = strlen(r->prefix) + strlen(tag) + (a ? strlen(a) + 1 : 0) + (b ? strlen(b) + 1 : 0);
-    char *k = op_malloc(n + 1);
-    char *p = k;
-    p = stpcpy(p, r->prefix);
-    p = stpcpy(p, tag);
-    if (a != NULL)
-        p = stpcpy(stpcpy(p, a), b != NULL ? ":" : "");
+    size_t lp = strlen(r->prefix), lt = strlen(tag), la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+    size_t n = lp + lt + (a ? la + (b ? 1 : 0) : 0) + lb;
+    char *p = op_rcmd_arg_space(cmd, n);
+    memcpy(p, r->prefix, lp);
+    memcpy(p += lp, tag, lt);
+    p += lt;
+    if (a != NULL) {
+        memcpy(p, a, la);
+        p += la;
+        if (b != NULL)
+            *p++ = ':';
+    }
     if (b != NULL)
-        p = stpcpy(p, b);
-    op_rcmd_arg(cmd, k, (size_t)(p - k));
-    free(k);
+        memcpy(p, b, lb);
 }
 
 void op__redis_pair_arg(op_rcmd_t *cmd, const char *limit, const char *subject)
 {
     size_t a = strlen(limit), b = strlen(subject);
-    char *k = op_malloc(a + b + 2);
+    char *k = op_rcmd_arg_space(cmd, a + b + 1);
     memcpy(k, limit, a);
     k[a] = '\t';
-    memcpy(k + a + 1, subject, b + 1);
-    op_rcmd_arg(cmd, k, a + b + 1);
-    free(k);
+    memcpy(k + a + 1, subject, b);
 }
 
 void op__redis_argv_head(op_rcmd_t *cmd, const op_redis_t *r, const char *op)
