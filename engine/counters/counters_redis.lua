@@ -15,7 +15,11 @@
 --   P o:LIMIT:SUBJECT  hash: an operator override (max, until, set_at, who, reason)
 --   P ol               set of LIMIT\tSUBJECT with an override
 --   P t:LIMIT          sorted set: subject -> start of its newest bucket (for top)
---   P r:INSTANCE       hash: LIMIT\tSUBJECT\tBUCKET\tEPOCH -> reserved
+--   P r:INSTANCE       string: a line LIMIT\tSUBJECT\tBUCKET\tEPOCH\tN per
+--                      reservation (one SET with its expiry, then APPENDs;
+--                      an older version wrote a hash LIMIT\tSUBJECT\tBUCKET\tEPOCH
+--                      -> N, which settle still reads).  The policy protocol
+--                      is made of lines, so no subject or instance has one.
 --   P rd               sorted set: instance -> deadline of its first reservation
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -83,18 +87,31 @@ end
 -- Settles an instance: keeps at most `keep` per (limit, subject), newest
 -- buckets given back first; a bucket reset since (another epoch) or gone
 -- is not touched.  logs, when a table, gets {limit, subject, released}.
+-- A transaction's reservations: {LIMIT\tSUBJECT\tBUCKET\tEPOCH, N} each.
+local function record(ik)
+    local out = {}
+    local r = redis.pcall('GET', ik)
+    if type(r) == 'table' and r.err then
+        local h = redis.call('HGETALL', ik) -- an older version's hash
+        for i = 1, #h, 2 do out[#out + 1] = { h[i], tonumber(h[i + 1]) } end
+    elseif r then
+        for f, n in string.gmatch(r, '([^\n]*)\t(%d+)\n') do out[#out + 1] = { f, tonumber(n) } end
+    end
+    return out
+end
+
 local function settle(ik, rd, inst, keep, logs)
-    local h = redis.call('HGETALL', ik)
+    local h = record(ik)
     local groups, order = {}, {}
-    for i = 1, #h, 2 do
-        local l, s, b, e = string.match(h[i], '^([^\t]*)\t(.*)\t(%-?%d+)\t(%d+)$')
+    for _, x in ipairs(h) do
+        local l, s, b, e = string.match(x[1], '^([^\t]*)\t(.*)\t(%-?%d+)\t(%d+)$')
         if l then
             local g = l .. '\t' .. s
             if not groups[g] then
                 groups[g] = { l = l, s = s, items = {}, total = 0 }
                 order[#order + 1] = g
             end
-            local n = tonumber(h[i + 1])
+            local n = x[2]
             table.insert(groups[g].items, { b = tonumber(b), f = b, e = tonumber(e), n = n })
             groups[g].total = groups[g].total + n
         end
@@ -211,11 +228,15 @@ if op == 'count' then
         redis.call('EXPIREAT', KEYS[3], leaves)
     end
     if mode == 'r' then
-        redis.call('HINCRBY', KEYS[4], ARGV[13] .. '\t' .. cur .. '\t' .. epoch, n)
-        -- the record's expiry is a safety net (the sweep settles it at its
-        -- deadline): set once, with the transaction's deadline
+        -- A new transaction's record is made with its expiry in one SET
+        -- (the expiry is a safety net: the sweep settles it at its
+        -- deadline); a transaction's next reservations are appended.
+        local f = ARGV[13] .. '\t' .. cur .. '\t' .. epoch
         if redis.call('ZADD', KEYS[5], 'NX', now + tonumber(ARGV[14]), ARGV[12]) == 1 then
-            redis.call('EXPIRE', KEYS[4], tonumber(ARGV[15]))
+            redis.call('SET', KEYS[4], f .. '\t' .. n .. '\n', 'EX', tonumber(ARGV[15]))
+        else
+            local a = redis.pcall('APPEND', KEYS[4], f .. '\t' .. n .. '\n')
+            if type(a) == 'table' and a.err then redis.call('HINCRBY', KEYS[4], f, n) end -- an older version's hash
         end
     end
     local remaining = math.max(max - used, 0)

@@ -299,7 +299,8 @@ static int64_t test_clock(void *data)
 /* rcpt: 3 per 3600 s in buckets of 60 s.  A count reads the window's sum,
  * which must follow the buckets as they leave the window, as a commit gives
  * some back, and as a reset clears them; a window written by an older
- * version (buckets, no sum) counts the same. */
+ * version (buckets, no sum) counts the same, and a transaction's record
+ * an older version wrote (a hash) still settles. */
 CTEST(the_window_slides_on_redis)
 {
     setup(NULL);
@@ -372,6 +373,34 @@ CTEST(the_window_slides_on_redis)
     BRUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
     CHECK_INT(w.call.answer.ok, 1);
     CHECK_INT(w.call.answer.used, 3);
+    /* a transaction's record as an older version wrote it (a hash), with
+     * its deadline; a reservation joins it, and a release settles both */
+    char rkey[128], dkey[128];
+    snprintf(rkey, sizeof rkey, "%sr:OLD1", prefix);
+    snprintf(dkey, sizeof dkey, "%srd", prefix);
+    r = redisCommand(rc, "HSET %s rcpt\tgus\t%lld\t0 1", rkey, (long long)test_now);
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = redisCommand(rc, "ZADD %s %lld OLD1", dkey, (long long)test_now + 60);
+    freeReplyObject(r);
+    BRUN(w, b->reserve(s, "rcpt", "hal", "OLD1", 1, -1, &w.call));
+    CHECK_INT(w.call.rc, 0);
+    CHECK_INT(w.call.answer.used, 1);
+    BRUN(w, b->release(s, "OLD1", &w.call));
+    CHECK_INT(w.call.released, 2);
+    BRUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 0);
+    /* and one of this version's, with two reservations appended */
+    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
+    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 2, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 3);
+    BRUN(w, b->commit(s, "NEW1", 1, &w.call));
+    CHECK_INT(w.call.committed, 1);
+    CHECK_INT(w.call.released, 2);
+    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
     r = redisCommand(rc, "DEL %s", key);
     freeReplyObject(r);
     redisFree(rc);
