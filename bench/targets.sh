@@ -61,7 +61,7 @@ DURABLE[mailout-cold]=${DURABLE[postout-warm]}
 DURABLE[appout-warm]="no counters at stage 1 (AO8 counts at stage 2)"
 DURABLE[appout-cold]=${DURABLE[appout-warm]}
 DURABLE[postout-base]=${DURABLE[postout-warm]}
-DURABLE[postout-redis]="Redis AOF written before the answer, fsync left to the OS: survives a crash of outpostd or redis-server, not a power loss"
+DURABLE[postout-redis]="Redis AOF written before the answer, fsync every second (appendfsync everysec, docs/limits.md's recommendation): survives a crash of outpostd or redis-server; a power loss loses up to 1 s"
 DURABLE[mailout-base]=${DURABLE[postout-warm]}
 DURABLE[postfwd]="counters in memory: lost on any restart"
 DURABLE[prl-disk]="SQLite commit per request on disk (fsync): survives a power loss"
@@ -204,9 +204,10 @@ start_outpost() { # name service cache_size
     SID[$1]=$SERVER_SID
 }
 
-# postout-warm with counters { backend = redis }: a redis-server of its own
-# (AOF, fsync left to the OS, like RocksDB's WAL without sync) in the same
-# session as outpostd, so the CPU reported is both processes'.
+# postout-warm with counters { backend = redis }: a redis-server of its own,
+# configured as docs/limits.md recommends for production (AOF on, appendfsync
+# everysec: a little more durable than RocksDB's WAL without sync), in the
+# same session as outpostd, so the CPU reported is both processes'.
 start_postout-redis() {
     local dir=$TMP/postout-redis
     outpost_conf postout-redis postout 100000
@@ -215,7 +216,7 @@ start_postout-redis() {
         "$REDIS_BENCH_PORT" >>"$dir/outpost.conf"
     start_server postout-redis "$dir/outpostd.log" bash -c '
         redis-server --bind 127.0.0.1 --port "$1" --dir "$2" --save "" --appendonly yes \
-            --appendfsync no --logfile "$2/redis.log" &
+            --appendfsync everysec --logfile "$2/redis.log" &
         for i in $(seq 100); do [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && break; sleep 0.05; done
         exec "$3" -c "$4"' _ "$REDIS_BENCH_PORT" "$dir/redis" "$ROOT/$OUTPOSTD" "$dir/outpost.conf"
     SID[postout-redis]=$SERVER_SID

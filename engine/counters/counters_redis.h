@@ -30,24 +30,36 @@ typedef struct op_rcmd op_rcmd_t;
  * OP_COUNTERS_ECANCELLED when the connection was freed). */
 typedef void (*op_rcmd_cb)(op_rcmd_t *cmd, const redisReply *reply);
 
+/* Room kept in front of a command's arguments for its head (the argument
+ * count, EVALSHA and the SHA), so that the command goes to hiredis as one
+ * piece without a copy of the arguments. */
+#define OP_RCMD_HEAD 80
+/* What a command keeps inline: a count's arguments fit, so building one
+ * allocates nothing. */
+#define OP_RCMD_INLINE 1024
+
 /* One call of the script: its arguments after the SHA (numkeys, keys,
- * ARGV), owned by the command (op_rcmd_arg copies). */
+ * ARGV), encoded as the protocol sends them (RESP bulk strings) in buf,
+ * after OP_RCMD_HEAD bytes; owned by the command (op_rcmd_arg copies). */
 struct op_rcmd {
     op_rcmd_t *next, *prev; /* the connection's */
     uint64_t deadline;      /* loop time, ms */
-    int argc, cap;
-    char **argv;
-    size_t *lens;
+    int argc;
+    char *buf;              /* inline, or on the heap when they outgrow it */
+    size_t len, cap;        /* len counts from buf, head room included */
     int rc;
     int noscript;           /* sent again as EVAL once */
     op_rcmd_cb cb;
     void *data;
+    char inline_buf[OP_RCMD_INLINE];
 };
 
 void op_rcmd_arg(op_rcmd_t *cmd, const char *s, size_t len);
 void op_rcmd_str(op_rcmd_t *cmd, const char *s);
 void op_rcmd_int(op_rcmd_t *cmd, int64_t v);
-/* Frees the arguments (not cmd itself). */
+/* An argument of len bytes that the caller writes at the pointer returned. */
+char *op_rcmd_arg_space(op_rcmd_t *cmd, size_t len);
+/* Frees the arguments (not cmd itself); cmd can take new ones. */
 void op_rcmd_clear(op_rcmd_t *cmd);
 
 op_rconn_t *op_rconn_new(uv_loop_t *loop, const op_redis_conf_t *cfg, const char *script,

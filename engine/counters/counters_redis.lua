@@ -6,12 +6,20 @@
 -- ARGV[1] the operation, ARGV[2] the clock (0: the server's TIME, so every
 -- node counts on one clock), ARGV[3] the key prefix.  Keys (prefix P):
 --   P w:LIMIT:SUBJECT  hash: bucket start second -> count; 'e' the reset
---                      epoch; 'r' reserved, not yet settled.  Expires when
---                      its newest bucket leaves the window.
+--                      epoch; 'r' reserved, not yet settled; 'u' the sum of
+--                      its buckets and 'b' a second no later than its
+--                      oldest bucket, so a count reads four fields, not the
+--                      window's buckets (up to window / resolution of them),
+--                      until 'b' leaves the window.  Expires when its newest
+--                      bucket leaves the window.
 --   P o:LIMIT:SUBJECT  hash: an operator override (max, until, set_at, who, reason)
 --   P ol               set of LIMIT\tSUBJECT with an override
 --   P t:LIMIT          sorted set: subject -> start of its newest bucket (for top)
---   P r:INSTANCE       hash: LIMIT\tSUBJECT\tBUCKET\tEPOCH -> reserved
+--   P r:INSTANCE       string: a line LIMIT\tSUBJECT\tBUCKET\tEPOCH\tN per
+--                      reservation (one SET with its expiry, then APPENDs;
+--                      an older version wrote a hash LIMIT\tSUBJECT\tBUCKET\tEPOCH
+--                      -> N, which settle still reads).  The policy protocol
+--                      is made of lines, so no subject or instance has one.
 --   P rd               sorted set: instance -> deadline of its first reservation
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -20,25 +28,28 @@ local P = ARGV[3]
 
 local function bucket_of(t, res) return math.floor(t / res) end
 
--- The window's buckets in it, oldest first: {bucket, count, field}.
+-- The window's buckets in it, oldest first: {bucket, count, field}; the
+-- reserved count; the start of the oldest bucket left in the hash (nil: none).
 local function read_window(wk, res, nb, prune)
     local h = redis.call('HGETALL', wk)
-    local bs, epoch, reserved, stale = {}, 0, 0, {}
+    local bs, reserved, stale, oldest = {}, 0, {}, nil
     local first = bucket_of(now, res) - nb + 1
     for i = 1, #h, 2 do
         local f, v = h[i], tonumber(h[i + 1])
-        if f == 'e' then epoch = v
-        elseif f == 'r' then reserved = v
-        else
-            local b = bucket_of(tonumber(f), res)
+        local t = tonumber(f)
+        if f == 'r' then reserved = v
+        elseif t then
+            local b = bucket_of(t, res)
             if b >= first then
                 if v > 0 then bs[#bs + 1] = { b, v, f } end
-            elseif prune then stale[#stale + 1] = f end
+                if not oldest or t < oldest then oldest = t end
+            elseif prune then stale[#stale + 1] = f
+            elseif not oldest or t < oldest then oldest = t end
         end
     end
     if #stale > 0 then redis.call('HDEL', wk, unpack(stale)) end
     table.sort(bs, function(x, y) return x[1] < y[1] end)
-    return bs, epoch, reserved
+    return bs, reserved, oldest
 end
 
 local function sum(bs)
@@ -76,18 +87,31 @@ end
 -- Settles an instance: keeps at most `keep` per (limit, subject), newest
 -- buckets given back first; a bucket reset since (another epoch) or gone
 -- is not touched.  logs, when a table, gets {limit, subject, released}.
+-- A transaction's reservations: {LIMIT\tSUBJECT\tBUCKET\tEPOCH, N} each.
+local function record(ik)
+    local out = {}
+    local r = redis.pcall('GET', ik)
+    if type(r) == 'table' and r.err then
+        local h = redis.call('HGETALL', ik) -- an older version's hash
+        for i = 1, #h, 2 do out[#out + 1] = { h[i], tonumber(h[i + 1]) } end
+    elseif r then
+        for f, n in string.gmatch(r, '([^\n]*)\t(%d+)\n') do out[#out + 1] = { f, tonumber(n) } end
+    end
+    return out
+end
+
 local function settle(ik, rd, inst, keep, logs)
-    local h = redis.call('HGETALL', ik)
+    local h = record(ik)
     local groups, order = {}, {}
-    for i = 1, #h, 2 do
-        local l, s, b, e = string.match(h[i], '^([^\t]*)\t(.*)\t(%-?%d+)\t(%d+)$')
+    for _, x in ipairs(h) do
+        local l, s, b, e = string.match(x[1], '^([^\t]*)\t(.*)\t(%-?%d+)\t(%d+)$')
         if l then
             local g = l .. '\t' .. s
             if not groups[g] then
                 groups[g] = { l = l, s = s, items = {}, total = 0 }
                 order[#order + 1] = g
             end
-            local n = tonumber(h[i + 1])
+            local n = x[2]
             table.insert(groups[g].items, { b = tonumber(b), f = b, e = tonumber(e), n = n })
             groups[g].total = groups[g].total + n
         end
@@ -101,8 +125,9 @@ local function settle(ik, rd, inst, keep, logs)
         released = released + give
         if logs and give > 0 then logs[#logs + 1] = { x.l, x.s, give } end
         local wk = P .. 'w:' .. x.l .. ':' .. x.s
-        local epoch = tonumber(redis.call('HGET', wk, 'e') or '0')
-        local settled = 0
+        local w = redis.call('HMGET', wk, 'e', 'r', 'u')
+        local epoch = tonumber(w[1] or '0')
+        local settled, freed = 0, 0
         table.sort(x.items, function(a, b) return a.b > b.b end)
         for _, it in ipairs(x.items) do
             local g2 = math.min(give, it.n)
@@ -111,14 +136,22 @@ local function settle(ik, rd, inst, keep, logs)
                 if g2 > 0 then
                     local c = tonumber(redis.call('HGET', wk, it.f))
                     if c then
-                        if c - g2 > 0 then redis.call('HINCRBY', wk, it.f, -g2)
-                        else redis.call('HDEL', wk, it.f) end
+                        if c - g2 > 0 then
+                            redis.call('HINCRBY', wk, it.f, -g2)
+                            freed = freed + g2
+                        else
+                            redis.call('HDEL', wk, it.f)
+                            freed = freed + c
+                        end
                     end
                 end
             end
             give = give - g2
         end
-        if settled > 0 and redis.call('HGET', wk, 'r') then
+        -- the sum follows its buckets ('b' may now be older than the
+        -- oldest: it only has to be no later)
+        if freed > 0 and w[3] then redis.call('HINCRBY', wk, 'u', -freed) end
+        if settled > 0 and w[2] then
             if redis.call('HINCRBY', wk, 'r', -settled) <= 0 then redis.call('HDEL', wk, 'r') end
         end
     end
@@ -133,43 +166,83 @@ if op == 'count' then
     --            subject, instance, limit\tsubject, reservation_timeout, instance ttl
     local mode, res, nb = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
     local n = tonumber(ARGV[10])
+    local wk = KEYS[1]
     local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
-    local bs, epoch = read_window(KEYS[1], res, nb, mode ~= 'c')
-    local used = sum(bs)
-    local ok = used + n <= max
-    if mode == 'c' or not ok or n == 0 then
-        return { ok and 1 or 0, max, used, math.max(max - used, 0),
-                 next_free(bs, used, max, n, res, nb), src }
-    end
     local cb = bucket_of(now, res)
     local cur = cb * res
-    redis.call('HINCRBY', KEYS[1], tostring(cur), n)
-    local found = false
-    for _, x in ipairs(bs) do
-        if x[1] == cb then x[2] = x[2] + n; found = true; break end
+    local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', cur)
+    local used, oldest = tonumber(h[1]), tonumber(h[2])
+    local epoch, reserved, here = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+    local bs, recount, _
+    -- The sum holds while the oldest bucket is in the window.  Else (a
+    -- bucket left it, or no sum yet: a new subject, a reset, a window
+    -- written by an older version) the buckets are read and the sum made
+    -- again; a count that writes drops the buckets that left.
+    if used == nil or (oldest and bucket_of(oldest, res) < cb - nb + 1) then
+        bs, _, oldest = read_window(wk, res, nb, mode ~= 'c')
+        used = sum(bs)
+        recount = true
     end
-    if not found then
-        bs[#bs + 1] = { cb, n, tostring(cur) }
-        table.sort(bs, function(x, y) return x[1] < y[1] end)
+    local ok = used + n <= max
+    if mode == 'c' or not ok or n == 0 then
+        if recount and mode ~= 'c' and h[1] then
+            -- the buckets that left were dropped: the sum and 'b' follow
+            if oldest then redis.call('HSET', wk, 'u', used, 'b', oldest)
+            else redis.call('HSET', wk, 'u', used); redis.call('HDEL', wk, 'b') end
+        end
+        local nf = now
+        if not ok then
+            bs = bs or read_window(wk, res, nb, false)
+            nf = next_free(bs, used, max, n, res, nb)
+        end
+        return { ok and 1 or 0, max, used, math.max(max - used, 0), nf, src }
     end
     used = used + n
-    if not found then
+    local w = { 'HSET', wk, cur, here + n, 'u', used }
+    if recount or not oldest or cur < oldest then
+        oldest = (oldest and oldest < cur) and oldest or cur
+        w[#w + 1] = 'b'
+        w[#w + 1] = oldest
+    end
+    if mode == 'r' then
+        w[#w + 1] = 'r'
+        w[#w + 1] = reserved + n
+    end
+    redis.call(unpack(w))
+    if here == 0 then
         -- a new bucket: the window now lives until it leaves, and the
-        -- subject is active for top (its score: the bucket's start)
-        local leaves = (bs[#bs][1] + nb) * res
-        redis.call('EXPIREAT', KEYS[1], leaves)
+        -- subject is active for top (its score: the bucket's start).  The
+        -- newest bucket is the current one unless the clock went back: a
+        -- recount knows them all, else GT never shortens the expiry (the
+        -- key has one: it was made by a recount)
+        local leaves = (cb + nb) * res
+        if recount then
+            for _, x in ipairs(bs) do
+                if (x[1] + nb) * res > leaves then leaves = (x[1] + nb) * res end
+            end
+            redis.call('EXPIREAT', wk, leaves)
+        else
+            redis.call('EXPIREAT', wk, leaves, 'GT')
+        end
         redis.call('ZADD', KEYS[3], cur, ARGV[11])
         redis.call('EXPIREAT', KEYS[3], leaves)
     end
     if mode == 'r' then
-        redis.call('HINCRBY', KEYS[4], ARGV[13] .. '\t' .. cur .. '\t' .. epoch, n)
-        redis.call('EXPIRE', KEYS[4], tonumber(ARGV[15]))
-        redis.call('ZADD', KEYS[5], 'NX', now + tonumber(ARGV[14]), ARGV[12])
-        redis.call('HINCRBY', KEYS[1], 'r', n)
+        -- A new transaction's record is made with its expiry in one SET
+        -- (the expiry is a safety net: the sweep settles it at its
+        -- deadline); a transaction's next reservations are appended.
+        local f = ARGV[13] .. '\t' .. cur .. '\t' .. epoch
+        if redis.call('ZADD', KEYS[5], 'NX', now + tonumber(ARGV[14]), ARGV[12]) == 1 then
+            redis.call('SET', KEYS[4], f .. '\t' .. n .. '\n', 'EX', tonumber(ARGV[15]))
+        else
+            local a = redis.pcall('APPEND', KEYS[4], f .. '\t' .. n .. '\n')
+            if type(a) == 'table' and a.err then redis.call('HINCRBY', KEYS[4], f, n) end -- an older version's hash
+        end
     end
     local remaining = math.max(max - used, 0)
-    return { 1, max, used, remaining,
-             remaining > 0 and now or next_free(bs, used, max, 1, res, nb), src }
+    local nf = now
+    if remaining == 0 then nf = next_free(read_window(wk, res, nb, false), used, max, 1, res, nb) end
+    return { 1, max, used, remaining, nf, src }
 elseif op == 'settle' then
     -- KEYS: instance, deadlines; ARGV[4] keep (< 0: all), ARGV[5] instance
     local kept, released = settle(KEYS[1], KEYS[2], ARGV[5], tonumber(ARGV[4]), nil)
@@ -193,7 +266,7 @@ elseif op == 'show' then
     -- KEYS: window, override; ARGV[4..]: resolution, buckets, max, max_override
     local res, nb = tonumber(ARGV[4]), tonumber(ARGV[5])
     local max, src = effective(KEYS[2], tonumber(ARGV[6]), tonumber(ARGV[7]), -1)
-    local bs, _, reserved = read_window(KEYS[1], res, nb, false)
+    local bs, reserved = read_window(KEYS[1], res, nb, false)
     local used = sum(bs)
     return { used + 1 <= max and 1 or 0, max, used, math.max(max - used, 0),
              next_free(bs, used, max, 1, res, nb), src, reserved }

@@ -146,6 +146,19 @@ CTEST(add_reserve_commit_release_on_redis)
     CHECK_INT(w.call.released, 0);
     RUN(w, op_counters_check(c, "rcpt", "bob", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 1);
+    /* the longest subject and instance: a command beyond its inline room */
+    char longs[OP_COUNTERS_MAX_KEY + 1], longi[OP_COUNTERS_MAX_KEY + 1];
+    memset(longs, 's', OP_COUNTERS_MAX_KEY);
+    memset(longi, 'i', OP_COUNTERS_MAX_KEY);
+    longs[OP_COUNTERS_MAX_KEY] = longi[OP_COUNTERS_MAX_KEY] = '\0';
+    RUN(w, op_counters_reserve(c, "rcpt", longs, longi, 2, -1, &w.call));
+    CHECK_INT(w.call.rc, 0);
+    CHECK_INT(w.call.answer.used, 2);
+    RUN(w, op_counters_commit(c, longi, 1, &w.call));
+    CHECK_INT(w.call.committed, 1);
+    CHECK_INT(w.call.released, 1);
+    RUN(w, op_counters_check(c, "rcpt", longs, 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
     finish(c);
 }
 
@@ -255,6 +268,144 @@ CTEST(close_completes_what_is_in_flight)
         CHECK_INT(w[i].done, 1);
         CHECK_INT(w[i].call.rc, OP_COUNTERS_ECANCELLED);
     }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+/* ---- the window slides (the backend on its own, on a test clock) ---- */
+
+static int64_t test_now;
+
+static int64_t test_clock(void *data)
+{
+    (void)data;
+    return test_now;
+}
+
+/* Starts a backend operation and waits for it: its rc. */
+#define BRUN(w, expr)                                                                 \
+    do {                                                                              \
+        memset(&(w), 0, sizeof(w));                                                   \
+        (w).call.cb = on_done;                                                        \
+        (w).call.data = &(w);                                                         \
+        int rc_ = (expr);                                                             \
+        if (rc_ == OP_COUNTERS_STARTED) {                                             \
+            CHECK(ctest_run_until(&loop, &(w).done, 5));                              \
+            rc_ = (w).call.rc;                                                        \
+        }                                                                             \
+        (w).call.rc = rc_;                                                            \
+    } while (0)
+
+/* rcpt: 3 per 3600 s in buckets of 60 s.  A count reads the window's sum,
+ * which must follow the buckets as they leave the window, as a commit gives
+ * some back, and as a reset clears them; a window written by an older
+ * version (buckets, no sum) counts the same, and a transaction's record
+ * an older version wrote (a hash) still settles. */
+CTEST(the_window_slides_on_redis)
+{
+    setup(NULL);
+    const op_counters_backend_t *b = &op_counters_redis;
+    char err[256];
+    void *s = b->open(&loop, &cfg, 0, err, sizeof err);
+    CHECK(s != NULL);
+    op_redis_set_clock(s, test_clock, NULL);
+    wait_t w;
+    test_now = 1800000000; /* a bucket's first second */
+    BRUN(w, b->add(s, "rcpt", "fay", 2, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    test_now += 120;
+    BRUN(w, b->reserve(s, "rcpt", "fay", "K1", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 3);
+    CHECK_INT(w.call.answer.remaining, 0);
+    CHECK_INT(w.call.answer.next_free, 1800000000 + 3600); /* the first bucket leaves */
+    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 0);
+    CHECK_INT(w.call.answer.next_free, 1800000000 + 3600);
+    /* the first bucket leaves: 1 used (the reservation), 2 fit */
+    test_now = 1800000000 + 3600;
+    BRUN(w, b->check(s, "rcpt", "fay", 2, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 1);
+    CHECK_INT(w.call.answer.used, 1);
+    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    /* the commit gives back the reservation's bucket (now the oldest) */
+    BRUN(w, b->commit(s, "K1", 0, &w.call));
+    CHECK_INT(w.call.released, 1);
+    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    /* an hour on, all have left */
+    test_now += 3600;
+    BRUN(w, b->add(s, "rcpt", "fay", 3, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 1);
+    CHECK_INT(w.call.answer.used, 3);
+    /* a reset, then counting from nothing */
+    admin_wait_t a = {0};
+    a.a.op = OP_ADMIN_RESET;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "fay");
+    a.a.cb = on_admin_done;
+    a.a.data = &a;
+    CHECK_INT(b->admin(s, &a.a), OP_COUNTERS_STARTED);
+    CHECK(ctest_run_until(&loop, &a.done, 5));
+    CHECK_INT(a.a.rc, 0);
+    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+
+    /* a window as an older version wrote it: bucket fields only */
+    redisContext *rc = redisConnect("127.0.0.1", atoi(strrchr(server, ':') + 1));
+    CHECK(rc != NULL && rc->err == 0);
+    char key[128];
+    snprintf(key, sizeof key, "%sw:rcpt:gus", prefix);
+    test_now = 1800000000;
+    redisReply *r = redisCommand(rc, "HSET %s 1799996460 1 1799999940 1 r 0", key);
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = redisCommand(rc, "EXPIRE %s 7200", key);
+    freeReplyObject(r);
+    BRUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    BRUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 3);
+    BRUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 0);
+    CHECK_INT(w.call.answer.next_free, 1799996460 + 3600);
+    test_now = 1799996460 + 3600; /* its first bucket leaves */
+    BRUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 1);
+    CHECK_INT(w.call.answer.used, 3);
+    /* a transaction's record as an older version wrote it (a hash), with
+     * its deadline; a reservation joins it, and a release settles both */
+    char rkey[128], dkey[128];
+    snprintf(rkey, sizeof rkey, "%sr:OLD1", prefix);
+    snprintf(dkey, sizeof dkey, "%srd", prefix);
+    r = redisCommand(rc, "HSET %s rcpt\tgus\t%lld\t0 1", rkey, (long long)test_now);
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    r = redisCommand(rc, "ZADD %s %lld OLD1", dkey, (long long)test_now + 60);
+    freeReplyObject(r);
+    BRUN(w, b->reserve(s, "rcpt", "hal", "OLD1", 1, -1, &w.call));
+    CHECK_INT(w.call.rc, 0);
+    CHECK_INT(w.call.answer.used, 1);
+    BRUN(w, b->release(s, "OLD1", &w.call));
+    CHECK_INT(w.call.released, 2);
+    BRUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 0);
+    /* and one of this version's, with two reservations appended */
+    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
+    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 2, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 3);
+    BRUN(w, b->commit(s, "NEW1", 1, &w.call));
+    CHECK_INT(w.call.committed, 1);
+    CHECK_INT(w.call.released, 2);
+    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 1);
+    r = redisCommand(rc, "DEL %s", key);
+    freeReplyObject(r);
+    redisFree(rc);
+
+    b->close(s);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_INT(uv_loop_close(&loop), 0);
 }

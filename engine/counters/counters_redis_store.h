@@ -1,0 +1,90 @@
+/* Internal to counters_redis*.c: the Redis backend's state, an operation
+ * in flight, and the helpers that build a call of the script
+ * (counters_redis.lua) and read its answer.  The requests' operations are
+ * in counters_redis.c, the operator's in counters_redis_admin.c. */
+#ifndef OP_COUNTERS_REDIS_STORE_H
+#define OP_COUNTERS_REDIS_STORE_H
+
+#include "counters/backend.h"
+#include "counters/counters_redis.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *name;
+    int64_t max, max_override, resolution, nbuckets;
+    int on_error;
+} rlimit_t;
+
+typedef struct {
+    uv_loop_t *loop;
+    op_rconn_t *conn;
+    uv_timer_t *sweep;
+    char *prefix;
+    rlimit_t *limits;
+    size_t nlimits;
+    double reservation_timeout;
+    op_counters_clock_fn clock; /* NULL: the server's clock */
+    void *clock_data;
+    int64_t accepted_uncounted;
+} op_redis_t;
+
+/* An operation in flight: a request's call or an operator's. */
+typedef enum { R_CHECK, R_ADD, R_RESERVE, R_COMMIT, R_RELEASE, R_EXPIRE, R_ADMIN } rkind_t;
+
+typedef struct {
+    op_rcmd_t cmd;
+    op_redis_t *r;
+    rkind_t kind;
+    op_counters_call_t *call;
+    op_counters_admin_t *admin;
+    rlimit_t lim; /* a copy: a reload may replace the limits meanwhile */
+    char subject[OP_COUNTERS_MAX_KEY + 1];
+} rop_t;
+
+const rlimit_t *op__redis_find_limit(const op_redis_t *r, const char *name);
+/* The time the backend counts on: the test clock, else this host's. */
+int64_t op__redis_now(const op_redis_t *r);
+/* Arguments of a call: the key P + tag + a[:b]; "limit\tsubject"; the
+ * operation, the clock (0: the server's) and the prefix, which every call
+ * starts its ARGV with. */
+void op__redis_key_arg(op_rcmd_t *cmd, const op_redis_t *r, const char *tag, const char *a,
+                       const char *b);
+void op__redis_pair_arg(op_rcmd_t *cmd, const char *limit, const char *subject);
+void op__redis_argv_head(op_rcmd_t *cmd, const op_redis_t *r, const char *op);
+rop_t *op__redis_rop_new(op_redis_t *r, rkind_t kind);
+void op__redis_rop_free(rop_t *o);
+/* The operator's call (backend.h's admin). */
+int op__redis_admin(void *store, op_counters_admin_t *a);
+
+/* The first argument after the SHA: how many of the rest are keys. */
+static inline void op__redis_nkeys(op_rcmd_t *cmd, int n)
+{
+    op_rcmd_int(cmd, n);
+}
+
+static inline int op__redis_key_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= OP_COUNTERS_MAX_KEY;
+}
+
+static inline int64_t op__redis_int_of(const redisReply *e)
+{
+    if (e == NULL)
+        return 0;
+    if (e->type == REDIS_REPLY_INTEGER)
+        return e->integer;
+    if (e->type == REDIS_REPLY_STRING)
+        return strtoll(e->str, NULL, 10);
+    return 0;
+}
+
+static inline const char *op__redis_str_of(const redisReply *e)
+{
+    return e != NULL && e->type == REDIS_REPLY_STRING ? e->str : "";
+}
+
+#endif
