@@ -14,7 +14,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
  *       -Iengine spec/fuzz/fuzz_conf_parse.c engine/config/conf_parse.c \
- *       engine/core/mem.c engine/core/log.c -o build/fuzz_conf_parse
+ *       engine/core/mem.c engine/core/log.c engine/core/log_format.c -o build/fuzz_conf_parse
  *   build/fuzz_conf_parse -max_total_time=60 spec/fuzz/corpus/conf_parse */
 #include "config/conf_parse.h"
 

@@ -17,7 +17,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
  *       -Iengine spec/fuzz/fuzz_proto_policy.c engine/proto/proto_policy.c \
- *       engine/core/mem.c engine/core/log.c -o build/fuzz_proto_policy
+ *       engine/core/mem.c engine/core/log.c engine/core/log_format.c -o build/fuzz_proto_policy
  *   build/fuzz_proto_policy -max_total_time=60 spec/fuzz/corpus/policy */
 #include "proto/proto_policy.h"
 

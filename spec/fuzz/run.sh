@@ -51,14 +51,14 @@ run_target() {
         failed=$((failed + 1))
     fi
 }
-run_target fuzz_proto_policy spec/fuzz/fuzz_proto_policy.c engine/proto/proto_policy.c engine/core/mem.c engine/core/log.c
+run_target fuzz_proto_policy spec/fuzz/fuzz_proto_policy.c engine/proto/proto_policy.c engine/core/mem.c engine/core/log.c engine/core/log_format.c
 run_target fuzz_proto_milter spec/fuzz/fuzz_proto_milter.c engine/proto/proto_milter.c
 run_target fuzz_scan_codec spec/fuzz/fuzz_scan_codec.c engine/lookup/scan_codec.c
 run_target fuzz_metrics_http spec/fuzz/fuzz_metrics_http.c engine/metrics/metrics_http.c
-run_target fuzz_conf_parse spec/fuzz/fuzz_conf_parse.c engine/config/conf_parse.c engine/core/mem.c engine/core/log.c
+run_target fuzz_conf_parse spec/fuzz/fuzz_conf_parse.c engine/config/conf_parse.c engine/core/mem.c engine/core/log.c engine/core/log_format.c
 run_target fuzz_dkim_sig spec/fuzz/fuzz_dkim_sig.c engine/lib/dkim_sig.c engine/lib/names.c -lidn2
 run_target fuzz_dkim_verify spec/fuzz/fuzz_dkim_verify.c engine/lookup/dkim_verify.c engine/lib/dkim_sig.c \
-    engine/lib/names.c engine/core/mem.c engine/core/log.c -lopendkim -lidn2
+    engine/lib/names.c engine/core/mem.c engine/core/log.c engine/core/log_format.c -lopendkim -lidn2
 # shellcheck disable=SC2086
 run_target fuzz_address spec/fuzz/fuzz_address.c engine/lib/names.c $LUAJIT_CFLAGS $LUAJIT_LIBS
 echo "$passed passed, $failed failed"
