@@ -7,51 +7,12 @@
 #include "core/metrics.h"
 #include "core/services.h"
 #include "counters/counters.h"
+#include "lib/strbuf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-} sb_t;
-
-static void put(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sb_t *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && b->n + (size_t)n < b->cap) {
-            b->n += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)n + 256;
-        b->p = op_realloc(b->p, b->cap);
-    }
-}
-
-/* Label values are names from the configuration or the code; quote them
- * for JSON anyway. */
-static void put_js(sb_t *b, const char *s)
-{
-    put(b, "\"");
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            put(b, "\\%c", ch);
-        else if (ch < 0x20)
-            put(b, "\\u%04x", ch);
-        else
-            put(b, "%c", ch);
-    }
-    put(b, "\"");
-}
 
 /* ---- reading the families ---- */
 
@@ -121,7 +82,7 @@ static double quantile_le(int slot, double q, uint64_t *count, double *sum)
 }
 
 typedef struct {
-    sb_t *b;
+    op_sb_t *b;
     int json, first;
 } emit_t;
 
@@ -139,15 +100,15 @@ static void each_latency(const char *const *v, int slot, void *data)
     else
         snprintf(p99, sizeof p99, "<= %g ms", le * 1000);
     if (e->json) {
-        put(e->b, "%s{\"service\":", e->first ? "" : ",");
-        put_js(e->b, v[0]);
-        put(e->b, ",\"requests\":%llu,\"mean_ms\":%.3f,\"p99_le_ms\":", (unsigned long long)count, mean_ms);
+        op_sb_printf(e->b, "%s{\"service\":", e->first ? "" : ",");
+        op_sb_json(e->b, v[0]);
+        op_sb_printf(e->b, ",\"requests\":%llu,\"mean_ms\":%.3f,\"p99_le_ms\":", (unsigned long long)count, mean_ms);
         if (le < 0 || le > 1e8)
-            put(e->b, "null}");
+            op_sb_printf(e->b, "null}");
         else
-            put(e->b, "%g}", le * 1000);
+            op_sb_printf(e->b, "%g}", le * 1000);
     } else {
-        put(e->b, "  %-20s %10llu %10.3f  %s\n", v[0], (unsigned long long)count, mean_ms, p99);
+        op_sb_printf(e->b, "  %-20s %10llu %10.3f  %s\n", v[0], (unsigned long long)count, mean_ms, p99);
     }
     e->first = 0;
 }
@@ -156,11 +117,11 @@ static void each_ldap(const char *const *v, int slot, void *data)
 {
     emit_t *e = data;
     if (e->json) {
-        put(e->b, "%s{\"server\":", e->first ? "" : ",");
-        put_js(e->b, v[0]);
-        put(e->b, ",\"connections_up\":%.0f}", op_metrics_get(slot));
+        op_sb_printf(e->b, "%s{\"server\":", e->first ? "" : ",");
+        op_sb_json(e->b, v[0]);
+        op_sb_printf(e->b, ",\"connections_up\":%.0f}", op_metrics_get(slot));
     } else {
-        put(e->b, "  ldap %-40s %s (%.0f connections up)\n", v[0],
+        op_sb_printf(e->b, "  ldap %-40s %s (%.0f connections up)\n", v[0],
             op_metrics_get(slot) > 0 ? "up" : "DOWN", op_metrics_get(slot));
     }
     e->first = 0;
@@ -173,12 +134,12 @@ static void each_dep(const char *const *v, int slot, void *data)
     double hits = sum_of(op_mf.cache_hits, v[0]), misses = sum_of(op_mf.cache_misses, v[0]);
     double entries = sum_of(op_mf.cache_entries, v[0]);
     if (e->json) {
-        put(e->b, "%s{\"dependency\":", e->first ? "" : ",");
-        put_js(e->b, v[0]);
-        put(e->b, ",\"operations\":%.0f,\"errors\":%.0f,\"cache_hits\":%.0f,\"cache_misses\":%.0f,"
+        op_sb_printf(e->b, "%s{\"dependency\":", e->first ? "" : ",");
+        op_sb_json(e->b, v[0]);
+        op_sb_printf(e->b, ",\"operations\":%.0f,\"errors\":%.0f,\"cache_hits\":%.0f,\"cache_misses\":%.0f,"
                   "\"cache_entries\":%.0f}", ops, errors, hits, misses, entries);
     } else {
-        put(e->b, "  %-10s %10.0f %8.0f %10.0f %10.0f %9.0f\n", v[0], ops, errors, hits, misses, entries);
+        op_sb_printf(e->b, "  %-10s %10.0f %8.0f %10.0f %10.0f %9.0f\n", v[0], ops, errors, hits, misses, entries);
     }
     e->first = 0;
 }
@@ -192,7 +153,8 @@ static double rate(uint64_t now, uint64_t then, double secs)
 
 char *op__control_stats(int json)
 {
-    sb_t b = {op_malloc(4096), 0, 4096};
+    op_sb_t b;
+    op_sb_init(&b, 4096);
     op_metrics_init();
     op_metrics_collect();
     double now = (double)time(NULL);
@@ -212,78 +174,78 @@ char *op__control_stats(int json)
     emit_t e = {&b, json, 1};
 
     if (json) {
-        put(&b, "ok\n{\"uptime_s\":%.0f,\"generation\":%.0f,\"in_flight\":%.0f,\"connections\":%.0f,",
+        op_sb_printf(&b, "ok\n{\"uptime_s\":%.0f,\"generation\":%.0f,\"in_flight\":%.0f,\"connections\":%.0f,",
             up, sum_of(op_mf.generation, NULL), sum_of(op_mf.inflight, NULL),
             sum_of(op_mf.connections, NULL));
-        put(&b, "\"totals\":{\"requests\":%llu", (unsigned long long)cur.requests);
+        op_sb_printf(&b, "\"totals\":{\"requests\":%llu", (unsigned long long)cur.requests);
         for (int i = 0; i < 4; i++)
-            put(&b, ",\"%s\":%llu", cls[i], (unsigned long long)cur.answers[i]);
-        put(&b, ",\"default\":%llu},\"per_second_since_start\":{\"requests\":%.3f",
+            op_sb_printf(&b, ",\"%s\":%llu", cls[i], (unsigned long long)cur.answers[i]);
+        op_sb_printf(&b, ",\"default\":%llu},\"per_second_since_start\":{\"requests\":%.3f",
             (unsigned long long)cur.defaults, rate(cur.requests, 0, up));
         for (int i = 0; i < 4; i++)
-            put(&b, ",\"%s\":%.3f", cls[i], rate(cur.answers[i], 0, up));
-        put(&b, ",\"default\":%.3f},\"per_second_last_minute\":", rate(cur.defaults, 0, up));
+            op_sb_printf(&b, ",\"%s\":%.3f", cls[i], rate(cur.answers[i], 0, up));
+        op_sb_printf(&b, ",\"default\":%.3f},\"per_second_last_minute\":", rate(cur.defaults, 0, up));
         if (ago == NULL) {
-            put(&b, "null");
+            op_sb_printf(&b, "null");
         } else {
-            put(&b, "{\"seconds\":%.0f,\"requests\":%.3f", minute, rate(cur.requests, ago->requests, minute));
+            op_sb_printf(&b, "{\"seconds\":%.0f,\"requests\":%.3f", minute, rate(cur.requests, ago->requests, minute));
             for (int i = 0; i < 4; i++)
-                put(&b, ",\"%s\":%.3f", cls[i], rate(cur.answers[i], ago->answers[i], minute));
-            put(&b, ",\"default\":%.3f}", rate(cur.defaults, ago->defaults, minute));
+                op_sb_printf(&b, ",\"%s\":%.3f", cls[i], rate(cur.answers[i], ago->answers[i], minute));
+            op_sb_printf(&b, ",\"default\":%.3f}", rate(cur.defaults, ago->defaults, minute));
         }
-        put(&b, ",\"top_refusing_checks\":[");
+        op_sb_printf(&b, ",\"top_refusing_checks\":[");
         for (size_t i = 0; i < top; i++) {
-            put(&b, "%s{\"service\":", i ? "," : "");
-            put_js(&b, rf->v[i].service);
-            put(&b, ",\"check\":");
-            put_js(&b, rf->v[i].check);
-            put(&b, ",\"class\":\"%s\",\"answers\":%llu}", rf->v[i].cls, (unsigned long long)rf->v[i].n);
+            op_sb_printf(&b, "%s{\"service\":", i ? "," : "");
+            op_sb_json(&b, rf->v[i].service);
+            op_sb_printf(&b, ",\"check\":");
+            op_sb_json(&b, rf->v[i].check);
+            op_sb_printf(&b, ",\"class\":\"%s\",\"answers\":%llu}", rf->v[i].cls, (unsigned long long)rf->v[i].n);
         }
-        put(&b, "],\"latency\":[");
+        op_sb_printf(&b, "],\"latency\":[");
         op_metrics_each(op_mf.request_seconds, each_latency, &e);
-        put(&b, "],\"ldap_servers\":[");
+        op_sb_printf(&b, "],\"ldap_servers\":[");
         e.first = 1;
         op_metrics_each(op_mf.ldap_up, each_ldap, &e);
-        put(&b, "],\"dependencies\":[");
+        op_sb_printf(&b, "],\"dependencies\":[");
         e.first = 1;
         op_metrics_each(op_mf.dep_ops, each_dep, &e);
-        put(&b, "],\"counters_store\":\"%s\"}\n", c == NULL ? "off" : health ? "failing" : "ok");
+        op_sb_printf(&b, "],\"counters_store\":\"%s\"}\n", c == NULL ? "off" : health ? "failing" : "ok");
     } else {
-        put(&b, "ok\nuptime %.0fs, generation %.0f, %.0f connections open, %.0f requests in flight\n\n",
+        op_sb_printf(&b, "ok\nuptime %.0fs, generation %.0f, %.0f connections open, %.0f requests in flight\n\n",
             up, sum_of(op_mf.generation, NULL), sum_of(op_mf.connections, NULL),
             sum_of(op_mf.inflight, NULL));
-        put(&b, "%-10s %12s %14s %14s\n", "per second", "total", "last minute", "since start");
-        put(&b, "%-10s %12llu ", "requests", (unsigned long long)cur.requests);
+        op_sb_printf(&b, "%-10s %12s %14s %14s\n", "per second", "total", "last minute", "since start");
+        op_sb_printf(&b, "%-10s %12llu ", "requests", (unsigned long long)cur.requests);
         if (ago)
-            put(&b, "%14.2f", rate(cur.requests, ago->requests, minute));
+            op_sb_printf(&b, "%14.2f", rate(cur.requests, ago->requests, minute));
         else
-            put(&b, "%14s", "-");
-        put(&b, " %14.2f\n", rate(cur.requests, 0, up));
+            op_sb_printf(&b, "%14s", "-");
+        op_sb_printf(&b, " %14.2f\n", rate(cur.requests, 0, up));
         for (int i = 0; i <= 4; i++) {
             uint64_t n = i < 4 ? cur.answers[i] : cur.defaults;
             uint64_t then = ago == NULL ? 0 : i < 4 ? ago->answers[i] : ago->defaults;
-            put(&b, "%-10s %12llu ", i < 4 ? cls[i] : "default", (unsigned long long)n);
+            op_sb_printf(&b, "%-10s %12llu ", i < 4 ? cls[i] : "default", (unsigned long long)n);
             if (ago)
-                put(&b, "%14.2f", rate(n, then, minute));
+                op_sb_printf(&b, "%14.2f", rate(n, then, minute));
             else
-                put(&b, "%14s", "-");
-            put(&b, " %14.2f\n", rate(n, 0, up));
+                op_sb_printf(&b, "%14s", "-");
+            op_sb_printf(&b, " %14.2f\n", rate(n, 0, up));
         }
-        put(&b, "(default: the service's default action or a fixed answer: deadline, policy "
+        op_sb_printf(&b, "(default: the service's default action or a fixed answer: deadline, policy "
                 "error, no service, ...)\n\ntop refusing checks since start\n");
         if (top == 0)
-            put(&b, "  none\n");
+            op_sb_printf(&b, "  none\n");
         for (size_t i = 0; i < top; i++)
-            put(&b, "  %10llu  %-6s  %-20s %s\n", (unsigned long long)rf->v[i].n, rf->v[i].cls,
+            op_sb_printf(&b, "  %10llu  %-6s  %-20s %s\n", (unsigned long long)rf->v[i].n, rf->v[i].cls,
                 rf->v[i].service, rf->v[i].check);
-        put(&b, "\nlatency since start\n  %-20s %10s %10s  %s\n", "service", "requests", "mean ms", "p99");
+        op_sb_printf(&b, "\nlatency since start\n  %-20s %10s %10s  %s\n", "service", "requests", "mean ms", "p99");
         op_metrics_each(op_mf.request_seconds, each_latency, &e);
-        put(&b, "\ndependencies\n");
+        op_sb_printf(&b, "\ndependencies\n");
         op_metrics_each(op_mf.ldap_up, each_ldap, &e);
-        put(&b, "  %-10s %10s %8s %10s %10s %9s\n", "lookup", "operations", "errors", "cache hits",
+        op_sb_printf(&b, "  %-10s %10s %8s %10s %10s %9s\n", "lookup", "operations", "errors", "cache hits",
             "misses", "entries");
         op_metrics_each(op_mf.dep_ops, each_dep, &e);
-        put(&b, "  counters store: %s%s\n", c == NULL ? "off" : health ? "FAILING: " : "ok",
+        op_sb_printf(&b, "  counters store: %s%s\n", c == NULL ? "off" : health ? "FAILING: " : "ok",
             health ? health : "");
     }
     free(rf);

@@ -4,8 +4,8 @@
 #include "core/metrics.h"
 
 #include "core/mem.h"
+#include "lib/strbuf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,78 +258,56 @@ const char *op_metrics_family_name(const op_metric_family_t *f)
 
 /* ---- rendering ---- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} buf_t;
-
-static void put(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf_t *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && b->n + (size_t)n < b->cap) {
-            b->n += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)n + 256;
-        b->p = op_realloc(b->p, b->cap);
-    }
-}
-
 /* A label value as the text format wants it: \\, \" and \n escaped. */
-static void put_value(buf_t *b, const char *v)
+static void put_value(op_sb_t *b, const char *v)
 {
     for (; *v; v++) {
         if (*v == '\\' || *v == '"')
-            put(b, "\\%c", *v);
+            op_sb_printf(b, "\\%c", *v);
         else if (*v == '\n')
-            put(b, "\\n");
+            op_sb_printf(b, "\\n");
         else
-            put(b, "%c", *v);
+            op_sb_printf(b, "%c", *v);
     }
 }
 
-static void put_labels(buf_t *b, const op_metric_family_t *f, const series_t *s, const char *le)
+static void put_labels(op_sb_t *b, const op_metric_family_t *f, const series_t *s, const char *le)
 {
     if (f->nlabels == 0 && le == NULL)
         return;
-    put(b, "{");
+    op_sb_printf(b, "{");
     for (size_t i = 0; i < f->nlabels; i++) {
-        put(b, "%s%s=\"", i ? "," : "", f->labels[i]);
+        op_sb_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
         put_value(b, s->values[i]);
-        put(b, "\"");
+        op_sb_printf(b, "\"");
     }
     if (le != NULL)
-        put(b, "%sle=\"%s\"", f->nlabels ? "," : "", le);
-    put(b, "}");
+        op_sb_printf(b, "%sle=\"%s\"", f->nlabels ? "," : "", le);
+    op_sb_printf(b, "}");
 }
 
-static void put_number(buf_t *b, double v)
+static void put_number(op_sb_t *b, double v)
 {
     if (v == (double)(int64_t)v && v < 9e15 && v > -9e15)
-        put(b, "%lld\n", (long long)v);
+        op_sb_printf(b, "%lld\n", (long long)v);
     else
-        put(b, "%.9g\n", v);
+        op_sb_printf(b, "%.9g\n", v);
 }
 
-static void render_family(buf_t *b, const op_metric_family_t *f)
+static void render_family(op_sb_t *b, const op_metric_family_t *f)
 {
     static const char *const type_name[] = {"counter", "gauge", "histogram"};
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, type_name[f->type]);
+    op_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, type_name[f->type]);
     for (size_t i = 0; i < f->nseries; i++) {
         const series_t *s = &f->series[i];
         if (f->type == OP_METRIC_COUNTER) {
-            put(b, "%s", f->name);
+            op_sb_printf(b, "%s", f->name);
             put_labels(b, f, s, NULL);
-            put(b, " %llu\n", (unsigned long long)counts[s->slot]);
+            op_sb_printf(b, " %llu\n", (unsigned long long)counts[s->slot]);
         } else if (f->type == OP_METRIC_GAUGE) {
-            put(b, "%s", f->name);
+            op_sb_printf(b, "%s", f->name);
             put_labels(b, f, s, NULL);
-            put(b, " ");
+            op_sb_printf(b, " ");
             put_number(b, gauges[s->slot]);
         } else {
             uint64_t count, cum[OP_METRICS_NBUCKETS];
@@ -338,17 +316,17 @@ static void render_family(buf_t *b, const op_metric_family_t *f)
             for (int k = 0; k < OP_METRICS_NBUCKETS; k++) {
                 char le[32];
                 snprintf(le, sizeof le, "%g", op_metrics_bucket_le[k]);
-                put(b, "%s_bucket", f->name);
+                op_sb_printf(b, "%s_bucket", f->name);
                 put_labels(b, f, s, le);
-                put(b, " %llu\n", (unsigned long long)cum[k]);
+                op_sb_printf(b, " %llu\n", (unsigned long long)cum[k]);
             }
-            put(b, "%s_bucket", f->name);
+            op_sb_printf(b, "%s_bucket", f->name);
             put_labels(b, f, s, "+Inf");
-            put(b, " %llu\n%s_sum", (unsigned long long)count, f->name);
+            op_sb_printf(b, " %llu\n%s_sum", (unsigned long long)count, f->name);
             put_labels(b, f, s, NULL);
-            put(b, " %.6f\n%s_count", sum, f->name);
+            op_sb_printf(b, " %.6f\n%s_count", sum, f->name);
             put_labels(b, f, s, NULL);
-            put(b, " %llu\n", (unsigned long long)count);
+            op_sb_printf(b, " %llu\n", (unsigned long long)count);
         }
     }
 }
@@ -356,8 +334,8 @@ static void render_family(buf_t *b, const op_metric_family_t *f)
 char *op_metrics_render(size_t *len)
 {
     op_metrics_collect();
-    buf_t b = {op_malloc(65536), 0, 65536};
-    b.p[0] = '\0';
+    op_sb_t b;
+    op_sb_init(&b, 65536);
     for (size_t i = 0; i < nfamilies; i++)
         render_family(&b, families[i]);
     *len = b.n;

@@ -2,8 +2,8 @@
 #include "core/trace.h"
 
 #include "core/mem.h"
+#include "lib/strbuf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,182 +177,145 @@ void op_trace_step_str(op_trace_t *t, int step, const char *key, const char *val
 
 /* ---- rendering ---- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} buf_t;
-
-static void put(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf_t *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && b->n + (size_t)n < b->cap) {
-            b->n += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)n + 64;
-        b->p = op_realloc(b->p, b->cap);
-    }
-}
-
-static void put_js(buf_t *b, const char *s)
-{
-    put(b, "\"");
-    for (; s != NULL && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            put(b, "\\%c", ch);
-        else if (ch < 0x20)
-            put(b, "\\u%04x", ch);
-        else
-            put(b, "%c", ch);
-    }
-    put(b, "\"");
-}
-
 /* Time for people: 42 us, 1.3 ms, 2.10 s. */
-static void put_time(buf_t *b, uint64_t us)
+static void put_time(op_sb_t *b, uint64_t us)
 {
     if (us < 1000)
-        put(b, "%llu us", (unsigned long long)us);
+        op_sb_printf(b, "%llu us", (unsigned long long)us);
     else if (us < 1000000)
-        put(b, "%.1f ms", (double)us / 1000.0);
+        op_sb_printf(b, "%.1f ms", (double)us / 1000.0);
     else
-        put(b, "%.2f s", (double)us / 1e6);
+        op_sb_printf(b, "%.2f s", (double)us / 1e6);
 }
 
-static void text_step(buf_t *b, const step_t *s)
+static void text_step(op_sb_t *b, const step_t *s)
 {
-    put(b, "      %s %s", s->kind, s->query);
+    op_sb_printf(b, "      %s %s", s->kind, s->query);
     if (s->source != NULL)
-        put(b, " [%s", s->source);
+        op_sb_printf(b, " [%s", s->source);
     if (s->ended) {
-        put(b, s->source != NULL ? ", " : " [");
+        op_sb_printf(b, s->source != NULL ? ", " : " [");
         put_time(b, s->elapsed_us);
-        put(b, "]");
+        op_sb_printf(b, "]");
     } else if (s->source != NULL) {
-        put(b, "]");
+        op_sb_printf(b, "]");
     }
     if (s->result != NULL)
-        put(b, " -> %s", s->result);
+        op_sb_printf(b, " -> %s", s->result);
     else if (!s->ended)
-        put(b, " -> (no answer before the request ended)");
-    put(b, "\n");
+        op_sb_printf(b, " -> (no answer before the request ended)");
+    op_sb_printf(b, "\n");
 }
 
-static void json_step(buf_t *b, const step_t *s)
+static void json_step(op_sb_t *b, const step_t *s)
 {
-    put(b, "{\"kind\":");
-    put_js(b, s->kind);
-    put(b, ",\"query\":");
-    put_js(b, s->query);
-    put(b, ",\"source\":");
+    op_sb_printf(b, "{\"kind\":");
+    op_sb_json(b, s->kind);
+    op_sb_printf(b, ",\"query\":");
+    op_sb_json(b, s->query);
+    op_sb_printf(b, ",\"source\":");
     if (s->source != NULL)
-        put_js(b, s->source);
+        op_sb_json(b, s->source);
     else
-        put(b, "null");
-    put(b, ",\"result\":");
+        op_sb_printf(b, "null");
+    op_sb_printf(b, ",\"result\":");
     if (s->result != NULL)
-        put_js(b, s->result);
+        op_sb_json(b, s->result);
     else
-        put(b, "null");
+        op_sb_printf(b, "null");
     if (s->ended)
-        put(b, ",\"elapsed_us\":%llu", (unsigned long long)s->elapsed_us);
+        op_sb_printf(b, ",\"elapsed_us\":%llu", (unsigned long long)s->elapsed_us);
     for (size_t k = 0; k < s->nextra; k++) {
-        put(b, ",");
-        put_js(b, s->extra[k].key);
-        put(b, ":");
+        op_sb_printf(b, ",");
+        op_sb_json(b, s->extra[k].key);
+        op_sb_printf(b, ":");
         if (s->extra[k].str != NULL)
-            put_js(b, s->extra[k].str);
+            op_sb_json(b, s->extra[k].str);
         else
-            put(b, "%lld", (long long)s->extra[k].num);
+            op_sb_printf(b, "%lld", (long long)s->extra[k].num);
     }
-    put(b, "}");
+    op_sb_printf(b, "}");
 }
 
-static void json_steps_of(buf_t *b, const op_trace_t *t, int check)
+static void json_steps_of(op_sb_t *b, const op_trace_t *t, int check)
 {
-    put(b, "[");
+    op_sb_printf(b, "[");
     int first = 1;
     for (size_t i = 0; i < t->nsteps; i++) {
         if (t->steps[i].check != check)
             continue;
         if (!first)
-            put(b, ",");
+            op_sb_printf(b, ",");
         first = 0;
         json_step(b, &t->steps[i]);
     }
-    put(b, "]");
+    op_sb_printf(b, "]");
 }
 
 char *op_trace_render(const op_trace_t *t, int json, const char *service, const char *tenant,
                       uint64_t generation, const char *action, const char *check,
                       const char *reason, uint64_t elapsed_us)
 {
-    buf_t b = {op_malloc(1024), 0, 1024};
-    b.p[0] = '\0';
+    op_sb_t b;
+    op_sb_init(&b, 1024);
     if (json) {
-        put(&b, "{\"service\":");
-        put_js(&b, service);
-        put(&b, ",\"tenant\":");
-        put_js(&b, tenant ? tenant : "");
-        put(&b, ",\"generation\":%llu,\"dry_run\":true,\"checks\":[", (unsigned long long)generation);
+        op_sb_printf(&b, "{\"service\":");
+        op_sb_json(&b, service);
+        op_sb_printf(&b, ",\"tenant\":");
+        op_sb_json(&b, tenant ? tenant : "");
+        op_sb_printf(&b, ",\"generation\":%llu,\"dry_run\":true,\"checks\":[", (unsigned long long)generation);
         for (size_t i = 0; t != NULL && i < t->nchecks; i++) {
             const check_t *c = &t->checks[i];
-            put(&b, "%s{\"id\":", i ? "," : "");
-            put_js(&b, c->id);
-            put(&b, ",\"description\":");
-            put_js(&b, c->description);
-            put(&b, ",\"mode\":");
-            put_js(&b, c->mode);
-            put(&b, ",\"verdict\":");
-            put_js(&b, c->verdict ? c->verdict : "not-finished");
-            put(&b, ",\"text\":");
+            op_sb_printf(&b, "%s{\"id\":", i ? "," : "");
+            op_sb_json(&b, c->id);
+            op_sb_printf(&b, ",\"description\":");
+            op_sb_json(&b, c->description);
+            op_sb_printf(&b, ",\"mode\":");
+            op_sb_json(&b, c->mode);
+            op_sb_printf(&b, ",\"verdict\":");
+            op_sb_json(&b, c->verdict ? c->verdict : "not-finished");
+            op_sb_printf(&b, ",\"text\":");
             if (c->text != NULL)
-                put_js(&b, c->text);
+                op_sb_json(&b, c->text);
             else
-                put(&b, "null");
-            put(&b, ",\"elapsed_us\":%llu,\"steps\":", (unsigned long long)c->elapsed_us);
+                op_sb_printf(&b, "null");
+            op_sb_printf(&b, ",\"elapsed_us\":%llu,\"steps\":", (unsigned long long)c->elapsed_us);
             json_steps_of(&b, t, (int)i);
-            put(&b, "}");
+            op_sb_printf(&b, "}");
         }
-        put(&b, "],\"steps\":");
+        op_sb_printf(&b, "],\"steps\":");
         if (t != NULL)
             json_steps_of(&b, t, -1);
         else
-            put(&b, "[]");
-        put(&b, ",\"answer\":{\"action\":");
-        put_js(&b, action);
-        put(&b, ",\"check\":");
-        put_js(&b, check);
-        put(&b, ",\"reason\":");
-        put_js(&b, reason);
-        put(&b, ",\"elapsed_us\":%llu}}\n", (unsigned long long)elapsed_us);
+            op_sb_printf(&b, "[]");
+        op_sb_printf(&b, ",\"answer\":{\"action\":");
+        op_sb_json(&b, action);
+        op_sb_printf(&b, ",\"check\":");
+        op_sb_json(&b, check);
+        op_sb_printf(&b, ",\"reason\":");
+        op_sb_json(&b, reason);
+        op_sb_printf(&b, ",\"elapsed_us\":%llu}}\n", (unsigned long long)elapsed_us);
         return b.p;
     }
-    put(&b, "service %s, tenant %s, generation %llu (dry run: counters read, nothing written)\n",
+    op_sb_printf(&b, "service %s, tenant %s, generation %llu (dry run: counters read, nothing written)\n",
         service, tenant && *tenant ? tenant : "-", (unsigned long long)generation);
     for (size_t i = 0; t != NULL && i < t->nsteps; i++)
         if (t->steps[i].check < 0)
             text_step(&b, &t->steps[i]);
     for (size_t i = 0; t != NULL && i < t->nchecks; i++) {
         const check_t *c = &t->checks[i];
-        put(&b, "%-5s %-9s %-12s ", c->id, c->mode, c->verdict ? c->verdict : "not-finished");
+        op_sb_printf(&b, "%-5s %-9s %-12s ", c->id, c->mode, c->verdict ? c->verdict : "not-finished");
         size_t at = b.n;
         put_time(&b, c->elapsed_us);
-        put(&b, "%*s  %s\n", (int)(at + 9 > b.n ? at + 9 - b.n : 0), "", c->description);
+        op_sb_printf(&b, "%*s  %s\n", (int)(at + 9 > b.n ? at + 9 - b.n : 0), "", c->description);
         if (c->text != NULL)
-            put(&b, "      %s\n", c->text);
+            op_sb_printf(&b, "      %s\n", c->text);
         for (size_t k = 0; k < t->nsteps; k++)
             if (t->steps[k].check == (int)i)
                 text_step(&b, &t->steps[k]);
     }
-    put(&b, "answer: check=%s reason=%s elapsed ", check, reason);
+    op_sb_printf(&b, "answer: check=%s reason=%s elapsed ", check, reason);
     put_time(&b, elapsed_us);
-    put(&b, "\naction=%s\n", action);
+    op_sb_printf(&b, "\naction=%s\n", action);
     return b.p;
 }
