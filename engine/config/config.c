@@ -51,6 +51,17 @@ int op__config_log_level_code(const char *v)
     return (int)level;
 }
 
+/* lua_jit was a bool before `lib` came (issue 20): the bool spellings
+ * keep meaning what they meant. */
+int op__config_lua_jit_code(const char *v)
+{
+    if (strcmp(v, "lib") == 0)
+        return OP_LUA_JIT_LIB;
+    if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0)
+        return OP_LUA_JIT_YES;
+    return OP_LUA_JIT_NO;
+}
+
 /* ---- near-miss suggestions ---- */
 
 static size_t edit_distance(const char *a, const char *b)

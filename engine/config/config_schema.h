@@ -188,6 +188,7 @@ int op__daemon_preflight(ctx_t *c);
 
 /* daemon { log_level }: the op_log_level_t of a name the row lists. */
 int op__config_log_level_code(const char *v);
+int op__config_lua_jit_code(const char *v);
 
 #define OP_CONF_ROWS(a) (a), (sizeof(a) / sizeof((a)[0]))
 

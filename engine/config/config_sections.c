@@ -68,7 +68,8 @@ static const key_def_t daemon_rows[] = {
      .descr = "Close a connection whose request (a policy request, a milter packet) has "
               "begun to arrive but is not complete after this long, however slowly its "
               "bytes keep coming. Postfix sends a request at once."},
-    {.key = "lua_jit", .type = T_ENUM, .def = "lib", .values = "no|yes|lib",
+    {.key = "lua_jit", .type = T_ENUM, .def = "lib",
+     .values = "no|yes|lib|false|true|off|on", .code = op__config_lua_jit_code,
      .off = CFG(lua_jit),
      .descr = "Where LuaJIT's JIT compiler may compile. `lib`: the engine's own libraries "
               "(`lua_dir`/lib) are compiled, while every function of a policy file and of "
@@ -77,7 +78,8 @@ static const key_def_t daemon_rows[] = {
               "runs in the interpreter. `yes`: everywhere; a loop the JIT compiled cannot be "
               "stopped, and outpostd exits at twice the budget for its supervisor to restart "
               "it. Instructions per request in our runs: postout 137k (no), 130k (lib), 118k "
-              "(yes); docs/performance.md."},
+              "(yes); docs/performance.md. `true`, `on`, `false`, `off` (the bool it was before "
+              "`lib`) mean `yes` and `no`."},
     {.key = "lua_memory_max", .type = T_INTEGER, .def = "512M", .lo = 16777216,
      .off = CFG(lua_memory_max),
      .descr = "Most memory the Lua of one generation may hold. Past 7/8 of it the request "

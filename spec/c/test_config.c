@@ -415,6 +415,13 @@ static const struct value_case {
     {"daemon { log_level = warning }", 4, OP_LOG_WARNING},
     {"daemon { log_level = error }", 4, OP_LOG_ERR},
     {"daemon { log_level = notice }", 4, OP_LOG_NOTICE},
+    {"daemon { lua_jit = lib }", 6, OP_LUA_JIT_LIB},
+    {"daemon { lua_jit = no }", 6, OP_LUA_JIT_NO},
+    {"daemon { lua_jit = yes }", 6, OP_LUA_JIT_YES},
+    {"daemon { lua_jit = true }", 6, OP_LUA_JIT_YES}, /* a bool before issue 20 */
+    {"daemon { lua_jit = on }", 6, OP_LUA_JIT_YES},
+    {"daemon { lua_jit = false }", 6, OP_LUA_JIT_NO},
+    {"daemon { lua_jit = off }", 6, OP_LUA_JIT_NO},
     {"listener u { listen = unix:u; service = s; socket_mode = 0666 }", 5, 0666},
     {"listener u { listen = unix:u; service = s; socket_mode = 2770 }", 5, 02770},
 };
@@ -436,6 +443,7 @@ CTEST(config_value_table)
                      : vc->field == 2 ? (double)cfg->max_line
                      : vc->field == 3 ? cfg->log_decisions
                      : vc->field == 4 ? cfg->log_level
+                     : vc->field == 6 ? cfg->lua_jit
                                       : cfg->listeners[1].socket_mode;
         if (got != vc->want) {
             fprintf(stderr, "  row %zu: %s: got %g, want %g\n", i, vc->snippet, got, vc->want);
