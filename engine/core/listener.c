@@ -1,6 +1,7 @@
 #include "core/listener.h"
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/session.h"
 #include "core/mem.h"
 #include "lib/netset.h"
@@ -92,6 +93,8 @@ void op_listener_bind_conf(op_listener_t *l, const op_listener_conf_t *conf)
     free_contexts(l->contexts, l->ncontexts);
     l->service = op_strdup(conf->service);
     l->tenant = op_strdup(conf->tenant ? conf->tenant : "");
+    l->metrics = op_metrics_route(l->name, l->service, l->tenant,
+                                  l->protocol == OP_PROTO_MILTER ? "milter" : "policy");
     l->unknown_action = op_strdup(conf->unknown_context_action);
     l->ncontexts = conf->ncontexts;
     l->contexts = op_calloc(conf->ncontexts ? conf->ncontexts : 1, sizeof *l->contexts);

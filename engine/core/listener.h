@@ -30,6 +30,7 @@ struct op_listener {
      * configured. */
     char *service;
     char *tenant;
+    struct op_metrics_route *metrics; /* its labels resolved (core/metrics.h); NULL: look them up */
     op_listener_context_t *contexts; /* allow_context: policy_context values it takes */
     size_t ncontexts;
     char *unknown_action;            /* the answer to any other policy_context */

@@ -131,7 +131,7 @@ static op_metric_series_t *overflow_series(op_metric_family_t *f)
     return &f->series[f->overflow];
 }
 
-op_metric_series_t *op__metrics_intern(op_metric_family_t *f, const char *const *values)
+op_metric_series_t *op__metrics_find(const op_metric_family_t *f, const char *const *values)
 {
     uint64_t h = hash_values(f->nlabels, values);
     for (size_t at = h & f->table_mask; f->table[at] != 0; at = (at + 1) & f->table_mask) {
@@ -144,9 +144,22 @@ op_metric_series_t *op__metrics_intern(op_metric_family_t *f, const char *const 
         if (i == f->nlabels)
             return s;
     }
-    if (f->nseries + 1 >= f->max_series) /* the last place is the overflow's */
+    return NULL;
+}
+
+int op__metrics_full(const op_metric_family_t *f)
+{
+    return f->nseries + 1 >= f->max_series; /* the last place is the overflow's */
+}
+
+op_metric_series_t *op__metrics_intern(op_metric_family_t *f, const char *const *values)
+{
+    op_metric_series_t *s = op__metrics_find(f, values);
+    if (s != NULL)
+        return s;
+    if (op__metrics_full(f))
         return overflow_series(f);
-    op_metric_series_t *s = add_series(f, values, h);
+    s = add_series(f, values, hash_values(f->nlabels, values));
     return s != NULL ? s : overflow_series(f);
 }
 

@@ -8,10 +8,12 @@
  *
  * A series (one family, one tuple of label values) is a slot, an index
  * into fixed arrays.  Services resolve their slots once, when they start;
- * the request path resolves its few label tuples through a small hash
- * table (no allocation once a tuple has been seen).  Every family has a cap
- * on its series: past it a new tuple counts in the family's overflow series,
- * whose labels all read "other", and in outpost_metrics_series_dropped_total.
+ * so do listeners, for the labels of their own binding (op_metrics_route);
+ * a request routed elsewhere by its policy_context resolves its labels
+ * through a small hash table (no allocation once a tuple has been seen).
+ * Every family has a cap on its series: past it a new tuple counts in the
+ * family's overflow series, whose labels all read "other", and in
+ * outpost_metrics_series_dropped_total.
  * Labels are names from the configuration or from the code (services,
  * tenants, listeners, check ids, dependencies), never a user, an address
  * or an IP. */
@@ -94,9 +96,22 @@ void op_metrics_reset(void);
 typedef struct {
     int service;   /* slot of its latency histogram, -1 before op_metrics_request */
     const char *service_name; /* the registry's copy: outlives a reload */
+    int svc;       /* the service's place in that family: keys its answer series */
 } op_metrics_req_t;
 op_metrics_req_t op_metrics_request(const char *listener, const char *service, const char *tenant,
                                     const char *protocol);
+/* The same labels resolved once instead of per request: a listener
+ * resolves its own binding (listener, service, tenant, protocol) when it
+ * is bound and at each reload, and its requests count through the route
+ * without hashing a label (op_metrics_request stays for a policy_context
+ * that picks another service per request).  A route is the registry's,
+ * like a series: it outlives a reload, and one is made per distinct label
+ * set (NULL past 1,024: look the labels up).  Its slots are resolved at
+ * its first request, so no series shows before it counts. */
+typedef struct op_metrics_route op_metrics_route_t;
+op_metrics_route_t *op_metrics_route(const char *listener, const char *service, const char *tenant,
+                                     const char *protocol);
+op_metrics_req_t op_metrics_request_on(op_metrics_route_t *r);
 /* Its answer: the action text (its class: accept, reject, defer, other),
  * the check id that decided ("-": none), the reason ("policy", or the cause
  * of a default action) and how long it took. */
@@ -106,6 +121,10 @@ void op_metrics_answer(op_metrics_req_t r, const char *action, size_t action_len
  * request of protocol "milter", and counted by phase. */
 op_metrics_req_t op_metrics_milter_phase(const char *listener, const char *service,
                                          const char *tenant, const char *phase);
+/* The same through the listener's route; number is the phase's (vm.h's
+ * op_phase_t), which keys its series in the route. */
+op_metrics_req_t op_metrics_milter_phase_on(op_metrics_route_t *r, unsigned number,
+                                            const char *phase);
 /* A request that ended without an answer (its client went away). */
 void op_metrics_request_gone(op_metrics_req_t r);
 

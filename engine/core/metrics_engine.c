@@ -123,15 +123,59 @@ void op_metrics_init(void)
         op_metrics_series(op_mf.reloads, &results[i]);
 }
 
-void op_metrics_reset(void)
+/* ---- the request path ---- */
+
+/* ---- the request path ----
+ *
+ * A request's labels would cost two hash lookups (its requests series, its
+ * service's histogram) and its answer a third (service, check, class).  So
+ * a listener's own binding is resolved into a route once (op_metrics_route
+ * at bind and reload; its slots at its first request, so no series shows
+ * before it counts), and a service's answer series are kept per check and
+ * class once seen.  A request whose policy_context picks another service
+ * is looked up as before.  Nothing is cached that is a family's overflow
+ * series: each use of it counts in outpost_metrics_series_dropped_total. */
+
+#define MAX_ROUTES 1024 /* outpost_requests_total's cap: a route per series at most */
+#define SVC_MAX 128     /* outpost_request_duration_seconds's cap */
+#define CHECK_KEYS (OP_METRICS_MAX_CHECKS + 2)
+
+struct op_metrics_route {
+    char *labels[4]; /* listener, service, tenant ("-": none), protocol */
+    int requests;    /* slot + 1 in outpost_requests_total; 0 until the first request */
+    int seconds;     /* slot of the service's histogram */
+    int svc;         /* its series' index, which keys the answer cache */
+    const char *service_name; /* the registry's copy */
+    int phases[16];  /* slot + 1 in outpost_milter_phases_total, by phase number */
+};
+
+static op_metrics_route_t *routes[MAX_ROUTES];
+static size_t nroutes;
+
+/* By a service's index in outpost_request_duration_seconds: the slot + 1 of
+ * its answers series by check key (check_key) and class; 0 until seen. */
+typedef int svc_answers_t[CHECK_KEYS][4];
+static svc_answers_t *svc_answers[SVC_MAX];
+
+static int is_overflow(const op_metric_family_t *f, const op_metric_series_t *s)
 {
-    op__metrics_registry_reset();
-    memset(&op_mf, 0, sizeof op_mf);
-    tot_requests = tot_defaults = 0;
-    memset(tot_class, 0, sizeof tot_class);
+    return f->overflow >= 0 && s == &f->series[f->overflow];
 }
 
-/* ---- the request path ---- */
+static void inflight_add(double d)
+{
+    op__metrics_gauges[op_mf.inflight->series[0].slot] += d;
+}
+
+/* The histogram series of service, as a request carries it. */
+static op_metrics_req_t req_of(const char *service)
+{
+    const char *s[1] = {service};
+    /* The service's name as the registry keeps it: the configuration's
+     * string may be freed by a reload before the request answers. */
+    op_metric_series_t *h = op__metrics_intern(op_mf.request_seconds, s);
+    return (op_metrics_req_t){h->slot, h->values[0], (int)(h - op_mf.request_seconds->series)};
+}
 
 op_metrics_req_t op_metrics_request(const char *listener, const char *service, const char *tenant,
                                     const char *protocol)
@@ -140,13 +184,64 @@ op_metrics_req_t op_metrics_request(const char *listener, const char *service, c
         op_metrics_init();
     const char *v[4] = {listener, service, tenant && *tenant ? tenant : "-", protocol};
     op_metrics_add(op_metrics_series(op_mf.requests, v), 1);
-    const char *s[1] = {service};
-    op__metrics_gauges[op_mf.inflight->series[0].slot] += 1;
+    inflight_add(1);
     tot_requests++;
-    /* The service's name as the registry keeps it: the configuration's
-     * string may be freed by a reload before the request answers. */
-    op_metric_series_t *h = op__metrics_intern(op_mf.request_seconds, s);
-    return (op_metrics_req_t){h->slot, h->values[0]};
+    return req_of(service);
+}
+
+op_metrics_route_t *op_metrics_route(const char *listener, const char *service, const char *tenant,
+                                     const char *protocol)
+{
+    const char *v[4] = {listener, service, tenant && *tenant ? tenant : "-", protocol};
+    for (size_t i = 0; i < nroutes; i++) {
+        size_t k = 0;
+        while (k < 4 && strcmp(routes[i]->labels[k], v[k] ? v[k] : "") == 0)
+            k++;
+        if (k == 4)
+            return routes[i];
+    }
+    if (nroutes == MAX_ROUTES)
+        return NULL;
+    op_metrics_route_t *r = op_calloc(1, sizeof *r);
+    for (size_t k = 0; k < 4; k++)
+        r->labels[k] = op_strdup(v[k] ? v[k] : "");
+    routes[nroutes++] = r;
+    return r;
+}
+
+/* The route's slots, resolved at its first request; 0 while one of its
+ * series would be its family's overflow (the request is then looked up,
+ * and counted as dropped, each time, as any other). */
+static int route_resolve(op_metrics_route_t *r)
+{
+    if (op_mf.requests == NULL)
+        op_metrics_init();
+    const char *const *labels = (const char *const *)r->labels;
+    const char *s[1] = {r->labels[1]};
+    op_metric_series_t *q = op__metrics_find(op_mf.requests, labels);
+    op_metric_series_t *h = op__metrics_find(op_mf.request_seconds, s);
+    if ((q == NULL && op__metrics_full(op_mf.requests)) ||
+        (h == NULL && op__metrics_full(op_mf.request_seconds)) ||
+        (q != NULL && is_overflow(op_mf.requests, q)) ||
+        (h != NULL && is_overflow(op_mf.request_seconds, h)))
+        return 0;
+    q = q != NULL ? q : op__metrics_intern(op_mf.requests, labels);
+    h = h != NULL ? h : op__metrics_intern(op_mf.request_seconds, s);
+    r->requests = q->slot + 1;
+    r->seconds = h->slot;
+    r->svc = (int)(h - op_mf.request_seconds->series);
+    r->service_name = h->values[0];
+    return 1;
+}
+
+op_metrics_req_t op_metrics_request_on(op_metrics_route_t *r)
+{
+    if (r->requests == 0 && !route_resolve(r))
+        return op_metrics_request(r->labels[0], r->labels[1], r->labels[2], r->labels[3]);
+    op__metrics_counts[r->requests - 1]++;
+    inflight_add(1);
+    tot_requests++;
+    return (op_metrics_req_t){r->seconds, r->service_name, r->svc};
 }
 
 op_metrics_req_t op_metrics_milter_phase(const char *listener, const char *service,
@@ -159,34 +254,69 @@ op_metrics_req_t op_metrics_milter_phase(const char *listener, const char *servi
     return op_metrics_request(listener, service, tenant, "milter");
 }
 
+op_metrics_req_t op_metrics_milter_phase_on(op_metrics_route_t *r, unsigned number,
+                                            const char *phase)
+{
+    if (op_mf.requests == NULL)
+        op_metrics_init();
+    int *cached = number < sizeof r->phases / sizeof r->phases[0] ? &r->phases[number] : NULL;
+    if (cached != NULL && *cached > 0) {
+        op__metrics_counts[*cached - 1]++;
+    } else {
+        const char *v[2] = {r->labels[1], phase};
+        op_metric_series_t *p = op__metrics_intern(op_mf.milter_phases, v);
+        op_metrics_add(p->slot, 1);
+        if (cached != NULL && !is_overflow(op_mf.milter_phases, p))
+            *cached = p->slot + 1;
+    }
+    return op_metrics_request_on(r);
+}
+
 void op_metrics_request_gone(op_metrics_req_t r)
 {
     if (r.service >= 0)
-        op__metrics_gauges[op_mf.inflight->series[0].slot] -= 1;
+        inflight_add(-1);
 }
 
-static int prefix(const char *a, size_t len, const char *p)
+/* Whether action a starts with the word w (any case), n its length. */
+static int word(const char *a, size_t len, const char *w, size_t n)
 {
-    size_t n = strlen(p);
-    return len >= n && strncasecmp(a, p, n) == 0 && (len == n || a[n] == ' ' || a[n] == '\t');
+    return len >= n && strncasecmp(a, w, n) == 0 && (len == n || a[n] == ' ' || a[n] == '\t');
 }
+#define WORD(w) word(a, len, w, sizeof w - 1)
 
 static const char *const class_name[4] = {"accept", "reject", "defer", "other"};
 
+/* By the first character, so an answer compares against one or two words
+ * rather than all seven (every answer is classed). */
 static int class_of(const char *a, size_t len)
 {
-    if (len > 0 && a[0] == '5')
+    if (len == 0)
+        return 3;
+    switch (a[0]) {
+    case '5':
         return 1;
-    if (len > 0 && a[0] == '4')
+    case '4':
         return 2;
-    if (prefix(a, len, "REJECT"))
-        return 1;
-    if (prefix(a, len, "DEFER") || prefix(a, len, "DEFER_IF_PERMIT") || prefix(a, len, "DEFER_IF_REJECT"))
-        return 2;
-    if (prefix(a, len, "DUNNO") || prefix(a, len, "OK") || prefix(a, len, "PREPEND") ||
-        (len > 0 && a[0] == '2'))
+    case '2':
         return 0;
-    return 3;
+    case 'R':
+    case 'r':
+        return WORD("REJECT") ? 1 : 3;
+    case 'D':
+    case 'd':
+        if (WORD("DEFER") || WORD("DEFER_IF_PERMIT") || WORD("DEFER_IF_REJECT"))
+            return 2;
+        return WORD("DUNNO") ? 0 : 3;
+    case 'O':
+    case 'o':
+        return WORD("OK") ? 0 : 3;
+    case 'P':
+    case 'p':
+        return WORD("PREPEND") ? 0 : 3;
+    default:
+        return 3;
+    }
 }
 
 const char *op_metrics_class(const char *action, size_t len)
@@ -197,27 +327,53 @@ const char *op_metrics_class(const char *action, size_t len)
 static char *check_ids[OP_METRICS_MAX_CHECKS];
 static size_t nchecks;
 
-const char *op_metrics_check_label(const char *check)
+/* A check id's key in the answer cache: 0 "-" (none), 1 "other", 2 + its
+ * place in check_ids. */
+static int check_key(const char *check)
 {
     if (check == NULL || *check == '\0' || strcmp(check, "-") == 0)
-        return "-";
+        return 0;
     for (size_t i = 0; i < nchecks; i++)
         if (check_ids[i][0] == check[0] && strcmp(check_ids[i], check) == 0)
-            return check_ids[i];
+            return 2 + (int)i;
     /* Check ids are a policy's names (PO1, MO5, ...); the cap keeps a
      * policy that makes them up per request from growing the families. */
     if (nchecks == OP_METRICS_MAX_CHECKS || strlen(check) > 32)
-        return "other";
+        return 1;
     check_ids[nchecks] = op_strdup(check);
-    return check_ids[nchecks++];
+    return 2 + (int)nchecks++;
+}
+
+static const char *check_name(int key)
+{
+    return key == 0 ? "-" : key == 1 ? "other" : check_ids[key - 2];
+}
+
+const char *op_metrics_check_label(const char *check)
+{
+    return check_name(check_key(check));
 }
 
 void op_metrics_answer(op_metrics_req_t r, const char *action, size_t action_len, const char *check,
                        const char *reason, uint64_t elapsed_us)
 {
     int cls = class_of(action, action_len);
-    const char *v[3] = {r.service_name, op_metrics_check_label(check), class_name[cls]};
-    op_metrics_add(op_metrics_series(op_mf.answers, v), 1);
+    int key = check_key(check);
+    int *cached = NULL;
+    if (r.svc >= 0 && r.svc < SVC_MAX) {
+        if (svc_answers[r.svc] == NULL)
+            svc_answers[r.svc] = op_calloc(1, sizeof *svc_answers[r.svc]);
+        cached = &(*svc_answers[r.svc])[key][cls];
+    }
+    if (cached != NULL && *cached > 0) {
+        op__metrics_counts[*cached - 1]++;
+    } else {
+        const char *v[3] = {r.service_name, check_name(key), class_name[cls]};
+        op_metric_series_t *a = op__metrics_intern(op_mf.answers, v);
+        op_metrics_add(a->slot, 1);
+        if (cached != NULL && !is_overflow(op_mf.answers, a))
+            *cached = a->slot + 1;
+    }
     tot_class[cls]++;
     if (reason != NULL && strcmp(reason, "policy") != 0) {
         const char *d[2] = {r.service_name, reason};
@@ -226,7 +382,7 @@ void op_metrics_answer(op_metrics_req_t r, const char *action, size_t action_len
     }
     if (r.service >= 0) {
         op_metrics_observe_us(r.service, elapsed_us);
-        op__metrics_gauges[op_mf.inflight->series[0].slot] -= 1;
+        inflight_add(-1);
     }
 }
 
@@ -272,6 +428,26 @@ void op_metrics_reload(const char *result)
     op_metrics_init();
     const char *v[1] = {result};
     op_metrics_add(op_metrics_series(op_mf.reloads, v), 1);
+}
+
+/* The routes a listener holds point into what this frees: the tests
+ * call it before any listener is bound. */
+void op_metrics_reset(void)
+{
+    op__metrics_registry_reset();
+    memset(&op_mf, 0, sizeof op_mf);
+    tot_requests = tot_defaults = 0;
+    memset(tot_class, 0, sizeof tot_class);
+    for (size_t i = 0; i < nroutes; i++) {
+        for (size_t k = 0; k < 4; k++)
+            free(routes[i]->labels[k]);
+        free(routes[i]);
+    }
+    nroutes = 0;
+    for (size_t i = 0; i < SVC_MAX; i++) {
+        free(svc_answers[i]);
+        svc_answers[i] = NULL;
+    }
 }
 
 /* ---- the last minute, for `outpostctl stats` ---- */

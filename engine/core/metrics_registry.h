@@ -37,6 +37,10 @@ extern size_t op__metrics_nfamilies;
 extern uint64_t op__metrics_counts[OP__METRICS_MAX_SCALARS];
 extern double op__metrics_gauges[OP__METRICS_MAX_SCALARS];
 
+/* The series of values if f has it, else NULL. */
+op_metric_series_t *op__metrics_find(const op_metric_family_t *f, const char *const *values);
+/* Whether a new series of f would be its overflow series. */
+int op__metrics_full(const op_metric_family_t *f);
 /* The series of values: found, made, or the overflow.  Its label values
  * are the registry's copies, which live as long as the process. */
 op_metric_series_t *op__metrics_intern(op_metric_family_t *f, const char *const *values);

@@ -152,8 +152,11 @@ static int run_phase(op_milter_session_t *s, op_phase_t phase, const op_milter_m
     s->phase = phase;
     s->msg = m;
     s->req_start_us = op_session_now_us();
-    s->metrics = op_metrics_milter_phase(s->session.l->name, s->svc->conf->name, s->tenant,
-                                         op_phase_handler_name(phase) + 3 /* "on_" */);
+    const char *phase_name = op_phase_handler_name(phase) + 3 /* "on_" */;
+    s->metrics = s->metrics_route != NULL
+                     ? op_metrics_milter_phase_on(s->metrics_route, phase, phase_name)
+                     : op_metrics_milter_phase(s->session.l->name, s->svc->conf->name, s->tenant,
+                                               phase_name);
     s->req = op_request_start_phase(s->session.d->loop, s->gen, s->svc, phase, op_milter_push_ctx, s,
                                     on_phase_done, s);
     s->msg = NULL; /* the packet's strings die with the input buffer */
@@ -411,6 +414,7 @@ static int milter_open(op_session_t *ss)
     op_gen_ref(gen);
     s->svc = svc;
     s->tenant = op_strdup(l->tenant);
+    s->metrics_route = l->metrics; /* the labels of l->service and l->tenant, read together */
     s->conn_ref = s->msg_ref = LUA_NOREF;
     reset_connection(s);
     /* the listener names the MTA: one milter connection per SMTP connection */

@@ -56,6 +56,7 @@ struct op_milter_session {
     op_request_t *req;
     uint64_t req_start_us;
     op_metrics_req_t metrics; /* the phase request in flight (core/metrics.h) */
+    op_metrics_route_t *metrics_route; /* the listener's at open: svc's and tenant's labels */
     /* modifications asked for before end of message, applied there */
     op_milter_pair_t *pending_headers;
     size_t npending_headers;

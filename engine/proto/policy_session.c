@@ -230,7 +230,12 @@ static void dispatch(op_policy_session_t *c)
     s->req = NULL;
     s->start_us = op_session_now_us();
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
-    s->metrics = op_metrics_request(ss->l->name, service_name, s->tenant, "policy");
+    /* The listener's own binding has its labels resolved; a policy_context
+     * that picks another service is looked up (core/metrics.h). */
+    if (service_name == ss->l->service && tenant == ss->l->tenant && ss->l->metrics != NULL)
+        s->metrics = op_metrics_request_on(ss->l->metrics);
+    else
+        s->metrics = op_metrics_request(ss->l->name, service_name, s->tenant, "policy");
     c->log_decisions = gen->cfg->log_decisions;
     if (c->log_decisions)
         capture_who(s, pa, n);

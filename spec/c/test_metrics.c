@@ -125,6 +125,91 @@ CTEST(family_overflow_counts_in_other)
     free(t);
 }
 
+/* A listener's route (its labels resolved once) counts in the very series
+ * the lookup of the same labels does, shows no series before its first
+ * request, and keeps its own copy of the labels. */
+CTEST(route_counts_as_the_lookup_does)
+{
+    op_metrics_init();
+    char *svc = strdup("postout");
+    op_metrics_route_t *r = op_metrics_route("main", svc, "", "policy");
+    CHECK(r != NULL);
+    CHECK(op_metrics_route("main", "postout", "", "policy") == r);
+    CHECK(op_metrics_route("main", "postout", "lrz", "policy") != r);
+    memset(svc, 'x', strlen(svc));
+    free(svc);
+    size_t len;
+    char *t = op_metrics_render(&len);
+    CHECK(strstr(t, "service=\"postout\"") == NULL);
+    free(t);
+    static const char *const actions[] = {"REJECT 5.7.1 no", "DUNNO", "defer 4.5.3 later", "HOLD x"};
+    static const char *const checks[] = {"PO3", "-", "PO7", "PO8"};
+    for (int i = 0; i < 8; i++) {
+        op_metrics_req_t q = i % 2 ? op_metrics_request("main", "postout", NULL, "policy")
+                                   : op_metrics_request_on(r);
+        const char *a = actions[(i / 2) % 4];
+        op_metrics_answer(q, a, strlen(a), checks[(i / 2) % 4], "policy", 700);
+    }
+    t = op_metrics_render(&len);
+    CHECK_INT(value_of(t, "outpost_requests_total{listener=\"main\",service=\"postout\",tenant=\"-\",protocol=\"policy\"}"), 8);
+    CHECK_INT(value_of(t, "outpost_answers_total{service=\"postout\",check=\"PO3\",class=\"reject\"}"), 2);
+    CHECK_INT(value_of(t, "outpost_answers_total{service=\"postout\",check=\"-\",class=\"accept\"}"), 2);
+    CHECK_INT(value_of(t, "outpost_answers_total{service=\"postout\",check=\"PO7\",class=\"defer\"}"), 2);
+    CHECK_INT(value_of(t, "outpost_answers_total{service=\"postout\",check=\"PO8\",class=\"other\"}"), 2);
+    CHECK_INT(value_of(t, "outpost_request_duration_seconds_count{service=\"postout\"}"), 8);
+    CHECK_INT(value_of(t, "outpost_request_duration_seconds_bucket{service=\"postout\",le=\"0.001\"}"), 8);
+    CHECK_INT(value_of(t, "outpost_requests_in_flight"), 0);
+    CHECK(strstr(t, "service=\"xxxxxxx\"") == NULL);
+    free(t);
+}
+
+/* A milter phase through the route: counted by phase, as a request of
+ * protocol "milter"; a phase number past the route's table is looked up. */
+CTEST(route_counts_milter_phases)
+{
+    op_metrics_init();
+    op_metrics_route_t *r = op_metrics_route("mx", "mailout", "lm", "milter");
+    for (unsigned i = 0; i < 6; i++) {
+        op_metrics_req_t q = op_metrics_milter_phase_on(r, i % 3 == 2 ? 99 : 4, i % 3 == 2 ? "eom" : "rcpt");
+        op_metrics_answer(q, "DUNNO", 5, "-", "policy", 10);
+    }
+    op_metrics_req_t q = op_metrics_milter_phase("mx", "mailout", "lm", "rcpt");
+    op_metrics_answer(q, "DUNNO", 5, "-", "policy", 10);
+    size_t len;
+    char *t = op_metrics_render(&len);
+    CHECK_INT(value_of(t, "outpost_milter_phases_total{service=\"mailout\",phase=\"rcpt\"}"), 5);
+    CHECK_INT(value_of(t, "outpost_milter_phases_total{service=\"mailout\",phase=\"eom\"}"), 2);
+    CHECK_INT(value_of(t, "outpost_requests_total{listener=\"mx\",service=\"mailout\",tenant=\"lm\",protocol=\"milter\"}"), 7);
+    free(t);
+}
+
+/* A route whose labels arrive when their family is full counts in the
+ * overflow series, and as dropped at each request, as the lookup does:
+ * nothing of the overflow is kept in the route. */
+CTEST(route_on_a_full_family_counts_as_dropped)
+{
+    op_metrics_init();
+    char name[32];
+    for (int i = 0; i < 1023; i++) { /* outpost_requests_total holds 1,024 with its "other" */
+        snprintf(name, sizeof name, "l%d", i);
+        op_metrics_req_t q = op_metrics_request(name, "s", "t", "policy");
+        op_metrics_request_gone(q);
+    }
+    size_t len;
+    char *t = op_metrics_render(&len);
+    CHECK_INT(value_of(t, "outpost_requests_total{listener=\"other\",service=\"other\",tenant=\"other\",protocol=\"other\"}"), -1);
+    free(t);
+    op_metrics_route_t *r = op_metrics_route("late", "s", "t", "policy");
+    for (int i = 0; i < 3; i++)
+        op_metrics_answer(op_metrics_request_on(r), "DUNNO", 5, "-", "policy", 10);
+    t = op_metrics_render(&len);
+    CHECK_INT(value_of(t, "outpost_requests_total{listener=\"other\",service=\"other\",tenant=\"other\",protocol=\"other\"}"), 3);
+    CHECK_INT(value_of(t, "outpost_metrics_series_dropped_total{family=\"outpost_requests_total\"}"), 3);
+    CHECK_INT(value_of(t, "outpost_request_duration_seconds_count{service=\"s\"}"), 3);
+    CHECK_INT(value_of(t, "outpost_requests_in_flight"), 0);
+    free(t);
+}
+
 CTEST(label_values_are_escaped)
 {
     op_metrics_init();

@@ -15,6 +15,7 @@ listener main {
     listen = unix:@T@/main.sock
     service = checks
     tenant = lrz
+    allow_context = ["checks:ctx"]
 }
 listener load {
     listen = tcp:127.0.0.1:$METRICS_TCP_PORT
@@ -189,9 +190,30 @@ check "the trickling scrapers were closed at the timeout (4 s), not held" bash -
 check "the slow reader's connection was closed by outpostd too (none established past the timeout)" \
     test "$held" = 0
 check "a scrape after them answers" bash -c "curl -s --max-time 5 '$URL' | grep -q '^outpost_requests_total'"
+# A listener counts its own binding through labels resolved when it was
+# bound (core/metrics.h, op_metrics_route), a request whose policy_context
+# picks another service or tenant through a lookup: both land in their own
+# series, and a reload that rebinds the listener counts under its new
+# labels from then on.
+$ASK "$S" sender=a@test policy_context=checks:ctx > /dev/null
+M=$(scrape)
+check "a request whose policy_context names another tenant counts under that tenant" \
+    is "outpost_requests_total{listener=\"main\",$L,tenant=\"ctx\",protocol=\"policy\"}" "$M" 1
+check "... and not under the listener's own" \
+    is "outpost_requests_total{listener=\"main\",$L,tenant=\"lrz\",protocol=\"policy\"}" "$M" 11
 sed -i "s/listen = tcp:127.0.0.1:$METRICS_PORT/listen = tcp:127.0.0.1:$((METRICS_PORT + 100))/" "$T/outpost.conf"
+sed -i 's/^    tenant = lrz$/    tenant = lrz2/' "$T/outpost.conf"
 kill -HUP "$DAEMON_PID"
 for ((i = 0; i < 100; i++)); do log_has "reload: generation 3 is current" && break; sleep 0.1; done
+$ASK "$S" sender=a@test > /dev/null
+$ASK "$S" sender=r@test > /dev/null
+M=$(scrape)
+check "after a reload that moves the listener to tenant lrz2, its requests count there" \
+    is "outpost_requests_total{listener=\"main\",$L,tenant=\"lrz2\",protocol=\"policy\"}" "$M" 2
+check "... the old tenant's series keeps its count" \
+    is "outpost_requests_total{listener=\"main\",$L,tenant=\"lrz\",protocol=\"policy\"}" "$M" 11
+check "... and the answers still count by check and class" \
+    is "outpost_answers_total{$L,check=\"X1\",class=\"reject\"}" "$M" 4
 check "a reload that moves metrics { listen } says it needs a restart, and the endpoint stays" bash -c \
     "grep -q 'reload: metrics { listen } changed (tcp:127.0.0.1:$METRICS_PORT -> ' '$T/daemon.log' && curl -s --max-time 5 '$URL' | grep -q '^outpost_generation 3'"
 check "SIGTERM stops it with status 0" e2e_stop
