@@ -114,11 +114,13 @@ build/rel/bench-%: bench/%.c $(REL_LIB)
 build/rel build/asan build/gen:
 	mkdir -p $@
 
-# The operator's CLI: standalone, nothing of the engine.
-CTL_SRC := cli/outpostctl.c cli/ctl_conf.c cli/ctl_io.c cli/ctl_explain.c
-build/outpostctl: $(CTL_SRC) cli/ctl_conf.h cli/ctl_io.h cli/ctl_explain.h | build/rel
+# The operator's CLI: standalone, nothing of the engine but the request-dump
+# codec it shares with outpostd ask --dry-run (engine/lib/reqfile.c: plain
+# malloc, no core/mem).
+CTL_SRC := cli/outpostctl.c cli/ctl_conf.c cli/ctl_io.c cli/ctl_explain.c engine/lib/reqfile.c
+build/outpostctl: $(CTL_SRC) cli/ctl_conf.h cli/ctl_io.h cli/ctl_explain.h engine/lib/reqfile.h | build/rel
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(PATH_DEFS) $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_SRC)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -DOP_VERSION='"$(VERSION)"' $(PATH_DEFS) $(WARN) -Iengine $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_SRC)
 
 # Lua files built into the engine (the sandbox, the test host) become C
 # string literals, so no file on disk can replace them.

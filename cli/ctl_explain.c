@@ -2,9 +2,11 @@
  * control socket's explain command, engine/control/explain.c); this side
  * reads the request: NAME=VALUE words, or a file of Postfix policy
  * requests (NAME=VALUE lines, a blank line after each request, '#'
- * comments, as spec/replay/ keeps them), one explanation per request. */
+ * comments, as spec/replay/ keeps them; engine/lib/reqfile.c parses it, as
+ * for outpostd ask --dry-run), one explanation per request. */
 #include "ctl_explain.h"
 #include "ctl_io.h"
+#include "lib/reqfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,21 +72,6 @@ static int explain_one(const char *sock, int json, const char *service, const ch
     return rc;
 }
 
-/* NAME=VALUE with a name of letters, digits and _ , no tab or line end. */
-static const char *bad_attr(const char *s)
-{
-    const char *eq = strchr(s, '=');
-    if (eq == NULL || eq == s)
-        return "not NAME=VALUE";
-    for (const char *p = s; p < eq; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-'))
-            return "the name has a character Postfix does not send";
-    if (strpbrk(s, "\t\r\n") != NULL)
-        return "contains a tab or a line end";
-    return NULL;
-}
-
 static char *read_all(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
@@ -105,8 +92,8 @@ static char *read_all(const char *path, size_t *len)
     return b;
 }
 
-/* The requests of a file, each explained in turn.  Everything is checked
- * before the first is sent: a malformed file explains nothing. */
+/* The requests of a file, each explained in turn.  The whole file is
+ * parsed before the first is sent: a malformed file explains nothing. */
 static int explain_file(const char *sock, int json, const char *service, const char *tenant,
                         const char *path)
 {
@@ -117,102 +104,34 @@ static int explain_file(const char *sock, int json, const char *service, const c
         return EXIT_FAILED;
     }
     const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
-    if (memchr(text, '\0', len) != NULL) {
-        fprintf(stderr, "outpostctl explain: %s: a NUL byte: not a request dump\n", name);
+    op_reqfile_t f;
+    if (op_reqfile_parse(text, len, MAX_ATTRS, &f) != 0) {
+        if (f.err_line > 0)
+            fprintf(stderr, "outpostctl explain: %s:%zu: %s: '%s'\n", name, f.err_line, f.err,
+                    f.err_text);
+        else
+            fprintf(stderr, "outpostctl explain: %s: %s\n", name, f.err);
+        op_reqfile_free(&f);
         free(text);
         return EXIT_USAGE;
     }
-    /* Two passes: check, then send. */
-    for (int pass = 0; pass < 2; pass++) {
-        char *copy = strdup(text);
-        char *attrs[MAX_ATTRS], block_tenant[256] = "";
-        size_t n = 0, lineno = 0, first_line = 0, blocks = 0;
-        int worst = EXIT_OK;
-        char *p = copy;
-        for (;;) {
-            char *nl = p != NULL ? strchr(p, '\n') : NULL;
-            char *line = p;
-            if (nl != NULL) {
-                *nl = '\0';
-                p = nl + 1;
-            } else {
-                p = NULL;
-            }
-            if (line != NULL)
-                lineno++;
-            if (line != NULL) {
-                size_t ll = strlen(line);
-                if (ll > 0 && line[ll - 1] == '\r')
-                    line[--ll] = '\0';
-            }
-            int end = line == NULL || *line == '\0';
-            if (end && n > 0) {
-                blocks++;
-                if (pass == 1) {
-                    if (json == 0)
-                        printf("%s== request %zu (%s:%zu)\n", blocks > 1 ? "\n" : "", blocks, name,
-                               first_line);
-                    int rc = explain_one(sock, json, service,
-                                         tenant ? tenant : (*block_tenant ? block_tenant : NULL),
-                                         attrs, n);
-                    if (rc != EXIT_OK && worst == EXIT_OK)
-                        worst = rc;
-                    if (rc == EXIT_UNREACHABLE || rc == EXIT_DENIED) {
-                        free(copy);
-                        free(text);
-                        return rc;
-                    }
-                }
-                n = 0;
-                block_tenant[0] = '\0';
-            }
-            if (line == NULL)
-                break;
-            if (*line == '\0')
-                continue;
-            if (*line == '#') {
-                /* "# tenant: lm", as spec/replay/ names a listener's tenant */
-                const char *t = strstr(line, "tenant:");
-                if (t != NULL && n == 0) {
-                    t += 7;
-                    while (*t == ' ')
-                        t++;
-                    snprintf(block_tenant, sizeof block_tenant, "%.*s", (int)strcspn(t, " \t"), t);
-                }
-                continue;
-            }
-            const char *why = bad_attr(line);
-            if (why != NULL) {
-                fprintf(stderr, "outpostctl explain: %s:%zu: %s: '%.80s'\n", name, lineno, why, line);
-                free(copy);
-                free(text);
-                return EXIT_USAGE;
-            }
-            if (n == MAX_ATTRS) {
-                fprintf(stderr, "outpostctl explain: %s:%zu: more than %d attributes in one "
-                                "request\n", name, lineno, MAX_ATTRS);
-                free(copy);
-                free(text);
-                return EXIT_USAGE;
-            }
-            if (n == 0)
-                first_line = lineno;
-            attrs[n++] = line;
-        }
-        free(copy);
-        if (blocks == 0) {
-            fprintf(stderr, "outpostctl explain: %s: no request in it (NAME=VALUE lines, a blank "
-                            "line after each request)\n", name);
-            free(text);
-            return EXIT_USAGE;
-        }
-        if (pass == 1) {
-            free(text);
-            return worst;
+    int worst = EXIT_OK;
+    for (size_t i = 0; i < f.n; i++) {
+        const op_reqfile_req_t *r = &f.reqs[i];
+        if (json == 0)
+            printf("%s== request %zu (%s:%zu)\n", i > 0 ? "\n" : "", i + 1, name, r->line);
+        int rc = explain_one(sock, json, service, tenant ? tenant : (*r->tenant ? r->tenant : NULL),
+                             r->attrs, r->n);
+        if (rc != EXIT_OK && worst == EXIT_OK)
+            worst = rc;
+        if (rc == EXIT_UNREACHABLE || rc == EXIT_DENIED) {
+            worst = rc;
+            break;
         }
     }
+    op_reqfile_free(&f);
     free(text);
-    return EXIT_FAILED;
+    return worst;
 }
 
 int ctl_explain(const char *sock, int json, int argc, char **argv)
@@ -239,7 +158,7 @@ int ctl_explain(const char *sock, int json, int argc, char **argv)
         } else if (a[0] == '-' && strcmp(a, "-") != 0) {
             return usage("unknown option '%s'", a);
         } else {
-            const char *why = bad_attr(a);
+            const char *why = op_reqfile_bad_attr(a);
             if (why != NULL) {
                 fprintf(stderr, "outpostctl explain: '%s': %s\n", a, why);
                 return EXIT_USAGE;

@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "core/services.h"
 #include "core/vm.h"
+#include "lib/reqfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,30 +42,7 @@ static int usage(const char *msg, const char *arg)
     return 2;
 }
 
-static const char *bad_attr(const char *s)
-{
-    const char *eq = strchr(s, '=');
-    if (eq == NULL || eq == s)
-        return "not NAME=VALUE";
-    for (const char *p = s; p < eq; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-'))
-            return "the name has a character Postfix does not send";
-    if (strpbrk(s, "\t\r\n") != NULL)
-        return "contains a tab or a line end";
-    return NULL;
-}
-
-/* A request: attributes (pointers into the file's text), its first line
- * and the tenant a "# tenant: X" comment names. */
-typedef struct {
-    char **attrs;
-    size_t n;
-    size_t line;
-    char tenant[128];
-} block_t;
-
-static char *read_all(const char *path)
+static char *read_all(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (f == NULL)
@@ -79,82 +57,8 @@ static char *read_all(const char *path)
     if (f != stdin)
         fclose(f);
     b[n] = '\0';
+    *len = n;
     return b;
-}
-
-/* The blocks of text (modified in place), or -1 with the error printed. */
-static int parse_blocks(char *text, const char *name, block_t **out, size_t *nout)
-{
-    block_t *blocks = NULL;
-    size_t nb = 0, lineno = 0;
-    block_t cur = {op_calloc(MAX_ATTRS, sizeof(char *)), 0, 0, ""};
-    for (char *p = text; p != NULL;) {
-        char *line = p, *nl = strchr(p, '\n');
-        if (nl != NULL) {
-            *nl = '\0';
-            p = nl + 1;
-        } else {
-            p = NULL;
-        }
-        lineno++;
-        size_t ll = strlen(line);
-        if (ll > 0 && line[ll - 1] == '\r')
-            line[--ll] = '\0';
-        if (ll == 0 || p == NULL) {
-            if (ll > 0 && *line != '#') {
-                const char *why = bad_attr(line);
-                if (why != NULL) {
-                    fprintf(stderr, "outpostd ask --dry-run: %s:%zu: %s: '%.80s'\n", name, lineno,
-                            why, line);
-                    goto fail;
-                }
-                if (cur.n == 0)
-                    cur.line = lineno;
-                cur.attrs[cur.n++] = line;
-            }
-            if (cur.n > 0) {
-                blocks = op_realloc(blocks, (nb + 1) * sizeof *blocks);
-                blocks[nb++] = cur;
-                cur = (block_t){op_calloc(MAX_ATTRS, sizeof(char *)), 0, 0, ""};
-            }
-            continue;
-        }
-        if (*line == '#') {
-            const char *t = strstr(line, "tenant:");
-            if (t != NULL && cur.n == 0) {
-                for (t += 7; *t == ' ';)
-                    t++;
-                snprintf(cur.tenant, sizeof cur.tenant, "%.*s", (int)strcspn(t, " \t"), t);
-            }
-            continue;
-        }
-        const char *why = bad_attr(line);
-        if (why == NULL && cur.n == MAX_ATTRS)
-            why = "too many attributes in one request";
-        if (why != NULL) {
-            fprintf(stderr, "outpostd ask --dry-run: %s:%zu: %s: '%.80s'\n", name, lineno, why, line);
-            goto fail;
-        }
-        if (cur.n == 0)
-            cur.line = lineno;
-        cur.attrs[cur.n++] = line;
-    }
-    free(cur.attrs);
-    if (nb == 0) {
-        fprintf(stderr, "outpostd ask --dry-run: %s: no request in it (NAME=VALUE lines, a blank "
-                        "line after each request)\n", name);
-        free(blocks);
-        return -1;
-    }
-    *out = blocks;
-    *nout = nb;
-    return 0;
-fail:
-    free(cur.attrs);
-    for (size_t i = 0; i < nb; i++)
-        free(blocks[i].attrs);
-    free(blocks);
-    return -1;
 }
 
 int op_ask_dry_run(const char *default_config, int argc, char **argv)
@@ -190,7 +94,7 @@ int op_ask_dry_run(const char *default_config, int argc, char **argv)
             free(words);
             return usage("unknown option '%s'", a);
         }
-        const char *why = bad_attr(a);
+        const char *why = op_reqfile_bad_attr(a);
         if (why != NULL) {
             fprintf(stderr, "outpostd ask --dry-run: '%s': %s\n", a, why);
             free(words);
@@ -203,28 +107,35 @@ int op_ask_dry_run(const char *default_config, int argc, char **argv)
         return usage("%s", file ? "give NAME=VALUE words or -f FILE, not both"
                                 : "no request: give NAME=VALUE words, or -f FILE (- for stdin)");
     }
-    block_t *blocks = NULL;
-    size_t nblocks = 0;
+    op_reqfile_t req = {0};
+    op_reqfile_req_t one;
+    op_reqfile_req_t *blocks = &one;
+    size_t nblocks = 1;
     char *text = NULL;
     const char *name = "(arguments)";
     if (file != NULL) {
         name = strcmp(file, "-") == 0 ? "(stdin)" : file;
-        text = read_all(file);
+        size_t len;
+        text = read_all(file, &len);
         if (text == NULL) {
             fprintf(stderr, "outpostd ask --dry-run: cannot read %s\n", file);
             free(words);
             return 1;
         }
-        if (parse_blocks(text, name, &blocks, &nblocks) != 0) {
+        if (op_reqfile_parse(text, len, MAX_ATTRS, &req) != 0) {
+            if (req.err_line > 0)
+                fprintf(stderr, "outpostd ask --dry-run: %s:%zu: %s: '%s'\n", name, req.err_line,
+                        req.err, req.err_text);
+            else
+                fprintf(stderr, "outpostd ask --dry-run: %s: %s\n", name, req.err);
             free(text);
             free(words);
             return 2;
         }
+        blocks = req.reqs;
+        nblocks = req.n;
     } else {
-        blocks = op_calloc(1, sizeof *blocks);
-        blocks[0] = (block_t){words, nwords, 0, ""};
-        words = NULL;
-        nblocks = 1;
+        one = (op_reqfile_req_t){words, nwords, 0, ""};
     }
 
     char err[2048];
@@ -279,9 +190,7 @@ int op_ask_dry_run(const char *default_config, int argc, char **argv)
     op_services_stop();
     uv_run(loop, UV_RUN_NOWAIT);
 out:
-    for (size_t i = 0; i < nblocks; i++)
-        free(blocks[i].attrs);
-    free(blocks);
+    op_reqfile_free(&req);
     free(text);
     free(words);
     return rc;
