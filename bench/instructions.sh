@@ -40,27 +40,8 @@ for b in "$LOADGEN" build/outpostd build/outpostctl; do
     [ -x "$b" ] || die "$b is missing: make build/outpostd build/outpostctl $LOADGEN"
 done
 
-mkdir -p build
-TMP=$(mktemp -d "$ROOT/build/bench-instr.XXXXXX")
+bench_setup "bench instructions" bench-instr
 SHM=$TMP
-HARNESS_STARTED=
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    stop_all_sessions
-    [ -n "$HARNESS_STARTED" ] && bash spec/harness/harness.sh down >/dev/null 2>&1
-    case $rc in
-    0 | 129 | 130 | 143) rm -rf "$TMP" ;;
-    *) echo "bench instructions: failed; logs kept in $TMP" >&2 ;;
-    esac
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-harness_dns_ldap_up
 PORT_BASE=$OUTPOST_PORT_BASE
 # The daemon as targets.sh starts it, under callgrind (OUTPOSTD is relative
 # to ROOT there).

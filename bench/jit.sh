@@ -60,28 +60,9 @@ done
 TOOLS_DIR=$(luajit -e 'for d in package.path:gmatch("[^;]+") do local f = d:gsub("%?", "jit/v") local h = io.open(f) if h then h:close() print((f:gsub("/v%.lua$", ""))) break end end')
 [ -n "$TOOLS_DIR" ] || die "LuaJIT's jit/v.lua is not on luajit's package.path (Debian: package luajit)"
 
-mkdir -p build
-TMP=$(mktemp -d "$ROOT/build/bench-jit.XXXXXX")
+bench_setup "bench-jit" bench-jit
 SHM=$TMP # targets.sh's tmpfs targets are not run here
 chmod 755 "$TMP"
-HARNESS_STARTED=
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    stop_all_sessions
-    [ -n "$HARNESS_STARTED" ] && bash spec/harness/harness.sh down >/dev/null 2>&1
-    case $rc in
-    0 | 129 | 130 | 143) rm -rf "$TMP" ;;
-    *) echo "bench-jit: failed; logs kept in $TMP" >&2 ;;
-    esac
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-harness_dns_ldap_up
 PORT_BASE=$OUTPOST_PORT_BASE
 # shellcheck source=bench/targets.sh
 . bench/targets.sh

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Helpers of the bench scripts (sourced by bench/run.sh and bench/scaling.sh):
-# servers started in their own session and stopped by PID, bounded waits,
-# and one loadgen run.  Expects ROOT, TMP and LOADGEN to be set.
+# Helpers of the bench scripts (sourced by bench/run.sh, scaling.sh, jit.sh
+# and instructions.sh): their start-up and cleanup (bench_setup), servers
+# started in their own session and stopped by PID, bounded waits, and one
+# loadgen run.  Expects ROOT and LOADGEN to be set; bench_setup sets TMP.
 
 # Every server runs in a session of its own (setsid; its PID is the session
 # id), so its CPU time and memory are those of the session's processes,
@@ -151,4 +152,34 @@ harness_dns_ldap_up() {
     fi
     # shellcheck disable=SC1091
     . build/harness/env
+}
+
+# The start of a bench script: TMP, a folder of its own under build/; on
+# any exit every server it started is stopped, the harness too if it
+# started it, and TMP removed (kept, with its logs, when the script
+# failed); the harness's slapd and unbound up.  A script with more to
+# clean defines bench_cleanup_more, which runs before TMP goes.
+bench_setup() { # name-in-messages tmp-prefix
+    BENCH_NAME=$1
+    mkdir -p build
+    TMP=$(mktemp -d "$ROOT/build/$2.XXXXXX")
+    HARNESS_STARTED=
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    harness_dns_ldap_up
+}
+
+bench_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    stop_all_sessions
+    [ -n "$HARNESS_STARTED" ] && bash spec/harness/harness.sh down >/dev/null 2>&1
+    if declare -F bench_cleanup_more >/dev/null; then bench_cleanup_more; fi
+    case $rc in
+    0 | 129 | 130 | 143) rm -rf "$TMP" ;;
+    *) echo "$BENCH_NAME: failed; logs kept in $TMP" >&2 ;;
+    esac
+    exit "$rc"
 }

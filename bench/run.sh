@@ -71,29 +71,10 @@ for p in postfwd1 policyd-rate-limit; do
 done
 
 # State on disk (the bench's own directory under build/) and on tmpfs.
-mkdir -p build
-TMP=$(mktemp -d "$ROOT/build/bench.XXXXXX")
+bench_cleanup_more() { [ -n "${SHM:-}" ] && rm -rf "$SHM"; }
+bench_setup bench bench
 SHM=$(mktemp -d /dev/shm/outpost-bench.XXXXXX)
 chmod 755 "$TMP" "$SHM"
-HARNESS_STARTED=
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    stop_all_sessions
-    [ -n "$HARNESS_STARTED" ] && bash spec/harness/harness.sh down >/dev/null 2>&1
-    rm -rf "$SHM"
-    case $rc in
-    0 | 129 | 130 | 143) rm -rf "$TMP" ;;
-    *) echo "bench: failed; logs kept in $TMP" >&2 ;;
-    esac
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-harness_dns_ldap_up
 PORT_BASE=$OUTPOST_PORT_BASE
 
 # shellcheck source=bench/targets.sh

@@ -53,26 +53,7 @@ done
 # 1,024 connections: both ends need more than the usual 1,024 descriptors
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-mkdir -p build
-TMP=$(mktemp -d "$ROOT/build/bench-scaling.XXXXXX")
-HARNESS_STARTED=
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    stop_all_sessions
-    [ -n "$HARNESS_STARTED" ] && bash spec/harness/harness.sh down >/dev/null 2>&1
-    case $rc in
-    0 | 129 | 130 | 143) rm -rf "$TMP" ;;
-    *) echo "bench scaling: failed; logs kept in $TMP" >&2 ;;
-    esac
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-harness_dns_ldap_up
+bench_setup "bench scaling" bench-scaling
 
 # A lua_dir with every library and one more policy: PO7's operation alone.
 mkdir -p "$TMP/lua/policies"

@@ -5,6 +5,12 @@
 #                            certificate; pf_start adds Postfix's own services
 #                            (spec/harness/postfix-master.services) to master.cf
 #   (then append the test's main.cf lines and prepend its smtpd to master.cf)
+#   pf_ask_outpostd POLICY_PORT MILTER_PORT STAGE...
+#                            main.cf: clients on 127.0.0.0/8 may relay,
+#                            outpostd's policy service on 127.0.0.1:POLICY_PORT
+#                            is asked at each STAGE (recipient, data,
+#                            end_of_data) and its milter on MILTER_PORT runs
+#                            (tempfail if it is down)
 #   pf_start                 start it and wait until PF_PORT listens
 #   pf_stop                  stop it (also on exit: pf_setup arranges that)
 #
@@ -27,6 +33,21 @@ default_transport = discard
 relay_transport = discard
 EOF
     trap 'pf_stop; e2e_cleanup' EXIT
+}
+
+pf_ask_outpostd() { # policy-port milter-port stage...
+    local policy=$1 milter=$2 stage
+    shift 2
+    {
+        echo "mynetworks = 127.0.0.0/8"
+        echo "smtpd_relay_restrictions = permit_mynetworks, reject"
+        for stage in "$@"; do
+            echo "smtpd_${stage}_restrictions = check_policy_service inet:127.0.0.1:$policy"
+        done
+        echo "smtpd_milters = inet:127.0.0.1:$milter"
+        echo "milter_protocol = 6"
+        echo "milter_default_action = tempfail"
+    } >> "$PF/etc/main.cf"
 }
 
 # The sink: accepted mail goes to the discard transport, which logs one

@@ -14,6 +14,8 @@
 #   expect WHAT REGEX ARGS...   one test: submit's dialogue matches REGEX
 #   daemon_restart      start outpostd again after e2e_stop; the log of the
 #                       earlier run moves to daemon.log.N
+#   postout_alone_conf [LINE]  outpost.conf for outpostd alone with postout
+#                       (no Postfix: test_postout.sh, test_explain.sh)
 #
 # SASL logins are user@realm (pf_sasl_user): alice@example.org, the form
 # Postfix passes as sasl_username; directory { login } says how it is looked
@@ -112,6 +114,49 @@ EOF
         printf '%s\n' "${POSTOUT_CONF_EXTRA:-}"
     } | e2e_config
     e2e_start
+}
+
+# outpostd alone with the postout policy, no Postfix (test_postout.sh,
+# test_explain.sh): postout_alone_conf [SERVICE-LINE] prints an outpost.conf
+# for e2e_config: daemon { } with the shipped lists (copied into $T/lists
+# at the first call),
+# listener postout on unix:$T/postout.sock, service postout { SERVICE-LINE },
+# dns { } on the harness's unbound, ldap { } on its slapd with the service
+# account's bind, the directory's base and the limit postout_rcpt.
+postout_alone_conf() {
+    # once: a test may edit its lists between two configurations
+    [ -d "$T/lists" ] || { mkdir -p "$T/lists" && cp "$ROOT"/conf/lists/*.txt "$T/lists/"; }
+    cat <<EOF
+daemon {
+    state_dir = @T@/state
+    lua_dir = @T@/lua
+    lists_dir = @T@/lists
+}
+listener postout {
+    listen = unix:@T@/postout.sock
+    service = postout
+}
+service postout {
+    ${1:-}
+}
+dns {
+    servers = [127.0.0.1:$DNS_PORT]
+    timeout = 500ms
+    tries = 1
+}
+ldap {
+    uris = ["ldap://127.0.0.1:$LDAP_PORT/"]
+    bind_dn = "cn=policyd,ou=services,dc=example,dc=org"
+    bind_password_file = $HARNESS_DIR/ldap/bind.pw
+}
+directory {
+    base = "dc=example,dc=org"
+}
+limit postout_rcpt {
+    max = 250
+    max_override = 1000
+}
+EOF
 }
 
 submit() {

@@ -9,38 +9,10 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck disable=SC1091
 . "$ROOT/build/harness/env"
+# shellcheck source=spec/e2e/postout_rig.sh
+. "$ROOT/spec/e2e/postout_rig.sh"
 e2e_setup
-mkdir -p "$T/lists"
-cp "$ROOT"/conf/lists/*.txt "$T/lists/"
-e2e_config <<EOF
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-    lists_dir = @T@/lists
-}
-listener postout {
-    listen = unix:@T@/postout.sock
-    service = postout
-}
-service postout { }
-dns {
-    servers = [127.0.0.1:$DNS_PORT]
-    timeout = 500ms
-    tries = 1
-}
-ldap {
-    uris = ["ldap://127.0.0.1:$LDAP_PORT/"]
-    bind_dn = "cn=policyd,ou=services,dc=example,dc=org"
-    bind_password_file = $HARNESS_DIR/ldap/bind.pw
-}
-directory {
-    base = "dc=example,dc=org"
-}
-limit postout_rcpt {
-    max = 250
-    max_override = 1000
-}
-EOF
+postout_alone_conf | e2e_config
 e2e_start || { e2e_finish; exit 1; }
 
 CTL="$ROOT/build/outpostctl -s $T/state/control.sock"

@@ -37,16 +37,7 @@ e2e_start || exit 1
 . "$ROOT/spec/e2e/postfix.sh"
 pf_setup "$T/pf" qid.test
 PF_PORT=$PORT
-cat >> "$PF/etc/main.cf" <<EOF
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:$POLICY_PORT
-smtpd_data_restrictions = check_policy_service inet:127.0.0.1:$POLICY_PORT
-smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:$POLICY_PORT
-smtpd_milters = inet:127.0.0.1:$MILTER_PORT
-milter_protocol = 6
-milter_default_action = tempfail
-EOF
+pf_ask_outpostd "$POLICY_PORT" "$MILTER_PORT" recipient data end_of_data
 # the second smtpd opens the queue file at MAIL FROM
 printf '%s\n' "127.0.0.1:$PORT inet n - n - - smtpd" \
     "127.0.0.1:$((PORT + 1)) inet n - n - - smtpd -o smtpd_delay_open_until_valid_rcpt=no" \

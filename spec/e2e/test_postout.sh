@@ -8,44 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck disable=SC1091
 . "$ROOT/build/harness/env"
+# shellcheck source=spec/e2e/postout_rig.sh
+. "$ROOT/spec/e2e/postout_rig.sh"
 e2e_setup
-mkdir -p "$T/lists"
-cp "$ROOT"/conf/lists/*.txt "$T/lists/"
 
 # write_conf PO6_MODE
-write_conf() {
-    e2e_config <<EOF
-daemon {
-    state_dir = @T@/state
-    lua_dir = @T@/lua
-    lists_dir = @T@/lists
-}
-listener postout {
-    listen = unix:@T@/postout.sock
-    service = postout
-}
-service postout {
-    checks = [PO6=$1]
-}
-dns {
-    servers = [127.0.0.1:$DNS_PORT]
-    timeout = 500ms
-    tries = 1
-}
-ldap {
-    uris = ["ldap://127.0.0.1:$LDAP_PORT/"]
-    bind_dn = "cn=policyd,ou=services,dc=example,dc=org"
-    bind_password_file = $HARNESS_DIR/ldap/bind.pw
-}
-directory {
-    base = "dc=example,dc=org"
-}
-limit postout_rcpt {
-    max = 250
-    max_override = 1000
-}
-EOF
-}
+write_conf() { postout_alone_conf "checks = [PO6=$1]" | e2e_config; }
 write_conf enforce
 e2e_start || { e2e_finish; exit 1; }
 
