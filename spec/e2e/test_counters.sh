@@ -150,13 +150,20 @@ wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=
 wait $LG
 acked=$(awk '$1 == "action" && $3 == "DUNNO" {print $2}' "$T/crash.out")
+# Every answer, whatever its action: a request that counted and then
+# answered otherwise (its deadline passed while the group commit waited on
+# a loaded disk, or the policy failed after limit.add) is counted but not
+# acknowledged as DUNNO.  So the counter is at most every answer plus the
+# 8 in flight (one a connection) at the kill.
+answered=$(awk '$1 == "action" {n += $2} END {print n + 0}' "$T/crash.out")
 check "the load got answers before the kill (${acked:-0})" test "${acked:-0}" -gt 100
 mv "$T/daemon.log" "$T/daemon-1.log"
 e2e_start || exit 1
 after=$(used user0@example.org)
 check "after kill -9 and restart: all $acked acknowledged still counted (counter $after)" \
     test "$after" -ge "${acked:-1}"
-check "... and at most the 8 in flight more" test "$after" -le $((acked + 8))
+[ "$after" -le $((answered + 8)) ] || grep '^action ' "$T/crash.out" | sed 's/^/#   /'
+check "... and at most the 8 in flight more than the $answered answers" test "$after" -le $((answered + 8))
 for i in $(seq 1 120); do log_has "released 3 of rcpt for dave@example.org \(instance K1\)" && break; sleep 0.1; done
 check "the reservation open at the kill is released after reservation_timeout" \
     log_has "released 3 of rcpt for dave@example.org \(instance K1\)"

@@ -149,6 +149,18 @@ SPIN=unix:$T/spin.sock
 PLAIN=unix:$T/plain.sock
 HOG=unix:$T/hog.sock
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# The bound on another service's answer while runaways are stopped: 100 ms
+# of wall time on an idle machine, where the loop is held at most one
+# cpu_budget (20 ms) of CPU at a time.  The budget is CPU time and the bound
+# wall time: on a shared machine whose run queue is longer than its CPUs,
+# the daemon gets a CPU about CPUs/load of the time, so its 20 ms (and the
+# answer's own work) stretch by load/CPUs.  The bound stretches as much,
+# at most 5 times (500 ms): a runaway that held the loop to its exit of
+# last resort (2 x the budget, then the process ends) or forever still
+# fails it, and latency.py counts the answers besides.
+answer_bound_ms() {
+    awk -v n="$(nproc)" '{ s = $1 / n; if (s < 1) s = 1; if (s > 5) s = 5; printf "%d", 100 * s }' /proc/loadavg
+}
 
 t0=$(ms)
 out=$($ASK "$SPIN" sender=interp@test)
@@ -175,7 +187,8 @@ wait $spinner
 worst=$(sed -E 's/worst_ms=([0-9]+).*/\1/' <<<"$res")
 check "under a stream of runaway requests another service answers all ($res)" \
     grep -q "answered=20" <<<"$res"
-check "... within 100 ms (worst $worst ms)" test "$worst" -lt 100
+bound=$(answer_bound_ms)
+check "... within $bound ms (100 ms idle, scaled by load/CPUs; worst $worst ms)" test "$worst" -lt "$bound"
 echo "# worst plain answer under runaway load: $worst ms"
 
 out=$($ASK "$SPIN" sender=jit@test)
@@ -213,7 +226,8 @@ wait $hogs
 worst=$(sed -E 's/worst_ms=([0-9]+).*/\1/' <<<"$res")
 check "while policies hit the memory cap another service answers all ($res)" \
     grep -q "answered=10" <<<"$res"
-check "... within 100 ms (worst $worst ms)" test "$worst" -lt 100
+bound=$(answer_bound_ms)
+check "... within $bound ms (100 ms idle, scaled by load/CPUs; worst $worst ms)" test "$worst" -lt "$bound"
 echo "# worst plain answer under memory hogs: $worst ms"
 check "the daemon never panicked" bash -c "! grep -q 'PANIC' '$T/daemon.log'"
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$(cat "$T/daemon.pid")/status")
