@@ -12,6 +12,8 @@ static const op_ffi_api_t api = {
     .domain = op__ffi_domain,
     .attr = op__ffi_attr,
     .netset_match = op__ffi_netset_match,
+    .limit = op__ffi_limit,
+    .limit_source = op__ffi_limit_source,
 };
 
 /* The registry's "outpost.ffi" table, made on the first offer of a state:

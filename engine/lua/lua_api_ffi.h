@@ -24,6 +24,16 @@
 #include <lua.h>
 #include <stddef.h>
 
+/* limit.check/add/reserve's answer (counters.h's op_counters_answer_t),
+ * in the numbers Lua gets. */
+typedef struct op_ffi_limit_answer {
+    int ok;
+    int source;          /* op_max_source_t */
+    double max, used, remaining;
+    double next_free;    /* -1: never */
+    double window, resolution;
+} op_ffi_limit_answer_t;
+
 /* Keep in step with the cdef in engine/lua/lua_api_ffi.lua: the chunk
  * refuses to load when `size` differs from its own idea of the struct. */
 typedef struct op_ffi_api {
@@ -37,6 +47,15 @@ typedef struct op_ffi_api {
     /* netset:match(addr): the label and *prefix, or NULL with *prefix 0 (no
      * match, or not an address) or -1 (the set was freed). */
     const char *(*netset_match)(const void *netset_ud, const char *addr, int *prefix);
+    /* limit.check (kind 0), add (1), reserve (2) answered at once: 1 with
+     * *out filled, -1 for "unavailable" (the store failed), 0 when the
+     * classic function must answer (no counters service, an unknown
+     * limit, a backend that may wait, a dry run, a NUL in a key). */
+    int (*limit)(int kind, const char *name, size_t name_len, const char *subject,
+                 size_t subject_len, const char *instance, size_t instance_len, double n,
+                 double dir_max, op_ffi_limit_answer_t *out);
+    /* op_counters_source_name */
+    const char *(*limit_source)(int source);
 } op_ffi_api_t;
 
 #define OP_FFI_SAME (-2)
@@ -45,6 +64,10 @@ typedef struct op_ffi_api {
 int op__ffi_domain(const char *name, size_t len, char *out, size_t cap);
 const char *op__ffi_attr(const void *attrs_ud, const char *name, size_t len, int *vlen);
 const char *op__ffi_netset_match(const void *netset_ud, const char *addr, int *prefix);
+int op__ffi_limit(int kind, const char *name, size_t name_len, const char *subject,
+                  size_t subject_len, const char *instance, size_t instance_len, double n,
+                  double dir_max, op_ffi_limit_answer_t *out);
+const char *op__ffi_limit_source(int source);
 
 /* Pushes the implementation of `name` (e.g. "outpost.domain") that this
  * state uses: the FFI one when the JIT is on and OUTPOST_LUA_FFI is not

@@ -20,11 +20,22 @@ local api_ptr = ...
 local ffi = require "ffi"
 
 ffi.cdef [[
+typedef struct op_ffi_limit_answer {
+    int ok;
+    int source;
+    double max, used, remaining;
+    double next_free;
+    double window, resolution;
+} op_ffi_limit_answer_t;
 typedef struct op_ffi_api {
     size_t size;
     int (*domain)(const char *name, size_t len, char *out, size_t cap);
     const char *(*attr)(const void *attrs_ud, const char *name, size_t len, int *vlen);
     const char *(*netset_match)(const void *netset_ud, const char *addr, int *prefix);
+    int (*limit)(int kind, const char *name, size_t name_len, const char *subject,
+                 size_t subject_len, const char *instance, size_t instance_len, double n,
+                 double dir_max, struct op_ffi_limit_answer *out);
+    const char *(*limit_source)(int source);
 } op_ffi_api_t;
 ]]
 
@@ -86,4 +97,84 @@ make["netset.match"] = function(match)
     end
 end
 
-return { active = active, make = make, classic = {}, fast = {} }
+-- limit.check, add and reserve (lua_api_limit.c): on a backend that
+-- answers at once (RocksDB) outside a dry run, one FFI call and the answer
+-- table built here, in compiled code.  The arguments are checked as the
+-- classic function checks them; anything else (a number where a string
+-- goes, a numeric string for n, an opts table whose max is no number) and
+-- every case the C side declines goes to the classic function, which
+-- answers or raises exactly as it always did.
+local MAX_KEY = 512 -- OP_COUNTERS_MAX_KEY (counters/counters.h)
+local function key_ok(s)
+    return type(s) == "string" and #s >= 1 and #s <= MAX_KEY
+end
+local function n_ok(n)
+    return type(n) == "number" and n >= 0 and n <= 1e9 and n % 1 == 0
+end
+local sources = {} -- op_max_source_t -> its name, made once per name
+local function limit_answer(a, name, subject)
+    local src = a.source
+    local source = sources[src]
+    if source == nil then
+        source = ffi_string(api.limit_source(src))
+        sources[src] = source
+    end
+    local next_free = a.next_free
+    return {
+        ok = a.ok ~= 0, limit = name, subject = subject, max = a.max, used = a.used,
+        remaining = a.remaining, next_free = next_free >= 0 and next_free or nil,
+        window = a.window, resolution = a.resolution, source = source,
+    }
+end
+local function dir_max_of(opts)
+    if opts == nil then return -1 end
+    if type(opts) ~= "table" then return nil end
+    local max = opts.max
+    if max == nil then return -1 end
+    if type(max) == "number" and max >= 0 and max <= 1e9 then return max end
+    return nil
+end
+local UNAVAILABLE = "unavailable"
+
+local function make_count(kind)
+    return function(check)
+        local limit = api.limit
+        local a = ffi.new("op_ffi_limit_answer_t")
+        return function(name, subject, n, opts)
+            if key_ok(name) and key_ok(subject) then
+                if n == nil then n = 1 end
+                local dir_max = dir_max_of(opts)
+                if dir_max and n_ok(n) then
+                    local rc = limit(kind, name, #name, subject, #subject, nil, 0, n, dir_max, a)
+                    if rc == 1 then return limit_answer(a, name, subject) end
+                    if rc == -1 then return nil, UNAVAILABLE end
+                end
+            end
+            return check(name, subject, n, opts)
+        end
+    end
+end
+make["limit.check"] = make_count(0)
+make["limit.add"] = make_count(1)
+
+make["limit.reserve"] = function(reserve)
+    local limit = api.limit
+    local a = ffi.new("op_ffi_limit_answer_t")
+    return function(name, subject, instance, n, opts)
+        if key_ok(name) and key_ok(subject) and key_ok(instance) then
+            if n == nil then n = 1 end
+            local dir_max = dir_max_of(opts)
+            if dir_max and n_ok(n) then
+                local rc = limit(2, name, #name, subject, #subject, instance, #instance, n,
+                    dir_max, a)
+                if rc == 1 then return limit_answer(a, name, subject) end
+                if rc == -1 then return nil, UNAVAILABLE end
+            end
+        end
+        return reserve(name, subject, instance, n, opts)
+    end
+end
+
+-- api: for specs, which call the C side directly (the registry is out of
+-- a policy's reach).
+return { active = active, make = make, classic = {}, fast = {}, api = api }
