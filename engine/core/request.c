@@ -435,6 +435,11 @@ op_request_t *op_request_current(lua_State *L)
     return running != NULL && running->co == L ? running : NULL;
 }
 
+op_request_t *op_request_running(void)
+{
+    return running;
+}
+
 op_request_t *op_request_host_new(uv_loop_t *loop, lua_State *co,
                                   void (*finished)(op_request_t *, int status, void *), void *data)
 {

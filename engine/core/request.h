@@ -160,6 +160,9 @@ void op_request_resume(op_request_t *req, int nargs);
 /* The request whose coroutine is L, when L is running inside a request;
  * NULL otherwise. */
 op_request_t *op_request_current(lua_State *L);
+/* The request whose coroutine runs now, or NULL: for the FFI fast paths
+ * (lua/lua_api_ffi.h), which have no lua_State to ask about. */
+op_request_t *op_request_running(void);
 
 /* Makes L (a coroutine the caller created) a host coroutine: primitives may
  * yield in it.  Used by `outpostd test`.  Resume it with

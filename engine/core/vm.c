@@ -52,7 +52,7 @@ static int open_sandbox(lua_State *L)
     return 1;
 }
 
-lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen)
+lua_State *op_vm_new_state(const char *lua_dir, int jit, char *err, size_t errlen)
 {
     lua_State *L = luaL_newstate();
     if (L == NULL) {
@@ -60,6 +60,10 @@ lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen)
         return NULL;
     }
     luaL_openlibs(L);
+    /* Before any outpost module opens: each picks its classic functions or
+     * its FFI fast paths by whether the JIT is on (lua/lua_api_ffi.h). */
+    if (!jit)
+        luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 
     /* The action metatable: the engine accepts as an answer only tables
      * made by outpost.action, never a bare string that might not be a
@@ -328,7 +332,7 @@ static void free_protos(op_gen_t *gen)
 op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t *proto, char *err,
                         size_t errlen)
 {
-    lua_State *L = op_vm_new_state(cfg->lua_dir, err, errlen);
+    lua_State *L = op_vm_new_state(cfg->lua_dir, cfg->lua_jit != OP_LUA_JIT_NO, err, errlen);
     if (L == NULL) {
         op_config_free(cfg);
         return NULL;
@@ -348,10 +352,9 @@ op_gen_t *op_gen_create(op_config_t *cfg, uint64_t number, const op_gen_proto_t 
      * lib the sandbox marks every function of a policy or site file
      * never-compile (jit.off(chunk, true)) as it loads it: a trace that
      * reaches one aborts, so a policy's own loops stay interpreted while the
-     * engine's libraries are compiled (docs/reliability.md). */
-    if (cfg->lua_jit == OP_LUA_JIT_NO)
-        luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-    else if (cfg->lua_jit == OP_LUA_JIT_LIB && call_sandbox(L, "interpret_policies", NULL, 0) != 0) {
+     * engine's libraries are compiled (docs/reliability.md).  lua_jit = no
+     * turned the compiler off in op_vm_new_state. */
+    if (cfg->lua_jit == OP_LUA_JIT_LIB && call_sandbox(L, "interpret_policies", NULL, 0) != 0) {
         snprintf(err, errlen, "sandbox: %s", lua_tostring(L, -1));
         goto fail;
     }

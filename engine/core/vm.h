@@ -108,8 +108,10 @@ const op_gen_service_t *op_gen_service(const op_gen_t *gen, const char *name);
 /* A lua_State with the standard libraries, package.path covering
  * <lua_dir>/lib, the outpost C modules preloaded and the action metatable
  * registered, but no sandbox and no policies: what `outpostd test` hosts
- * busted in.  The sandbox loader is available as require "outpost.sandbox". */
-lua_State *op_vm_new_state(const char *lua_dir, char *err, size_t errlen);
+ * busted in.  The sandbox loader is available as require "outpost.sandbox".
+ * jit 0 turns LuaJIT's compiler off before any module opens, so the modules
+ * pick their classic functions over the FFI fast paths (lua/lua_api_ffi.h). */
+lua_State *op_vm_new_state(const char *lua_dir, int jit, char *err, size_t errlen);
 
 /* What outpost.config() returns: the services' settings policies use. */
 void op_vm_set_config(lua_State *L, const op_config_t *cfg);

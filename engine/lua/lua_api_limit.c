@@ -29,6 +29,7 @@
 #include "core/request.h"
 #include "core/services.h"
 #include "core/trace.h"
+#include "lua/lua_api_ffi.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -367,6 +368,51 @@ static int run(lua_State *L, const limit_args_t *a)
     return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
 }
 
+/* check, add and reserve's fast path (lua_api_ffi.h): the case run()
+ * answers at once, taken without a lua_State; every other case is left to
+ * the classic function, which gets the same arguments.  The Lua side has
+ * checked their types and ranges as check_key, check_n and check_opts do. */
+int op__ffi_limit(int kind, const char *name, size_t name_len, const char *subject,
+                  size_t subject_len, const char *instance, size_t instance_len, double n,
+                  double dir_max, op_ffi_limit_answer_t *out)
+{
+    op_counters_t *c = counters();
+    op_request_t *cur = op_request_running();
+    if (c == NULL || op_counters_may_wait(c) || (cur != NULL && cur->trace != NULL) ||
+        strlen(name) != name_len || strlen(subject) != subject_len ||
+        (kind == LIMIT_RESERVE && strlen(instance) != instance_len) ||
+        !op_counters_has_limit(c, name))
+        return 0;
+    limit_args_t a = {(limit_kind_t)kind, NULL, name, subject, kind == LIMIT_RESERVE ? instance : NULL,
+                      (int64_t)n, dir_max < 0 ? -1 : (int64_t)dir_max, -1};
+    if (a.kind != LIMIT_CHECK && a.kind != LIMIT_ADD && a.kind != LIMIT_RESERVE)
+        return 0;
+    op_counters_call_t call;
+    int rc = start(c, &a, &call);
+    if (rc == OP_COUNTERS_EINVAL || rc == OP_COUNTERS_ENOLIMIT)
+        return 0; /* misuse, which nothing counted: the classic call raises */
+    /* A request from another coroutine than the caller's would get a later
+     * durability ticket than it needs: a wait, never a lost count. */
+    note_write(cur, a.kind, rc);
+    if (rc < 0)
+        return -1;
+    const op_counters_answer_t *ans = &call.answer;
+    out->ok = ans->ok;
+    out->source = (int)ans->source;
+    out->max = (double)ans->max;
+    out->used = (double)ans->used;
+    out->remaining = (double)ans->remaining;
+    out->next_free = (double)ans->next_free;
+    out->window = (double)ans->window;
+    out->resolution = (double)ans->resolution;
+    return 1;
+}
+
+const char *op__ffi_limit_source(int source)
+{
+    return op_counters_source_name((op_max_source_t)source);
+}
+
 static int l_limit_check_add(lua_State *L, int add)
 {
     limit_args_t a = {add ? LIMIT_ADD : LIMIT_CHECK, add ? "limit.add" : "limit.check", NULL,
@@ -430,9 +476,6 @@ static int l_limit_backend(lua_State *L)
 int luaopen_outpost_limit(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"check", l_limit_check},
-        {"add", l_limit_add},
-        {"reserve", l_limit_reserve},
         {"commit", l_limit_commit},
         {"release", l_limit_release},
         {"backend", l_limit_backend},
@@ -440,5 +483,11 @@ int luaopen_outpost_limit(lua_State *L)
     };
     lua_createtable(L, 0, 6);
     luaL_register(L, NULL, fns);
+    op_ffi_offer(L, "limit.check", l_limit_check);
+    lua_setfield(L, -2, "check");
+    op_ffi_offer(L, "limit.add", l_limit_add);
+    lua_setfield(L, -2, "add");
+    op_ffi_offer(L, "limit.reserve", l_limit_reserve);
+    lua_setfield(L, -2, "reserve");
     return 1;
 }

@@ -6,6 +6,7 @@
  *   local label, prefix = set:match(ip)    -- longest match, or nil
  *   #set                                   -- number of prefixes */
 #include "lib/netset.h"
+#include "lua/lua_api_ffi.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -56,6 +57,19 @@ static int l_netset_match(lua_State *L)
     return 2;
 }
 
+/* netset:match's fast path (lua_api_ffi.h); the caller has checked that
+ * netset_ud is a netset's userdata. */
+const char *op__ffi_netset_match(const void *netset_ud, const char *addr, int *prefix)
+{
+    const op_netset_t *s = *(op_netset_t *const *)netset_ud;
+    *prefix = 0;
+    if (s == NULL) {
+        *prefix = -1;
+        return NULL;
+    }
+    return op_netset_match(s, addr, prefix);
+}
+
 static int l_netset_len(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)op_netset_count(*check(L)));
@@ -74,12 +88,13 @@ int luaopen_outpost_netset(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"add", l_netset_add},
-        {"match", l_netset_match},
         {NULL, NULL},
     };
     luaL_newmetatable(L, NETSET_MT);
     lua_newtable(L);
     luaL_register(L, NULL, methods);
+    op_ffi_offer(L, "netset.match", l_netset_match);
+    lua_setfield(L, -2, "match");
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_netset_len);
     lua_setfield(L, -2, "__len");

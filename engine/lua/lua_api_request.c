@@ -1,4 +1,5 @@
 #include "lua/lua_api_request.h"
+#include "lua/lua_api_ffi.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -27,6 +28,26 @@ static int l_attrs_index(lua_State *L)
         }
     }
     return 0;
+}
+
+/* req.attrs[name]'s fast path (lua_api_ffi.h): only ever called as the
+ * attrs metatable's __index, so attrs_ud is an attrs userdata. */
+const char *op__ffi_attr(const void *attrs_ud, const char *name, size_t len, int *vlen)
+{
+    const op_request_t *req = ((const struct op_attrs_ud *)attrs_ud)->req;
+    *vlen = 0;
+    if (req == NULL) {
+        *vlen = -1;
+        return NULL;
+    }
+    for (size_t i = 0; i < req->nattrs; i++) {
+        const op_request_attr_t *a = &req->attrs[i];
+        if (a->name_len == len && memcmp(a->name, name, len) == 0) {
+            *vlen = (int)a->value_len;
+            return a->value;
+        }
+    }
+    return NULL;
 }
 
 static int l_attrs_newindex(lua_State *L)
@@ -76,7 +97,6 @@ static int l_attrs_tostring(lua_State *L)
 void op_attrs_register(lua_State *L)
 {
     static const luaL_Reg mt[] = {
-        {"__index", l_attrs_index},
         {"__newindex", l_attrs_newindex},
         {"__pairs", l_attrs_pairs},
         {"__tostring", l_attrs_tostring},
@@ -84,6 +104,8 @@ void op_attrs_register(lua_State *L)
     };
     luaL_newmetatable(L, OP_ATTRS_MT);
     luaL_register(L, NULL, mt);
+    op_ffi_offer(L, "attrs.__index", l_attrs_index);
+    lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "outpost.attrs");
     lua_setfield(L, -2, "__metatable"); /* getmetatable() must not hand it out */
     lua_pop(L, 1);

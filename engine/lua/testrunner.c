@@ -34,7 +34,7 @@ int op_test_run(const op_config_t *cfg, const char *lua_dir, const char *config_
         fprintf(stderr, "outpostd test: %s\n", err);
         return 2;
     }
-    lua_State *L = op_vm_new_state(lua_dir, err, sizeof err);
+    lua_State *L = op_vm_new_state(lua_dir, 1, err, sizeof err);
     if (L == NULL) {
         fprintf(stderr, "outpostd test: %s\n", err);
         return 2;
