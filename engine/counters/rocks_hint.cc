@@ -37,35 +37,32 @@ struct rocksdb_options_t {
     rocksdb::Options rep;
 };
 
-namespace {
-
-/* Where a reservation record's instance ('r' instance 0 ...) has its
- * second dot: Postfix's instance is pid.seconds.microseconds.count in hex,
- * so one process's transactions of one second share "pid.seconds." and
- * come in time order.  0 when it has none (another client's instance). */
-size_t instance_prefix(const rocksdb::Slice &key)
+extern "C" size_t op_rocks_hint_prefix(const char *key, size_t len)
 {
+    if (len > 8 + 1 && key[0] == 'c')
+        return len - 8; /* 'c' limit 0 subject 0, without start(8) */
+    if (len < 2 || key[0] != 'r')
+        return 0;
+    /* 'r' instance 0 ...: up to the instance's second dot */
     int dots = 0;
-    for (size_t i = 1; i < key.size() && key[i] != 0; i++)
+    for (size_t i = 1; i < len && key[i] != 0; i++)
         if (key[i] == '.' && ++dots == 2)
             return i + 1;
     return 0;
 }
+
+namespace {
 
 class WritePrefix : public rocksdb::SliceTransform {
   public:
     const char *Name() const override { return "outpost.WritePrefix"; }
     rocksdb::Slice Transform(const rocksdb::Slice &key) const override
     {
-        if (key[0] == 'c') /* limit 0 subject 0 start(8): all but the start */
-            return rocksdb::Slice(key.data(), key.size() - 8);
-        return rocksdb::Slice(key.data(), instance_prefix(key)); /* 'r' pid.seconds. */
+        return rocksdb::Slice(key.data(), op_rocks_hint_prefix(key.data(), key.size()));
     }
     bool InDomain(const rocksdb::Slice &key) const override
     {
-        if (key.size() > 8 + 1 && key[0] == 'c')
-            return true;
-        return key.size() > 1 && key[0] == 'r' && instance_prefix(key) > 0;
+        return op_rocks_hint_prefix(key.data(), key.size()) > 0;
     }
 };
 
