@@ -178,7 +178,9 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
     /* owned by the options from here */
     rocksdb_options_set_merge_operator(c->opts, op__resv_merge_operator());
     /* a subject's next bucket write starts where its last one went */
-    op_rocks_insert_hints(c->opts);
+    if (op_rocks_insert_hints(c->opts) < 0)
+        op_warn("counters: this librocksdb's options are not laid out as outpostd was built "
+                "for: writing without memtable insert hints (slower, still correct)");
     c->wopts_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(c->wopts_sync, 1);
     c->wopts_nosync = rocksdb_writeoptions_create();

@@ -68,7 +68,16 @@ class WritePrefix : public rocksdb::SliceTransform {
 
 } // namespace
 
-extern "C" void op_rocks_insert_hints(rocksdb_options_t *opts)
+extern "C" int op_rocks_insert_hints(rocksdb_options_t *opts)
 {
+    /* The layout above is c.cc's: if a librocksdb ever wraps its Options
+     * differently, fields read through it differ from the C API's getters,
+     * and the store goes without hints rather than writing into the
+     * wrong place. */
+    if (opts->rep.write_buffer_size != rocksdb_options_get_write_buffer_size(opts) ||
+        opts->rep.max_open_files != rocksdb_options_get_max_open_files(opts) ||
+        (int)opts->rep.info_log_level != rocksdb_options_get_info_log_level(opts))
+        return -1;
     opts->rep.memtable_insert_with_hint_prefix_extractor = std::make_shared<WritePrefix>();
+    return 0;
 }
