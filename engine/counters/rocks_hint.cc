@@ -19,7 +19,8 @@
  * The C API has no setter for memtable_insert_with_hint_prefix_extractor,
  * so this reaches the C++ Options inside rocksdb_options_t, which c.cc
  * defines as below; the headers and the library are one package
- * (librocksdb-dev), so the layouts agree.  The cost: a hint (about 220
+ * (librocksdb-dev), so the layouts agree (op_rocks_insert_hints checks
+ * three fields against the C API's getters before it writes).  The cost: a hint (about 220
  * bytes of the memtable's arena, and an entry in a hash map) per subject
  * counted and per smtpd process and second while a memtable fills. */
 #include <rocksdb/c.h>
