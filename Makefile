@@ -79,7 +79,7 @@ build/asan/%.o: engine/%.c $(ENGINE_HDR)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN) -c -o $@ $<
-# The one C++ file: the RocksDB guard.
+# The C++ files: the RocksDB guard and the memtable's insert hints.
 build/rel/%.o: engine/%.cc $(ENGINE_HDR)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CXX     $@")

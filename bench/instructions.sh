@@ -15,8 +15,12 @@
 # 50 times slower than the daemon alone) but bounded: loadgen stops after
 # its count or 300 s.
 #
-# Knobs: BENCH_INSTR_TARGETS (default: postout and mailout, each mode),
-# BENCH_INSTR_REQUESTS (3000), BENCH_INSTR_FILL (3000), BENCH_INSTR_CONNS (8).
+# Knobs: BENCH_INSTR_TARGETS (default: postout and mailout, each mode; also
+# trivial, postout-warm, mailout-warm and appout-warm, which run the
+# daemon's default lua_jit as bench/run.sh's targets of those names do),
+# BENCH_INSTR_REQUESTS (3000), BENCH_INSTR_FILL (3000), BENCH_INSTR_CONNS (8),
+# BENCH_INSTR_KEEP (a directory that gets each target's callgrind dump, as
+# TARGET.callgrind, for callgrind_annotate).
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -55,8 +59,9 @@ OUTPOSTD=${TMP#"$ROOT"/}/outpostd
 . bench/targets.sh
 
 load() { # target count out
+    # shellcheck disable=SC2086  # LOADOPTS holds several options
     "$LOADGEN" --tcp "127.0.0.1:${PORT[$1]}" -c "$BENCH_INSTR_CONNS" -n "$2" -d 300 --warmup 0 \
-        --keys "$KEYS" --recipient-domain bench.test --quiet >"$3" 2>&1 \
+        --keys "$KEYS" --recipient-domain bench.test ${LOADOPTS[$1]:-} --quiet >"$3" 2>&1 \
         || { cat "$3" >&2; die "$1: errors or dropped requests"; }
     if grep '^action ' "$3" | grep -Evq ' DUNNO$'; then
         grep '^action ' "$3" >&2
@@ -68,7 +73,10 @@ say "machine: $(nproc) CPUs, Linux $(uname -r); load average $(cut -d' ' -f1-3 /
 say "instructions per request (callgrind), $BENCH_INSTR_REQUESTS requests on $BENCH_INSTR_CONNS connections after $BENCH_INSTR_FILL that fill the caches"
 printf '%-16s %8s %14s\n' target lua_jit instr/request
 for t in $BENCH_INSTR_TARGETS; do
-    [ -n "${LUA_JIT[$t]:-}" ] || die "BENCH_INSTR_TARGETS: $t is not a -jit-MODE target ($JIT_TARGETS)"
+    case $t in
+    trivial | postout-warm | mailout-warm | appout-warm) ;;
+    *) [ -n "${LUA_JIT[$t]:-}" ] || die "BENCH_INSTR_TARGETS: $t is neither trivial, postout-warm, mailout-warm, appout-warm nor a -jit-MODE target ($JIT_TARGETS)" ;;
+    esac
     "start_$t"
     for _i in $(seq 600); do
         ss -Hltn "( sport = :${PORT[$t]} )" 2>/dev/null | grep -q . && break
@@ -82,7 +90,8 @@ for t in $BENCH_INSTR_TARGETS; do
     callgrind_control -d "${SID[$t]}" >/dev/null 2>&1
     sleep 1
     dump=$(ls -t "$TMP/$t"/callgrind.out* | head -n 1)
+    [ -n "${BENCH_INSTR_KEEP:-}" ] && mkdir -p "$BENCH_INSTR_KEEP" && cp "$dump" "$BENCH_INSTR_KEEP/$t.callgrind"
     ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
-    printf '%-16s %8s %14.0f\n' "$t" "${LUA_JIT[$t]}" "$(echo "$ir / $BENCH_INSTR_REQUESTS" | bc -l)"
+    printf '%-16s %8s %14.0f\n' "$t" "${LUA_JIT[$t]:-default}" "$(echo "$ir / $BENCH_INSTR_REQUESTS" | bc -l)"
     stop_session "${SID[$t]}"
 done

@@ -3,6 +3,7 @@
  * counters_store.h the keys, counters_add.c the check-and-add,
  * counters_group.c the writes). */
 #include "counters/counters_store.h"
+#include "counters/rocks_hint.h"
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -176,6 +177,10 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
     rocksdb_options_set_compaction_filter(c->opts, c->filter);
     /* owned by the options from here */
     rocksdb_options_set_merge_operator(c->opts, op__resv_merge_operator());
+    /* a subject's next bucket write starts where its last one went */
+    if (op_rocks_insert_hints(c->opts) < 0)
+        op_warn("counters: this librocksdb's options are not laid out as outpostd was built "
+                "for: writing without memtable insert hints (slower, still correct)");
     c->wopts_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(c->wopts_sync, 1);
     c->wopts_nosync = rocksdb_writeoptions_create();

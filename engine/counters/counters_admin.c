@@ -95,6 +95,21 @@ uint64_t op__override_hash(const char *limit, const char *subject)
            op_siphash(limit, strlen(limit)) * UINT64_C(0x9e3779b97f4a7c15);
 }
 
+uint64_t op__subject_hash(op_rocks_t *c, const char *limit, const char *subject)
+{
+    if (strcmp(subject, c->memo_subject) == 0 && strcmp(limit, c->memo_limit) == 0 &&
+        c->memo_limit[0] != 0)
+        return c->memo_hash;
+    size_t ll = strlen(limit), sl = strlen(subject);
+    uint64_t h = op__override_hash(limit, subject);
+    if (ll < sizeof c->memo_limit && sl < sizeof c->memo_subject) {
+        memcpy(c->memo_limit, limit, ll + 1);
+        memcpy(c->memo_subject, subject, sl + 1);
+        c->memo_hash = h;
+    }
+    return h;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -122,7 +137,7 @@ void op__override_index(op_rocks_t *c)
 int op__override_get(op_rocks_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o)
 {
-    uint64_t h = op__override_hash(limit, subject);
+    uint64_t h = op__subject_hash(c, limit, subject);
     if (c->db == NULL)
         return OP_COUNTERS_EIO;
     if (c->noverride_hashes == 0 ||

@@ -75,7 +75,7 @@ void op__mem_drop(op_rocks_t *c, const char *limit, const char *subject)
 {
     if (c->nslots == 0)
         return;
-    uint64_t h = op__override_hash(limit, subject);
+    uint64_t h = op__subject_hash(c, limit, subject);
     size_t ll = strlen(limit);
     for (op__win_t **p = &c->slots[h & (c->nslots - 1)]; *p != NULL; p = &(*p)->next) {
         if (win_is(*p, h, limit, ll, subject)) {
@@ -169,7 +169,7 @@ static int load(op_rocks_t *c, const char *limit, const char *subject, op__win_t
 
 int op__mem_get(op_rocks_t *c, const char *limit, const char *subject, op__win_t **out)
 {
-    uint64_t h = op__override_hash(limit, subject);
+    uint64_t h = op__subject_hash(c, limit, subject);
     size_t ll = strlen(limit), sl = strlen(subject);
     if (c->nslots != 0) {
         for (op__win_t *e = c->slots[h & (c->nslots - 1)]; e != NULL; e = e->next) {

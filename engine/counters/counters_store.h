@@ -62,6 +62,11 @@ struct op_rocks {
      * request.  Rebuilt from the store when an override is set or cleared. */
     uint64_t *override_hashes;
     size_t noverride_hashes;
+    /* The last (limit, subject) op__subject_hash hashed, and its hash: a
+     * reservation asks for it three times (its override, its window, the
+     * bucket it writes). */
+    char memo_limit[OP_COUNTERS_MAX_KEY + 1], memo_subject[OP_COUNTERS_MAX_KEY + 1];
+    uint64_t memo_hash;
     /* The reservations' deadlines (counters_deadlines.c), NULL when none;
      * at most dl_max of them.  dl_spill_due: the earliest deadline of a
      * record not indexed (INT64_MAX when every record is). */
@@ -181,6 +186,8 @@ rocksdb_mergeoperator_t *op__resv_merge_operator(void);
 /* Rebuilds override_hashes from the store. */
 void op__override_index(op_rocks_t *c);
 uint64_t op__override_hash(const char *limit, const char *subject);
+/* The same, remembered for the last (limit, subject) asked. */
+uint64_t op__subject_hash(op_rocks_t *c, const char *limit, const char *subject);
 /* The operator override of (limit, subject), if any: 1 found, 0 none. */
 int op__override_get(op_rocks_t *c, const char *limit, const char *subject,
                      op_counters_override_t *o);

@@ -9,16 +9,29 @@
 #include <unistd.h>
 
 static unsigned char process_key[OP_SIPHASH_KEY_LEN];
+static uint64_t process_k0, process_k1; /* process_key as the paper's k0, k1 */
 
-static uint64_t le64(const unsigned char *p)
+/* The hash runs several times per request (the caches, the counters'
+ * tables): its helpers are inlined whole, and a word is one load where the
+ * machine is little-endian (the compiler kept calls and a byte loop:
+ * ~570 instructions for a 50-byte key under callgrind, ~250 now). */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE uint64_t le64(const unsigned char *p)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+#else
     uint64_t w = 0;
     for (int i = 7; i >= 0; i--)
         w = (w << 8) | p[i];
     return w;
+#endif
 }
 
-static uint64_t rotl(uint64_t x, int b)
+INLINE uint64_t rotl(uint64_t x, int b)
 {
     return (x << b) | (x >> (64 - b));
 }
@@ -27,7 +40,7 @@ typedef struct {
     uint64_t v0, v1, v2, v3;
 } state_t;
 
-static void sipround(state_t *s)
+INLINE void sipround(state_t *s)
 {
     s->v0 += s->v1;
     s->v1 = rotl(s->v1, 13);
@@ -45,7 +58,7 @@ static void sipround(state_t *s)
     s->v2 = rotl(s->v2, 32);
 }
 
-static void compress(state_t *s, uint64_t m)
+INLINE void compress(state_t *s, uint64_t m)
 {
     s->v3 ^= m;
     sipround(s);
@@ -53,9 +66,8 @@ static void compress(state_t *s, uint64_t m)
     s->v0 ^= m;
 }
 
-uint64_t op_siphash_2_4(const unsigned char key[OP_SIPHASH_KEY_LEN], const void *msg, size_t len)
+INLINE uint64_t siphash(uint64_t k0, uint64_t k1, const void *msg, size_t len)
 {
-    uint64_t k0 = le64(key), k1 = le64(key + 8);
     /* "somepseudorandomlygeneratedbytes" */
     state_t s = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
                  k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL};
@@ -71,6 +83,11 @@ uint64_t op_siphash_2_4(const unsigned char key[OP_SIPHASH_KEY_LEN], const void 
     for (int i = 0; i < 4; i++)
         sipround(&s);
     return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+uint64_t op_siphash_2_4(const unsigned char key[OP_SIPHASH_KEY_LEN], const void *msg, size_t len)
+{
+    return siphash(le64(key), le64(key + 8), msg, len);
 }
 
 /* Before main, so threads never race to make the key. */
@@ -93,9 +110,11 @@ __attribute__((constructor)) static void make_process_key(void)
         memcpy(process_key, &a, 8);
         memcpy(process_key + 8, &b, 8);
     }
+    process_k0 = le64(process_key);
+    process_k1 = le64(process_key + 8);
 }
 
 uint64_t op_siphash(const void *msg, size_t len)
 {
-    return op_siphash_2_4(process_key, msg, len);
+    return siphash(process_k0, process_k1, msg, len);
 }

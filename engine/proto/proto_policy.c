@@ -143,7 +143,7 @@ static ssize_t fail(op_policy_parser_t *p, int code)
 
 /* A complete "name=value" line of len > 0 bytes at buf[ls], followed by
  * "\n" or "\r": checks it and records it.  Returns 0 or an error code. */
-static int add_attr(op_policy_parser_t *p, const char *buf, size_t ls, size_t len)
+static int add_attr(op_policy_parser_t *p, const priv_t *pv, const char *buf, size_t ls, size_t len)
 {
     const unsigned char *line = (const unsigned char *)buf + ls;
     size_t n = 0;
@@ -158,7 +158,7 @@ static int add_attr(op_policy_parser_t *p, const char *buf, size_t ls, size_t le
     if (k == p->limits.max_attrs)
         return OP_POLICY_EATTRS;
 
-    priv_t v = priv(p);
+    const priv_t v = *pv;
     uint32_t key = (uint32_t)n | (uint32_t)line[0] << 8 | (uint32_t)line[n / 2] << 16 |
                    (uint32_t)line[n - 1] << 24;
     size_t mask = ((size_t)1 << v.bits) - 1;
@@ -180,9 +180,10 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
 {
     if (p->scanned == SIZE_MAX)
         return -(ssize_t)p->line_start;
+    /* The arrays' places, once per call (not per attribute). */
+    const priv_t v = priv(p);
     if (p->scanned == 0 && p->nattrs != 0) {
         /* The request before was returned: forget its names. */
-        priv_t v = priv(p);
         for (size_t i = 0; i < p->nattrs; i++)
             v.table[v.slots[i]] = 0;
         p->nattrs = 0;
@@ -251,7 +252,7 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
             }
             break;
         }
-        int err = add_attr(p, buf, ls, end - ls);
+        int err = add_attr(p, &v, buf, ls, end - ls);
         if (err != 0) {
             bad = n;
             code = err;
@@ -289,7 +290,6 @@ ssize_t op_policy_parse(op_policy_parser_t *p, const char *buf, size_t len)
         return fail(p, code);
 
     if (done != 0) {
-        priv_t v = priv(p);
         for (size_t i = 0; i < p->nattrs; i++) {
             op_policy_attr_t *a = &p->attrs[i];
             a->name = buf + v.offs[i];

@@ -1,9 +1,11 @@
 /* The counters store (counters_rocksdb.h) on a real RocksDB in a temporary
  * directory, with a clock the tests move. */
 #include "counters/counters_store.h"
+#include "counters/rocks_hint.h"
 #include "ctest.h"
 #include "core/mem.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -800,6 +802,90 @@ CTEST(version_stamp_refuses_a_store_of_a_newer_format)
     CHECK_STR(st, "1 outpost " OP_VERSION);
     free(st);
     c = open_store();
+    cleanup(c);
+}
+
+/* The memtable's insert hints (rocks_hint.cc): which keys get one, and
+ * under which prefix. */
+CTEST(insert_hint_prefixes)
+{
+    op__key_t k;
+    op__key_init(&k, 'c'); /* a bucket: limit 0 subject 0, without its start */
+    op__key_str(&k, "rcpt");
+    op__key_str(&k, "alice");
+    size_t bucket_prefix = k.n;
+    op__key_u64(&k, 42);
+    CHECK_INT(op_rocks_hint_prefix(k.b, k.n), bucket_prefix);
+    CHECK_INT(op_rocks_hint_prefix(k.b, 9), 0); /* too short to be a bucket */
+
+    struct {
+        const char *instance;
+        size_t want; /* 'r' and the instance up to its second dot */
+    } rows[] = {
+        {"583a.6b0a6fe8.6ec56.0", 1 + strlen("583a.6b0a6fe8.")}, /* Postfix's */
+        {"1f.3.a9.0", 1 + strlen("1f.3.")},                        /* bench/loadgen's */
+        {"inst.1", 0},                                              /* one dot: no hint */
+        {"nodots", 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        op__key_init(&k, 'r');
+        op__key_str(&k, rows[i].instance);
+        op__key_str(&k, "a.b"); /* dots after the instance do not count */
+        op__key_str(&k, "x.y");
+        op__key_u64(&k, 42);
+        CHECK_INT(op_rocks_hint_prefix(k.b, k.n), rows[i].want);
+    }
+    op__key_init(&k, 'o'); /* overrides, the stamp: none */
+    op__key_str(&k, "rcpt");
+    op__key_str(&k, "a.b.c");
+    CHECK_INT(op_rocks_hint_prefix(k.b, k.n), 0);
+    CHECK_INT(op_rocks_hint_prefix("v", 1), 0);
+}
+
+/* The store opens with them (RocksDB names the extractor in its OPTIONS
+ * file), and counts and reservations of Postfix-shaped instances, which
+ * take the hinted inserts, read back right after a reopen. */
+CTEST(the_store_inserts_with_hints)
+{
+    now_s = T0;
+    op_rocks_t *c = open_store();
+    op_counters_answer_t a;
+    const char *inst[] = {"583a.6b0a6fe8.6ec56.0", "583a.6b0a6fe8.6ec57.0", "583b.6b0a6fe8.10.0",
+                          "583a.6b0a6fe9.5.0"};
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < 4; i++)
+            CHECK_INT(op_rocks_reserve(c, "day", "alice", inst[i], 1, -1, &a), 0);
+    int64_t kept, released;
+    CHECK_INT(op_rocks_commit(c, inst[0], -1, &kept, &released), 0);
+    CHECK_INT(kept, 3);
+    CHECK_INT(op_rocks_release(c, inst[2], &released), 0);
+    CHECK_INT(released, 3);
+    op_rocks_close(c);
+
+    DIR *d = opendir(c_path());
+    CHECK(d != NULL);
+    int named = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "OPTIONS-", 8) != 0)
+            continue;
+        char path[512], line[512];
+        snprintf(path, sizeof path, "%s/%s", c_path(), e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f != NULL && fgets(line, sizeof line, f) != NULL)
+            named |= strstr(line, "memtable_insert_with_hint_prefix_extractor=") != NULL &&
+                     strstr(line, "outpost.WritePrefix") != NULL;
+        if (f != NULL)
+            fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    CHECK(named);
+
+    c = open_store();
+    CHECK_INT(used(c, "day", "alice"), 9); /* 12 reserved, 3 released */
+    int64_t r;
+    op_rocks_reserved(c, "day", "alice", &r);
+    CHECK_INT(r, 6); /* inst[1] and inst[3] still open */
     cleanup(c);
 }
 
