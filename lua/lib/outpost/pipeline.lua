@@ -102,7 +102,10 @@ end
 -- the details behind a pass are logged too (AO6: the scanners' verdicts).
 function M.detail(tx, text)
     local d = rawget(tx, "details")
-    rawset(tx, "details", d and (d .. "; " .. text) or text)
+    -- a plain store, not rawset: tx's metatable has no __newindex, so this
+    -- is as raw, and a read-only table handed in instead of a tx refuses it
+    -- (the sandbox's rawset wrapper is a call the JIT cannot trace through)
+    tx.details = d and (d .. "; " .. text) or text
 end
 
 -- A per-request value, computed at its first use and kept for the other
@@ -119,7 +122,7 @@ function M.derive(fn)
         if v ~= nil then return v end
         local err
         v, err = fn(tx)
-        if v ~= nil then rawset(tx, key, v) end
+        if v ~= nil then tx[key] = v end -- raw: see M.detail
         return v, err
     end
 end
@@ -192,12 +195,16 @@ local derive = {
         return transaction.of_request(tx.attrs) or false
     end,
 }
+-- No __newindex: the derived value is stored with a plain assignment,
+-- which is a raw store on a tx and raises on a read-only table, where the
+-- sandbox's rawset would cost a checking call on every field of every
+-- request (and stop the JIT's trace).
 local tx_mt = {
     __index = function(tx, k)
         local f = derive[k]
         if f == nil then return nil end
         local v = f(tx)
-        rawset(tx, k, v)
+        tx[k] = v
         return v
     end,
 }
@@ -407,7 +414,10 @@ function M.service(name, opts)
                     end
                 end
                 answer = answer or A.dunno()
-                for _, t in ipairs(tags or {}) do answer:add_header("X-Outpost-" .. t[1], t[2]) end
+                -- almost always none: no table and no loop for them
+                if tags then
+                    for j = 1, #tags do answer:add_header("X-Outpost-" .. tags[j][1], tags[j][2]) end
+                end
                 local details = rawget(tx, "details")
                 if details then answer:detail(details) end
                 if link then link(tx, answer, logged) end
