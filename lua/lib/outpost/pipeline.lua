@@ -104,7 +104,7 @@ function M.detail(tx, text)
     local d = rawget(tx, "details")
     -- a plain store, not rawset: tx's metatable has no __newindex, so this
     -- is as raw, and a read-only table handed in instead of a tx refuses it
-    -- (the sandbox's rawset wrapper is a call the JIT cannot trace through)
+    -- (the sandbox's checking rawset is one more Lua call per store)
     tx.details = d and (d .. "; " .. text) or text
 end
 
@@ -210,8 +210,9 @@ local tx_mt = {
 }
 
 local function request_tx(req)
-    return setmetatable({ req = req, attrs = req.attrs, service = req.service, tenant = req.tenant },
+    local tx = setmetatable({ req = req, attrs = req.attrs, service = req.service, tenant = req.tenant },
         tx_mt)
+    return tx -- not a tail call of setmetatable (action.lua's make says why)
 end
 
 -- At end of message the milter's macros and envelope stand in for the
@@ -228,9 +229,10 @@ local function eom_tx(ctx)
         instance = macros.i,
         protocol_state = "END-OF-MESSAGE",
     }
-    return setmetatable({ ctx = ctx, attrs = attrs, service = ctx.service, tenant = ctx.tenant,
+    local tx = setmetatable({ ctx = ctx, attrs = attrs, service = ctx.service, tenant = ctx.tenant,
         headers = ctx.headers or {}, body = ctx.body or "", macros = macros,
         truncated = ctx.truncated }, tx_mt)
+    return tx
 end
 
 local function modes_of(config, service, checks_by_id)
