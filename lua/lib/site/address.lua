@@ -5,6 +5,7 @@
 --   address.normalize(s [, opts]) -> "local@domain" | "" (null sender) | nil, "badaddress"
 --   address.subject(req [, opts]) -> what a per-sender limit counts
 --   address.untagged(s [, separators]) -> "local@domain" without its +tag, or nil
+--   address.without_realm(login)  -> "alice" for "alice@example.org", or nil
 --
 -- The normal form: surrounding <> and spaces removed; the domain through
 -- outpost.domain (lower case, no trailing dot, IDN as A-labels); the local
@@ -22,20 +23,31 @@ local NULL = { null = true } -- shared, as every answer of parse
 local byte, find, sub = string.byte, string.find, string.sub
 
 -- The position of the last "@" in s, or nil: plain finds, which the JIT
--- compiles, where a pattern (s:match("^.*()@")) would stop its trace.
+-- compiles, where a pattern (s:match("^.*()@")) would stop its trace; and
+-- no loop for the usual single "@" (a loop inside a function's trace
+-- aborts it: "inner loop in root trace").
+local function last_of_several(s, at)
+    local next_at = find(s, "@", at + 1, true)
+    while next_at do
+        at = next_at
+        next_at = find(s, "@", at + 1, true)
+    end
+    return at
+end
 local function last_at(s)
     local at = find(s, "@", 1, true)
-    while at do
-        local next_at = find(s, "@", at + 1, true)
-        if not next_at then return at end
-        at = next_at
-    end
-    return nil
+    if not at then return nil end
+    if not find(s, "@", at + 1, true) then return at end
+    local last = last_of_several(s, at)
+    return last
 end
 
 -- The first of the separators seps in lp after its first character.
 local function first_separator(lp, seps)
-    if #seps == 1 then return find(lp, seps, 2, true) end
+    if #seps == 1 then
+        local i = find(lp, seps, 2, true)
+        return i -- not a tail call of find (action.lua's make says why)
+    end
     local cut
     for k = 1, #seps do
         local i = find(lp, sub(seps, k, k), 2, true)
@@ -148,6 +160,15 @@ function M.untagged(s, separators)
     return nil
 end
 
+-- A login without its realm: "alice@example.org" -> "alice"; nil when it
+-- has none (as login:match("^(.+)@[^@]+$"), without the pattern call).
+function M.without_realm(login)
+    local at = last_at(login)
+    if not at or at == 1 or at == #login then return nil end
+    local bare = sub(login, 1, at - 1)
+    return bare
+end
+
 -- The subject a per-sender limit counts.  An authenticated user is counted
 -- as that user whatever sender address they give (the null sender and any
 -- other address included), so no choice of sender escapes the user's
@@ -161,7 +182,8 @@ function M.subject(req, opts)
             local a = M.normalize(user, opts)
             if a and a ~= "" then return a end
         end
-        return user:lower()
+        local lower = user:lower()
+        return lower
     end
     local sender = attrs.sender or ""
     local a = M.normalize(sender, opts)
