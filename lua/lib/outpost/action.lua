@@ -9,6 +9,10 @@
 -- sanitised: control characters (CR, LF, NUL, TAB, ...) become spaces, so
 -- request data can never end a reply early, and the text is cut at
 -- MAX_TEXT bytes, which keeps the whole SMTP reply line under RFC 5321's 512.
+
+-- The globals read on every request, as locals: a global is a lookup
+-- through the file's frozen environment and the sandbox's tables.
+local select, setmetatable, type = select, setmetatable, type
 local core = require "outpost"
 
 local M = {}

@@ -32,6 +32,10 @@
 -- checks read it as tx.policy (false when the milter cannot find it), the
 -- end of message commits what the transaction reserved (outpost.limit) if
 -- the message passes and releases it if not, and an on_abort releases it.
+
+-- The globals read on every request, as locals: a global is a lookup
+-- through the file's frozen environment and the sandbox's tables.
+local rawget, setmetatable, tonumber = rawget, setmetatable, tonumber
 local A = require "outpost.action"
 local outpost = require "outpost"
 

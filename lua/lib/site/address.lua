@@ -13,6 +13,10 @@
 -- (caseIgnoreIA5Match), unless opts.keep_case; a +tag removed unless
 -- opts.strip_tag == false (opts.separators lists the tag characters,
 -- default "+").
+
+-- The globals read on every request, as locals: a global is a lookup
+-- through the file's frozen environment and the sandbox's tables.
+local type = type
 local outpost = require "outpost"
 
 local M = {}

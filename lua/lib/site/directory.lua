@@ -27,6 +27,10 @@
 -- The tables returned are shared between requests while the directory's
 -- answer stays cached (outpost.ldap keeps one decoded copy per answer):
 -- read them, never change them.
+
+-- The globals read on every request, as locals: a global is a lookup
+-- through the file's frozen environment and the sandbox's tables.
+local type = type
 local core = require "outpost"
 local address = require "site.address"
 local ldap = require "outpost.ldap"
