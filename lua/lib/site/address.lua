@@ -26,10 +26,11 @@ local NO_OPTS = {}
 local NULL = { null = true } -- shared, as every answer of parse
 local byte, find, sub = string.byte, string.find, string.sub
 
--- The position of the last "@" in s, or nil: plain finds, which the JIT
--- compiles, where a pattern (s:match("^.*()@")) would stop its trace; and
--- no loop for the usual single "@" (a loop inside a function's trace
--- aborts it: "inner loop in root trace").
+-- The position of the last "@" in s, or nil: plain finds, cheaper than a
+-- pattern (s:match("^.*()@")), though Debian's LuaJIT 2.1 stitches its
+-- trace at string.find all the same; and no loop for the usual single "@"
+-- (a loop inside a function's trace aborts it: "inner loop in root
+-- trace").
 local function last_of_several(s, at)
     local next_at = find(s, "@", at + 1, true)
     while next_at do
@@ -165,12 +166,21 @@ function M.untagged(s, separators)
 end
 
 -- A login without its realm: "alice@example.org" -> "alice"; nil when it
--- has none (as login:match("^(.+)@[^@]+$"), without the pattern call).
+-- has none (as login:match("^(.+)@[^@]+$")).  Asked per request (PO3's
+-- lock list, the directory's login rule), so each answer is kept, by
+-- login (false: none): a table read is all a trace needs, where
+-- string.find would stitch it.  Emptied when it holds CACHE_MAX logins.
+local realms, realms_count = {}, 0
 function M.without_realm(login)
-    local at = last_at(login)
-    if not at or at == 1 or at == #login then return nil end
-    local bare = sub(login, 1, at - 1)
-    return bare
+    local bare = realms[login]
+    if bare == nil then
+        local at = last_at(login)
+        bare = at and at > 1 and at < #login and sub(login, 1, at - 1) or false
+        if realms_count >= CACHE_MAX then realms, realms_count = {}, 0 end
+        realms[login] = bare
+        realms_count = realms_count + 1
+    end
+    return bare or nil
 end
 
 -- The subject a per-sender limit counts.  An authenticated user is counted
