@@ -68,6 +68,7 @@ local say = A.replies {
     MO8_dns = { "4.7.5", "cannot fetch the DKIM key for mail from %s (DNS timeout or failure), try again later" },
 }
 local MO7_FCRDNS_HINT = " (10,000 with a forward-confirmed reverse DNS entry)"
+local MO7_FCRDNS = { max = SETTINGS.fcrdns_max } -- limit.reserve's opts, made once
 
 -- The lists, read when the policy loads (conf/lists/README.md); a broken
 -- line refuses the reload with its file and line.
@@ -182,7 +183,7 @@ local policy = P.service "mailout" {
         local name, why = dns.fcrdns(tx.client)
         local opts
         if name then
-            opts = { max = SETTINGS.fcrdns_max }
+            opts = MO7_FCRDNS
         elseif why ~= "nomatch" and why ~= "nxdomain" and why ~= "badname" then
             outpost.log("notice", string.format("MO7: FCrDNS of %s failed (%s); the limit " ..
                 "without FCrDNS applies", tx.client, tostring(why)))

@@ -109,7 +109,7 @@ local COUNTED = { stages = "RCPT", counts = true }   -- PO7
 -- the admin locking an account in a hurry should not need to know which.
 local function is_listed_locked(login)
     login = login:lower()
-    return LOCKED[login] or LOCKED[login:match("^(.+)@[^@]+$") or login] or false
+    return LOCKED[login] or LOCKED[address.without_realm(login) or login] or false
 end
 
 -- The logged-in user's directory entry, for PO3, PO4 and PO7 (whichever
@@ -133,6 +133,14 @@ local function is_local_domain(domain)
     if not LOCAL_DOMAINS_FROM_DIRECTORY then return domains.LOCAL[domain] or false end
     return domains.is_local(domain)
 end
+
+-- PO7's options for limit.reserve: one table per distinct limit, made once,
+-- instead of one per request.
+local up_to = setmetatable({}, { __index = function(t, max)
+    local opts = { max = max }
+    t[max] = opts
+    return opts
+end })
 
 local function duration(seconds)
     local m = math.max(1, math.ceil(seconds / 60))
@@ -220,7 +228,7 @@ local policy = P.service "postout" {
         if tx.sasl_user then
             local user, err = account(tx)
             if user == nil then return say.directory_failed(err) end
-            if user then opts, subject = { max = user.limit }, user.account end
+            if user then opts, subject = user.limit and up_to[user.limit], user.account end
         end
         local r, err = P.count(tx, LIMIT, subject or address.subject(tx.req), opts)
         if not r then return say.counters_failed(err) end

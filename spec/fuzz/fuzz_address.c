@@ -1,5 +1,5 @@
 /* libFuzzer target for the address parsers written in Lua: site.address
- * (lua/lib/site/address.lua: parse, normalize, untagged) and
+ * (lua/lib/site/address.lua: parse, normalize, untagged, without_realm) and
  * message.rfc5322 (address lists, msg-ids, dates, RFC 2047 words), which
  * read what senders write.  They run in LuaJIT as the engine runs them; the
  * one engine module they need, outpost.domain, is bound here to the same C
@@ -83,6 +83,7 @@ static const char driver[] =
     "  else check(e == 'badaddress', 'normalize error token') end\n"
     "  address.normalize(s, { strip_tag = false, keep_case = true })\n"
     "  address.untagged(s); address.untagged(s, '+-')\n"
+    "  check(address.without_realm(s) == s:match('^(.+)@[^@]+$'), 'without_realm splits at the last @')\n"
     "  local list, why = rfc5322.parse_address_list(s)\n"
     "  if list then\n"
     "    check(#list <= rfc5322.MAX_ADDRESSES, 'address count')\n"

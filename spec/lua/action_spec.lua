@@ -82,5 +82,30 @@ describe("outpost.action", function()
         assert.has_error(function() A.replies { x = { "2.0.0", "no" } } end)
         assert.has_error(function() A.replies { x = { "5.7.1" } } end)
         assert.has_error(function() A.replies { x = "5.7.1 text" } end)
+        assert.has_error(function() A.replies { x = { 600, "5.7.1", "no such code" } } end)
+    end)
+
+    it("replies: the same text for the same arguments, a new answer table for each call", function()
+        local say = A.replies {
+            fixed = { 451, "4.3.0", "try again" },
+            one = { "5.7.1", "account %s\r\nis locked" },
+            two = { "4.5.3", "limit %d of %s" },
+        }
+        local a, b = say.one("alice"), say.one("alice")
+        assert.equal("REJECT 5.7.1 account alice  is locked", a.text) -- sanitised, as A.reject does
+        assert.equal(A.reject("5.7.1", "account %s\r\nis locked", "alice").text, b.text)
+        assert.are_not.equal(a, b) -- the pipeline and the milter add to an answer
+        a:detail("only a's")
+        assert.is_nil(rawget(b, "detail"))
+        assert.equal("REJECT 5.7.1 account bob  is locked", say.one("bob").text)
+        assert.equal("REJECT 5.7.1 account 7  is locked", say.one(7).text)
+        assert.equal("DEFER 4.5.3 limit 5 of alice", say.two(5, "alice").text)
+        assert.equal("DEFER 4.5.3 limit 6 of bob", say.two(6, "bob").text)
+        assert.equal("451 4.3.0 try again", say.fixed().text)
+        assert.equal("defer", say.fixed().kind)
+        for i = 1, 2500 do -- past the cache's bound: every text still right
+            assert.equal("REJECT 5.7.1 account u" .. i .. "  is locked", say.one("u" .. i).text)
+        end
+        assert.equal("REJECT 5.7.1 account alice  is locked", say.one("alice").text)
     end)
 end)

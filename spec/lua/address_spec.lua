@@ -56,3 +56,31 @@ describe("address.subject", function()
         assert.equal("<>@192.0.2.1", address.subject { sender = "", client_address = "192.0.2.1" })
     end)
 end)
+
+describe("address.without_realm", function()
+    it("splits a login at its last @, as login:match('^(.+)@[^@]+$')", function()
+        assert.equal("alice", address.without_realm("alice@example.org"))
+        for _, login in ipairs { "alice", "alice@", "@example.org", "@", "", "a@b@example.org",
+            "a@b@", "@@", "a@@b", "x@y", "\"a@b\"@example.org" } do
+            assert.equal(login:match("^(.+)@[^@]+$"), address.without_realm(login), login)
+        end
+    end)
+end)
+
+describe("address.parse's caches", function()
+    it("answer the same for the same string and options, and apart for other options", function()
+        local form = { strip_tag = false }
+        local a = address.parse("Carol+x@example.org", form)
+        assert.equal(a, address.parse("Carol+x@example.org", form)) -- the shared table
+        assert.equal("carol+x", a.local_part)
+        assert.equal("carol", address.parse("Carol+x@example.org").local_part)
+        assert.equal("carol@example.org", address.normalize("Carol+x@example.org"))
+        assert.equal("carol+x@example.org", address.normalize("Carol+x@example.org", form))
+        for _ = 1, 2 do -- a refusal, cached
+            local bad, err = address.parse("no-at-sign")
+            assert.is_nil(bad)
+            assert.equal("badaddress", err)
+            assert.same({ nil, "badaddress" }, { address.normalize("no-at-sign") })
+        end
+    end)
+end)

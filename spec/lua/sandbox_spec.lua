@@ -38,7 +38,7 @@ describe("the policy sandbox", function()
     it("keeps string, table, math and the outpost modules read-only for requests", function()
         local on_request = sandbox.load_policy(fixtures .. "shared_tables_policy.lua").on_request
         for _, what in ipairs { "string", "strmeta", "table", "math", "randomseed", "outpost",
-            "action", "rawset", "insert", "setmeta" } do
+            "action", "rawset", "insert", "setmeta", "detail", "derive", "txfield" } do
             local ok, err = pcall(on_request, { attrs = { what = what } })
             assert.is_false(ok, what)
             err = tostring(err)

@@ -9,6 +9,10 @@
 -- sanitised: control characters (CR, LF, NUL, TAB, ...) become spaces, so
 -- request data can never end a reply early, and the text is cut at
 -- MAX_TEXT bytes, which keeps the whole SMTP reply line under RFC 5321's 512.
+
+-- The globals read on every request, as locals: a global is a lookup
+-- through the file's frozen environment and the sandbox's tables.
+local select, setmetatable, type = select, setmetatable, type
 local core = require "outpost"
 
 local M = {}
@@ -24,8 +28,12 @@ local function text_of(fmt, ...)
     return s
 end
 
+-- Not `return setmetatable(...)`: a tail call of a builtin ends the JIT's
+-- trace where it returns into the caller (docs/performance.md, "Traces:
+-- after"); so in every function on the per-request path.
 local function make(kind, text)
-    return setmetatable({ kind = kind, text = text }, mt)
+    local action = setmetatable({ kind = kind, text = text }, mt)
+    return action
 end
 
 local function with_text(word, text)
@@ -86,6 +94,36 @@ function M.reply(code, status, fmt, ...)
         code .. " " .. status .. (fmt and " " .. text_of(fmt, ...) or ""))
 end
 
+-- A reply's answer texts ("REJECT 5.7.1 ..."), each made once per distinct
+-- argument: the one without arguments when the policy loads, a
+-- one-argument one (the usual: the user, the address) at its first use,
+-- kept in a table of at most REPLY_CACHE texts per reply, emptied when
+-- full.  Other arities are formatted per call.  The action table itself is
+-- new per call: the pipeline and the milter add to it (check, detail,
+-- header changes).
+local REPLY_CACHE = 1000
+local function reply_of(kind, prefix, text)
+    local fixed = prefix .. text_of(text)
+    local by_arg, n = {}, 0
+    return function(...)
+        local nargs = select("#", ...)
+        if nargs == 0 then return make(kind, fixed) end
+        if nargs > 1 then return make(kind, prefix .. text_of(text, ...)) end
+        local arg = ...
+        local t = by_arg[arg]
+        if t == nil then
+            t = prefix .. text_of(text, arg)
+            local ta = type(arg)
+            if ta == "string" or ta == "number" and arg == arg then -- NaN is no key
+                if n >= REPLY_CACHE then by_arg, n = {}, 0 end
+                by_arg[arg] = t
+                n = n + 1
+            end
+        end
+        return make(kind, t)
+    end
+end
+
 -- replies{ key = { [code,] status, text }, ... }: a policy's answers in one
 -- table, each a function of the text's arguments:
 --   local say = A.replies {
@@ -106,11 +144,14 @@ function M.replies(t)
             error("replies: " .. tostring(key) .. ": bad code or status " .. tostring(status), 2)
         end
         if type(text) ~= "string" then error("replies: " .. tostring(key) .. ": a text is needed", 2) end
-        local make = code and M.reply or status:sub(1, 1) == "5" and M.reject or M.defer
+        -- the texts M.reply, M.reject and M.defer make
         if code then
-            r[key] = function(...) return make(code, status, text, ...) end
+            M.reply(code, status) -- a code that is no 4xx or 5xx raises now
+            r[key] = reply_of(code < 500 and "defer" or "reject", code .. " " .. status .. " ", text)
+        elseif status:sub(1, 1) == "5" then
+            r[key] = reply_of("reject", "REJECT " .. status .. " ", text)
         else
-            r[key] = function(...) return make(status, text, ...) end
+            r[key] = reply_of("defer", "DEFER " .. status .. " ", text)
         end
     end
     return setmetatable(r, { __index = function(_, key) error("replies: no reply " .. tostring(key), 2) end })

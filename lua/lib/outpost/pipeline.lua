@@ -32,6 +32,10 @@
 -- checks read it as tx.policy (false when the milter cannot find it), the
 -- end of message commits what the transaction reserved (outpost.limit) if
 -- the message passes and releases it if not, and an on_abort releases it.
+
+-- The globals read on every request, as locals: a global is a lookup
+-- through the file's frozen environment and the sandbox's tables.
+local rawget, setmetatable, tonumber = rawget, setmetatable, tonumber
 local A = require "outpost.action"
 local outpost = require "outpost"
 
@@ -102,7 +106,10 @@ end
 -- the details behind a pass are logged too (AO6: the scanners' verdicts).
 function M.detail(tx, text)
     local d = rawget(tx, "details")
-    rawset(tx, "details", d and (d .. "; " .. text) or text)
+    -- a plain store, not rawset: tx's metatable has no __newindex, so this
+    -- is as raw, and a read-only table handed in instead of a tx refuses it
+    -- (the sandbox's checking rawset is one more Lua call per store)
+    tx.details = d and (d .. "; " .. text) or text
 end
 
 -- A per-request value, computed at its first use and kept for the other
@@ -119,7 +126,7 @@ function M.derive(fn)
         if v ~= nil then return v end
         local err
         v, err = fn(tx)
-        if v ~= nil then rawset(tx, key, v) end
+        if v ~= nil then tx[key] = v end -- raw: see M.detail
         return v, err
     end
 end
@@ -192,19 +199,24 @@ local derive = {
         return transaction.of_request(tx.attrs) or false
     end,
 }
+-- No __newindex: the derived value is stored with a plain assignment,
+-- which is a raw store on a tx and raises on a read-only table, where the
+-- sandbox's rawset would cost a checking call on every field of every
+-- request (and stop the JIT's trace).
 local tx_mt = {
     __index = function(tx, k)
         local f = derive[k]
         if f == nil then return nil end
         local v = f(tx)
-        rawset(tx, k, v)
+        tx[k] = v
         return v
     end,
 }
 
 local function request_tx(req)
-    return setmetatable({ req = req, attrs = req.attrs, service = req.service, tenant = req.tenant },
+    local tx = setmetatable({ req = req, attrs = req.attrs, service = req.service, tenant = req.tenant },
         tx_mt)
+    return tx -- not a tail call of setmetatable (action.lua's make says why)
 end
 
 -- At end of message the milter's macros and envelope stand in for the
@@ -221,9 +233,10 @@ local function eom_tx(ctx)
         instance = macros.i,
         protocol_state = "END-OF-MESSAGE",
     }
-    return setmetatable({ ctx = ctx, attrs = attrs, service = ctx.service, tenant = ctx.tenant,
+    local tx = setmetatable({ ctx = ctx, attrs = attrs, service = ctx.service, tenant = ctx.tenant,
         headers = ctx.headers or {}, body = ctx.body or "", macros = macros,
         truncated = ctx.truncated }, tx_mt)
+    return tx
 end
 
 local function modes_of(config, service, checks_by_id)
@@ -407,7 +420,10 @@ function M.service(name, opts)
                     end
                 end
                 answer = answer or A.dunno()
-                for _, t in ipairs(tags or {}) do answer:add_header("X-Outpost-" .. t[1], t[2]) end
+                -- almost always none: no table and no loop for them
+                if tags then
+                    for j = 1, #tags do answer:add_header("X-Outpost-" .. tags[j][1], tags[j][2]) end
+                end
                 local details = rawget(tx, "details")
                 if details then answer:detail(details) end
                 if link then link(tx, answer, logged) end

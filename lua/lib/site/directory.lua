@@ -27,6 +27,10 @@
 -- The tables returned are shared between requests while the directory's
 -- answer stays cached (outpost.ldap keeps one decoded copy per answer):
 -- read them, never change them.
+
+-- The globals read on every request, as locals: a global is a lookup
+-- through the file's frozen environment and the sandbox's tables.
+local type = type
 local core = require "outpost"
 local address = require "site.address"
 local ldap = require "outpost.ldap"
@@ -96,6 +100,23 @@ local function tier_table(list, key)
     return t
 end
 
+-- outpost.domain's answers (false: no domain name), by the name as given:
+-- PO6, MO5 and MO6 ask for the recipient's or sender's domain on every
+-- request, and a table read is cheaper than the C call (which also ends
+-- the JIT's trace).  Emptied when it holds DOMAIN_CACHE names.
+local DOMAIN_CACHE = 10000
+local domains_seen, domains_count = {}, 0
+local function domain_of(name)
+    local d = domains_seen[name]
+    if d == nil then
+        d = core.domain(name) or false
+        if domains_count >= DOMAIN_CACHE then domains_seen, domains_count = {}, 0 end
+        domains_seen[name] = d
+        domains_count = domains_count + 1
+    end
+    return d
+end
+
 local function nonempty(v)
     if v == nil or v == "" then return nil end
     return v
@@ -127,12 +148,20 @@ function M.new(settings)
     end
     local account_attr = s.account_attr or "uid"
 
+    -- One query table for every search of this vocabulary, refilled per
+    -- call: ldap.search reads its argument before it returns or waits
+    -- (lua_api_ldap.c), and nothing else runs in between, so no request
+    -- builds two tables for each lookup.
+    local query_args = {}
+    local query = { base = s.base, args = query_args }
     local function search(filter, value, attrs)
-        return ldap.search { base = s.base, filter = filter, args = { value }, attrs = attrs }
+        query.filter, query.attrs, query_args[1] = filter, attrs, value
+        return ldap.search(query)
     end
 
+    local NO_ATTRS = { "1.1" } -- "1.1": no attributes
     local function exists(filter, value)
-        local r, err = search(filter, value, { "1.1" }) -- "1.1": no attributes
+        local r, err = search(filter, value, NO_ATTRS)
         if r == nil then return nil, err end
         return #r > 0
     end
@@ -141,9 +170,10 @@ function M.new(settings)
     -- uid = {[account name in lower case] = true} }.  A group that does not
     -- exist has no members.  nil, token when the directory cannot answer.
     local NO_MEMBERS = { dn = {}, uid = {} }
+    local group_query = { scope = "base", filter = "(objectClass=*)", attrs = MEMBER_ATTRS }
     local function members(dn)
-        local r, err = ldap.search { base = dn, scope = "base", filter = "(objectClass=*)",
-            attrs = MEMBER_ATTRS }
+        group_query.base = dn -- refilled per call, as search's query
+        local r, err = ldap.search(group_query)
         if r == nil then
             if err == "nosuchobject" then return NO_MEMBERS end
             return nil, err
@@ -151,10 +181,14 @@ function M.new(settings)
         local set = derived_of(r, slot)
         if set ~= nil then return set end
         set = { dn = {}, uid = {} }
-        for _, e in ipairs(r) do
-            for _, a in ipairs(MEMBER_ATTRS) do
+        for i = 1, #r do
+            local attrs = r[i].attrs
+            for j = 1, #MEMBER_ATTRS do
+                local a = MEMBER_ATTRS[j]
                 local by_dn = BY_DN[a:lower()]
-                for _, v in ipairs(e.attrs[a] or {}) do
+                local values = attrs[a]
+                for k = 1, values and #values or 0 do
+                    local v = values[k]
                     if by_dn then set.dn[dn_key(v)] = true else set.uid[v:lower()] = true end
                 end
             end
@@ -191,11 +225,16 @@ function M.new(settings)
 
     -- addresses (a list, directory order, without duplicates) and senders (a
     -- set of the same) from every sender attribute.
+    -- Numeric loops and no `or {}`: ipairs over a fresh empty table made
+    -- a table per attribute, and nested ipairs stopped the JIT's traces.
+    local SENDER_ATTRS = s.sender_attrs
     local function addresses_of(entry)
         local list, set = {}, {}
-        for _, a in ipairs(s.sender_attrs) do
-            for _, v in ipairs(entry.attrs[a] or {}) do
-                local n = M.normalize_address(v)
+        local attrs = entry.attrs
+        for i = 1, #SENDER_ATTRS do
+            local values = attrs[SENDER_ATTRS[i]]
+            for j = 1, values and #values or 0 do
+                local n = M.normalize_address(values[j])
                 if n ~= nil and not set[n] then
                     set[n] = true
                     list[#list + 1] = n
@@ -222,7 +261,7 @@ function M.new(settings)
     -- both: as given, and when that finds nothing, without the realm.  A
     -- spelling that fails or finds several stops.
     local rule = s.login or "as_given"
-    local function without_realm(login) return login:match("^(.+)@[^@]+$") end
+    local without_realm = address.without_realm
     local function find(filter, login, attrs)
         local r, err
         if rule == "without_realm" then
@@ -242,7 +281,8 @@ function M.new(settings)
 
     local function canonical(e, login)
         local v = e.attrs[account_attr]
-        return (v and v[1] or login):lower()
+        local name = (v and v[1] or login):lower()
+        return name -- not a tail call of lower (action.lua's make says why)
     end
 
     -- locked = the lock attribute, or membership of the lock group.
@@ -302,8 +342,8 @@ function M.new(settings)
     -- PO6, MO5: is domain one of the institution's own mail domains?
     function V.is_local_domain(domain)
         want_string(domain, "directory.is_local_domain: domain", 2)
-        local d = core.domain(domain)
-        if d == nil then return false end
+        local d = domain_of(domain)
+        if not d then return false end
         return exists(s.domain_filter, d)
     end
 
