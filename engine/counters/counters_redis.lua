@@ -15,11 +15,20 @@
 --   P o:LIMIT:SUBJECT  hash: an operator override (max, until, set_at, who, reason)
 --   P ol               set of LIMIT\tSUBJECT with an override
 --   P t:LIMIT          sorted set: subject -> start of its newest bucket (for top)
---   P r:INSTANCE       string: a line LIMIT\tSUBJECT\tBUCKET\tEPOCH\tN per
---                      reservation (one SET with its expiry, then APPENDs;
---                      an older version wrote a hash LIMIT\tSUBJECT\tBUCKET\tEPOCH
---                      -> N, which settle still reads).  The policy protocol
---                      is made of lines, so no subject or instance has one.
+--   P rs:SLOT          hash: instance -> its transaction's record, a line
+--                      LIMIT\tSUBJECT\tBUCKET\tEPOCH\tN per reservation; SLOT
+--                      is the transaction's deadline (its rd score) in
+--                      minutes, so settle finds it from rd, and the hash
+--                      expires a margin (ARGV) after its last deadline (a
+--                      safety net: the sweep settles each record at its
+--                      deadline).  A field, not a key per transaction: the
+--                      keyspace does not grow with the open transactions.
+--                      The policy protocol is made of lines, so no subject
+--                      or instance has one.
+--   P r:INSTANCE       what older versions wrote instead, still settled and
+--                      appended to: a string of the same lines (made with
+--                      its expiry), or, older, a hash
+--                      LIMIT\tSUBJECT\tBUCKET\tEPOCH -> N.
 --   P rd               sorted set: instance -> deadline of its first reservation
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -84,24 +93,42 @@ local function effective(okey, max, max_override, dir_max)
     return max, 0
 end
 
--- Settles an instance: keeps at most `keep` per (limit, subject), newest
--- buckets given back first; a bucket reset since (another epoch) or gone
--- is not touched.  logs, when a table, gets {limit, subject, released}.
--- A transaction's reservations: {LIMIT\tSUBJECT\tBUCKET\tEPOCH, N} each.
-local function record(ik)
+local SLOT = 60 -- seconds of deadlines per rs: hash
+
+local function slot_key(deadline) return P .. 'rs:' .. math.floor(deadline / SLOT) end
+
+-- A transaction's record as an older version wrote it, a key of its own:
+-- its reservations {LIMIT\tSUBJECT\tBUCKET\tEPOCH, N}, and whether it exists.
+local function old_record(ik)
     local out = {}
     local r = redis.pcall('GET', ik)
     if type(r) == 'table' and r.err then
-        local h = redis.call('HGETALL', ik) -- an older version's hash
+        local h = redis.call('HGETALL', ik) -- the oldest version's hash
         for i = 1, #h, 2 do out[#out + 1] = { h[i], tonumber(h[i + 1]) } end
+        return out, true
     elseif r then
         for f, n in string.gmatch(r, '([^\n]*)\t(%d+)\n') do out[#out + 1] = { f, tonumber(n) } end
+        return out, true
     end
-    return out
+    return out, false
 end
 
-local function settle(ik, rd, inst, keep, logs)
-    local h = record(ik)
+-- Settles an instance (deadline: its rd score, nil if it has none): keeps
+-- at most `keep` per (limit, subject), newest buckets given back first; a
+-- bucket reset since (another epoch) or gone is not touched.  logs, when a
+-- table, gets {limit, subject, released}.
+local function settle(rd, inst, deadline, keep, logs)
+    local h = {}
+    local line = deadline and redis.call('HGET', slot_key(deadline), inst)
+    if line then
+        for f, n in string.gmatch(line, '([^\n]*)\t(%d+)\n') do h[#h + 1] = { f, tonumber(n) } end
+        redis.call('HDEL', slot_key(deadline), inst)
+    else
+        local ik = P .. 'r:' .. inst
+        local found
+        h, found = old_record(ik)
+        if found then redis.call('DEL', ik) end
+    end
     local groups, order = {}, {}
     for _, x in ipairs(h) do
         local l, s, b, e = string.match(x[1], '^([^\t]*)\t(.*)\t(%-?%d+)\t(%d+)$')
@@ -155,15 +182,16 @@ local function settle(ik, rd, inst, keep, logs)
             if redis.call('HINCRBY', wk, 'r', -settled) <= 0 then redis.call('HDEL', wk, 'r') end
         end
     end
-    redis.call('DEL', ik)
-    redis.call('ZREM', rd, inst)
+    if deadline then redis.call('ZREM', rd, inst) end
     return kept, released
 end
 
 if op == 'count' then
-    -- KEYS: window, override, top [, instance, deadlines]
+    -- KEYS: window, override, top [, the instance's record as an older version
+    --       named it (P r:INSTANCE), deadlines]
     -- ARGV[4..]: mode (c|a|r), resolution, buckets, max, max_override, dir_max, n,
-    --            subject, instance, limit\tsubject, reservation_timeout, instance ttl
+    --            subject, instance, limit\tsubject, reservation_timeout,
+    --            the record's margin past its slot (seconds)
     local mode, res, nb = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
     local n = tonumber(ARGV[10])
     local wk = KEYS[1]
@@ -228,15 +256,27 @@ if op == 'count' then
         redis.call('EXPIREAT', KEYS[3], leaves)
     end
     if mode == 'r' then
-        -- A new transaction's record is made with its expiry in one SET
-        -- (the expiry is a safety net: the sweep settles it at its
-        -- deadline); a transaction's next reservations are appended.
-        local f = ARGV[13] .. '\t' .. cur .. '\t' .. epoch
-        if redis.call('ZADD', KEYS[5], 'NX', now + tonumber(ARGV[14]), ARGV[12]) == 1 then
-            redis.call('SET', KEYS[4], f .. '\t' .. n .. '\n', 'EX', tonumber(ARGV[15]))
+        -- A new transaction's record is a field of its deadline's slot
+        -- hash, whose expiry its first record sets (NX: after that a
+        -- no-op, not written to the AOF).  A transaction's next
+        -- reservations are appended to its record, wherever it is.
+        local inst, f = ARGV[12], ARGV[13] .. '\t' .. cur .. '\t' .. epoch .. '\t' .. n .. '\n'
+        local deadline, line, open = now + tonumber(ARGV[14]), false, false
+        if redis.call('ZADD', KEYS[5], 'NX', deadline, inst) == 0 then
+            open = true
+            deadline = tonumber(redis.call('ZSCORE', KEYS[5], inst))
+            line = redis.call('HGET', slot_key(deadline), inst)
+        end
+        if open and not line and redis.call('EXISTS', KEYS[4]) == 1 then
+            -- an older version's record: a string of lines, or the oldest one's hash
+            local a = redis.pcall('APPEND', KEYS[4], f)
+            if type(a) == 'table' and a.err then
+                redis.call('HINCRBY', KEYS[4], ARGV[13] .. '\t' .. cur .. '\t' .. epoch, n)
+            end
         else
-            local a = redis.pcall('APPEND', KEYS[4], f .. '\t' .. n .. '\n')
-            if type(a) == 'table' and a.err then redis.call('HINCRBY', KEYS[4], f, n) end -- an older version's hash
+            local sk = slot_key(deadline)
+            redis.call('HSET', sk, inst, (line or '') .. f)
+            redis.call('EXPIREAT', sk, (math.floor(deadline / SLOT) + 1) * SLOT + tonumber(ARGV[15]), 'NX')
         end
     end
     local remaining = math.max(max - used, 0)
@@ -245,15 +285,17 @@ if op == 'count' then
     return { 1, max, used, remaining, nf, src }
 elseif op == 'settle' then
     -- KEYS: instance, deadlines; ARGV[4] keep (< 0: all), ARGV[5] instance
-    local kept, released = settle(KEYS[1], KEYS[2], ARGV[5], tonumber(ARGV[4]), nil)
+    local d = redis.call('ZSCORE', KEYS[2], ARGV[5])
+    local kept, released = settle(KEYS[2], ARGV[5], tonumber(d), tonumber(ARGV[4]), nil)
     return { kept, released }
 elseif op == 'expire' then
     -- KEYS: deadlines; ARGV[4] most instances per call
-    local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+    local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0,
+                           tonumber(ARGV[4]))
     local out = {}
-    for _, inst in ipairs(due) do
-        local logs = {}
-        settle(P .. 'r:' .. inst, KEYS[1], inst, 0, logs)
+    for i = 1, #due, 2 do
+        local inst, logs = due[i], {}
+        settle(KEYS[1], inst, tonumber(due[i + 1]), 0, logs)
         for _, x in ipairs(logs) do
             out[#out + 1] = inst
             out[#out + 1] = x[1]
