@@ -10,8 +10,10 @@
 --                      its buckets and 'b' a second no later than its
 --                      oldest bucket, so a count reads four fields, not the
 --                      window's buckets (up to window / resolution of them),
---                      until 'b' leaves the window.  Expires when its newest
---                      bucket leaves the window.
+--                      until 'b' leaves the window; 'x' = 1: the subject had
+--                      no override in force when a count last looked (oset
+--                      drops it), so counts skip the override's lookup.
+--                      Expires when its newest bucket leaves the window.
 --   P o:LIMIT:SUBJECT  hash: an operator override (max, until, set_at, who, reason)
 --   P ol               set of LIMIT\tSUBJECT with an override
 --   P t:LIMIT          sorted set: subject -> start of its newest bucket (for top)
@@ -82,9 +84,10 @@ local function next_free(bs, used, max, want, res, nb)
     return -1
 end
 
--- max and its source: 0 default, 1 directory, 2 operator.
-local function effective(okey, max, max_override, dir_max)
-    local o = redis.call('HMGET', okey, 'max', 'until')
+-- max and its source: 0 default, 1 directory, 2 operator.  none: the
+-- window says the subject has no override (its 'x'), so none is read.
+local function effective(okey, max, max_override, dir_max, none)
+    local o = not none and redis.call('HMGET', okey, 'max', 'until') or {}
     if o[1] then
         local u = tonumber(o[2]) or 0
         if u == 0 or u > now then return tonumber(o[1]), 2 end
@@ -195,10 +198,11 @@ if op == 'count' then
     local mode, res, nb = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
     local n = tonumber(ARGV[10])
     local wk = KEYS[1]
-    local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
     local cb = bucket_of(now, res)
     local cur = cb * res
-    local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', cur)
+    local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', cur, 'x')
+    local none = h[6] == '1'
+    local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), none)
     local used, oldest = tonumber(h[1]), tonumber(h[2])
     local epoch, reserved, here = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
     local bs, recount, _
@@ -235,6 +239,12 @@ if op == 'count' then
     if mode == 'r' then
         w[#w + 1] = 'r'
         w[#w + 1] = reserved + n
+    end
+    if not none and src ~= 2 then
+        -- no override in force: the next counts skip the lookup, until
+        -- oset drops 'x' (or the window goes, with its fields)
+        w[#w + 1] = 'x'
+        w[#w + 1] = 1
     end
     redis.call(unpack(w))
     if here == 0 then
@@ -325,6 +335,9 @@ elseif op == 'oset' then
     redis.call('HSET', KEYS[1], 'max', ARGV[4], 'until', ARGV[5], 'set_at', now,
                'who', ARGV[6], 'reason', ARGV[7])
     redis.call('SADD', KEYS[2], ARGV[8])
+    -- the subject's counts look the override up again
+    local l, s = string.match(ARGV[8], '^([^\t]*)\t(.*)$')
+    redis.call('HDEL', P .. 'w:' .. l .. ':' .. s, 'x')
     return now
 elseif op == 'oclear' then
     -- KEYS: override, index; ARGV[4] limit\tsubject

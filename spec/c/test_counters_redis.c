@@ -225,6 +225,29 @@ CTEST(the_operators_calls_on_redis)
     strcpy(a.a.subject, "carol");
     CHECK_INT(admin(c, &a), 0);
     CHECK_INT(admin(c, &a), OP_COUNTERS_ENOTFOUND);
+    /* the default again; then an override set after counts that found
+     * none (and so skip the lookup, counters_redis.lua's 'x') holds at once */
+    RUN(w, op_counters_add(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.max, 3);
+    CHECK_INT(w.call.answer.source, OP_MAX_DEFAULT);
+    RUN(w, op_counters_add(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 3); /* full */
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_OVERRIDE_SET;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    a.a.max = 4;
+    strcpy(a.a.reason, "r2");
+    CHECK_INT(admin(c, &a), 0);
+    RUN(w, op_counters_add(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 1);
+    CHECK_INT(w.call.answer.max, 4);
+    CHECK_INT(w.call.answer.source, OP_MAX_OPERATOR);
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_OVERRIDE_CLEAR;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    CHECK_INT(admin(c, &a), 0);
     finish(c);
 }
 
