@@ -36,6 +36,12 @@ local op = ARGV[1]
 local now = tonumber(ARGV[2])
 if now == 0 then now = tonumber(redis.call('TIME')[1]) end
 local P = ARGV[3]
+-- Integers go to redis.call as strings made here with %d: a Lua number is
+-- a double, which Redis 7.0 formats with snprintf("%.17g") and Lua's own
+-- concatenation with "%.14g", the slow path of printf (a reserve call
+-- spent about a tenth of its server time there, callgrind).
+local fmt = string.format
+local function S(v) return fmt('%d', v) end
 
 local function bucket_of(t, res) return math.floor(t / res) end
 
@@ -98,7 +104,7 @@ end
 
 local SLOT = 60 -- seconds of deadlines per rs: hash
 
-local function slot_key(deadline) return P .. 'rs:' .. math.floor(deadline / SLOT) end
+local function slot_key(deadline) return fmt('%srs:%d', P, math.floor(deadline / SLOT)) end
 
 -- A transaction's record as an older version wrote it, a key of its own:
 -- its reservations {LIMIT\tSUBJECT\tBUCKET\tEPOCH, N}, and whether it exists.
@@ -200,7 +206,8 @@ if op == 'count' then
     local wk = KEYS[1]
     local cb = bucket_of(now, res)
     local cur = cb * res
-    local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', cur, 'x')
+    local curs = S(cur)
+    local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', curs, 'x')
     local none = h[6] == '1'
     local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), none)
     local used, oldest = tonumber(h[1]), tonumber(h[2])
@@ -219,8 +226,8 @@ if op == 'count' then
     if mode == 'c' or not ok or n == 0 then
         if recount and mode ~= 'c' and h[1] then
             -- the buckets that left were dropped: the sum and 'b' follow
-            if oldest then redis.call('HSET', wk, 'u', used, 'b', oldest)
-            else redis.call('HSET', wk, 'u', used); redis.call('HDEL', wk, 'b') end
+            if oldest then redis.call('HSET', wk, 'u', S(used), 'b', S(oldest))
+            else redis.call('HSET', wk, 'u', S(used)); redis.call('HDEL', wk, 'b') end
         end
         local nf = now
         if not ok then
@@ -230,21 +237,21 @@ if op == 'count' then
         return { ok and 1 or 0, max, used, math.max(max - used, 0), nf, src }
     end
     used = used + n
-    local w = { 'HSET', wk, cur, here + n, 'u', used }
+    local w = { 'HSET', wk, curs, S(here + n), 'u', S(used) }
     if recount or not oldest or cur < oldest then
         oldest = (oldest and oldest < cur) and oldest or cur
         w[#w + 1] = 'b'
-        w[#w + 1] = oldest
+        w[#w + 1] = S(oldest)
     end
     if mode == 'r' then
         w[#w + 1] = 'r'
-        w[#w + 1] = reserved + n
+        w[#w + 1] = S(reserved + n)
     end
     if not none and src ~= 2 then
         -- no override in force: the next counts skip the lookup, until
         -- oset drops 'x' (or the window goes, with its fields)
         w[#w + 1] = 'x'
-        w[#w + 1] = 1
+        w[#w + 1] = '1'
     end
     redis.call(unpack(w))
     if here == 0 then
@@ -258,21 +265,20 @@ if op == 'count' then
             for _, x in ipairs(bs) do
                 if (x[1] + nb) * res > leaves then leaves = (x[1] + nb) * res end
             end
-            redis.call('EXPIREAT', wk, leaves)
+            redis.call('EXPIREAT', wk, S(leaves))
         else
-            redis.call('EXPIREAT', wk, leaves, 'GT')
+            redis.call('EXPIREAT', wk, S(leaves), 'GT')
         end
-        redis.call('ZADD', KEYS[3], cur, ARGV[11])
-        redis.call('EXPIREAT', KEYS[3], leaves)
+        redis.call('ZADD', KEYS[3], curs, ARGV[11])
+        redis.call('EXPIREAT', KEYS[3], S(leaves))
     end
     if mode == 'r' then
         -- A new transaction's record is a field of its deadline's slot
-        -- hash, whose expiry its first record sets (NX: after that a
-        -- no-op, not written to the AOF).  A transaction's next
+        -- hash, whose expiry its first record sets.  A transaction's next
         -- reservations are appended to its record, wherever it is.
-        local inst, f = ARGV[12], ARGV[13] .. '\t' .. cur .. '\t' .. epoch .. '\t' .. n .. '\n'
+        local inst, f = ARGV[12], fmt('%s\t%s\t%d\t%d\n', ARGV[13], curs, epoch, n)
         local deadline, line, open = now + tonumber(ARGV[14]), false, false
-        if redis.call('ZADD', KEYS[5], 'NX', deadline, inst) == 0 then
+        if redis.call('ZADD', KEYS[5], 'NX', S(deadline), inst) == 0 then
             open = true
             deadline = tonumber(redis.call('ZSCORE', KEYS[5], inst))
             line = redis.call('HGET', slot_key(deadline), inst)
@@ -281,12 +287,17 @@ if op == 'count' then
             -- an older version's record: a string of lines, or the oldest one's hash
             local a = redis.pcall('APPEND', KEYS[4], f)
             if type(a) == 'table' and a.err then
-                redis.call('HINCRBY', KEYS[4], ARGV[13] .. '\t' .. cur .. '\t' .. epoch, n)
+                redis.call('HINCRBY', KEYS[4], fmt('%s\t%s\t%d', ARGV[13], curs, epoch), S(n))
             end
         else
+            -- the field '' (no instance is empty) marks a slot hash made
+            -- with its expiry: HSET answers 2 new fields only for the first
+            -- record of a slot, so the others make no EXPIREAT call (each
+            -- redis.call costs about as much as the script's own work)
             local sk = slot_key(deadline)
-            redis.call('HSET', sk, inst, (line or '') .. f)
-            redis.call('EXPIREAT', sk, (math.floor(deadline / SLOT) + 1) * SLOT + tonumber(ARGV[15]), 'NX')
+            if redis.call('HSET', sk, inst, (line or '') .. f, '', '1') == 2 then
+                redis.call('EXPIREAT', sk, S((math.floor(deadline / SLOT) + 1) * SLOT + tonumber(ARGV[15])))
+            end
         end
     end
     local remaining = math.max(max - used, 0)
