@@ -8,7 +8,7 @@
 --   P w:LIMIT:SUBJECT  hash: bucket start second -> count; 'e' the reset
 --                      epoch; 'r' reserved, not yet settled; 'u' the sum of
 --                      its buckets and 'b' a second no later than its
---                      oldest bucket, so a count reads four fields, not the
+--                      oldest bucket, so a count reads six fields, not the
 --                      window's buckets (up to window / resolution of them),
 --                      until 'b' leaves the window; 'x' = 1: the subject had
 --                      no override in force when a count last looked (oset
