@@ -136,11 +136,28 @@ for t in $BENCH_TARGETS; do
     esac
 done
 
+# postout-redis's CPU split: redis-server's CPU ticks and its EVALSHA/EVAL
+# calls and their usec (INFO commandstats), read before and after a run
+# (warmup included, both alike): "ticks calls usec".
+redis_probe() {
+    local pid stats
+    pid=$(redis-cli -p "$REDIS_BENCH_PORT" INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')
+    stats=$(redis-cli -p "$REDIS_BENCH_PORT" INFO commandstats 2>/dev/null | tr -d '\r')
+    sed 's/.*) //' "/proc/${pid:-0}/stat" 2>/dev/null | awk -v s="$stats" '{ t = $12 + $13 } END {
+        n = split(s, l, "\n"); c = 0; u = 0
+        for (i = 1; i <= n; i++) if (l[i] ~ /^cmdstat_eval(sha)?:/) {
+            match(l[i], /calls=[0-9]+/); c += substr(l[i], RSTART + 6, RLENGTH - 6)
+            match(l[i], /usec=[0-9]+/); u += substr(l[i], RSTART + 5, RLENGTH - 5)
+        }
+        print t + 0, c, u }'
+}
+
 : >"$TMP/results"
 for round in $(seq "$BENCH_ROUNDS"); do
     for conns in $BENCH_CONNS; do
         for t in $BENCH_TARGETS; do
             out=$TMP/run-$t-$conns-$round.out
+            [ "$t" != postout-redis ] || before=$(redis_probe)
             run "$t" "$conns" "$BENCH_SECONDS" "$BENCH_WARMUP" "$out"
             line="$t $conns $round cpu=$(sed -n 's/^server_cpu_s=//p' "$out") $(tail -n 1 "$out")"
             echo "$line" >>"$TMP/results"
@@ -148,6 +165,12 @@ for round in $(seq "$BENCH_ROUNDS"); do
                 for (i = 4; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
                 printf "round %d/%d  %-13s %4d conns %8d req/s  p50 %7d us  p99 %7d us  cpu %6.1f ms/1k\n", $3, n, $1, $2, v["rps"], v["p50_us"], v["p99_us"], (v["requests"] > 0 ? v["cpu"] * 1e6 / v["requests"] : 0)
             }'
+            if [ "$t" = postout-redis ]; then
+                # redis-server's share: CPU per script call, and the script's own time in it
+                echo "$before $(redis_probe)" | awk -v hz="$(getconf CLK_TCK)" '$5 > $2 {
+                    printf "           redis-server: %d calls, %.1f us CPU per call (INFO commandstats usec_per_call %.1f)\n",
+                        $5 - $2, ($4 - $1) * 1e6 / hz / ($5 - $2), ($6 - $3) / ($5 - $2) }'
+            fi
         done
     done
 done

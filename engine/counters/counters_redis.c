@@ -175,7 +175,10 @@ static int start_count(op_redis_t *r, rkind_t kind, const char *limit, const cha
         op_rcmd_str(c, instance);
         op__redis_pair_arg(c, limit, subject);
         op_rcmd_int(c, timeout);
-        op_rcmd_int(c, 2 * timeout + 3600); /* the record outlives its deadline: the sweep settles it */
+        /* the record outlives its deadline by this much (a safety net: the
+         * sweep settles it at its deadline), as the key of an older version
+         * did (twice the timeout and an hour after it was made) */
+        op_rcmd_int(c, timeout + 3600);
     }
     int rc = op_rconn_send(r->conn, c);
     if (rc == 0)

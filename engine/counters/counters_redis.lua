@@ -8,23 +8,40 @@
 --   P w:LIMIT:SUBJECT  hash: bucket start second -> count; 'e' the reset
 --                      epoch; 'r' reserved, not yet settled; 'u' the sum of
 --                      its buckets and 'b' a second no later than its
---                      oldest bucket, so a count reads four fields, not the
+--                      oldest bucket, so a count reads six fields, not the
 --                      window's buckets (up to window / resolution of them),
---                      until 'b' leaves the window.  Expires when its newest
---                      bucket leaves the window.
+--                      until 'b' leaves the window; 'x' = 1: the subject had
+--                      no override in force when a count last looked (oset
+--                      drops it), so counts skip the override's lookup.
+--                      Expires when its newest bucket leaves the window.
 --   P o:LIMIT:SUBJECT  hash: an operator override (max, until, set_at, who, reason)
 --   P ol               set of LIMIT\tSUBJECT with an override
 --   P t:LIMIT          sorted set: subject -> start of its newest bucket (for top)
---   P r:INSTANCE       string: a line LIMIT\tSUBJECT\tBUCKET\tEPOCH\tN per
---                      reservation (one SET with its expiry, then APPENDs;
---                      an older version wrote a hash LIMIT\tSUBJECT\tBUCKET\tEPOCH
---                      -> N, which settle still reads).  The policy protocol
---                      is made of lines, so no subject or instance has one.
+--   P rs:SLOT          hash: instance -> its transaction's record, a line
+--                      LIMIT\tSUBJECT\tBUCKET\tEPOCH\tN per reservation; SLOT
+--                      is the transaction's deadline (its rd score) in
+--                      minutes, so settle finds it from rd, and the hash
+--                      expires a margin (ARGV) after its last deadline (a
+--                      safety net: the sweep settles each record at its
+--                      deadline).  A field, not a key per transaction: the
+--                      keyspace does not grow with the open transactions.
+--                      The policy protocol is made of lines, so no subject
+--                      or instance has one.
+--   P r:INSTANCE       what older versions wrote instead, still settled and
+--                      appended to: a string of the same lines (made with
+--                      its expiry), or, older, a hash
+--                      LIMIT\tSUBJECT\tBUCKET\tEPOCH -> N.
 --   P rd               sorted set: instance -> deadline of its first reservation
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 if now == 0 then now = tonumber(redis.call('TIME')[1]) end
 local P = ARGV[3]
+-- Integers go to redis.call as strings made here with %d: a Lua number is
+-- a double, which Redis 7.0 formats with snprintf("%.17g") and Lua's own
+-- concatenation with "%.14g", the slow path of printf (a reserve call
+-- spent about a tenth of its server time there, callgrind).
+local fmt = string.format
+local function S(v) return fmt('%d', v) end
 
 local function bucket_of(t, res) return math.floor(t / res) end
 
@@ -73,9 +90,10 @@ local function next_free(bs, used, max, want, res, nb)
     return -1
 end
 
--- max and its source: 0 default, 1 directory, 2 operator.
-local function effective(okey, max, max_override, dir_max)
-    local o = redis.call('HMGET', okey, 'max', 'until')
+-- max and its source: 0 default, 1 directory, 2 operator.  none: the
+-- window says the subject has no override (its 'x'), so none is read.
+local function effective(okey, max, max_override, dir_max, none)
+    local o = not none and redis.call('HMGET', okey, 'max', 'until') or {}
     if o[1] then
         local u = tonumber(o[2]) or 0
         if u == 0 or u > now then return tonumber(o[1]), 2 end
@@ -84,24 +102,42 @@ local function effective(okey, max, max_override, dir_max)
     return max, 0
 end
 
--- Settles an instance: keeps at most `keep` per (limit, subject), newest
--- buckets given back first; a bucket reset since (another epoch) or gone
--- is not touched.  logs, when a table, gets {limit, subject, released}.
--- A transaction's reservations: {LIMIT\tSUBJECT\tBUCKET\tEPOCH, N} each.
-local function record(ik)
+local SLOT = 60 -- seconds of deadlines per rs: hash
+
+local function slot_key(deadline) return fmt('%srs:%d', P, math.floor(deadline / SLOT)) end
+
+-- A transaction's record as an older version wrote it, a key of its own:
+-- its reservations {LIMIT\tSUBJECT\tBUCKET\tEPOCH, N}, and whether it exists.
+local function old_record(ik)
     local out = {}
     local r = redis.pcall('GET', ik)
     if type(r) == 'table' and r.err then
-        local h = redis.call('HGETALL', ik) -- an older version's hash
+        local h = redis.call('HGETALL', ik) -- the oldest version's hash
         for i = 1, #h, 2 do out[#out + 1] = { h[i], tonumber(h[i + 1]) } end
+        return out, true
     elseif r then
         for f, n in string.gmatch(r, '([^\n]*)\t(%d+)\n') do out[#out + 1] = { f, tonumber(n) } end
+        return out, true
     end
-    return out
+    return out, false
 end
 
-local function settle(ik, rd, inst, keep, logs)
-    local h = record(ik)
+-- Settles an instance (deadline: its rd score, nil if it has none): keeps
+-- at most `keep` per (limit, subject), newest buckets given back first; a
+-- bucket reset since (another epoch) or gone is not touched.  logs, when a
+-- table, gets {limit, subject, released}.
+local function settle(rd, inst, deadline, keep, logs)
+    local h = {}
+    local line = deadline and redis.call('HGET', slot_key(deadline), inst)
+    if line then
+        for f, n in string.gmatch(line, '([^\n]*)\t(%d+)\n') do h[#h + 1] = { f, tonumber(n) } end
+        redis.call('HDEL', slot_key(deadline), inst)
+    else
+        local ik = P .. 'r:' .. inst
+        local found
+        h, found = old_record(ik)
+        if found then redis.call('DEL', ik) end
+    end
     local groups, order = {}, {}
     for _, x in ipairs(h) do
         local l, s, b, e = string.match(x[1], '^([^\t]*)\t(.*)\t(%-?%d+)\t(%d+)$')
@@ -155,22 +191,25 @@ local function settle(ik, rd, inst, keep, logs)
             if redis.call('HINCRBY', wk, 'r', -settled) <= 0 then redis.call('HDEL', wk, 'r') end
         end
     end
-    redis.call('DEL', ik)
-    redis.call('ZREM', rd, inst)
+    if deadline then redis.call('ZREM', rd, inst) end
     return kept, released
 end
 
 if op == 'count' then
-    -- KEYS: window, override, top [, instance, deadlines]
+    -- KEYS: window, override, top [, the instance's record as an older version
+    --       named it (P r:INSTANCE), deadlines]
     -- ARGV[4..]: mode (c|a|r), resolution, buckets, max, max_override, dir_max, n,
-    --            subject, instance, limit\tsubject, reservation_timeout, instance ttl
+    --            subject, instance, limit\tsubject, reservation_timeout,
+    --            the record's margin past its slot (seconds)
     local mode, res, nb = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
     local n = tonumber(ARGV[10])
     local wk = KEYS[1]
-    local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
     local cb = bucket_of(now, res)
     local cur = cb * res
-    local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', cur)
+    local curs = S(cur)
+    local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', curs, 'x')
+    local none = h[6] == '1'
+    local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), none)
     local used, oldest = tonumber(h[1]), tonumber(h[2])
     local epoch, reserved, here = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
     local bs, recount, _
@@ -187,8 +226,8 @@ if op == 'count' then
     if mode == 'c' or not ok or n == 0 then
         if recount and mode ~= 'c' and h[1] then
             -- the buckets that left were dropped: the sum and 'b' follow
-            if oldest then redis.call('HSET', wk, 'u', used, 'b', oldest)
-            else redis.call('HSET', wk, 'u', used); redis.call('HDEL', wk, 'b') end
+            if oldest then redis.call('HSET', wk, 'u', S(used), 'b', S(oldest))
+            else redis.call('HSET', wk, 'u', S(used)); redis.call('HDEL', wk, 'b') end
         end
         local nf = now
         if not ok then
@@ -198,15 +237,21 @@ if op == 'count' then
         return { ok and 1 or 0, max, used, math.max(max - used, 0), nf, src }
     end
     used = used + n
-    local w = { 'HSET', wk, cur, here + n, 'u', used }
+    local w = { 'HSET', wk, curs, S(here + n), 'u', S(used) }
     if recount or not oldest or cur < oldest then
         oldest = (oldest and oldest < cur) and oldest or cur
         w[#w + 1] = 'b'
-        w[#w + 1] = oldest
+        w[#w + 1] = S(oldest)
     end
     if mode == 'r' then
         w[#w + 1] = 'r'
-        w[#w + 1] = reserved + n
+        w[#w + 1] = S(reserved + n)
+    end
+    if not none and src ~= 2 then
+        -- no override in force: the next counts skip the lookup, until
+        -- oset drops 'x' (or the window goes, with its fields)
+        w[#w + 1] = 'x'
+        w[#w + 1] = '1'
     end
     redis.call(unpack(w))
     if here == 0 then
@@ -220,23 +265,39 @@ if op == 'count' then
             for _, x in ipairs(bs) do
                 if (x[1] + nb) * res > leaves then leaves = (x[1] + nb) * res end
             end
-            redis.call('EXPIREAT', wk, leaves)
+            redis.call('EXPIREAT', wk, S(leaves))
         else
-            redis.call('EXPIREAT', wk, leaves, 'GT')
+            redis.call('EXPIREAT', wk, S(leaves), 'GT')
         end
-        redis.call('ZADD', KEYS[3], cur, ARGV[11])
-        redis.call('EXPIREAT', KEYS[3], leaves)
+        redis.call('ZADD', KEYS[3], curs, ARGV[11])
+        redis.call('EXPIREAT', KEYS[3], S(leaves))
     end
     if mode == 'r' then
-        -- A new transaction's record is made with its expiry in one SET
-        -- (the expiry is a safety net: the sweep settles it at its
-        -- deadline); a transaction's next reservations are appended.
-        local f = ARGV[13] .. '\t' .. cur .. '\t' .. epoch
-        if redis.call('ZADD', KEYS[5], 'NX', now + tonumber(ARGV[14]), ARGV[12]) == 1 then
-            redis.call('SET', KEYS[4], f .. '\t' .. n .. '\n', 'EX', tonumber(ARGV[15]))
+        -- A new transaction's record is a field of its deadline's slot
+        -- hash, whose expiry its first record sets.  A transaction's next
+        -- reservations are appended to its record, wherever it is.
+        local inst, f = ARGV[12], fmt('%s\t%s\t%d\t%d\n', ARGV[13], curs, epoch, n)
+        local deadline, line, open = now + tonumber(ARGV[14]), false, false
+        if redis.call('ZADD', KEYS[5], 'NX', S(deadline), inst) == 0 then
+            open = true
+            deadline = tonumber(redis.call('ZSCORE', KEYS[5], inst))
+            line = redis.call('HGET', slot_key(deadline), inst)
+        end
+        if open and not line and redis.call('EXISTS', KEYS[4]) == 1 then
+            -- an older version's record: a string of lines, or the oldest one's hash
+            local a = redis.pcall('APPEND', KEYS[4], f)
+            if type(a) == 'table' and a.err then
+                redis.call('HINCRBY', KEYS[4], fmt('%s\t%s\t%d', ARGV[13], curs, epoch), S(n))
+            end
         else
-            local a = redis.pcall('APPEND', KEYS[4], f .. '\t' .. n .. '\n')
-            if type(a) == 'table' and a.err then redis.call('HINCRBY', KEYS[4], f, n) end -- an older version's hash
+            -- the field '' (no instance is empty) marks a slot hash made
+            -- with its expiry: HSET answers 2 new fields only for the first
+            -- record of a slot, so the others make no EXPIREAT call (each
+            -- redis.call costs about as much as the script's own work)
+            local sk = slot_key(deadline)
+            if redis.call('HSET', sk, inst, (line or '') .. f, '', '1') == 2 then
+                redis.call('EXPIREAT', sk, S((math.floor(deadline / SLOT) + 1) * SLOT + tonumber(ARGV[15])))
+            end
         end
     end
     local remaining = math.max(max - used, 0)
@@ -245,15 +306,17 @@ if op == 'count' then
     return { 1, max, used, remaining, nf, src }
 elseif op == 'settle' then
     -- KEYS: instance, deadlines; ARGV[4] keep (< 0: all), ARGV[5] instance
-    local kept, released = settle(KEYS[1], KEYS[2], ARGV[5], tonumber(ARGV[4]), nil)
+    local d = redis.call('ZSCORE', KEYS[2], ARGV[5])
+    local kept, released = settle(KEYS[2], ARGV[5], tonumber(d), tonumber(ARGV[4]), nil)
     return { kept, released }
 elseif op == 'expire' then
     -- KEYS: deadlines; ARGV[4] most instances per call
-    local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+    local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0,
+                           tonumber(ARGV[4]))
     local out = {}
-    for _, inst in ipairs(due) do
-        local logs = {}
-        settle(P .. 'r:' .. inst, KEYS[1], inst, 0, logs)
+    for i = 1, #due, 2 do
+        local inst, logs = due[i], {}
+        settle(KEYS[1], inst, tonumber(due[i + 1]), 0, logs)
         for _, x in ipairs(logs) do
             out[#out + 1] = inst
             out[#out + 1] = x[1]
@@ -283,6 +346,9 @@ elseif op == 'oset' then
     redis.call('HSET', KEYS[1], 'max', ARGV[4], 'until', ARGV[5], 'set_at', now,
                'who', ARGV[6], 'reason', ARGV[7])
     redis.call('SADD', KEYS[2], ARGV[8])
+    -- the subject's counts look the override up again
+    local l, s = string.match(ARGV[8], '^([^\t]*)\t(.*)$')
+    redis.call('HDEL', P .. 'w:' .. l .. ':' .. s, 'x')
     return now
 elseif op == 'oclear' then
     -- KEYS: override, index; ARGV[4] limit\tsubject

@@ -2,6 +2,7 @@
  * on the loop, server discovery (servers in turn, or the Sentinels'
  * primary), the script loaded once per connection, deadlines, backoff. */
 #include "counters/counters_redis.h"
+#include "counters/counters_redis_cmd.h"
 
 #include "counters/counters.h"
 #include "core/log.h"
@@ -35,88 +36,7 @@ struct op_rconn {
     char health[400];
 };
 
-/* ---- commands ---- */
-
-/* len more bytes at the end of the arguments. */
-static char *grow(op_rcmd_t *cmd, size_t len)
-{
-    if (cmd->buf == NULL) {
-        cmd->buf = cmd->inline_buf;
-        cmd->cap = sizeof cmd->inline_buf;
-        cmd->len = OP_RCMD_HEAD;
-    }
-    if (cmd->len + len > cmd->cap) {
-        size_t cap = 2 * cmd->cap > cmd->len + len ? 2 * cmd->cap : cmd->len + len;
-        if (cmd->buf == cmd->inline_buf) {
-            cmd->buf = op_malloc(cap);
-            memcpy(cmd->buf, cmd->inline_buf, cmd->len);
-        } else {
-            cmd->buf = op_realloc(cmd->buf, cap);
-        }
-        cmd->cap = cap;
-    }
-    char *p = cmd->buf + cmd->len;
-    cmd->len += len;
-    return p;
-}
-
-/* v in decimal at p, which has room for 20 digits and a sign: its length. */
-static size_t put_int(char *p, int64_t v)
-{
-    char t[24];
-    size_t n = 0, k = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        t[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        p[k++] = '-';
-    while (n > 0)
-        p[k++] = t[--n];
-    return k;
-}
-
-char *op_rcmd_arg_space(op_rcmd_t *cmd, size_t len)
-{
-    char head[32];
-    size_t h = 0;
-    head[h++] = '$';
-    h += put_int(head + h, (int64_t)len);
-    head[h++] = '\r';
-    head[h++] = '\n';
-    char *p = grow(cmd, h + len + 2);
-    memcpy(p, head, h);
-    p[h + len] = '\r';
-    p[h + len + 1] = '\n';
-    cmd->argc++;
-    return p + h;
-}
-
-void op_rcmd_arg(op_rcmd_t *cmd, const char *s, size_t len)
-{
-    memcpy(op_rcmd_arg_space(cmd, len), s, len);
-}
-
-void op_rcmd_str(op_rcmd_t *cmd, const char *s)
-{
-    op_rcmd_arg(cmd, s, strlen(s));
-}
-
-void op_rcmd_int(op_rcmd_t *cmd, int64_t v)
-{
-    char b[24];
-    op_rcmd_arg(cmd, b, put_int(b, v));
-}
-
-void op_rcmd_clear(op_rcmd_t *cmd)
-{
-    if (cmd->buf != cmd->inline_buf)
-        free(cmd->buf);
-    cmd->buf = NULL;
-    cmd->len = cmd->cap = 0;
-    cmd->argc = 0;
-}
+/* ---- commands on the wire (built by counters_redis_cmd.c) ---- */
 
 static void list_init(op_rcmd_t *h)
 {
@@ -321,45 +241,20 @@ static void on_watch(uv_timer_t *t)
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
 
-/* The command goes out as one piece: its head (the count, EVALSHA and
- * the SHA) written into the room before the arguments.  hiredis only
+/* The command goes out as one piece (op__rcmd_frame).  hiredis only
  * appends it to its output buffer; the loop writes that buffer once it
  * polls the socket writable, so the commands of one loop iteration leave
  * in one write. */
 static int issue(op_rconn_t *r, op_rcmd_t *cmd)
 {
-    if (cmd->buf == NULL)
+    size_t len;
+    char *heap;
+    const char *p = cmd->noscript ? op__rcmd_frame(cmd, "EVAL", r->script, &len, &heap)
+                                  : op__rcmd_frame(cmd, "EVALSHA", r->sha, &len, &heap);
+    if (p == NULL)
         return -1; /* no arguments: not a call of the script */
-    const char *verb = cmd->noscript ? "\r\n$4\r\nEVAL\r\n$" : "\r\n$7\r\nEVALSHA\r\n$";
-    const char *body = cmd->noscript ? r->script : r->sha;
-    size_t vlen = strlen(verb), blen = strlen(body), args = cmd->len - OP_RCMD_HEAD;
-    char head[OP_RCMD_HEAD];
-    size_t h = 0;
-    head[h++] = '*';
-    h += put_int(head + h, cmd->argc + 2);
-    memcpy(head + h, verb, vlen);
-    h += vlen;
-    h += put_int(head + h, (int64_t)blen);
-    head[h++] = '\r';
-    head[h++] = '\n';
-    int rc;
-    if (!cmd->noscript && h + blen + 2 <= OP_RCMD_HEAD) {
-        char *p = cmd->buf + OP_RCMD_HEAD - (h + blen + 2);
-        memcpy(p, head, h);
-        memcpy(p + h, body, blen);
-        memcpy(p + h + blen, "\r\n", 2);
-        rc = redisAsyncFormattedCommand(r->ac, on_reply, cmd, p, h + blen + 2 + args);
-    } else {
-        /* EVAL carries the script itself: a buffer of its own, once */
-        size_t n = h + blen + 2 + args;
-        char *p = op_malloc(n);
-        memcpy(p, head, h);
-        memcpy(p + h, body, blen);
-        memcpy(p + h + blen, "\r\n", 2);
-        memcpy(p + h + blen + 2, cmd->buf + OP_RCMD_HEAD, args);
-        rc = redisAsyncFormattedCommand(r->ac, on_reply, cmd, p, n);
-        free(p);
-    }
+    int rc = redisAsyncFormattedCommand(r->ac, on_reply, cmd, p, len);
+    free(heap);
     if (rc != REDIS_OK)
         return -1;
     list_add(&r->sent, cmd);

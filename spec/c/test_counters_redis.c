@@ -225,6 +225,29 @@ CTEST(the_operators_calls_on_redis)
     strcpy(a.a.subject, "carol");
     CHECK_INT(admin(c, &a), 0);
     CHECK_INT(admin(c, &a), OP_COUNTERS_ENOTFOUND);
+    /* the default again; then an override set after counts that found
+     * none (and so skip the lookup, counters_redis.lua's 'x') holds at once */
+    RUN(w, op_counters_add(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.max, 3);
+    CHECK_INT(w.call.answer.source, OP_MAX_DEFAULT);
+    RUN(w, op_counters_add(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 3); /* full */
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_OVERRIDE_SET;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    a.a.max = 4;
+    strcpy(a.a.reason, "r2");
+    CHECK_INT(admin(c, &a), 0);
+    RUN(w, op_counters_add(c, "rcpt", "carol", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.ok, 1);
+    CHECK_INT(w.call.answer.max, 4);
+    CHECK_INT(w.call.answer.source, OP_MAX_OPERATOR);
+    memset(&a, 0, sizeof a);
+    a.a.op = OP_ADMIN_OVERRIDE_CLEAR;
+    strcpy(a.a.limit, "rcpt");
+    strcpy(a.a.subject, "carol");
+    CHECK_INT(admin(c, &a), 0);
     finish(c);
 }
 
@@ -392,15 +415,61 @@ CTEST(the_window_slides_on_redis)
     CHECK_INT(w.call.answer.used, 2);
     BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 0);
-    /* and one of this version's, with two reservations appended */
-    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
-    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 2, -1, &w.call));
-    CHECK_INT(w.call.answer.used, 3);
-    BRUN(w, b->commit(s, "NEW1", 1, &w.call));
-    CHECK_INT(w.call.committed, 1);
-    CHECK_INT(w.call.released, 2);
+    /* the next version's record: a string of lines, a key of its own; a
+     * reservation is appended to it, and a commit settles both */
+    snprintf(rkey, sizeof rkey, "%sr:OLD2", prefix);
+    r = redisCommand(rc, "SET %s rcpt\tgus\t%lld\t0\t1\n EX 7200", rkey, (long long)test_now);
+    CHECK(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = redisCommand(rc, "ZADD %s %lld OLD2", dkey, (long long)test_now + 60);
+    freeReplyObject(r);
+    BRUN(w, b->reserve(s, "rcpt", "hal", "OLD2", 2, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    BRUN(w, b->commit(s, "OLD2", 1, &w.call));
+    CHECK_INT(w.call.committed, 2); /* 1 of each */
+    CHECK_INT(w.call.released, 1);
+    BRUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2); /* its 1 kept, as it was */
     BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 1);
+    r = redisCommand(rc, "EXISTS %s", rkey);
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+    freeReplyObject(r);
+    /* and one of this version's, with two reservations appended: a field
+     * of the hash of its deadline's minute, not a key of its own, and the
+     * hash expires an hour and the timeout after that minute */
+    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
+    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 3);
+    snprintf(rkey, sizeof rkey, "%sr:NEW1", prefix);
+    r = redisCommand(rc, "EXISTS %s", rkey);
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+    freeReplyObject(r);
+    int64_t slot = (test_now + 60) / 60;
+    snprintf(rkey, sizeof rkey, "%srs:%lld", prefix, (long long)slot);
+    r = redisCommand(rc, "HGET %s NEW1", rkey);
+    CHECK(r != NULL && r->type == REDIS_REPLY_STRING);
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        char want[200];
+        int64_t bucket = test_now / 60 * 60;
+        snprintf(want, sizeof want, "rcpt\thal\t%lld\t0\t1\nrcpt\thal\t%lld\t0\t1\n",
+                 (long long)bucket, (long long)bucket);
+        CHECK_STR(r->str, want);
+    }
+    freeReplyObject(r);
+    r = redisCommand(rc, "EXPIRETIME %s", rkey);
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == (slot + 1) * 60 + 60 + 3600);
+    freeReplyObject(r);
+    BRUN(w, b->commit(s, "NEW1", 1, &w.call));
+    CHECK_INT(w.call.committed, 1);
+    CHECK_INT(w.call.released, 1);
+    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    r = redisCommand(rc, "HKEYS %s", rkey); /* the record went; the slot's mark stays, till it expires */
+    CHECK(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->len == 0);
+    freeReplyObject(r);
+    r = redisCommand(rc, "DEL %s", rkey);
+    freeReplyObject(r);
     r = redisCommand(rc, "DEL %s", key);
     freeReplyObject(r);
     redisFree(rc);
