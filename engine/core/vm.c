@@ -244,25 +244,49 @@ void op_vm_set_config(lua_State *L, const op_config_t *cfg)
 /* Past 7/8 of the cap the run is stopped at its next instruction, with a
  * Lua error that says where (a memory error says nowhere: Lua calls no
  * error handler for it); past the cap (one large allocation) growth is
- * refused. */
+ * refused.  Only a growth past 7/8 comes here: the allocator's common case
+ * pays one comparison for the cap (issue 20, docs/performance.md).
+ * Returns 0 when the growth is refused. */
+static __attribute__((noinline)) int cap_allows(op_lua_mem_t *m, size_t want)
+{
+    if (!m->armed)
+        return 1;
+    if (want > m->max + (m->refused ? MEM_SLACK : 0)) {
+        m->refused = 1;
+        return 0;
+    }
+    if (!m->stopped) {
+        m->stopped = 1;
+        op_watchdog_stop_run("its generation's Lua reached 7/8 of lua_memory_max");
+    }
+    return 1;
+}
+
+/* An allocation or a resize.  total is what the generation holds after
+ * the call: computed before it (unsigned arithmetic, right for a shrink
+ * too) and kept only if the underlying allocator did what was asked. */
+static __attribute__((noinline)) void *capped_realloc(op_lua_mem_t *m, void *ptr, size_t osize,
+                                                      size_t nsize)
+{
+    size_t total = m->total - osize + nsize;
+    if (__builtin_expect(nsize > osize && total > m->max - m->max / 8, 0) && !cap_allows(m, total))
+        return NULL;
+    void *p = m->f(m->ud, ptr, osize, nsize);
+    if (__builtin_expect(p != NULL, 1))
+        m->total = total;
+    return p;
+}
+
+/* Split so that both paths are tail calls: about half the calls are frees,
+ * which cannot fail and need no frame of ours. */
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     op_lua_mem_t *m = ud;
-    if (nsize > osize && m->armed) {
-        size_t want = m->total + (nsize - osize);
-        if (want > m->max + (m->refused ? MEM_SLACK : 0)) {
-            m->refused = 1;
-            return NULL;
-        }
-        if (want > m->max - m->max / 8 && !m->stopped) {
-            m->stopped = 1;
-            op_watchdog_stop_run("its generation's Lua reached 7/8 of lua_memory_max");
-        }
+    if (nsize == 0) {
+        m->total -= osize;
+        return m->f(m->ud, ptr, osize, 0);
     }
-    void *p = m->f(m->ud, ptr, osize, nsize);
-    if (p != NULL || nsize == 0)
-        m->total = m->total - osize + nsize;
-    return p;
+    return capped_realloc(m, ptr, osize, nsize);
 }
 
 static void cap_memory(op_gen_t *gen)
