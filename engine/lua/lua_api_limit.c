@@ -91,31 +91,90 @@ static int failed(lua_State *L, int rc, const char *name)
     return 2;
 }
 
-static void set_int(lua_State *L, const char *k, int64_t v)
+/* The answer table's keys, and the sources' names, made once per state
+ * and kept in the registry as a list: each answer takes them with
+ * lua_rawgeti instead of hashing and interning ten keys and a source name
+ * per call (issue 20, docs/performance.md). */
+enum {
+    K_OK = 1, K_LIMIT, K_SUBJECT, K_MAX, K_USED, K_REMAINING, K_NEXT_FREE, K_WINDOW,
+    K_RESOLUTION, K_SOURCE,
+    K_SOURCES /* + op_max_source_t: "default", "directory", "operator" */
+};
+static const char *const answer_keys[] = {"ok", "limit", "subject", "max", "used", "remaining",
+                                          "next_free", "window", "resolution", "source"};
+static const op_max_source_t sources[] = {OP_MAX_DEFAULT, OP_MAX_DIRECTORY, OP_MAX_OPERATOR};
+#define NSOURCES (sizeof sources / sizeof sources[0])
+/* Its registry key: the address is unique to this module. */
+static const char keys_key = 0;
+
+static void make_keys(lua_State *L)
 {
-    lua_pushnumber(L, (lua_Number)v);
-    lua_setfield(L, -2, k);
+    lua_pushlightuserdata(L, (void *)&keys_key);
+    lua_createtable(L, K_SOURCES - 1 + (int)NSOURCES, 0);
+    for (int i = 0; i < K_SOURCES - 1; i++) {
+        lua_pushstring(L, answer_keys[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    for (size_t i = 0; i < NSOURCES; i++) {
+        lua_pushstring(L, op_counters_source_name(sources[i]));
+        lua_rawseti(L, -2, K_SOURCES + (int)sources[i]);
+    }
+    lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
-static int push_answer(lua_State *L, const char *name, const char *subject,
-                       const op_counters_answer_t *a)
+/* t[keys[k]] = the value on top, for t at index t and keys at index keys
+ * (both absolute). */
+static void set_key(lua_State *L, int t, int keys, int k)
 {
+    lua_rawgeti(L, keys, k);
+    lua_insert(L, -2);
+    lua_rawset(L, t);
+}
+
+static void set_int(lua_State *L, int t, int keys, int k, int64_t v)
+{
+    lua_pushnumber(L, (lua_Number)v);
+    set_key(L, t, keys, k);
+}
+
+/* name_at and subject_at: where the limit name and the subject already
+ * are on L's stack as Lua strings (the classic call's arguments), so they
+ * are pushed without being hashed again; 0 when they are not (an answer
+ * after a wait, on the request's coroutine). */
+static int push_answer(lua_State *L, const char *name, int name_at, const char *subject,
+                       int subject_at, const op_counters_answer_t *a)
+{
+    lua_pushlightuserdata(L, (void *)&keys_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    int keys = lua_gettop(L);
     lua_createtable(L, 0, 10);
+    int t = keys + 1;
     lua_pushboolean(L, a->ok);
-    lua_setfield(L, -2, "ok");
-    lua_pushstring(L, name);
-    lua_setfield(L, -2, "limit");
-    lua_pushstring(L, subject);
-    lua_setfield(L, -2, "subject");
-    set_int(L, "max", a->max);
-    set_int(L, "used", a->used);
-    set_int(L, "remaining", a->remaining);
+    set_key(L, t, keys, K_OK);
+    if (name_at > 0)
+        lua_pushvalue(L, name_at);
+    else
+        lua_pushstring(L, name);
+    set_key(L, t, keys, K_LIMIT);
+    if (subject_at > 0)
+        lua_pushvalue(L, subject_at);
+    else
+        lua_pushstring(L, subject);
+    set_key(L, t, keys, K_SUBJECT);
+    set_int(L, t, keys, K_MAX, a->max);
+    set_int(L, t, keys, K_USED, a->used);
+    set_int(L, t, keys, K_REMAINING, a->remaining);
     if (a->next_free >= 0)
-        set_int(L, "next_free", a->next_free);
-    set_int(L, "window", a->window);
-    set_int(L, "resolution", a->resolution);
-    lua_pushstring(L, op_counters_source_name(a->source));
-    lua_setfield(L, -2, "source");
+        set_int(L, t, keys, K_NEXT_FREE, a->next_free);
+    set_int(L, t, keys, K_WINDOW, a->window);
+    set_int(L, t, keys, K_RESOLUTION, a->resolution);
+    lua_rawgeti(L, keys, K_SOURCES + (int)a->source);
+    if (lua_isnil(L, -1)) { /* a source added to counters.h but not to sources[] */
+        lua_pop(L, 1);
+        lua_pushstring(L, op_counters_source_name(a->source));
+    }
+    set_key(L, t, keys, K_SOURCE);
+    lua_remove(L, keys);
     return 1;
 }
 
@@ -240,8 +299,9 @@ static int start(op_counters_t *c, const limit_args_t *a, op_counters_call_t *ca
     return OP_COUNTERS_EINVAL;
 }
 
-static int push_result(lua_State *L, limit_kind_t kind, const char *name, const char *subject,
-                       const op_counters_call_t *call)
+/* name_at, subject_at: as push_answer's. */
+static int push_result(lua_State *L, limit_kind_t kind, const char *name, int name_at,
+                       const char *subject, int subject_at, const op_counters_call_t *call)
 {
     switch (kind) {
     case LIMIT_COMMIT:
@@ -252,7 +312,7 @@ static int push_result(lua_State *L, limit_kind_t kind, const char *name, const 
         lua_pushnumber(L, (lua_Number)call->released);
         return 1;
     default:
-        return push_answer(L, name, subject, &call->answer);
+        return push_answer(L, name, name_at, subject, subject_at, &call->answer);
     }
 }
 
@@ -289,14 +349,16 @@ static void limit_done(op_counters_call_t *call)
         trace_peek(req->trace, w->step, w->asked, w->n, call->rc, &call->answer);
     }
     int n = call->rc < 0 ? unavailable(req->co)
-                         : push_result(req->co, w->kind, w->name, w->subject, call);
+                         : push_result(req->co, w->kind, w->name, 0, w->subject, 0, call);
     free(w);
     op_request_resume(req, n);
 }
 
 /* A backend that answers at once (RocksDB) gets a call on the stack and
  * works anywhere, as before; one that may wait needs a request that can
- * wait (the yield contract, docs/architecture.md) and a pending record. */
+ * wait (the yield contract, docs/architecture.md) and a pending record.
+ * Called by the classic functions only: for check, add and reserve, the
+ * limit name and the subject are their arguments 1 and 2. */
 static int run(lua_State *L, const limit_args_t *a)
 {
     op_counters_t *c = need(L, a->name);
@@ -342,7 +404,7 @@ static int run(lua_State *L, const limit_args_t *a)
             as_if_added(asked, a->n, op_counters_now(c), &call.answer);
             trace_peek(trace, step, asked, a->n, rc, &call.answer);
         }
-        return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
+        return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, 1, a->subject, 2, &call);
     }
     op_request_check_wait(L, a->who);
     limit_wait_t *w = op_calloc(1, sizeof *w);
@@ -365,7 +427,7 @@ static int run(lua_State *L, const limit_args_t *a)
         as_if_added(asked, a->n, op_counters_now(c), &call.answer);
         trace_peek(trace, step, asked, a->n, rc, &call.answer);
     }
-    return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, a->subject, &call);
+    return rc < 0 ? failed(L, rc, name) : push_result(L, a->kind, name, 1, a->subject, 2, &call);
 }
 
 /* check, add and reserve's fast path (lua_api_ffi.h): the case run()
@@ -481,6 +543,7 @@ int luaopen_outpost_limit(lua_State *L)
         {"backend", l_limit_backend},
         {NULL, NULL},
     };
+    make_keys(L);
     lua_createtable(L, 0, 6);
     luaL_register(L, NULL, fns);
     op_ffi_offer(L, "limit.check", l_limit_check);
