@@ -32,6 +32,32 @@ typedef struct {
     int step; /* in the request's trace, or -1 */
 } dns_op_t;
 
+/* A lookup answered at once (a cache hit, a bad name) hands its record
+ * back here instead of to free(), and the next lookup takes it: a hit
+ * allocates nothing (issue 20, docs/performance.md).  One record is
+ * enough: Lua runs on the loop's thread only, and a lookup answered at
+ * once is done with its record before another can start.  A lookup that
+ * waits keeps its record; its completion or cancel frees it. */
+static dns_op_t *spare;
+
+static dns_op_t *op_take(void)
+{
+    dns_op_t *op = spare;
+    if (op == NULL)
+        return op_calloc(1, sizeof *op);
+    spare = NULL;
+    memset(op, 0, sizeof *op);
+    return op;
+}
+
+static void op_give_back(dns_op_t *op)
+{
+    if (spare == NULL)
+        spare = op;
+    else
+        free(op);
+}
+
 static const char *type_name(int type)
 {
     switch (type) {
@@ -128,7 +154,7 @@ static int lookup(lua_State *L, const char *name, size_t len, int type, const ch
     op_request_t *req = op_request_check_wait(L, who);
     if (op_services == NULL || op_services->dns == NULL)
         return luaL_error(L, "%s: the DNS service is not running", who);
-    dns_op_t *op = op_calloc(1, sizeof *op);
+    dns_op_t *op = op_take();
     op->pending.cancel = dns_op_cancel;
     op->req.data = op;
     op->type = type;
@@ -145,14 +171,15 @@ static int lookup(lua_State *L, const char *name, size_t len, int type, const ch
         if (req->trace != NULL)
             trace_answer(req->trace, op->step, "cache", op->req.value, type,
                          (uint32_t)op->req.ttl);
-        int n = push_result(L, op->req.value, type, (uint32_t)op->req.ttl);
-        free(op);
-        return n;
+        const op_dns_result_t *value = op->req.value; /* the cache's, not the record's */
+        uint32_t ttl = (uint32_t)op->req.ttl;
+        op_give_back(op); /* before push_result, which may raise */
+        return push_result(L, value, type, ttl);
     }
     if (req->trace != NULL)
         op_trace_step_end(req->trace, op->step, "none",
                           rc == OP_DNS_EBADNAME ? "badname" : "cancelled");
-    free(op);
+    op_give_back(op);
     lua_pushnil(L);
     if (rc == OP_DNS_EBADNAME)
         lua_pushliteral(L, "badname");

@@ -42,6 +42,32 @@ typedef struct {
     int step; /* in the request's trace, or -1 */
 } search_rec_t;
 
+/* A search answered at once (a cache hit, a refusal) hands its record
+ * back here instead of to free(), and the next search takes it: a hit
+ * allocates nothing (issue 20, docs/performance.md).  One record is
+ * enough: Lua runs on the loop's thread only, and a search answered at
+ * once is done with its record before another can start.  A search that
+ * waits keeps its record; its completion or cancel frees it. */
+static search_rec_t *spare;
+
+static search_rec_t *rec_take(void)
+{
+    search_rec_t *rec = spare;
+    if (rec == NULL)
+        return op_calloc(1, sizeof *rec);
+    spare = NULL;
+    memset(rec, 0, sizeof *rec);
+    return rec;
+}
+
+static void rec_give_back(search_rec_t *rec)
+{
+    if (spare == NULL)
+        spare = rec;
+    else
+        free(rec);
+}
+
 /* The answer for people: how many entries and the first DNs, or the token. */
 static void trace_answer(op_trace_t *t, int step, const char *source, const op_ldap_result_t *r,
                          int rc)
@@ -272,7 +298,7 @@ static int l_ldap_search(lua_State *L)
     lua_pop(L, 1);
 
     op_request_t *req = op_request_check_wait(L, "outpost.ldap.search");
-    search_rec_t *rec = op_calloc(1, sizeof *rec);
+    search_rec_t *rec = rec_take();
     rec->pending.cancel = search_cancel;
     rec->search.data = rec;
     rec->step = -1;
@@ -289,7 +315,7 @@ static int l_ldap_search(lua_State *L)
     if (req->trace != NULL)
         trace_answer(req->trace, rec->step, rc == OP_LOOKUP_HIT ? "cache" : "none",
                      rc == OP_LOOKUP_HIT ? hit : NULL, rc);
-    free(rec);
+    rec_give_back(rec);
     if (rc == OP_LOOKUP_HIT)
         return push_result(L, hit);
     lua_pushnil(L);
