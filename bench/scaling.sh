@@ -83,8 +83,10 @@ daemon {
     max_connections = 4096
 }
 control { socket = $1/control.sock }
-listener postout { listen = tcp:127.0.0.1:$2; service = postout }
-listener po7 { listen = tcp:127.0.0.1:$(($2 + 1)); service = po7 }
+# loadgen's 1,024 connections all come from 127.0.0.1: without
+# max_per_peer = 0 the listener's per-peer cap (256 by default) drops them
+listener postout { listen = tcp:127.0.0.1:$2; service = postout; max_per_peer = 0 }
+listener po7 { listen = tcp:127.0.0.1:$(($2 + 1)); service = po7; max_per_peer = 0 }
 service postout { }
 service po7 { policy = po7 }
 dns { servers = [127.0.0.1:$DNS_PORT] }
