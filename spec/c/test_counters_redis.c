@@ -305,19 +305,6 @@ static int64_t test_clock(void *data)
     return test_now;
 }
 
-/* Starts a backend operation and waits for it: its rc. */
-#define BRUN(w, expr)                                                                 \
-    do {                                                                              \
-        memset(&(w), 0, sizeof(w));                                                   \
-        (w).call.cb = on_done;                                                        \
-        (w).call.data = &(w);                                                         \
-        int rc_ = (expr);                                                             \
-        if (rc_ == OP_COUNTERS_STARTED) {                                             \
-            CHECK(ctest_run_until(&loop, &(w).done, 5));                              \
-            rc_ = (w).call.rc;                                                        \
-        }                                                                             \
-        (w).call.rc = rc_;                                                            \
-    } while (0)
 
 /* rcpt: 3 per 3600 s in buckets of 60 s.  A count reads the window's sum,
  * which must follow the buckets as they leave the window, as a commit gives
@@ -334,31 +321,31 @@ CTEST(the_window_slides_on_redis)
     op_redis_set_clock(s, test_clock, NULL);
     wait_t w;
     test_now = 1800000000; /* a bucket's first second */
-    BRUN(w, b->add(s, "rcpt", "fay", 2, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "fay", 2, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2);
     test_now += 120;
-    BRUN(w, b->reserve(s, "rcpt", "fay", "K1", 1, -1, &w.call));
+    RUN(w, b->reserve(s, "rcpt", "fay", "K1", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 3);
     CHECK_INT(w.call.answer.remaining, 0);
     CHECK_INT(w.call.answer.next_free, 1800000000 + 3600); /* the first bucket leaves */
-    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
     CHECK_INT(w.call.answer.ok, 0);
     CHECK_INT(w.call.answer.next_free, 1800000000 + 3600);
     /* the first bucket leaves: 1 used (the reservation), 2 fit */
     test_now = 1800000000 + 3600;
-    BRUN(w, b->check(s, "rcpt", "fay", 2, -1, &w.call));
+    RUN(w, b->check(s, "rcpt", "fay", 2, -1, &w.call));
     CHECK_INT(w.call.answer.ok, 1);
     CHECK_INT(w.call.answer.used, 1);
-    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2);
     /* the commit gives back the reservation's bucket (now the oldest) */
-    BRUN(w, b->commit(s, "K1", 0, &w.call));
+    RUN(w, b->commit(s, "K1", 0, &w.call));
     CHECK_INT(w.call.released, 1);
-    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2);
     /* an hour on, all have left */
     test_now += 3600;
-    BRUN(w, b->add(s, "rcpt", "fay", 3, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "fay", 3, -1, &w.call));
     CHECK_INT(w.call.answer.ok, 1);
     CHECK_INT(w.call.answer.used, 3);
     /* a reset, then counting from nothing */
@@ -371,7 +358,7 @@ CTEST(the_window_slides_on_redis)
     CHECK_INT(b->admin(s, &a.a), OP_COUNTERS_STARTED);
     CHECK(ctest_run_until(&loop, &a.done, 5));
     CHECK_INT(a.a.rc, 0);
-    BRUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "fay", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 1);
 
     /* a window as an older version wrote it: bucket fields only */
@@ -385,15 +372,15 @@ CTEST(the_window_slides_on_redis)
     freeReplyObject(r);
     r = redisCommand(rc, "EXPIRE %s 7200", key);
     freeReplyObject(r);
-    BRUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
+    RUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2);
-    BRUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 3);
-    BRUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
     CHECK_INT(w.call.answer.ok, 0);
     CHECK_INT(w.call.answer.next_free, 1799996460 + 3600);
     test_now = 1799996460 + 3600; /* its first bucket leaves */
-    BRUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
+    RUN(w, b->add(s, "rcpt", "gus", 1, -1, &w.call));
     CHECK_INT(w.call.answer.ok, 1);
     CHECK_INT(w.call.answer.used, 3);
     /* a transaction's record as an older version wrote it (a hash), with
@@ -406,14 +393,14 @@ CTEST(the_window_slides_on_redis)
     freeReplyObject(r);
     r = redisCommand(rc, "ZADD %s %lld OLD1", dkey, (long long)test_now + 60);
     freeReplyObject(r);
-    BRUN(w, b->reserve(s, "rcpt", "hal", "OLD1", 1, -1, &w.call));
+    RUN(w, b->reserve(s, "rcpt", "hal", "OLD1", 1, -1, &w.call));
     CHECK_INT(w.call.rc, 0);
     CHECK_INT(w.call.answer.used, 1);
-    BRUN(w, b->release(s, "OLD1", &w.call));
+    RUN(w, b->release(s, "OLD1", &w.call));
     CHECK_INT(w.call.released, 2);
-    BRUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
+    RUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2);
-    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    RUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 0);
     /* the next version's record: a string of lines, a key of its own; a
      * reservation is appended to it, and a commit settles both */
@@ -423,14 +410,14 @@ CTEST(the_window_slides_on_redis)
     freeReplyObject(r);
     r = redisCommand(rc, "ZADD %s %lld OLD2", dkey, (long long)test_now + 60);
     freeReplyObject(r);
-    BRUN(w, b->reserve(s, "rcpt", "hal", "OLD2", 2, -1, &w.call));
+    RUN(w, b->reserve(s, "rcpt", "hal", "OLD2", 2, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2);
-    BRUN(w, b->commit(s, "OLD2", 1, &w.call));
+    RUN(w, b->commit(s, "OLD2", 1, &w.call));
     CHECK_INT(w.call.committed, 2); /* 1 of each */
     CHECK_INT(w.call.released, 1);
-    BRUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
+    RUN(w, b->check(s, "rcpt", "gus", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2); /* its 1 kept, as it was */
-    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    RUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 1);
     r = redisCommand(rc, "EXISTS %s", rkey);
     CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
@@ -438,8 +425,8 @@ CTEST(the_window_slides_on_redis)
     /* and one of this version's, with two reservations appended: a field
      * of the hash of its deadline's minute, not a key of its own, and the
      * hash expires an hour and the timeout after that minute */
-    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
-    BRUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
+    RUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
+    RUN(w, b->reserve(s, "rcpt", "hal", "NEW1", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 3);
     snprintf(rkey, sizeof rkey, "%sr:NEW1", prefix);
     r = redisCommand(rc, "EXISTS %s", rkey);
@@ -460,10 +447,10 @@ CTEST(the_window_slides_on_redis)
     r = redisCommand(rc, "EXPIRETIME %s", rkey);
     CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == (slot + 1) * 60 + 60 + 3600);
     freeReplyObject(r);
-    BRUN(w, b->commit(s, "NEW1", 1, &w.call));
+    RUN(w, b->commit(s, "NEW1", 1, &w.call));
     CHECK_INT(w.call.committed, 1);
     CHECK_INT(w.call.released, 1);
-    BRUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
+    RUN(w, b->check(s, "rcpt", "hal", 1, -1, &w.call));
     CHECK_INT(w.call.answer.used, 2);
     r = redisCommand(rc, "HKEYS %s", rkey); /* the record went; the slot's mark stays, till it expires */
     CHECK(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->len == 0);
