@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 total_passed=0
 total_failed=0
 summary=()
+# What a failing layer printed that says why: its "not ok" lines and its
+# last lines.  Printed just before the sum, so that a report which keeps
+# only the end of the output (CI's) still names the failure.
+failures=()
 
 run_layer() {
     local name=$1
@@ -22,7 +26,6 @@ run_layer() {
     local rc=${PIPESTATUS[0]}
     local line
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    rm -f "$log"
     local p=0 f=0
     if [ -n "$line" ]; then
         p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
@@ -32,6 +35,10 @@ run_layer() {
         echo "!!! $name exited with status $rc without reporting a failure; counting one"
         f=1
     fi
+    if [ "$f" -ne 0 ]; then
+        failures+=("--- $name" "$(grep -E '^not ok' "$log" | head -n 10)" "$(tail -n 12 "$log")")
+    fi
+    rm -f "$log"
     total_passed=$((total_passed + p))
     total_failed=$((total_failed + f))
     summary+=("$(printf '%-34s %4d passed, %d failed' "$name" "$p" "$f")")
@@ -105,5 +112,9 @@ fi
 
 printf '\n=== summary\n'
 printf '%s\n' "${summary[@]}"
+if [ ${#failures[@]} -gt 0 ]; then
+    printf '\n=== what the failing layers printed (their "not ok" lines, then their last lines)\n'
+    printf '%s\n' "${failures[@]}"
+fi
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
