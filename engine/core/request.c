@@ -14,6 +14,12 @@ static uint64_t next_serial = 1;
  * single-threaded, so at most one coroutine runs at a time; primitives use
  * this to find their request and to refuse to yield anywhere else. */
 static op_request_t *running;
+/* How many coroutines of the code's own run inside `running`'s (the test
+ * host's specs: the sandbox gives policies no coroutine library).  A
+ * primitive may not wait in one: its yield would go to that coroutine's
+ * resumer, not to the engine.  Saved and cleared around each lua_resume
+ * of a request, so a nested run starts at 0. */
+static int foreign;
 
 static uint64_t now_us(void)
 {
@@ -165,7 +171,9 @@ static void arm_deadline(op_request_t *req)
 static int run(op_request_t *req, int nargs)
 {
     op_request_t *prev = running;
+    int prev_foreign = foreign;
     running = req;
+    foreign = 0;
     /* A nested run (a completion inside a policy's call) counts against
      * the outer run's budget. */
     op_lua_mem_t *mem = req->host ? NULL : &req->gen->mem;
@@ -184,6 +192,7 @@ static int run(op_request_t *req, int nargs)
         mem->refused = mem->stopped = 0;
     }
     running = prev;
+    foreign = prev_foreign;
 
     if (req->host) {
         if (status == LUA_YIELD && req->pending != NULL)
@@ -474,6 +483,24 @@ op_request_t *op_request_current(lua_State *L)
 op_request_t *op_request_running(void)
 {
     return running;
+}
+
+op_request_t *op_request_waitable(void)
+{
+    op_request_t *req = running;
+    /* The Lua running now is req->co's own code unless a coroutine of the
+     * code's own runs (foreign); lua_isyieldable(req->co) is then false
+     * exactly where op_request_check_wait's is: inside a C call boundary
+     * (a table.sort comparator, a gsub callback, a finalizer). */
+    if (req == NULL || foreign > 0 || !lua_isyieldable(req->co))
+        return NULL;
+    uv_update_time(req->loop); /* as op_request_check_wait: a hit is judged at the same time */
+    return req;
+}
+
+void op_request_foreign(int delta)
+{
+    foreign += delta;
 }
 
 op_request_t *op_request_host_new(uv_loop_t *loop, lua_State *co,

@@ -163,6 +163,16 @@ op_request_t *op_request_current(lua_State *L);
 /* The request whose coroutine runs now, or NULL: for the FFI fast paths
  * (lua/lua_api_ffi.h), which have no lua_State to ask about. */
 op_request_t *op_request_running(void);
+/* For the FFI fast paths of primitives that may wait (lua/lua_api_ffi.h):
+ * the running request when op_request_check_wait on the Lua code running
+ * now would pass, else NULL (outside a request, inside a C callback such
+ * as a table.sort comparator, inside a coroutine of the code's own).  A
+ * fast path that gets NULL leaves the call to its classic function, which
+ * raises "cannot wait here" as always. */
+op_request_t *op_request_waitable(void);
+/* Entering (+1) and leaving (-1) a coroutine of the code's own, from the
+ * wrappers of coroutine.resume and coroutine.wrap (lua_api_ffi.lua). */
+void op_request_foreign(int delta);
 
 /* Makes L (a coroutine the caller created) a host coroutine: primitives may
  * yield in it.  Used by `outpostd test`.  Resume it with

@@ -363,6 +363,11 @@ const void *op_cache_peek(op_cache_t *c, const void *key, size_t keylen, double 
     return e->box->value;
 }
 
+uint64_t op_cache_now_ms(const op_cache_t *c)
+{
+    return now_ms(c);
+}
+
 void op_cache_put(op_cache_t *c, const void *key, size_t keylen, void *value, double ttl,
                   int negative)
 {

@@ -128,6 +128,11 @@ void op_cache_forget(op_cache_t *c, const void *key, size_t keylen);
 /* Drops every answer (operations in flight go on). */
 void op_cache_clear(op_cache_t *c);
 
+/* The clock of the cache's TTLs, in milliseconds (the loop's uv_now, or
+ * the tests' clock): an answer peeked with *ttl left expires at
+ * op_cache_now_ms(c) + llround(ttl * 1000). */
+uint64_t op_cache_now_ms(const op_cache_t *c);
+
 void op_cache_stats(const op_cache_t *c, op_cache_stats_t *out);
 /* Every cache of the process with its stats (the one place metrics read),
  * oldest first.  Loop thread only. */

@@ -298,6 +298,28 @@ int op_dns_lookup(op_dns_t *dns, op_lookup_req_t *req, const char *name, size_t 
     return op_lookup_start(dns->cache, req, key, 2 + strlen((char *)key + 2), 0, NULL, cb);
 }
 
+const op_dns_result_t *op_dns_peek(op_dns_t *dns, const char *name, size_t len, int type,
+                                   double *expires_ms)
+{
+    unsigned char key[2 + OP_NAME_MAX + 1];
+    if (dns->closing || op_name_normalize(name, len, (char *)key + 2, sizeof key - 2) != 0)
+        return NULL;
+    key[0] = (unsigned char)(type >> 8);
+    key[1] = (unsigned char)type;
+    double ttl;
+    const op_dns_result_t *res = op_cache_peek(dns->cache, key, 2 + strlen((char *)key + 2), &ttl);
+    if (res == NULL)
+        return NULL;
+    dns->lookups++;
+    *expires_ms = (double)(op_cache_now_ms(dns->cache) + (uint64_t)llround(ttl * 1000.0));
+    return res;
+}
+
+double op_dns_now_ms(const op_dns_t *dns)
+{
+    return (double)op_cache_now_ms(dns->cache);
+}
+
 /* ---- life ---------------------------------------------------------- */
 
 static char *servers_csv(const op_dns_conf_t *conf)

@@ -62,6 +62,9 @@ typedef struct {
  * results are stable whatever order the server used. */
 typedef struct {
     int refs;
+    /* Names the result for life (never reused, unlike its address), so a
+     * binding may keep what it made of it per serial (lua_api_dns.c). */
+    uint64_t serial;
     op_dns_status_t status;
     uint32_t ttl;         /* as received, the smallest along the CNAME chain (callers
                            * read req->ttl: after the caps, and what is left) */
@@ -108,6 +111,17 @@ enum {
  *   OP_DNS_EBADNAME, OP_DNS_ESTOPPED: cb never fires */
 int op_dns_lookup(op_dns_t *dns, op_lookup_req_t *req, const char *name, size_t len, int type,
                   op_lookup_cb cb);
+
+/* The cached answer of op_dns_lookup(name, type) when there is one, else
+ * NULL, starting nothing: a hit counts as op_dns_lookup's would (a
+ * lookup, a cache hit), a miss counts nothing (the caller then calls
+ * op_dns_lookup, which counts it).  NULL too for a bad name or a stopping
+ * service.  The answer is borrowed as after OP_LOOKUP_HIT; *expires_ms is
+ * when it leaves the cache, on op_dns_now_ms's clock. */
+const op_dns_result_t *op_dns_peek(op_dns_t *dns, const char *name, size_t len, int type,
+                                   double *expires_ms);
+/* The clock of the cache's TTLs, in milliseconds (the loop's). */
+double op_dns_now_ms(const op_dns_t *dns);
 
 op_dns_result_t *op_dns_result_ref(const op_dns_result_t *res);
 void op_dns_result_unref(op_dns_result_t *res);

@@ -9,8 +9,10 @@
 
 op_dns_result_t *op__dns_result_new(op_dns_status_t status, uint32_t ttl)
 {
+    static uint64_t serial; /* the loop thread's only: results are made there */
     op_dns_result_t *r = op_calloc(1, sizeof *r);
     r->refs = 1;
+    r->serial = ++serial;
     r->status = status;
     r->ttl = ttl;
     return r;

@@ -418,6 +418,19 @@ int op_ldap_search(op_ldap_t *l, op_ldap_req_t *req, const op_ldap_query_t *q, o
     return rc;
 }
 
+const op_ldap_result_t *op_ldap_peek(op_ldap_t *l, const op_ldap_query_t *q)
+{
+    if (q->no_cache)
+        return NULL;
+    char *key;
+    size_t keylen = make_key(q, &key);
+    const op_ldap_result_t *r = op_cache_peek(l->cache, key, keylen, NULL);
+    free(key);
+    if (r != NULL)
+        l->stats.searches++;
+    return r;
+}
+
 void op_ldap_stats(const op_ldap_t *l, op_ldap_stats_t *out)
 {
     *out = l->stats;

@@ -128,6 +128,12 @@ void op_ldap_stop(op_ldap_t *l);
  *                      server refused the search): cb never fires */
 int op_ldap_search(op_ldap_t *l, op_ldap_req_t *req, const op_ldap_query_t *q, op_ldap_cb cb);
 
+/* The cached answer of op_ldap_search(q) when there is one, else NULL,
+ * starting nothing: a hit counts as op_ldap_search's would (a search, a
+ * cache hit), a miss counts nothing (the caller then calls op_ldap_search,
+ * which counts it).  NULL for a no_cache query.  Borrowed as req->hit. */
+const op_ldap_result_t *op_ldap_peek(op_ldap_t *l, const op_ldap_query_t *q);
+
 /* Gives up on a started search: its callback will not fire (a no-op once
  * it has).  The last waiter of a search abandons it on the server. */
 void op_ldap_cancel(op_ldap_req_t *req);

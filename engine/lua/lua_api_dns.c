@@ -15,9 +15,12 @@
 #include "core/request.h"
 #include "core/services.h"
 #include "core/trace.h"
+#include "lua/lua_api_ffi.h"
+#include "lua/lua_api_spare.h"
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <math.h>
 #include <string.h>
 
 /* engine/lua/lua_api_dns.lua, turned into a C string by the Makefile. */
@@ -32,30 +35,17 @@ typedef struct {
     int step; /* in the request's trace, or -1 */
 } dns_op_t;
 
-/* A lookup answered at once (a cache hit, a bad name) hands its record
- * back here instead of to free(), and the next lookup takes it: a hit
- * allocates nothing (issue 20, docs/performance.md).  One record is
- * enough: Lua runs on the loop's thread only, and a lookup answered at
- * once is done with its record before another can start.  A lookup that
- * waits keeps its record; its completion or cancel frees it. */
-static dns_op_t *spare;
+/* The one-record spare (lua_api_spare.h). */
+static void *spare;
 
 static dns_op_t *op_take(void)
 {
-    dns_op_t *op = spare;
-    if (op == NULL)
-        return op_calloc(1, sizeof *op);
-    spare = NULL;
-    memset(op, 0, sizeof *op);
-    return op;
+    return op_spare_take(&spare, sizeof(dns_op_t));
 }
 
 static void op_give_back(dns_op_t *op)
 {
-    if (spare == NULL)
-        spare = op;
-    else
-        free(op);
+    op_spare_give_back(&spare, op);
 }
 
 static const char *type_name(int type)
@@ -213,6 +203,75 @@ static int l_dns_ptr(lua_State *L)
     return lookup(L, rev, strlen(rev), OP_DNS_PTR, "dns.ptr");
 }
 
+/* ---- the FFI fast path of a cache hit (lua_api_ffi.h) ----
+ *
+ * dns.a/aaaa/mx/txt/ptr answered from the cache without a lua_State: the
+ * hit's serial, expiry and status, and its records on demand
+ * (op__ffi_dns_record).  lua_api_ffi.lua makes one read-only table per
+ * answer (per serial) and hands the same one out for every later hit; the
+ * first lookup of an answer (a miss) and every case below that returns 0
+ * go through the classic functions above, which stay the reference. */
+
+/* The last hit, kept (a reference) so that its records can be read after
+ * the call that found it, even if the cache dropped it since. */
+static op_dns_result_t *last_hit;
+
+static int hit(const char *name, size_t len, int type, op_ffi_hit_t *out)
+{
+    op_request_t *req = op_request_waitable();
+    if (req == NULL || req->trace != NULL || op_services == NULL || op_services->dns == NULL)
+        return 0; /* the classic call raises, records the dry run's step, or raises */
+    double expires;
+    const op_dns_result_t *res = op_dns_peek(op_services->dns, name, len, type, &expires);
+    if (res == NULL)
+        return 0;
+    if (res != last_hit) {
+        op_dns_result_t *prev = last_hit;
+        last_hit = op_dns_result_ref(res);
+        if (prev != NULL)
+            op_dns_result_unref(prev);
+    }
+    out->serial = (double)res->serial;
+    out->expires_ms = expires;
+    out->status = (int)res->status;
+    out->n = (int)res->n;
+    return 1;
+}
+
+int op__ffi_dns(int type, const char *name, size_t len, op_ffi_hit_t *out)
+{
+    return hit(name, len, type, out);
+}
+
+int op__ffi_dns_ptr(const char *ip, op_ffi_hit_t *out)
+{
+    char rev[128];
+    if (op_dns_reverse_name(ip, rev, sizeof rev) != 0)
+        return 0; /* badname: the classic call answers it */
+    return hit(rev, strlen(rev), OP_DNS_PTR, out);
+}
+
+const char *op__ffi_dns_record(double serial, int i, size_t *len, int *pref)
+{
+    const op_dns_result_t *res = last_hit;
+    if (res == NULL || (double)res->serial != serial || i < 0 || (size_t)i >= res->n)
+        return NULL;
+    *len = res->rr[i].len;
+    *pref = res->rr[i].pref;
+    return res->rr[i].text;
+}
+
+const char *op__ffi_dns_token(int status)
+{
+    return op_dns_status_token((op_dns_status_t)status);
+}
+
+double op__ffi_dns_now_ms(void)
+{
+    return op_services != NULL && op_services->dns != NULL ? op_dns_now_ms(op_services->dns)
+                                                           : 0;
+}
+
 /* For lua_api_dns.lua: the canonical text of an address, or nil. */
 static int l_dns_canonical_ip(lua_State *L)
 {
@@ -235,10 +294,21 @@ int luaopen_outpost_dns(lua_State *L)
     };
     lua_createtable(L, 0, 8);
     luaL_register(L, NULL, fns);
+    op_ffi_offer(L, "dns.a", l_dns_a);
+    lua_setfield(L, -2, "a");
+    op_ffi_offer(L, "dns.aaaa", l_dns_aaaa);
+    lua_setfield(L, -2, "aaaa");
+    op_ffi_offer(L, "dns.mx", l_dns_mx);
+    lua_setfield(L, -2, "mx");
+    op_ffi_offer(L, "dns.txt", l_dns_txt);
+    lua_setfield(L, -2, "txt");
+    op_ffi_offer(L, "dns.ptr", l_dns_ptr);
+    lua_setfield(L, -2, "ptr");
     if (luaL_loadbuffer(L, lua_api_dns_lua, sizeof lua_api_dns_lua - 1, "=engine/lua/lua_api_dns.lua") != 0)
         return lua_error(L);
     lua_pushvalue(L, -2);
     lua_pushcfunction(L, l_dns_canonical_ip);
-    lua_call(L, 2, 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, "outpost.ffi"); /* op_ffi_offer made it */
+    lua_call(L, 3, 0);
     return 1;
 }

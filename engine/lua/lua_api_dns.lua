@@ -1,8 +1,23 @@
 -- The composite lookups of outpost.dns, built on its C primitives (which
 -- yield, so these do too).  Run once per generation by luaopen_outpost_dns
 -- with the module table and a helper that canonicalises an address.
-local M, canonical_ip = ...
+local M, canonical_ip, ffi_state = ...
 local normalize = require("outpost").domain
+
+-- With the FFI fast paths on (lua_api_ffi.lua), a cached lookup answers
+-- with the one read-only table of its cache entry.  mail_domain's answer
+-- is then made once per such table too (no table per request): kept
+-- beside it in weak-keyed tables, so it lives as long as its lookup's
+-- table does, and read-only like it (its ttl, read from the entry's
+-- expiry, is what the lookup's answer has left).  Answers of the classic
+-- functions (a miss, `lua_jit = no`) are new tables: mail_domain makes a
+-- new answer for them, as it always did.
+local shared = ffi_state and ffi_state.active and ffi_state.shared
+local SHARED = shared and shared.ANSWER_MT.__metatable
+local by_mx = setmetatable({}, { __mode = "k" })   -- mx answer -> mail_domain's, or false (nullmx)
+local by_addr = setmetatable({}, { __mode = "k" }) -- a (or aaaa) answer -> { mail_domain's, the aaaa answer or false }
+local function is_shared(t) return t == nil or getmetatable(t) == SHARED end
+local function read_only(t) return setmetatable(t, shared.RECORD_MT) end
 
 local function min_ttl(a, b)
     if a == nil then return b end
@@ -23,18 +38,41 @@ local TEMPORARY = { servfail = true, timeout = true, refused = true, formerr = t
 function M.mail_domain(domain)
     local mx, err = M.mx(domain)
     if mx then
-        local hosts = {}
-        for _, r in ipairs(mx) do
-            if r.host ~= "." then hosts[#hosts + 1] = r.host end
+        local one = shared and is_shared(mx)
+        if one then
+            local d = by_mx[mx]
+            if d then return d end
+            if d == false then return nil, "nullmx" end
         end
-        if #hosts == 0 then return nil, "nullmx" end
-        return { kind = "mx", hosts = hosts, ttl = mx.ttl }
+        local hosts = {}
+        for i = 1, #mx do
+            local host = mx[i].host
+            if host ~= "." then hosts[#hosts + 1] = host end
+        end
+        if #hosts == 0 then
+            if one then by_mx[mx] = false end
+            return nil, "nullmx"
+        end
+        if not one then return { kind = "mx", hosts = hosts, ttl = mx.ttl } end
+        local d = shared.dns_answer({ kind = "mx", hosts = read_only(hosts) }, shared.expiry(mx))
+        by_mx[mx] = d
+        return d
     end
     if err ~= "nodata" then return nil, err end
     local a, aerr = M.a(domain)
     local aaaa, aaaaerr = M.aaaa(domain)
     if a or aaaa then
-        return { kind = "implicit", hosts = { normalize(domain) or domain }, ttl = min_ttl(a and a.ttl, aaaa and aaaa.ttl) }
+        if not (shared and is_shared(a) and is_shared(aaaa)) then
+            return { kind = "implicit", hosts = { normalize(domain) or domain }, ttl = min_ttl(a and a.ttl, aaaa and aaaa.ttl) }
+        end
+        local key, other = a or aaaa, a and aaaa or false
+        local kept = by_addr[key]
+        if kept and kept[2] == other then return kept[1] end
+        local ea, eb = shared.expiry(key), other and shared.expiry(other)
+        local d = shared.dns_answer({ kind = "implicit", hosts = read_only({ normalize(domain) or domain }) },
+            eb and eb < ea and eb or ea)
+        by_addr[key] = { d, other }
+        return d
     end
     if TEMPORARY[aerr] then return nil, aerr end
     if TEMPORARY[aaaaerr] then return nil, aaaaerr end

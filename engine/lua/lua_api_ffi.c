@@ -1,5 +1,7 @@
 #include "lua/lua_api_ffi.h"
 
+#include "core/request.h"
+
 #include <lauxlib.h>
 
 /* engine/lua/lua_api_ffi.lua, turned into a C string by the Makefile. */
@@ -14,7 +16,20 @@ static const op_ffi_api_t api = {
     .netset_match = op__ffi_netset_match,
     .limit = op__ffi_limit,
     .limit_source = op__ffi_limit_source,
+    .dns = op__ffi_dns,
+    .dns_ptr = op__ffi_dns_ptr,
+    .dns_record = op__ffi_dns_record,
+    .dns_token = op__ffi_dns_token,
+    .dns_now_ms = op__ffi_dns_now_ms,
+    .ldap = op__ffi_ldap,
+    .ldap_token = op__ffi_ldap_token,
+    .foreign = op__ffi_foreign,
 };
+
+void op__ffi_foreign(int delta)
+{
+    op_request_foreign(delta);
+}
 
 /* The registry's "outpost.ffi" table, made on the first offer of a state:
  * the chunk's makers and its choice of path. */
@@ -34,6 +49,13 @@ static void push_state(lua_State *L)
 
 int op_ffi_offer(lua_State *L, const char *name, lua_CFunction classic)
 {
+    return op_ffi_offer_with(L, name, classic, 0);
+}
+
+int op_ffi_offer_with(lua_State *L, const char *name, lua_CFunction classic, int extra)
+{
+    if (extra < 0 && extra > LUA_REGISTRYINDEX)
+        extra = lua_gettop(L) + extra + 1; /* the pushes below move relative indexes */
     push_state(L);
     int st = lua_gettop(L);
     /* One function value for the classic twin (each lua_pushcfunction
@@ -50,7 +72,11 @@ int op_ffi_offer(lua_State *L, const char *name, lua_CFunction classic)
     if (!lua_isfunction(L, -1))
         luaL_error(L, "outpost.ffi: no fast path named %s", name);
     lua_pushvalue(L, fn);
-    lua_call(L, 1, 1); /* make[name](classic) -> the fast function */
+    if (extra != 0)
+        lua_pushvalue(L, extra);
+    else
+        lua_pushnil(L);
+    lua_call(L, 2, 1); /* make[name](classic, extra) -> the fast function */
     lua_getfield(L, st, "fast");
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, name);

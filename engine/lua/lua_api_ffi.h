@@ -34,6 +34,29 @@ typedef struct op_ffi_limit_answer {
     double window, resolution;
 } op_ffi_limit_answer_t;
 
+/* A DNS or LDAP answer a fast path found in its cache (lua_api_dns.c,
+ * lua_api_ldap.c). */
+typedef struct op_ffi_hit {
+    double serial;     /* the answer's, for life (exact: far below 2^53) */
+    double expires_ms; /* DNS: when it leaves the cache, on dns_now_ms's clock */
+    int status;        /* 0: an answer; else a negative one (dns_token, ldap_token) */
+    int n;             /* DNS: its records, read with dns_record */
+} op_ffi_hit_t;
+
+/* ldap.search's argument, read by lua_api_ffi.lua (strings are the query
+ * table's own, alive for the call). */
+typedef struct op_ffi_ldap_query {
+    const char *base;
+    int scope;                 /* OP_LDAP_SCOPE_* */
+    const char *filter;        /* the template (ldap_filter.h) */
+    const char *const *args;
+    const size_t *arg_lens;
+    int nargs;
+    const char *const *attrs;
+    int nattrs;                /* -1: no attrs list */
+    double timeout;            /* 0: none given */
+} op_ffi_ldap_query_t;
+
 /* Keep in step with the cdef in engine/lua/lua_api_ffi.lua: the chunk
  * refuses to load when `size` differs from its own idea of the struct. */
 typedef struct op_ffi_api {
@@ -56,6 +79,21 @@ typedef struct op_ffi_api {
                  double dir_max, op_ffi_limit_answer_t *out);
     /* op_counters_source_name */
     const char *(*limit_source)(int source);
+    /* DNS and LDAP cache hits: 1 with *out filled, 0 when the classic
+     * function must answer (a miss, no service, a request that may not
+     * wait here (op_request_waitable), a dry run, anything it would
+     * refuse).  dns: dns.a/aaaa/mx/txt by type; dns_ptr: dns.ptr. */
+    int (*dns)(int type, const char *name, size_t len, op_ffi_hit_t *out);
+    int (*dns_ptr)(const char *ip, op_ffi_hit_t *out);
+    /* Record i of the last hit, if its serial is still `serial`: the text
+     * and *len, *pref (MX); NULL otherwise. */
+    const char *(*dns_record)(double serial, int i, size_t *len, int *pref);
+    const char *(*dns_token)(int status);
+    double (*dns_now_ms)(void);
+    int (*ldap)(const op_ffi_ldap_query_t *q, op_ffi_hit_t *out);
+    const char *(*ldap_token)(int status);
+    /* op_request_foreign */
+    void (*foreign)(int delta);
 } op_ffi_api_t;
 
 #define OP_FFI_SAME (-2)
@@ -68,6 +106,14 @@ int op__ffi_limit(int kind, const char *name, size_t name_len, const char *subje
                   size_t subject_len, const char *instance, size_t instance_len, double n,
                   double dir_max, op_ffi_limit_answer_t *out);
 const char *op__ffi_limit_source(int source);
+int op__ffi_dns(int type, const char *name, size_t len, op_ffi_hit_t *out);
+int op__ffi_dns_ptr(const char *ip, op_ffi_hit_t *out);
+const char *op__ffi_dns_record(double serial, int i, size_t *len, int *pref);
+const char *op__ffi_dns_token(int status);
+double op__ffi_dns_now_ms(void);
+int op__ffi_ldap(const op_ffi_ldap_query_t *q, op_ffi_hit_t *out);
+const char *op__ffi_ldap_token(int status);
+void op__ffi_foreign(int delta);
 
 /* Pushes the implementation of `name` (e.g. "outpost.domain") that this
  * state uses: the FFI one when the JIT is on and OUTPOST_LUA_FFI is not
@@ -76,5 +122,9 @@ const char *op__ffi_limit_source(int source);
  * can compare them on the same inputs.  Returns 1 when it pushed the FFI
  * one. */
 int op_ffi_offer(lua_State *L, const char *name, lua_CFunction classic);
+/* op_ffi_offer, with the value at stack index `extra` handed to the
+ * chunk's maker as its second argument (what else the fast function needs
+ * of its module: lua_api_ldap.c's decoded answers). */
+int op_ffi_offer_with(lua_State *L, const char *name, lua_CFunction classic, int extra);
 
 #endif

@@ -27,6 +27,23 @@ typedef struct op_ffi_limit_answer {
     double next_free;
     double window, resolution;
 } op_ffi_limit_answer_t;
+typedef struct op_ffi_hit {
+    double serial;
+    double expires_ms;
+    int status;
+    int n;
+} op_ffi_hit_t;
+typedef struct op_ffi_ldap_query {
+    const char *base;
+    int scope;
+    const char *filter;
+    const char *const *args;
+    const size_t *arg_lens;
+    int nargs;
+    const char *const *attrs;
+    int nattrs;
+    double timeout;
+} op_ffi_ldap_query_t;
 typedef struct op_ffi_api {
     size_t size;
     int (*domain)(const char *name, size_t len, char *out, size_t cap);
@@ -36,6 +53,14 @@ typedef struct op_ffi_api {
                  size_t subject_len, const char *instance, size_t instance_len, double n,
                  double dir_max, struct op_ffi_limit_answer *out);
     const char *(*limit_source)(int source);
+    int (*dns)(int type, const char *name, size_t len, struct op_ffi_hit *out);
+    int (*dns_ptr)(const char *ip, struct op_ffi_hit *out);
+    const char *(*dns_record)(double serial, int i, size_t *len, int *pref);
+    const char *(*dns_token)(int status);
+    double (*dns_now_ms)(void);
+    int (*ldap)(const struct op_ffi_ldap_query *q, struct op_ffi_hit *out);
+    const char *(*ldap_token)(int status);
+    void (*foreign)(int delta);
 } op_ffi_api_t;
 ]]
 
@@ -175,6 +200,232 @@ make["limit.reserve"] = function(reserve)
     end
 end
 
+
+-- DNS and LDAP cache hits (lua_api_dns.c, lua_api_ldap.c; architecture.md,
+-- "The yield contract", rule 7).  The C side answers a hit only where the
+-- classic function would answer it at once: inside a request that may
+-- wait here (op_request_waitable: not in a table.sort or gsub callback,
+-- not in a coroutine of the code's own, not outside a request), outside a
+-- dry run.  Everything else, and every miss, is a tail call of the classic
+-- function, which raises "cannot wait here", records the dry run's step,
+-- or starts the lookup and yields, exactly as before.
+--
+-- One read-only table per cached answer.  A cached answer has a serial that
+-- names it for life (never reused, unlike its address).  Its table is made
+-- at its first hit in this state and kept in a direct-mapped slot list by
+-- serial, so:
+--  * the same answer gives the same table until its slot is taken by
+--    another answer or the state ends; a table is never handed out for
+--    another answer (the serial must match), so an entry that expired, was
+--    evicted or flushed (ldap.flush, a reload of the service) is never
+--    seen again: its next lookup is a miss and a new answer gets a new
+--    serial and a new table;
+--  * the slots bound what a state keeps: at most SLOTS tables, whatever
+--    the cache holds, and a stale one goes when its slot is reused or its
+--    generation's lua_State closes (a reload: every table here belongs to
+--    one state, none is shared across generations);
+--  * no pointer into the C cache is kept: the records are copied into the
+--    table when it is made, from the hit the C side holds a reference to.
+-- The table refuses new keys (__newindex) and hides its metatable; Lua
+-- 5.1's tables cannot refuse a store to a key they hold, so a record or
+-- an MX entry can still be overwritten: do not (the same holds for the
+-- LDAP lists the classic path has always shared).
+local setmetatable, floor, error, tostring = setmetatable, math.floor, error, tostring
+local SLOTS = 4096
+local shared = {}
+
+local function refuse(_, k)
+    error("cannot assign field " .. tostring(k) .. " of a cached DNS answer: it is shared " ..
+        "by every request, and read-only", 2)
+end
+-- An answer's ttl is what it has left when read, as the classic call's is
+-- when it is made: the table keeps its expiry (ms on the cache's clock).
+local expiry = setmetatable({}, { __mode = "k" })
+local dns_now_ms = api.dns_now_ms
+local function ttl_of(t, k)
+    if k == "ttl" then
+        local e = expiry[t]
+        if e == nil then return nil end
+        local left = (e - dns_now_ms()) / 1000
+        return left > 0 and floor(left) or 0
+    end
+end
+local ANSWER_MT = { __index = ttl_of, __newindex = refuse, __metatable = "outpost.dns answer (read-only)" }
+local RECORD_MT = { __newindex = refuse, __metatable = "outpost.dns record (read-only)" }
+shared.ANSWER_MT, shared.RECORD_MT = ANSWER_MT, RECORD_MT
+-- For lua_api_dns.lua's composites, whose answers derive from these: a
+-- table of the same kind, expiring at `expires` (ms).
+function shared.dns_answer(t, expires)
+    expiry[t] = expires
+    return setmetatable(t, ANSWER_MT)
+end
+function shared.expiry(t) return expiry[t] end
+shared.refuse = refuse
+
+local DNS_MX = 15
+local dns_hit, dns_ptr_hit, dns_record, dns_token = api.dns, api.dns_ptr, api.dns_record, api.dns_token
+local hit = ffi.new("op_ffi_hit_t")
+local rec_len, rec_pref = ffi.new("size_t[1]"), ffi.new("int[1]")
+local dns_slots = {} -- [2i+1] = serial, [2i+2] = its table
+-- A negative answer: nil and its token, each token made once per state.
+local function negative(tokens, status, token_of)
+    local t = tokens[status]
+    if t == nil then
+        t = ffi_string(token_of(status))
+        tokens[status] = t
+    end
+    return nil, t
+end
+local dns_tokens, ldap_tokens = {}, {}
+
+-- The table of the hit in `hit`, made at its first hit in this state.
+local function dns_answer(type_)
+    local serial = hit.serial
+    local i = serial % SLOTS * 2
+    if dns_slots[i + 1] == serial then return dns_slots[i + 2] end
+    local t = {}
+    for k = 0, hit.n - 1 do
+        local p = dns_record(serial, k, rec_len, rec_pref)
+        if p == nil then return nil end -- cannot happen: the hit is still held
+        local text = ffi_string(p, rec_len[0])
+        if type_ == DNS_MX then
+            t[k + 1] = setmetatable({ pref = rec_pref[0], host = text }, RECORD_MT)
+        else
+            t[k + 1] = text
+        end
+    end
+    expiry[t] = hit.expires_ms
+    setmetatable(t, ANSWER_MT)
+    dns_slots[i + 1], dns_slots[i + 2] = serial, t
+    return t
+end
+
+local function make_dns(type_)
+    return function(lookup)
+        return function(name)
+            if type(name) == "string" and dns_hit(type_, name, #name, hit) == 1 then
+                if hit.status ~= 0 then return negative(dns_tokens, hit.status, dns_token) end
+                local t = dns_answer(type_)
+                if t ~= nil then return t end
+            end
+            return lookup(name)
+        end
+    end
+end
+make["dns.a"] = make_dns(1)
+make["dns.aaaa"] = make_dns(28)
+make["dns.mx"] = make_dns(DNS_MX)
+make["dns.txt"] = make_dns(16)
+make["dns.ptr"] = function(ptr)
+    return function(ip)
+        if type(ip) == "string" and dns_ptr_hit(ip, hit) == 1 then
+            if hit.status ~= 0 then return negative(dns_tokens, hit.status, dns_token) end
+            local t = dns_answer(12)
+            if t ~= nil then return t end
+        end
+        return ptr(ip)
+    end
+end
+
+-- ldap.search: the plain shapes of its argument are read here (strings
+-- where strings go, at most 9 args and 64 attrs, scope one of the three,
+-- a timeout in range, no `cache = false`); any other goes to the classic
+-- function, which converts (a number as an arg) or raises as it always
+-- did.  The strings stay alive in the caller's query table for the call.
+local LDAP_FILTER_ARGS, LDAP_MAX_ATTRS = 9, 64
+local SCOPES = { sub = 2, one = 1, base = 0 } -- OP_LDAP_SCOPE_*
+local rawget = rawget
+make["ldap.search"] = function(search, helpers)
+    local ldap_hit, ldap_token = api.ldap, api.ldap_token
+    local decoded, hit_list = helpers.decoded, helpers.hit_list
+    local q = ffi.new("op_ffi_ldap_query_t")
+    local argv = ffi.new("const char *[?]", LDAP_FILTER_ARGS)
+    local arglen = ffi.new("size_t[?]", LDAP_FILTER_ARGS)
+    local attrv = ffi.new("const char *[?]", LDAP_MAX_ATTRS)
+    q.args, q.arg_lens, q.attrs = argv, arglen, attrv
+    local lhit = ffi.new("op_ffi_hit_t")
+    -- 1 when query is a plain shape, now in q
+    local function read(query)
+        local base, filter = query.base, query.filter
+        if type(base) ~= "string" or type(filter) ~= "string" then return 0 end
+        local scope = query.scope
+        if scope == nil then scope = 2 else scope = SCOPES[scope] end
+        if scope == nil then return 0 end
+        local args, attrs, timeout = query.args, query.attrs, query.timeout
+        local nargs = 0
+        if args ~= nil then
+            if type(args) ~= "table" then return 0 end
+            nargs = #args
+            if nargs > LDAP_FILTER_ARGS then return 0 end
+            for i = 1, nargs do
+                local a = rawget(args, i)
+                if type(a) ~= "string" then return 0 end
+                argv[i - 1], arglen[i - 1] = a, #a
+            end
+        end
+        local nattrs = -1
+        if attrs ~= nil then
+            if type(attrs) ~= "table" then return 0 end
+            nattrs = #attrs
+            if nattrs > LDAP_MAX_ATTRS then return 0 end
+            for i = 1, nattrs do
+                local a = rawget(attrs, i)
+                if type(a) ~= "string" then return 0 end
+                attrv[i - 1] = a
+            end
+        end
+        if timeout == nil then
+            timeout = 0
+        elseif type(timeout) ~= "number" or not (timeout > 0 and timeout <= 90) then
+            return 0
+        end
+        if query.cache == false then return 0 end
+        q.base, q.scope, q.filter, q.nargs, q.nattrs, q.timeout = base, scope, filter, nargs, nattrs,
+            timeout
+        return 1
+    end
+    return function(query)
+        if type(query) == "table" and read(query) == 1 and ldap_hit(q, lhit) == 1 then
+            local status = lhit.status
+            if status ~= 0 then return negative(ldap_tokens, status, ldap_token) end
+            local serial = lhit.serial
+            local i = serial % SLOTS * 2
+            if decoded[i + 1] == serial then return decoded[i + 2] end
+            local list = hit_list(serial) -- decoded once per answer and state (C)
+            if list ~= nil then return list end
+        end
+        return search(query)
+    end
+end
+
+-- Coroutines of the code's own (the test host's specs; the sandbox gives
+-- policies no coroutine library): while one runs, no fast path above
+-- answers (op_request_foreign), so a lookup in it goes to the classic
+-- function, which refuses to wait there, as it always did.
+if active then
+    local foreign = api.foreign
+    local co_create, co_resume = coroutine.create, coroutine.resume
+    local function left(...)
+        foreign(-1)
+        return ...
+    end
+    coroutine.resume = function(co, ...)
+        if type(co) ~= "thread" then return co_resume(co, ...) end
+        foreign(1)
+        return left(co_resume(co, ...))
+    end
+    local resume = coroutine.resume
+    local function unwrap(ok, ...)
+        if ok then return ... end
+        local e = ...
+        error(e, type(e) == "string" and 2 or 0)
+    end
+    coroutine.wrap = function(f)
+        local co = co_create(f)
+        return function(...) return unwrap(resume(co, ...)) end
+    end
+end
+
 -- api: for specs, which call the C side directly (the registry is out of
 -- a policy's reach).
-return { active = active, make = make, classic = {}, fast = {}, api = api }
+return { active = active, make = make, classic = {}, fast = {}, api = api, shared = shared }

@@ -21,6 +21,8 @@
 #include "core/request.h"
 #include "core/services.h"
 #include "core/trace.h"
+#include "lua/lua_api_ffi.h"
+#include "lua/lua_api_spare.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -42,30 +44,17 @@ typedef struct {
     int step; /* in the request's trace, or -1 */
 } search_rec_t;
 
-/* A search answered at once (a cache hit, a refusal) hands its record
- * back here instead of to free(), and the next search takes it: a hit
- * allocates nothing (issue 20, docs/performance.md).  One record is
- * enough: Lua runs on the loop's thread only, and a search answered at
- * once is done with its record before another can start.  A search that
- * waits keeps its record; its completion or cancel frees it. */
-static search_rec_t *spare;
+/* The one-record spare (lua_api_spare.h). */
+static void *spare;
 
 static search_rec_t *rec_take(void)
 {
-    search_rec_t *rec = spare;
-    if (rec == NULL)
-        return op_calloc(1, sizeof *rec);
-    spare = NULL;
-    memset(rec, 0, sizeof *rec);
-    return rec;
+    return op_spare_take(&spare, sizeof(search_rec_t));
 }
 
 static void rec_give_back(search_rec_t *rec)
 {
-    if (spare == NULL)
-        spare = rec;
-    else
-        free(rec);
+    op_spare_give_back(&spare, rec);
 }
 
 /* The answer for people: how many entries and the first DNs, or the token. */
@@ -323,6 +312,76 @@ static int l_ldap_search(lua_State *L)
     return 2;
 }
 
+/* ---- the FFI fast path of a cache hit (lua_api_ffi.h) ----
+ *
+ * ldap.search answered from the cache without a lua_State: lua_api_ffi.lua
+ * reads the query table (only the plain shapes: anything else, and every
+ * case below that returns 0, goes to l_ldap_search, the reference), this
+ * expands the filter and peeks at the cache, and the chunk hands out the
+ * answer's decoded list from DECODED, the same table l_ldap_search keeps
+ * its lists in.  An answer not decoded yet in this state is decoded once
+ * by l_ldap_hit_list, from the hit kept here. */
+
+/* The last hit, kept (a reference) until the next, so that
+ * l_ldap_hit_list can decode it even if the cache dropped it since. */
+static op_ldap_result_t *last_hit;
+
+int op__ffi_ldap(const op_ffi_ldap_query_t *fq, op_ffi_hit_t *out)
+{
+    op_request_t *req = op_request_waitable();
+    if (req == NULL || req->trace != NULL || op_services == NULL || op_services->ldap == NULL)
+        return 0;
+    if (fq->nargs > OP_LDAP_FILTER_ARGS || fq->nattrs > MAX_ATTRS)
+        return 0;
+    op_ldap_arg_t args[OP_LDAP_FILTER_ARGS];
+    for (int i = 0; i < fq->nargs; i++) {
+        args[i].data = fq->args[i];
+        args[i].len = fq->arg_lens[i];
+    }
+    char filter[OP_LDAP_FILTER_MAX], err[200];
+    if (op_ldap_filter_expand(fq->filter, args, (size_t)fq->nargs, filter, sizeof filter, err,
+                              sizeof err) < 0)
+        return 0; /* the classic call raises with err */
+    op_ldap_query_t q = {
+        .base = fq->base,
+        .scope = fq->scope,
+        .filter = filter,
+        .attrs = fq->nattrs >= 0 ? (const char *const *)fq->attrs : NULL,
+        .nattrs = fq->nattrs >= 0 ? (size_t)fq->nattrs : 0,
+        .timeout = fq->timeout,
+    };
+    const op_ldap_result_t *r = op_ldap_peek(op_services->ldap, &q);
+    if (r == NULL)
+        return 0;
+    if (r != last_hit) {
+        op_ldap_result_t *prev = last_hit;
+        last_hit = (op_ldap_result_t *)r;
+        op_ldap_result_ref(last_hit);
+        if (prev != NULL)
+            op_ldap_result_unref(prev);
+    }
+    out->serial = (double)r->serial;
+    out->expires_ms = 0;
+    out->status = (int)r->status;
+    out->n = (int)r->nentries;
+    return 1;
+}
+
+const char *op__ffi_ldap_token(int status)
+{
+    return op_ldap_status_token((op_ldap_status_t)status);
+}
+
+/* l_ldap_hit_list(serial): the decoded list of the last hit when it is
+ * still that serial (and stores it in DECODED), else nothing. */
+static int l_ldap_hit_list(lua_State *L)
+{
+    lua_Number serial = luaL_checknumber(L, 1);
+    if (last_hit == NULL || (lua_Number)last_hit->serial != serial || last_hit->status != OP_LDAP_OK)
+        return 0;
+    return push_result(L, last_hit);
+}
+
 /* The generation's outpost.config().directory (config_lua.c), itself, not
  * a copy: lua/lib/site/directory.lua reads it from there; this name stays for
  * code written against it. */
@@ -385,5 +444,15 @@ int luaopen_outpost_ldap(lua_State *L)
     lua_pop(L, 1);
     lua_createtable(L, 0, 5);
     luaL_register(L, NULL, fns);
+    /* The fast path's helpers: the table of decoded answers (made now, so
+     * the chunk and l_ldap_search share it) and the decoder of a hit. */
+    lua_createtable(L, 0, 2);
+    push_decoded_cache(L);
+    lua_setfield(L, -2, "decoded");
+    lua_pushcfunction(L, l_ldap_hit_list);
+    lua_setfield(L, -2, "hit_list");
+    op_ffi_offer_with(L, "ldap.search", l_ldap_search, -1);
+    lua_setfield(L, -3, "search");
+    lua_pop(L, 1);
     return 1;
 }

@@ -179,4 +179,192 @@ describe("the FFI fast paths", function()
             end
         end)
     end)
+
+    describe("the DNS and LDAP cache hits", function()
+        local dns = require "outpost.dns"
+        local ldap = require "outpost.ldap"
+        local BASE = "dc=example,dc=org"
+        local on = reg.active
+
+        -- A lookup's answer as plain values: the records (MX ones as "pref
+        -- host"), its ttl, or nil and the token, or the error.
+        local function plain(ok, v, err)
+            if not ok then return { error = tostring(v):gsub("^.-:%d+: ", "") } end
+            if v == nil then return { token = err } end
+            local out = { ttl = v.ttl }
+            for i = 1, #v do
+                local r = v[i]
+                out[i] = type(r) == "table" and (r.pref .. " " .. r.host) or r
+            end
+            return out
+        end
+        local function both(name, ...)
+            local want = plain(pcall(reg.classic[name], ...))
+            local got = plain(pcall(reg.fast[name], ...))
+            -- the ttl is what is left when read: a second may end between
+            if want.ttl and got.ttl and math.abs(want.ttl - got.ttl) <= 1 then got.ttl = want.ttl end
+            return want, got
+        end
+
+        it("answer hits, misses and negative answers as the classic ones", function()
+            local cases = {
+                { "dns.mx", "withmx.test" }, { "dns.a", "aonly.test" }, { "dns.a", "AONLY.Test." },
+                { "dns.aaaa", "aaaaonly.test" }, { "dns.txt", "example.org" },
+                { "dns.txt", "multitxt.test" }, { "dns.ptr", "127.0.0.10" },
+                { "dns.ptr", "2001:DB8::10" }, { "dns.a", "dual.test" }, { "dns.mx", "chain1.test" },
+                { "dns.a", "nxdomain.test" }, { "dns.mx", "aonly.test" }, -- cached negative answers
+                { "dns.a", "q.servfail.test" }, { "dns.a", "q.refused.test" }, -- never cached
+                { "dns.a", "exa mple.test" }, { "dns.ptr", "not-an-ip" }, { "dns.a", 42 },
+                { "dns.mx", {} }, { "dns.a", nil },
+            }
+            for round = 1, 60 do -- past the JIT's hot count: compiled code is compared too
+                for _, c in ipairs(cases) do
+                    local want, got = both(c[1], c[2])
+                    if round == 1 or not pcall(assert.same, want, got) then
+                        assert.same(want, got, c[1] .. " " .. tostring(c[2]) .. ", round " .. round)
+                    end
+                end
+            end
+            -- a timeout is never cached: both wait for it
+            local want, got = both("dns.a", "q.timeout.test")
+            assert.same({ token = "timeout" }, want)
+            assert.same(want, got)
+        end)
+
+        it("hand out one read-only table per cached answer, which refuses new keys", function()
+            assert(dns.mx("withmx.test")) -- cached now
+            local a = assert(dns.mx("withmx.test"))
+            local b = assert(dns.mx("WithMX.test."))
+            if not on then return end -- the classic functions make a table per call
+            assert.equal(a, b)
+            assert.equal(a, assert(reg.fast["dns.mx"]("withmx.test")))
+            assert.matches("read%-only", getmetatable(a))
+            for _, store in ipairs {
+                function() a.extra = 1 end, function() a.ttl = 1 end,
+                function() a[#a + 1] = "x" end, function() a[1].weight = 1 end,
+            } do
+                local ok, err = pcall(store)
+                assert.is_false(ok)
+                assert.matches("read%-only", err)
+            end
+            assert.equal("10 mx1.withmx.test", a[1].pref .. " " .. a[1].host)
+            assert.is_true(a.ttl > 0 and a.ttl <= 300)
+            assert.is_nil(rawget(a, "ttl")) -- read from the entry's expiry
+            local txt = assert(dns.txt("example.org"))
+            assert.equal(txt, dns.txt("example.org"))
+            assert.has_error(function() txt.x = 1 end)
+        end)
+
+        it("mail_domain shares its answer per cached lookup as well", function()
+            assert(dns.mail_domain("withmx.test"))
+            local again = assert(dns.mail_domain("withmx.test"))
+            assert.same({ "mx1.withmx.test", "mx2.withmx.test" }, { unpack(again.hosts) })
+            assert.equal("mx", again.kind)
+            assert.is_true(again.ttl > 0 and again.ttl <= 300)
+            local imp = assert(dns.mail_domain("AOnly.test"))
+            assert.equal("implicit", imp.kind)
+            assert.same({ "aonly.test" }, { unpack(imp.hosts) })
+            assert.same({ nil, "nullmx" }, { dns.mail_domain("nullmx.test") })
+            assert.same({ nil, "nullmx" }, { dns.mail_domain("nullmx.test") })
+            if not on then return end
+            assert.equal(again, dns.mail_domain("withmx.test"))
+            assert.equal(imp, dns.mail_domain("aonly.test"))
+            assert.has_error(function() again.extra = "x" end)
+            assert.has_error(function() again.hosts[3] = "x" end)
+            assert.has_error(function() imp.ttl = 1 end)
+        end)
+
+        it("raise where the classic ones raise, even on a hit", function()
+            assert(dns.a("aonly.test")) -- cached now
+            assert(ldap.search { base = BASE, filter = "(uid=%s)", args = { "alice" } })
+            local calls = {
+                function() return dns.a("aonly.test") end,
+                function() return dns.ptr("127.0.0.10") end,
+                function() return ldap.search { base = BASE, filter = "(uid=%s)", args = { "alice" } } end,
+            }
+            for i, call in ipairs(calls) do
+                assert(call()) -- a hit, here
+                local ok, err = pcall(table.sort, { 3, 1, 2 }, function(x, y) call() return x < y end)
+                assert.is_false(ok, "sort " .. i)
+                assert.matches("cannot wait here", err)
+                ok, err = pcall(string.gsub, "ab", "%w", function() call() end)
+                assert.is_false(ok, "gsub " .. i)
+                assert.matches("cannot wait here", err)
+                ok, err = coroutine.resume(coroutine.create(call))
+                assert.is_false(ok, "coroutine " .. i)
+                assert.matches("cannot wait here", err)
+                ok, err = pcall(coroutine.wrap(call))
+                assert.is_false(ok, "wrap " .. i)
+                assert.matches("cannot wait here", err)
+                assert(call()) -- and a hit again once out of them
+            end
+            -- the wrappers of coroutine.resume and wrap keep their answers
+            local co = coroutine.create(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+            assert.same({ true, 2 }, { coroutine.resume(co, 1) })
+            assert.same({ true, 10 }, { coroutine.resume(co, 5) })
+            assert.same({ false, "cannot resume dead coroutine" }, { coroutine.resume(co) })
+            local gen = coroutine.wrap(function() coroutine.yield(1) coroutine.yield(2) end)
+            assert.same({ 1, 2 }, { gen(), gen() })
+            assert.has_error(function() coroutine.wrap(function() error("boom") end)() end)
+        end)
+
+        it("a hit is answered without a miss nor a second count", function()
+            local before = ldap.stats()
+            assert(ldap.search { base = BASE, filter = "(uid=%s)", args = { "alice" } })
+            assert(ldap.search { base = BASE, filter = "(uid=%s)", args = { "alice" } })
+            local after = ldap.stats()
+            assert.equal(before.searches + 2, after.searches)
+            assert.equal(before.sent, after.sent)
+            assert.is_true(after.cache_hits >= before.cache_hits + 2)
+        end)
+
+        it("an answer that expired between two calls is a miss, then a new table", function()
+            assert(dns.a("short.test")) -- TTL 2 s; this one may be the miss
+            local t1 = assert(dns.a("short.test"))
+            local t2 = assert(dns.a("short.test"))
+            if on then assert.equal(t1, t2) end
+            require("outpost").sleep(2.2)
+            if on then assert.equal(0, t2.ttl) end -- a shared answer's ttl is read when asked
+            local t3 = assert(dns.a("short.test")) -- a miss: the classic one asks unbound
+            local t4 = assert(dns.a("short.test"))
+            assert.equal("127.0.0.7", t4[1])
+            assert.are_not.equal(t1, t3)
+            assert.are_not.equal(t1, t4)
+            assert.is_true(t4.ttl >= 1 and t4.ttl <= 2)
+        end)
+
+        it("ldap.search answers as the classic one, and a flush makes new answers", function()
+            ldap.flush()
+            local function q(uid, extra)
+                local t = { base = BASE, filter = "(uid=%s)", args = { uid }, attrs = { "mail", "uid" } }
+                for k, v in pairs(extra or {}) do t[k] = v end
+                return t
+            end
+            local cases = {
+                q("alice"), q("nosuchuser"), q("alice", { scope = "one" }), q("alice", { timeout = 5 }),
+                q("alice", { attrs = { "1.1" } }), { base = "ou=nowhere," .. BASE, filter = "(uid=x)" },
+                q(42), q("alice", { cache = false }), q("alice", { scope = "deep" }),
+                { base = BASE, filter = "(uid=%s)" }, { filter = "(uid=x)" }, "(uid=x)",
+            }
+            for round = 1, 60 do
+                for i, c in ipairs(cases) do
+                    local want = { pcall(reg.classic["ldap.search"], c) }
+                    local got = { pcall(reg.fast["ldap.search"], c) }
+                    if not want[1] then want[2] = want[2]:gsub("^.-:%d+: ", "") end
+                    if not got[1] then got[2] = got[2]:gsub("^.-:%d+: ", "") end
+                    if round == 1 or not pcall(assert.same, want, got) then
+                        assert.same(want, got, "case " .. i .. ", round " .. round)
+                    end
+                end
+            end
+            local a = assert(ldap.search(q("alice")))
+            assert.equal(1, #a)
+            assert.equal(a, ldap.search(q("alice"))) -- the same answer, the same list
+            ldap.flush()
+            local b = assert(ldap.search(q("alice"))) -- a miss: a new answer
+            assert.are_not.equal(a, b)
+            assert.same(a[1].attrs.mail, b[1].attrs.mail)
+            assert.equal(b, ldap.search(q("alice")))
+        end)
+    end)
 end)
