@@ -8,6 +8,9 @@
 #include "lua/lua_api_ffi.h"
 #include "lib/netset.h"
 #include "lua/lua_api_request.h"
+#include "core/request.h"
+
+#include <uv.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -164,6 +167,88 @@ CTEST(fast_functions_in_c)
     int prefix = 7;
     CHECK(op__ffi_netset_match(&none, "10.0.0.1", &prefix) == NULL);
     CHECK_INT(prefix, -1);
+}
+
+/* op_request_waitable, the fast paths' "may a primitive wait here?",
+ * against op_request_check_wait, the classic functions' check, in every
+ * place: the request's own code, a table.sort comparator, a gsub callback,
+ * a coroutine of the code's own (resume and wrap, the wrappers
+ * lua_api_ffi.lua installs), a nested pcall, and outside a request. */
+static int l_waitable(lua_State *L)
+{
+    lua_pushboolean(L, op_request_waitable() != NULL);
+    return 1;
+}
+
+static int l_check(lua_State *L)
+{
+    op_request_check_wait(L, "probe");
+    return 0;
+}
+
+static const char *const PROBE =
+    "local waitable, check = ...\n"
+    "local out = {}\n"
+    "local function probe(where)\n"
+    "  out[#out + 1] = where .. '=' .. tostring(waitable()) .. '/' .. tostring((pcall(check)))\n"
+    "end\n"
+    "probe('own')\n"
+    "pcall(probe, 'pcall')\n"
+    "table.sort({ 2, 1 }, function(a, b) probe('sort') return a < b end)\n"
+    "string.gsub('a', 'a', function() probe('gsub') end)\n"
+    "coroutine.resume(coroutine.create(function() probe('resume') end))\n"
+    "coroutine.wrap(function() probe('wrap') end)()\n"
+    "probe('after')\n"
+    "return table.concat(out, ' ')\n";
+
+static int probe_status = -1;
+static void probe_finished(op_request_t *req, int status, void *data)
+{
+    (void)req;
+    (void)data;
+    probe_status = status;
+}
+
+static void waitable_alike(int jit)
+{
+    lua_State *L = state(jit);
+    CHECK(L != NULL);
+    /* outside a request */
+    lua_pushcfunction(L, l_waitable);
+    lua_call(L, 0, 1);
+    CHECK_INT(lua_toboolean(L, -1), 0);
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_check);
+    CHECK_INT(lua_pcall(L, 0, 0, 0), LUA_ERRRUN);
+    CHECK(strstr(lua_tostring(L, -1), "cannot wait here") != NULL);
+    lua_pop(L, 1);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    lua_State *co = lua_newthread(L);
+    luaL_ref(L, LUA_REGISTRYINDEX);
+    CHECK_INT(luaL_loadstring(co, PROBE), 0);
+    lua_pushcfunction(co, l_waitable);
+    lua_pushcfunction(co, l_check);
+    probe_status = -1;
+    op_request_t *req = op_request_host_new(&loop, co, probe_finished, NULL);
+    op_request_host_resume(req, 2);
+    free(req);
+    CHECK_INT(probe_status, 0);
+    /* The classic check passes only in the request's own code; the fast
+     * one must say the same everywhere. */
+    CHECK_STR(lua_tostring(co, -1), "own=true/true pcall=true/true sort=false/false "
+                                    "gsub=false/false resume=false/false wrap=false/false "
+                                    "after=true/true");
+    CHECK(op_request_waitable() == NULL); /* and not once the request left */
+    lua_close(L);
+    uv_loop_close(&loop);
+}
+
+CTEST(waitable_agrees_with_check_wait_jit_on)
+{
+    unsetenv("OUTPOST_LUA_FFI");
+    waitable_alike(1);
 }
 
 int main(int argc, char **argv)
