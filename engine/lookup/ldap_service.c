@@ -326,12 +326,17 @@ int op__ldap_hopeful(const op_ldap_t *l)
     return 0;
 }
 
-static size_t make_key(const op_ldap_query_t *q, char **out)
+#define KEY_BUF 2048
+
+/* The cache key of q, written to buf when it fits in cap bytes (a search
+ * answered from the cache then allocates nothing), else to memory of its
+ * own: free *out when it is not buf. */
+static size_t make_key(const op_ldap_query_t *q, char *buf, size_t cap, char **out)
 {
     size_t n = strlen(q->base) + strlen(q->filter) + 8;
     for (size_t i = 0; i < q->nattrs; i++)
         n += strlen(q->attrs[i]) + 1;
-    char *k = op_malloc(n);
+    char *k = n <= cap ? buf : op_malloc(n);
     size_t o = 0;
     k[o++] = (char)('0' + q->scope);
     k[o++] = '\0';
@@ -403,11 +408,12 @@ int op_ldap_search(op_ldap_t *l, op_ldap_req_t *req, const op_ldap_query_t *q, o
     req->cb = cb;
     req->lk.data = req;
     l->stats.searches++;
-    char *key;
-    size_t keylen = make_key(q, &key);
+    char buf[KEY_BUF], *key;
+    size_t keylen = make_key(q, buf, sizeof buf, &key);
     int rc = op_lookup_start(l->cache, &req->lk, key, keylen, q->no_cache ? OP_LOOKUP_FRESH : 0,
                              (void *)q, op_answered);
-    free(key);
+    if (key != buf)
+        free(key);
     if (rc == OP_LOOKUP_HIT) {
         req->hit = req->lk.value;
     } else if (rc == OP_LOOKUP_STARTED) {
@@ -422,10 +428,11 @@ const op_ldap_result_t *op_ldap_peek(op_ldap_t *l, const op_ldap_query_t *q)
 {
     if (q->no_cache)
         return NULL;
-    char *key;
-    size_t keylen = make_key(q, &key);
+    char buf[KEY_BUF], *key;
+    size_t keylen = make_key(q, buf, sizeof buf, &key);
     const op_ldap_result_t *r = op_cache_peek(l->cache, key, keylen, NULL);
-    free(key);
+    if (key != buf)
+        free(key);
     if (r != NULL)
         l->stats.searches++;
     return r;

@@ -6,8 +6,10 @@
  *       nil, token: "timeout", "unavailable", "nosuchobject", "sizelimit",
  *       "invalid".  filter is a template (ldap_filter.h): request data goes
  *       into args and is escaped, never into the template.  The list is
- *       shared: the same cached answer gives the same (read-only) tables
- *       until it expires, so a policy may keep what it derived from them.
+ *       shared: the same cached answer gives the same (read-only: a new
+ *       key raises) tables until it expires, so a policy may keep what it
+ *       derived from them.  With the JIT on, a hit is answered by the FFI
+ *       fast path (op__ffi_ldap below, lua_api_ffi.lua), with the same list.
  *   ldap.directory()  the directory { } settings (= outpost.config().directory)
  *   ldap.stats()      counters of the service (searches, cache hits, ...)
  *   ldap.flush()      empties the cache
@@ -32,6 +34,9 @@
 int luaopen_outpost_ldap(lua_State *L);
 
 #define ATTRS_MT "outpost.ldap.attrs"
+/* The list of an answer and its entries: shared, so read-only (a new key
+ * raises; Lua 5.1 cannot refuse a store to a key a table holds). */
+#define ANSWER_MT "outpost.ldap.answer"
 #define MAX_ATTRS 64
 /* Decoded answers, by serial: registry[DECODED][2i+1] = serial,
  * [2i+2] = the list; direct-mapped, a collision replaces. */
@@ -157,8 +162,23 @@ static void decode(lua_State *L, const op_ldap_result_t *r)
         luaL_getmetatable(L, ATTRS_MT);
         lua_setmetatable(L, -2);
         lua_setfield(L, -2, "attrs");
+        luaL_getmetatable(L, ANSWER_MT);
+        lua_setmetatable(L, -2);
         lua_rawseti(L, -2, (int)i + 1);
     }
+    luaL_getmetatable(L, ANSWER_MT);
+    lua_setmetatable(L, -2);
+}
+
+/* __newindex of an answer's tables: names the line that assigned. */
+static int l_refuse(lua_State *L)
+{
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : luaL_typename(L, 2);
+    luaL_where(L, 1);
+    lua_pushfstring(L, "cannot assign field %s of an LDAP answer: it is shared by every "
+                       "request that reads it, and read-only", k);
+    lua_concat(L, 2);
+    return lua_error(L);
 }
 
 static int l_attrs_index(lua_State *L)
@@ -441,6 +461,16 @@ int luaopen_outpost_ldap(lua_State *L)
     luaL_newmetatable(L, ATTRS_MT);
     lua_pushcfunction(L, l_attrs_index);
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_refuse);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushliteral(L, "outpost.ldap attributes (read-only)");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, ANSWER_MT);
+    lua_pushcfunction(L, l_refuse);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushliteral(L, "outpost.ldap answer (read-only)");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
     lua_createtable(L, 0, 5);
     luaL_register(L, NULL, fns);

@@ -365,6 +365,16 @@ describe("the FFI fast paths", function()
             assert.are_not.equal(a, b)
             assert.same(a[1].attrs.mail, b[1].attrs.mail)
             assert.equal(b, ldap.search(q("alice")))
+            -- shared, so read-only: a new key raises, whichever path made it
+            for _, store in ipairs {
+                function() b.extra = 1 end, function() b[2] = {} end, function() b[1].x = 1 end,
+                function() b[1].attrs.cn = { "x" } end,
+            } do
+                local ok, err = pcall(store)
+                assert.is_false(ok)
+                assert.matches("ffi_spec.lua:%d+: cannot assign field .* read%-only", err)
+            end
+            assert.equal("outpost.ldap answer (read-only)", getmetatable(b))
         end)
     end)
 end)
