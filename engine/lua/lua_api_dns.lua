@@ -86,8 +86,21 @@ end
 -- token when the PTR lookup failed (nxdomain: no PTR at all), or when a
 -- forward lookup failed temporarily and none confirmed (so a policy defers
 -- instead of rejecting on a DNS hiccup).
+-- The canonical text of each address fcrdns was asked about (false: not
+-- an address), so a client seen again costs a table read, not a C call
+-- that stops the trace (canonical_ip is a classic function).  Emptied when
+-- it grows past CANON_MAX.
+local CANON_MAX = 10000
+local canon, ncanon = {}, 0
 function M.fcrdns(ip)
-    local want = canonical_ip(ip)
+    local want = canon[ip]
+    if want == nil then
+        want = canonical_ip(ip) or false
+        if type(ip) == "string" then
+            if ncanon >= CANON_MAX then canon, ncanon = {}, 0 end
+            canon[ip], ncanon = want, ncanon + 1
+        end
+    end
     if not want then return nil, "badname" end
     local ptr, err = M.ptr(ip)
     if not ptr then return nil, err end
