@@ -216,7 +216,7 @@ static int l_dns_ptr(lua_State *L)
  * the call that found it, even if the cache dropped it since. */
 static op_dns_result_t *last_hit;
 
-static int hit(const char *name, size_t len, int type, op_ffi_hit_t *out)
+int op__ffi_dns(int type, const char *name, size_t len, op_ffi_hit_t *out)
 {
     op_request_t *req = op_request_waitable();
     if (req == NULL || req->trace != NULL || op_services == NULL || op_services->dns == NULL)
@@ -238,17 +238,11 @@ static int hit(const char *name, size_t len, int type, op_ffi_hit_t *out)
     return 1;
 }
 
-int op__ffi_dns(int type, const char *name, size_t len, op_ffi_hit_t *out)
+int op__ffi_dns_reverse(const char *ip, char *out, size_t cap)
 {
-    return hit(name, len, type, out);
-}
-
-int op__ffi_dns_ptr(const char *ip, op_ffi_hit_t *out)
-{
-    char rev[128];
-    if (op_dns_reverse_name(ip, rev, sizeof rev) != 0)
-        return 0; /* badname: the classic call answers it */
-    return hit(rev, strlen(rev), OP_DNS_PTR, out);
+    if (op_dns_reverse_name(ip, out, cap) != 0)
+        return -1;
+    return (int)strlen(out);
 }
 
 const char *op__ffi_dns_record(double serial, int i, size_t *len, int *pref)

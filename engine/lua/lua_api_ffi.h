@@ -82,9 +82,13 @@ typedef struct op_ffi_api {
     /* DNS and LDAP cache hits: 1 with *out filled, 0 when the classic
      * function must answer (a miss, no service, a request that may not
      * wait here (op_request_waitable), a dry run, anything it would
-     * refuse).  dns: dns.a/aaaa/mx/txt by type; dns_ptr: dns.ptr. */
+     * refuse).  dns: dns.a/aaaa/mx/txt/ptr by type (a PTR's name is the
+     * reverse name: dns_reverse). */
     int (*dns)(int type, const char *name, size_t len, op_ffi_hit_t *out);
-    int (*dns_ptr)(const char *ip, op_ffi_hit_t *out);
+    /* op_dns_reverse_name: the length of ip's reverse name written to out,
+     * or -1 (not an address, or cap too small); the chunk keeps it per ip
+     * and asks dns(OP_DNS_PTR, ...) with it. */
+    int (*dns_reverse)(const char *ip, char *out, size_t cap);
     /* Record i of the last hit, if its serial is still `serial`: the text
      * and *len, *pref (MX); NULL otherwise. */
     const char *(*dns_record)(double serial, int i, size_t *len, int *pref);
@@ -107,7 +111,7 @@ int op__ffi_limit(int kind, const char *name, size_t name_len, const char *subje
                   double dir_max, op_ffi_limit_answer_t *out);
 const char *op__ffi_limit_source(int source);
 int op__ffi_dns(int type, const char *name, size_t len, op_ffi_hit_t *out);
-int op__ffi_dns_ptr(const char *ip, op_ffi_hit_t *out);
+int op__ffi_dns_reverse(const char *ip, char *out, size_t cap);
 const char *op__ffi_dns_record(double serial, int i, size_t *len, int *pref);
 const char *op__ffi_dns_token(int status);
 double op__ffi_dns_now_ms(void);

@@ -54,7 +54,7 @@ typedef struct op_ffi_api {
                  double dir_max, struct op_ffi_limit_answer *out);
     const char *(*limit_source)(int source);
     int (*dns)(int type, const char *name, size_t len, struct op_ffi_hit *out);
-    int (*dns_ptr)(const char *ip, struct op_ffi_hit *out);
+    int (*dns_reverse)(const char *ip, char *out, size_t cap);
     const char *(*dns_record)(double serial, int i, size_t *len, int *pref);
     const char *(*dns_token)(int status);
     double (*dns_now_ms)(void);
@@ -263,7 +263,7 @@ function shared.expiry(t) return expiry[t] end
 shared.refuse = refuse
 
 local DNS_MX = 15
-local dns_hit, dns_ptr_hit, dns_record, dns_token = api.dns, api.dns_ptr, api.dns_record, api.dns_token
+local dns_hit, dns_record, dns_token = api.dns, api.dns_record, api.dns_token
 local hit = ffi.new("op_ffi_hit_t")
 local rec_len, rec_pref = ffi.new("size_t[1]"), ffi.new("int[1]")
 local dns_slots = {} -- [2i+1] = serial, [2i+2] = its table
@@ -316,9 +316,24 @@ make["dns.a"] = make_dns(1)
 make["dns.aaaa"] = make_dns(28)
 make["dns.mx"] = make_dns(DNS_MX)
 make["dns.txt"] = make_dns(16)
+-- dns.ptr: the reverse name of each address asked about is kept (false:
+-- not an address, which the classic function answers), bounded, so an
+-- address seen again costs a table read; the lookup is then dns's.
+local REVERSE_MAX, REVERSE_CAP = 10000, 128
 make["dns.ptr"] = function(ptr)
+    local reverse, nreverse = {}, 0
+    local dns_reverse = api.dns_reverse
+    local buf = ffi.new("char[?]", REVERSE_CAP)
     return function(ip)
-        if type(ip) == "string" and dns_ptr_hit(ip, hit) == 1 then
+        if type(ip) ~= "string" then return ptr(ip) end
+        local rev = reverse[ip]
+        if rev == nil then
+            local n = dns_reverse(ip, buf, REVERSE_CAP)
+            rev = n >= 0 and ffi_string(buf, n)
+            if nreverse >= REVERSE_MAX then reverse, nreverse = {}, 0 end
+            reverse[ip], nreverse = rev, nreverse + 1
+        end
+        if rev and dns_hit(12, rev, #rev, hit) == 1 then
             if hit.status ~= 0 then return negative(dns_tokens, hit.status, dns_token) end
             local t = dns_answer(12)
             if t ~= nil then return t end
