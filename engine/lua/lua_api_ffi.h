@@ -2,7 +2,8 @@
  * paths").
  *
  * A hot primitive whose answer is already in the C core (a request
- * attribute, a netset match, a domain's normal form) has two
+ * attribute, a netset match, a domain's normal form, a limit on RocksDB,
+ * a DNS or LDAP answer in the lookup cache) has two
  * implementations: the classic lua_CFunction, which is the reference and
  * what runs under daemon { lua_jit = no }, and a Lua function in
  * engine/lua/lua_api_ffi.lua that calls a plain C function below through
@@ -16,8 +17,9 @@
  *
  * A fast function never yields, never raises and builds no Lua value: it
  * answers into caller-owned buffers, and whatever it cannot answer (a bad
- * argument, an ended request) it leaves to the classic function, which
- * raises with the reference's own message. */
+ * argument, an ended request, a lookup that misses or may not wait here:
+ * op_request_waitable) it leaves to the classic function, which raises
+ * with the reference's own message or waits as it always did. */
 #ifndef OP_LUA_API_FFI_H
 #define OP_LUA_API_FFI_H
 
