@@ -200,7 +200,6 @@ make["limit.reserve"] = function(reserve)
     end
 end
 
-
 -- DNS and LDAP cache hits (lua_api_dns.c, lua_api_ldap.c; architecture.md,
 -- "The yield contract", rule 7).  The C side answers a hit only where the
 -- classic function would answer it at once: inside a request that may
@@ -217,9 +216,8 @@ end
 --  * the same answer gives the same table until its slot is taken by
 --    another answer or the state ends; a table is never handed out for
 --    another answer (the serial must match), so an entry that expired, was
---    evicted or flushed (ldap.flush, a reload of the service) is never
---    seen again: its next lookup is a miss and a new answer gets a new
---    serial and a new table;
+--    evicted or flushed (ldap.flush) is never seen again: its next lookup
+--    is a miss, and the new answer gets a new serial and a new table;
 --  * the slots bound what a state keeps: at most SLOTS tables, whatever
 --    the cache holds, and a stale one goes when its slot is reused or its
 --    generation's lua_State closes (a reload: every table here belongs to
@@ -229,7 +227,7 @@ end
 -- The table refuses new keys (__newindex) and hides its metatable; Lua
 -- 5.1's tables cannot refuse a store to a key they hold, so a record or
 -- an MX entry can still be overwritten: do not (the same holds for the
--- LDAP lists the classic path has always shared).
+-- LDAP lists, which both paths share: lua_api_ldap.c).
 local setmetatable, floor, error, tostring = setmetatable, math.floor, error, tostring
 local SLOTS = 4096
 local shared = {}
