@@ -307,6 +307,7 @@ static void on_watch(uv_timer_t *t)
     char what[64];
     snprintf(what, sizeof what, "%.1fs", c->write_timeout);
     set_failing(c, 0, "a write has not completed within write_timeout (%s)", what);
+    op_writer_unhold(c->writer); /* a stop need not wait for the disk */
     op_durable_done(OP_COUNTERS_EIO);
 }
 

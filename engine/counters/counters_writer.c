@@ -145,8 +145,8 @@ op_writer_t *op_writer_start(uv_loop_t *loop, void (*work)(op_writer_job_t *job)
 void op_writer_post(op_writer_t *w, op_writer_job_t *job)
 {
     job->next = NULL;
-    if (w->outstanding++ == 0)
-        uv_ref((uv_handle_t *)&w->poll);
+    w->outstanding++;
+    uv_ref((uv_handle_t *)&w->poll);
     uv_mutex_lock(&w->lock);
     *w->todo_tail = job;
     w->todo_tail = &job->next;
@@ -157,6 +157,11 @@ void op_writer_post(op_writer_t *w, op_writer_job_t *job)
      * to block on it. */
     if (wake)
         uv_sem_post(&w->wake);
+}
+
+void op_writer_unhold(op_writer_t *w)
+{
+    uv_unref((uv_handle_t *)&w->poll);
 }
 
 /* Under lock: waits until nothing is under way nor queued, or `until`

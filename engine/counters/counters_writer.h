@@ -38,6 +38,11 @@ op_writer_t *op_writer_start(uv_loop_t *loop, void (*work)(op_writer_job_t *job)
  * yet reported the writer keeps the loop alive, as uv_queue_work would. */
 void op_writer_post(op_writer_t *w, op_writer_job_t *job);
 
+/* The jobs posted so far no longer keep the loop alive (until the next
+ * post): a job given up on (a write past write_timeout, on a frozen disk)
+ * must not hold the daemon's stop, which ends when nothing else runs. */
+void op_writer_unhold(op_writer_t *w);
+
 /* Waits at most `seconds` until every posted job's work has ended (their
  * done callbacks have not run yet): 1 if they have, else 0. */
 int op_writer_wait(op_writer_t *w, double seconds);

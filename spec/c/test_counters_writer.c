@@ -115,6 +115,9 @@ CTEST(a_job_that_does_not_end_bounds_the_wait_and_the_stop)
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
+    CHECK(uv_loop_alive(&loop));
+    op_writer_unhold(w); /* given up on: it must not hold the loop */
+    CHECK(!uv_loop_alive(&loop));
     double t0 = now_s();
     CHECK_INT(op_writer_wait(w, 0.2), 0);
     double waited = now_s() - t0;
