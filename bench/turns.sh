@@ -89,6 +89,7 @@ for t in $BENCH_TURNS_TARGETS; do
     wait_port "${PORT[$t]}" "${SID[$t]}" "$TMP/$t/outpostd.log" || die "$t exited at start"
     "check_$t" >/dev/null
     pid=$(daemon_pid "${SID[$t]}")
+    # shellcheck disable=SC2086  # LOADOPTS holds several options
     "$LOADGEN" --tcp "127.0.0.1:${PORT[$t]}" -c 64 -d 3 --warmup 0 --keys "$KEYS" \
         --recipient-domain bench.test ${LOADOPTS[$t]:-} --quiet >"$TMP/$t.fill" 2>&1 \
         || { cat "$TMP/$t.fill" >&2; die "$t: fill failed"; }
