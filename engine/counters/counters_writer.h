@@ -7,9 +7,9 @@
  * when the loop lets go of it; any of the pool's threads may take the job
  * (their caches cold); and the completion goes through uv_async_send, whose
  * receiving side spins and calls sched_yield while the sender is still
- * between its two steps.  At one connection a postout request paid about
- * 4.4 futex calls, 0.2 sched_yield and 4.3 context switches for it
- * (docs/performance.md, "The per-turn cost at few connections").  Here:
+ * between its two steps.  At one connection a postout request made 4.1–4.5
+ * futex calls and up to 0.3 sched_yield with the pool, 2.0 and none with
+ * this (docs/performance.md, "The per-turn cost at few connections").  Here:
  * the thread is woken (one futex call each side) only when it sleeps, the
  * signal is sent after the mutex is released, and the loop is woken
  * through an eventfd watched by a uv_poll, written only when the loop has
