@@ -18,7 +18,11 @@
 # Knobs: BENCH_INSTR_TARGETS (default: postout and mailout, each mode; also
 # trivial, postout-warm, mailout-warm and appout-warm, which run the
 # daemon's default lua_jit as bench/run.sh's targets of those names do),
-# BENCH_INSTR_REQUESTS (3000), BENCH_INSTR_FILL (3000), BENCH_INSTR_CONNS (8),
+# BENCH_INSTR_REQUESTS (3000), BENCH_INSTR_FILL (3000), BENCH_INSTR_CONNS (8:
+# the count per request at 1 connection includes what is paid per turn of
+# the loop, which more connections share), BENCH_INSTR_OUTPOSTD (the daemon
+# counted, default build/outpostd: another commit's build, run with this
+# tree's lua/),
 # BENCH_INSTR_KEEP (a directory that gets each target's callgrind dump, as
 # TARGET.callgrind, for callgrind_annotate).
 set -eu
@@ -51,7 +55,7 @@ PORT_BASE=$OUTPOST_PORT_BASE
 # to ROOT there).
 cat >"$TMP/outpostd" <<EOF
 #!/bin/sh
-exec valgrind --tool=callgrind --callgrind-out-file="\$(dirname "\$2")/callgrind.out" "$ROOT/build/outpostd" "\$@"
+exec valgrind --tool=callgrind --callgrind-out-file="\$(dirname "\$2")/callgrind.out" "${BENCH_INSTR_OUTPOSTD:-$ROOT/build/outpostd}" "\$@"
 EOF
 chmod +x "$TMP/outpostd"
 OUTPOSTD=${TMP#"$ROOT"/}/outpostd

@@ -109,7 +109,7 @@ void op_rocks_configure(op_rocks_t *c, const op_counters_conf_t *cfg)
     }
     c->reservation_timeout = cfg->reservation_timeout > 0 ? cfg->reservation_timeout : 1800;
     c->expired_until = 0; /* a shorter timeout may put new deadlines before it */
-    /* a group on the pool keeps the options it started with */
+    /* a group being written keeps the options it started with */
     c->wopts = cfg->sync ? c->wopts_sync : c->wopts_nosync;
     c->write_timeout = cfg->write_timeout > 0 ? cfg->write_timeout : 2;
 }
@@ -234,7 +234,11 @@ static op_rocks_t *open_at(uv_loop_t *loop, const op_counters_conf_t *cfg, const
         return NULL;
     }
     if (loop != NULL && !read_only) {
-        op__group_start(c, loop);
+        if (op__group_start(c, loop) != 0) {
+            snprintf(err, errlen, "counters: cannot start the thread that writes %s", c->path);
+            op_rocks_close(c);
+            return NULL;
+        }
         c->timer = op_calloc(1, sizeof *c->timer);
         uv_timer_init(loop, c->timer);
         c->timer->data = c;
@@ -290,7 +294,7 @@ void op_rocks_close(op_rocks_t *c)
     if (c->group)
         op__group_close(c);
     if (c->db_leaked) {
-        /* a pool thread still writes with the store and its options: the
+        /* the writer's thread still writes with the store and its options: the
          * process ends without them */
         op_warn("counters: %s closed with a write under way", c->path);
         free_limits(c);

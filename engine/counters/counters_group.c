@@ -1,12 +1,12 @@
-/* The RocksDB backend's writes (counters_store.h): group commit on the
- * thread pool, a bound on a write that does not end, the failing state and
+/* The RocksDB backend's writes (counters_store.h): group commit on a
+ * thread of its own (counters_writer.h), a bound on a write that does not end, the failing state and
  * its recovery, and the reservation records not yet in the store.
  *
  * The loop thread never writes to RocksDB and never waits for a write
  * (issue 14: a full or frozen disk must cost only the answers that report
  * counts).  The writes of one loop iteration collect in a group of batches;
- * the durability barrier (core/durable.h) hands the group to a thread of
- * the pool, one group at a time; the answers that report those writes wait
+ * the durability barrier (core/durable.h) hands the group to the writer's
+ * thread, one group at a time; the answers that report those writes wait
  * for it, and no others.  A group that does not end within write_timeout
  * fails its answers (their connections close, so Postfix applies its
  * default action) and marks the store failing: adds, reservations and
@@ -20,6 +20,7 @@
  * records of the groups not yet written (op__rec_*), so a commit in the
  * request that reserved finds what it reserved. */
 #include "counters/counters_store.h"
+#include "counters/counters_writer.h"
 #include "counters/rocks_guard.h"
 
 #include "core/durable.h"
@@ -39,7 +40,7 @@ typedef struct {
 } rec_op_t;
 
 struct op__group {
-    uv_work_t req;
+    op_writer_job_t job;  /* first: the writer's job is the group */
     op_rocks_t *c;        /* NULL once the store closed or gave it up */
     uint64_t seq;
     rocksdb_t *db;        /* the thread's, in case the store goes first */
@@ -50,12 +51,8 @@ struct op__group {
     size_t nrecs, rcap;
     char *err;
     int abandoned;        /* its answers were failed past write_timeout */
-    uint64_t started_us;  /* handed to the pool: the write's latency metric */
+    uint64_t started_us;  /* handed to the writer: the write's latency metric */
     int armed;            /* has writes (a batch may stay empty: a refused add) */
-    /* Only closing waits for a group (bounded): the thread says it ended. */
-    uv_mutex_t lock;
-    uv_cond_t cond;
-    int ended, handed; /* handed: lock and cond exist */
 };
 
 static void group_free(op__group_t *g)
@@ -67,10 +64,6 @@ static void group_free(op__group_t *g)
     free(g->wb);
     free(g->recs);
     free(g->err);
-    if (g->handed) {
-        uv_mutex_destroy(&g->lock);
-        uv_cond_destroy(&g->cond);
-    }
     free(g);
 }
 
@@ -256,24 +249,23 @@ void op__rec_read_options(op_rocks_t *c, rocksdb_readoptions_t *ro)
     rocksdb_readoptions_set_snapshot(ro, c->snap);
 }
 
-/* ---- writing a group on the pool ---- */
+/* ---- writing a group on the writer's thread ---- */
 
-static void group_write(uv_work_t *req)
+static void group_write(op_writer_job_t *job)
 {
-    op__group_t *g = req->data;
-    rocksdb_set_perf_level(rocksdb_disable); /* per thread */
+    op__group_t *g = (op__group_t *)job;
+    static _Thread_local int perf_off;
+    if (!perf_off) {
+        rocksdb_set_perf_level(rocksdb_disable); /* per thread */
+        perf_off = 1;
+    }
     for (size_t i = 0; i < g->nwb && g->err == NULL; i++)
         rocksdb_write(g->db, g->wopts, g->wb[i], &g->err);
-    uv_mutex_lock(&g->lock);
-    g->ended = 1;
-    uv_cond_signal(&g->cond);
-    uv_mutex_unlock(&g->lock);
 }
 
-static void group_written(uv_work_t *req, int status)
+static void group_written(op_writer_job_t *job)
 {
-    (void)status;
-    op__group_t *g = req->data;
+    op__group_t *g = (op__group_t *)job;
     op_rocks_t *c = g->c;
     if (c == NULL) { /* the store closed without it */
         group_free(g);
@@ -283,7 +275,7 @@ static void group_written(uv_work_t *req, int status)
     c->inflight = NULL;
     if (g->seq > c->settled_seq)
         c->settled_seq = g->seq;
-    take_snapshot(c); /* nothing on the pool now: the store holds exactly what settled */
+    take_snapshot(c); /* nothing being written now: the store holds exactly what settled */
     int rc = 0;
     op_metrics_counter_write("rocksdb", uv_hrtime() / 1000 - g->started_us, g->err != NULL);
     if (g->err != NULL) {
@@ -303,8 +295,8 @@ static void group_written(uv_work_t *req, int status)
 }
 
 /* A group that does not end: its answers go (their connections close, so
- * Postfix applies its default action), the store is failing, and the pool
- * thread stays with the write until the disk lets it go. */
+ * Postfix applies its default action), the store is failing, and the
+ * writer's thread stays with the write until the disk lets it go. */
 static void on_watch(uv_timer_t *t)
 {
     op_rocks_t *c = t->data;
@@ -315,6 +307,7 @@ static void on_watch(uv_timer_t *t)
     char what[64];
     snprintf(what, sizeof what, "%.1fs", c->write_timeout);
     set_failing(c, 0, "a write has not completed within write_timeout (%s)", what);
+    op_writer_unhold(c->writer); /* a stop need not wait for the disk */
     op_durable_done(OP_COUNTERS_EIO);
 }
 
@@ -347,14 +340,10 @@ int op__barrier_run(void *data)
     g->c = c;
     g->db = c->db;
     g->wopts = c->wopts;
-    g->req.data = g;
-    uv_mutex_init(&g->lock);
-    uv_cond_init(&g->cond);
-    g->handed = 1;
     c->inflight = g;
     uv_timer_start(c->watch, on_watch, (uint64_t)(c->write_timeout * 1000), 0);
     g->started_us = uv_hrtime() / 1000;
-    uv_queue_work(c->loop, &g->req, group_write, group_written);
+    op_writer_post(c->writer, &g->job);
     return OP_DURABLE_PENDING;
 }
 
@@ -397,8 +386,11 @@ void op__group_recover(op_rocks_t *c)
 
 /* ---- start and end ---- */
 
-void op__group_start(op_rocks_t *c, uv_loop_t *loop)
+int op__group_start(op_rocks_t *c, uv_loop_t *loop)
 {
+    c->writer = op_writer_start(loop, group_write, group_written);
+    if (c->writer == NULL)
+        return -1;
     c->group = 1;
     c->loop = loop;
     c->next_seq = 1;
@@ -408,6 +400,7 @@ void op__group_start(op_rocks_t *c, uv_loop_t *loop)
     uv_unref((uv_handle_t *)c->watch);
     take_snapshot(c);
     op_durable_register(loop, op__barrier_run, c);
+    return 0;
 }
 
 static void free_handle(uv_handle_t *h)
@@ -415,25 +408,19 @@ static void free_handle(uv_handle_t *h)
     free(h);
 }
 
-/* Closing (the daemon stops) waits for the group on the pool, at most
+/* Closing (the daemon stops) waits for the group being written, at most
  * write_timeout (the one wait of the loop thread, at the end); one that
- * does not end is left to its thread: its answers fail, and the store is
- * not closed under it (the process ends anyway).  Then what collected is
- * written on this thread, unless the store is failing. */
+ * does not end is left to the writer's thread: its answers fail, and the
+ * store is not closed under it (the process ends anyway).  Then the
+ * writer's thread ends, and what collected is written on this thread,
+ * unless the store is failing. */
 void op__group_close(op_rocks_t *c)
 {
     op__group_t *g = c->inflight;
     if (g != NULL) {
-        int ended = 0;
-        if (!g->abandoned) {
-            uint64_t until = uv_hrtime() + (uint64_t)(c->write_timeout * 1e9);
-            uv_mutex_lock(&g->lock);
-            while (!g->ended && uv_hrtime() < until)
-                (void)uv_cond_timedwait(&g->cond, &g->lock, until - uv_hrtime());
-            ended = g->ended;
-            uv_mutex_unlock(&g->lock);
-        }
-        g->c = NULL; /* its completion frees it */
+        /* an abandoned group's answers failed already: no more waiting */
+        int ended = op_writer_wait(c->writer, g->abandoned ? 0 : c->write_timeout);
+        g->c = NULL; /* its report (op_writer_stop below) frees it */
         c->inflight = NULL;
         if (ended && g->err != NULL) {
             op_error("counters: write to %s failed: %s", c->path, g->err);
@@ -444,6 +431,9 @@ void op__group_close(op_rocks_t *c)
         if (!ended)
             c->db_leaked = 1; /* its thread may still write with it */
     }
+    if (op_writer_stop(c->writer, 0) != 0)
+        c->db_leaked = 1;
+    c->writer = NULL;
     int rc = 0;
     if (c->collecting != NULL && !c->failing && !c->db_leaked && c->db != NULL) {
         for (size_t i = 0; i < c->collecting->nwb && rc == 0; i++) {

@@ -78,13 +78,14 @@ struct op_rocks {
     size_t nslots, nwins, max_wins, evict_at;
     /* Group commit (counters_group.c): with a loop, the writes of one loop
      * iteration collect in a group of batches (pending: the one adds go
-     * into), written on the thread pool before the answers that report
+     * into), written by the writer's thread before the answers that report
      * them leave (core/durable.h).  Groups are numbered: settled_seq is
      * the last that ended; a window read from the store is right only once
      * load_after has settled (a window dropped from memory with writes in
      * a group). */
     int group;
     op__group_t *collecting, *inflight;
+    struct op_writer *writer;   /* the thread that writes the groups (counters_writer.h) */
     rocksdb_writebatch_t *pending;
     uint64_t next_seq, settled_seq, load_after;
     uv_loop_t *loop;
@@ -93,11 +94,11 @@ struct op_rocks {
     rocksdb_writeoptions_t *wopts_sync, *wopts_nosync; /* wopts is one of them */
     /* Failing: a write failed or stalled; adds answer EIO until it ends.
      * need_reopen: RocksDB refuses writes after an error until opened
-     * again.  db_leaked: closed with a write still on a pool thread. */
+     * again.  db_leaked: closed with a write still on the writer's thread. */
     int failing, need_reopen, db_leaked, group_close_rc;
-    /* The store as of the last settled group (taken when no group is on
-     * the pool): records read through it plus the groups' records are
-     * exact, even while the pool thread writes the next group. */
+    /* The store as of the last settled group (taken when no group is being
+     * written): records read through it plus the groups' records are
+     * exact, even while the writer's thread writes the next group. */
     const rocksdb_snapshot_t *snap;
     char fail_reason[256];
 };
@@ -134,7 +135,7 @@ int op__write(op_rocks_t *c, rocksdb_writebatch_t *wb);
 rocksdb_writebatch_t *op__batch(op_rocks_t *c);
 void op__unused(op_rocks_t *c, rocksdb_writebatch_t *wb);
 /* The group machinery (counters_group.c). */
-void op__group_start(op_rocks_t *c, uv_loop_t *loop);
+int op__group_start(op_rocks_t *c, uv_loop_t *loop); /* -1: no writer thread */
 void op__group_close(op_rocks_t *c);
 void op__group_recover(op_rocks_t *c);
 int op__barrier_run(void *data);
