@@ -67,7 +67,10 @@ check "... with a message saying where waiting is allowed" log_has "outpost.slee
 check "a normal request is answered" bash -c "$ASK $S sender=ok@test | grep -qx 'action=REJECT 5.7.1 plain answer for ok@test'"
 
 # The deadline: a request that sleeps 5 s must be answered at 0.5 s, and
-# requests on other connections during that time answer at once.
+# requests on other connections during that time answer at once.  The
+# bounds (3 s) are wall time, process start-up of each `outpostd ask`
+# included, so they stay far from the 5 s sleep but leave room for a loaded
+# machine (1,528 ms was seen at load 8 against an earlier 1.5 s bound).
 start=$(date +%s%N)
 $ASK "$S" sender=slow@test > "$T/slow.out" &
 slow_pid=$!
@@ -79,11 +82,11 @@ fast_ms=$(( ($(date +%s%N) - fast_start) / 1000000 ))
 wait $slow_pid
 slow_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check "a request past its deadline gets the default action" grep -qx 'action=451 4.3.5 test default' "$T/slow.out"
-check "... at the deadline (500 ms), not after the sleep (took ${slow_ms} ms)" test "$slow_ms" -lt 1500 -a "$slow_ms" -ge 450
+check "... at the deadline (500 ms), not after the sleep (took ${slow_ms} ms)" test "$slow_ms" -lt 3000 -a "$slow_ms" -ge 450
 check "... and the log says deadline, with where it waited" log_has "deadline of 0.5s passed.*waiting at"
 check "other requests meanwhile are answered normally" test "$(grep -c 'plain answer for fast' "$T/fast.out")" -eq 5
 check "... including one that waits briefly itself" grep -qx 'action=WARN napped' "$T/fast.out"
-check "... without waiting for the slow one (took ${fast_ms} ms)" test "$fast_ms" -lt 1500
+check "... without waiting for the slow one (took ${fast_ms} ms)" test "$fast_ms" -lt 3000
 check "the decision line records the reason" log_has "decision req=[0-9]+ service=faulty .* reason=deadline"
 
 check "SIGTERM stops it with status 0" e2e_stop
