@@ -620,6 +620,36 @@ CTEST(name_cache_prefixes)
                  "R27\nclient_address=7\nsendes=8\n"
                  "E5\n");
     check_cached("ab=1\n\nab!=2\n\n", NULL, "R6\nab=1\nE6\n");
+    /* Names that differ in one byte only, at each place a compare of words
+     * could miss (the first, a middle or the last word of a long name, the
+     * middle of a short one): the line is another name, and with a byte
+     * that is no name byte there, a bad one. */
+    check_cached("abcdefghijklmnopqrst=1\nabcde=2\n\n"
+                 "abcdefghiXklmnopqrst=3\nabXde=4\n\n"
+                 "Xbcdefghijklmnopqrst=5\nabcdX=6\n\n"
+                 "abcdefghijklmnopqrsX=7\nXbcde=8\n\n"
+                 "abcdefghijklmnopqrst=9\nabcde=0\n\n",
+                 NULL,
+                 "R32\nabcdefghijklmnopqrst=1\nabcde=2\n"
+                 "R32\nabcdefghiXklmnopqrst=3\nabXde=4\n"
+                 "R32\nXbcdefghijklmnopqrst=5\nabcdX=6\n"
+                 "R32\nabcdefghijklmnopqrsX=7\nXbcde=8\n"
+                 "R32\nabcdefghijklmnopqrst=9\nabcde=0\nP0\n");
+    static const char *const bad[] = {
+        "!bcdefghijklmnopqrst=1\nabcde=2\n\n", "abcdefghi!klmnopqrst=1\nabcde=2\n\n",
+        "abcdefghijklmnopqrs!=1\nabcde=2\n\n", "abcdefghijklmnopqrst=1\n!bcde=2\n\n",
+        "abcdefghijklmnopqrst=1\nab!de=2\n\n", "abcdefghijklmnopqrst=1\nabcd!=2\n\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        str_t in = {0};
+        str_addz(&in, "abcdefghijklmnopqrst=1\nabcde=2\n\n");
+        str_addz(&in, bad[i]);
+        str_add(&in, "", 1);
+        check_cached(in.p, NULL, "R32\nabcdefghijklmnopqrst=1\nabcde=2\nE6\n");
+        free(in.p);
+    }
+    check_cached("abcdefghijklmnopqrst=1\n\nabcdefghiXklmnopqrst=1\nabcdefghijklmnopqrst=2\nabcdefghiXklmnopqrst=3\n\n",
+                 NULL, "R24\nabcdefghijklmnopqrst=1\nE7\n");
     check_cached("ab=1\n\nab\n\n", NULL, "R6\nab=1\nE5\n");
     check_cached("ab=1\n\na\n\n", NULL, "R6\nab=1\nE5\n");
     /* "=" inside the value: the name is what comes before the first one. */
