@@ -58,6 +58,10 @@ typedef struct {
     size_t line_start; /* offset of the line being scanned */
     size_t nattrs;
     op_policy_attr_t *attrs; /* capacity limits.max_attrs (private data follows) */
+    /* The name cache (proto_policy.c says how it is used): */
+    size_t ncached; /* names kept from the requests before, in order */
+    size_t matched; /* leading attributes of this request that are those names */
+    int hashed;     /* this request's names are in the duplicate table */
 } op_policy_parser_t;
 
 /* limits may be NULL for the defaults; a zero field also takes its default.

@@ -537,6 +537,180 @@ CTEST(three_requests_byte_by_byte)
     free(fed);
 }
 
+/* ------------------------------------------------------------ name cache */
+
+/* As describe_all, with a fresh parser (an empty name cache) per request:
+ * the reference for the cache, which must change no result. */
+static char *describe_cold(const char *in, size_t len, const op_policy_limits_t *lim)
+{
+    str_t out = {0};
+    size_t off = 0;
+    for (;;) {
+        op_policy_parser_t p;
+        op_policy_parser_init(&p, lim);
+        ssize_t r = op_policy_parse(&p, in + off, len - off);
+        if (r <= 0) {
+            if (r < 0)
+                str_addf(&out, "E%zd\n", -r);
+            else
+                str_addf(&out, "P%zu\n", len - off);
+            op_policy_parser_free(&p);
+            break;
+        }
+        str_addf(&out, "R%zd\n", r);
+        const op_policy_attr_t *a = op_policy_attrs(&p);
+        for (size_t i = 0; i < op_policy_nattrs(&p); i++) {
+            str_add(&out, a[i].name, a[i].name_len);
+            str_addz(&out, "=");
+            str_add(&out, a[i].value, a[i].value_len);
+            str_addz(&out, "\n");
+        }
+        off += (size_t)r;
+        op_policy_parser_free(&p);
+    }
+    str_add(&out, "", 1);
+    return out.p;
+}
+
+/* in, parsed on one connection whole and byte by byte, gives want, and the
+ * same as with a fresh parser per request. */
+static void check_cached(const char *in, const op_policy_limits_t *lim, const char *want)
+{
+    size_t len = strlen(in);
+    char *warm = describe_all(in, len, lim);
+    char *fed = describe_fed(in, len, lim, chunk_one, NULL);
+    char *cold = describe_cold(in, len, lim);
+    CHECK_STR(warm, want);
+    CHECK_STR(fed, want);
+    CHECK_STR(cold, want);
+    free(warm);
+    free(fed);
+    free(cold);
+}
+
+CTEST(name_cache_order_changes)
+{
+    check_cached("a=1\nb=2\nc=3\n\n"
+                 "b=4\na=5\nc=6\n\n"
+                 "b=7\na=8\nc=9\n\n"
+                 "a=1\nb=2\n\n"
+                 "a=1\nb=2\nc=3\nd=4\n\n",
+                 NULL,
+                 "R13\na=1\nb=2\nc=3\n"
+                 "R13\nb=4\na=5\nc=6\n"
+                 "R13\nb=7\na=8\nc=9\n"
+                 "R9\na=1\nb=2\n"
+                 "R17\na=1\nb=2\nc=3\nd=4\nP0\n");
+}
+
+CTEST(name_cache_prefixes)
+{
+    /* A name that is a prefix of the cached one, one the cached name is a
+     * prefix of, one that differs in its last byte, and lines as short as
+     * the cached name. */
+    check_cached("client_address=1\nsender=2\n\n"
+                 "client=3\nsender=4\n\n"
+                 "client_address_x=5\nsender=6\n\n"
+                 "client_address=7\nsendes=8\n\n"
+                 "client_address=9\nsender\n\n",
+                 NULL,
+                 "R27\nclient_address=1\nsender=2\n"
+                 "R19\nclient=3\nsender=4\n"
+                 "R29\nclient_address_x=5\nsender=6\n"
+                 "R27\nclient_address=7\nsendes=8\n"
+                 "E5\n");
+    check_cached("ab=1\n\nab!=2\n\n", NULL, "R6\nab=1\nE6\n");
+    /* Names that differ in one byte only, at each place a compare of words
+     * could miss (the first, a middle or the last word of a long name, the
+     * middle of a short one): the line is another name, and with a byte
+     * that is no name byte there, a bad one. */
+    check_cached("abcdefghijklmnopqrst=1\nabcde=2\n\n"
+                 "abcdefghiXklmnopqrst=3\nabXde=4\n\n"
+                 "Xbcdefghijklmnopqrst=5\nabcdX=6\n\n"
+                 "abcdefghijklmnopqrsX=7\nXbcde=8\n\n"
+                 "abcdefghijklmnopqrst=9\nabcde=0\n\n",
+                 NULL,
+                 "R32\nabcdefghijklmnopqrst=1\nabcde=2\n"
+                 "R32\nabcdefghiXklmnopqrst=3\nabXde=4\n"
+                 "R32\nXbcdefghijklmnopqrst=5\nabcdX=6\n"
+                 "R32\nabcdefghijklmnopqrsX=7\nXbcde=8\n"
+                 "R32\nabcdefghijklmnopqrst=9\nabcde=0\nP0\n");
+    static const char *const bad[] = {
+        "!bcdefghijklmnopqrst=1\nabcde=2\n\n", "abcdefghi!klmnopqrst=1\nabcde=2\n\n",
+        "abcdefghijklmnopqrs!=1\nabcde=2\n\n", "abcdefghijklmnopqrst=1\n!bcde=2\n\n",
+        "abcdefghijklmnopqrst=1\nab!de=2\n\n", "abcdefghijklmnopqrst=1\nabcd!=2\n\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        str_t in = {0};
+        str_addz(&in, "abcdefghijklmnopqrst=1\nabcde=2\n\n");
+        str_addz(&in, bad[i]);
+        str_add(&in, "", 1);
+        check_cached(in.p, NULL, "R32\nabcdefghijklmnopqrst=1\nabcde=2\nE6\n");
+        free(in.p);
+    }
+    check_cached("abcdefghijklmnopqrst=1\n\nabcdefghiXklmnopqrst=1\nabcdefghijklmnopqrst=2\nabcdefghiXklmnopqrst=3\n\n",
+                 NULL, "R24\nabcdefghijklmnopqrst=1\nE7\n");
+    check_cached("ab=1\n\nab\n\n", NULL, "R6\nab=1\nE5\n");
+    check_cached("ab=1\n\na\n\n", NULL, "R6\nab=1\nE5\n");
+    /* "=" inside the value: the name is what comes before the first one. */
+    check_cached("a=b=c\nb==\n\na=b=c\nb==\n\n", NULL, "R11\na=b=c\nb==\nR11\na=b=c\nb==\nP0\n");
+}
+
+CTEST(name_cache_empty_values)
+{
+    check_cached("a=\nb=\n\na=\nb=\n\na=1\nb=\n\na=\n\n", NULL,
+                 "R7\na=\nb=\nR7\na=\nb=\nR8\na=1\nb=\nR4\na=\nP0\n");
+    check_cached("a=1\r\n\r\na=\r\n\r\n", NULL, "R7\na=1\nR6\na=\nP0\n");
+}
+
+CTEST(name_cache_duplicates)
+{
+    /* A duplicate of a name that matched the cache: at the cache's place,
+     * after the cache's end, and after a line that left the cache. */
+    check_cached("a=1\nb=2\n\na=1\na=2\n\n", NULL, "R9\na=1\nb=2\nE7\n");
+    check_cached("a=1\nb=2\n\na=1\nb=2\nb=3\n\n", NULL, "R9\na=1\nb=2\nE7\n");
+    check_cached("a=1\nb=2\nc=3\n\na=1\nb=2\na=3\n\n", NULL, "R13\na=1\nb=2\nc=3\nE7\n");
+    check_cached("a=1\nb=2\nc=3\n\nx=1\nb=2\nc=3\nx=4\n\n", NULL, "R13\na=1\nb=2\nc=3\nE7\n");
+    /* The request after a refused one is never parsed: errors are sticky. */
+    check_cached("a=1\n\nb=1\nb=2\n\nb=1\n\n", NULL, "R5\na=1\nE7\n");
+}
+
+CTEST(name_cache_overflow)
+{
+    /* 40 names of 60 bytes: more than the cache holds.  The same request
+     * twice, then with a duplicate of the first name as the last line. */
+    str_t in = {0}, want = {0};
+    for (int rep = 0; rep < 3; rep++) {
+        str_t req = {0};
+        for (int i = 0; i < 40; i++)
+            str_addf(&req, "%059d%c=%d\n", i, 'n', rep);
+        if (rep == 2)
+            str_addf(&req, "%059d%c=dup\n", 0, 'n');
+        str_addz(&req, "\n");
+        str_add(&in, req.p, req.len);
+        if (rep < 2) {
+            str_addf(&want, "R%zu\n", req.len);
+            for (int i = 0; i < 40; i++)
+                str_addf(&want, "%059d%c=%d\n", i, 'n', rep);
+        }
+        free(req.p);
+    }
+    str_addf(&want, "E%d\n", OP_POLICY_EDUP);
+    str_add(&in, "", 1);
+    str_add(&want, "", 1);
+    check_cached(in.p, NULL, want.p);
+    free(in.p);
+    free(want.p);
+}
+
+CTEST(name_cache_limits)
+{
+    /* The attribute limit still counts the cached names. */
+    op_policy_limits_t lim = LIM(0, 2, 0);
+    check_cached("a=1\nb=2\n\na=1\nb=2\n\na=1\nb=2\nc=3\n\n", &lim,
+                 "R9\na=1\nb=2\nR9\na=1\nb=2\nE2\n");
+}
+
 /* ------------------------------------------------------ big and hostile */
 
 /* A megabyte line without newline, starting at line_off after prefix: the

@@ -10,7 +10,10 @@
  *   - every attribute lies inside the request, has a valid unique name, a
  *     "=" after it, a value without NUL, CR or LF, and fits max_line;
  *   - an error code is a known one;
- *   - both feedings give the same requests, attributes and final outcome;
+ *   - both feedings give the same requests, attributes and final outcome,
+ *     and so does a third, all at once with a fresh parser per request
+ *     (the parser's name cache, kept from one request to the next, must
+ *     change no result);
  *   - op_policy_encode of the stream (as an action) gives "action=...\n\n"
  *     with no other control byte, cut at OP_POLICY_MAX_ACTION, and 0 for a
  *     buffer one byte too small.
@@ -105,9 +108,10 @@ static void check_request(const op_policy_parser_t *p, const char *buf, size_t l
     }
 }
 
-/* Feeds stream[0..len) in chunks of chunk bytes (0: all at once). */
+/* Feeds stream[0..len) in chunks of chunk bytes (0: all at once); with
+ * fresh, a new parser for each request. */
 static void feed(const op_policy_limits_t *lim, const char *stream, size_t len, size_t chunk,
-                 trace_t *t)
+                 int fresh, trace_t *t)
 {
     op_policy_parser_t p;
     op_policy_parser_init(&p, lim);
@@ -139,6 +143,10 @@ static void feed(const op_policy_limits_t *lim, const char *stream, size_t len, 
                 break;
             }
             check_request(&p, cb, clen, r, t);
+            if (fresh) {
+                op_policy_parser_free(&p);
+                op_policy_parser_init(&p, lim);
+            }
             memmove(cb, cb + r, clen - (size_t)r);
             clen -= (size_t)r;
         }
@@ -177,15 +185,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *stream = (const char *)data + 1;
     size_t len = size - 1;
 
-    trace_t whole = {0}, chunked = {0};
-    feed(lim, stream, len, 0, &whole);
-    feed(lim, stream, len, chunk ? chunk : 1, &chunked);
+    trace_t whole = {0}, chunked = {0}, cold = {0};
+    feed(lim, stream, len, 0, 0, &whole);
+    feed(lim, stream, len, chunk ? chunk : 1, 0, &chunked);
+    feed(lim, stream, len, 0, 1, &cold);
     REQUIRE(whole.n == chunked.n);
     REQUIRE(whole.n == 0 || memcmp(whole.v, chunked.v, whole.n * sizeof(size_t)) == 0);
     REQUIRE(whole.last == chunked.last);
     REQUIRE(whole.pending == chunked.pending);
+    REQUIRE(whole.n == cold.n);
+    REQUIRE(whole.n == 0 || memcmp(whole.v, cold.v, whole.n * sizeof(size_t)) == 0);
+    REQUIRE(whole.last == cold.last);
+    REQUIRE(whole.pending == cold.pending);
     free(whole.v);
     free(chunked.v);
+    free(cold.v);
 
     check_encode(data + 1, len);
     return 0;

@@ -38,6 +38,34 @@ describe("outpost.pipeline", function()
         assert.equal("T2", a.check)
     end)
 
+    it("derives each field at its first read; a tx takes them without growing", function()
+        local seen
+        local probe = P.service "probe" {
+            P.check("P1", "looks at its tx", function(tx)
+                seen = { raw = rawget(tx, "sender"), keys = {} }
+                for k in pairs(tx) do seen.keys[#seen.keys + 1] = k end
+                table.sort(seen.keys)
+                -- what the usual checks derive: the tx's hash part has
+                -- their places from the start (pipeline.lua's request_tx)
+                collectgarbage("stop")
+                local before = collectgarbage("count")
+                local v1, v2, v3, v4, v5, v6, v7 = tx.stage, tx.sasl_user, tx.sender,
+                    tx.recipient, tx.client, tx.instance, tx.tls
+                seen.grew = (collectgarbage("count") - before) * 1024
+                collectgarbage("restart")
+                seen.values = { v1, v2, v3, v4, v5, v6, v7 }
+            end),
+        }
+        local a = probe.on_request(req { sender = "s@x", recipient = "r@y", sasl_username = "u",
+            client_address = "192.0.2.1", instance = "i1", protocol_state = "RCPT",
+            encryption_protocol = "TLSv1.3" })
+        assert.equal("DUNNO", a.text)
+        assert.is_nil(seen.raw)
+        assert.same({ "attrs", "req", "service", "tenant" }, seen.keys)
+        assert.same({ "RCPT", "u", "s@x", "r@y", "192.0.2.1", "i1", true }, seen.values)
+        assert.equal(0, seen.grew) -- bytes allocated while deriving
+    end)
+
     it("counts hits per check", function()
         policy.on_request(req { encryption_protocol = "" })
         assert.is_true(policy.stats.T1.hits >= 1)
