@@ -195,21 +195,22 @@ local function settle(rd, inst, deadline, keep, logs)
     return kept, released
 end
 
-if op == 'count' then
-    -- KEYS: window, override, top [, the instance's record as an older version
-    --       named it (P r:INSTANCE), deadlines]
-    -- ARGV[4..]: mode (c|a|r), resolution, buckets, max, max_override, dir_max, n,
-    --            subject, instance, limit\tsubject, reservation_timeout,
-    --            the record's margin past its slot (seconds)
-    local mode, res, nb = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-    local n = tonumber(ARGV[10])
-    local wk = KEYS[1]
+-- A check (mode c), add (a) or reservation (r) of n for one subject:
+-- {ok, max, used, remaining, next_free, source}.  K: the window, override,
+-- top keys [, the instance's record as an older version named it (P
+-- r:INSTANCE), deadlines]; A: resolution, buckets, max, max_override,
+-- dir_max, n, subject, instance, limit\tsubject, reservation_timeout, the
+-- record's margin past its slot (seconds), all strings as sent.
+local function count(mode, K, A)
+    local res, nb = tonumber(A[1]), tonumber(A[2])
+    local n = tonumber(A[6])
+    local wk = K[1]
     local cb = bucket_of(now, res)
     local cur = cb * res
     local curs = S(cur)
     local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', curs, 'x')
     local none = h[6] == '1'
-    local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), none)
+    local max, src = effective(K[2], tonumber(A[3]), tonumber(A[4]), tonumber(A[5]), none)
     local used, oldest = tonumber(h[1]), tonumber(h[2])
     local epoch, reserved, here = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
     local bs, recount, _
@@ -269,25 +270,25 @@ if op == 'count' then
         else
             redis.call('EXPIREAT', wk, S(leaves), 'GT')
         end
-        redis.call('ZADD', KEYS[3], curs, ARGV[11])
-        redis.call('EXPIREAT', KEYS[3], S(leaves))
+        redis.call('ZADD', K[3], curs, A[7])
+        redis.call('EXPIREAT', K[3], S(leaves))
     end
     if mode == 'r' then
         -- A new transaction's record is a field of its deadline's slot
         -- hash, whose expiry its first record sets.  A transaction's next
         -- reservations are appended to its record, wherever it is.
-        local inst, f = ARGV[12], fmt('%s\t%s\t%d\t%d\n', ARGV[13], curs, epoch, n)
-        local deadline, line, open = now + tonumber(ARGV[14]), false, false
-        if redis.call('ZADD', KEYS[5], 'NX', S(deadline), inst) == 0 then
+        local inst, f = A[8], fmt('%s\t%s\t%d\t%d\n', A[9], curs, epoch, n)
+        local deadline, line, open = now + tonumber(A[10]), false, false
+        if redis.call('ZADD', K[5], 'NX', S(deadline), inst) == 0 then
             open = true
-            deadline = tonumber(redis.call('ZSCORE', KEYS[5], inst))
+            deadline = tonumber(redis.call('ZSCORE', K[5], inst))
             line = redis.call('HGET', slot_key(deadline), inst)
         end
-        if open and not line and redis.call('EXISTS', KEYS[4]) == 1 then
+        if open and not line and redis.call('EXISTS', K[4]) == 1 then
             -- an older version's record: a string of lines, or the oldest one's hash
-            local a = redis.pcall('APPEND', KEYS[4], f)
+            local a = redis.pcall('APPEND', K[4], f)
             if type(a) == 'table' and a.err then
-                redis.call('HINCRBY', KEYS[4], fmt('%s\t%s\t%d', ARGV[13], curs, epoch), S(n))
+                redis.call('HINCRBY', K[4], fmt('%s\t%s\t%d', A[9], curs, epoch), S(n))
             end
         else
             -- the field '' (no instance is empty) marks a slot hash made
@@ -296,7 +297,7 @@ if op == 'count' then
             -- redis.call costs about as much as the script's own work)
             local sk = slot_key(deadline)
             if redis.call('HSET', sk, inst, (line or '') .. f, '', '1') == 2 then
-                redis.call('EXPIREAT', sk, S((math.floor(deadline / SLOT) + 1) * SLOT + tonumber(ARGV[15])))
+                redis.call('EXPIREAT', sk, S((math.floor(deadline / SLOT) + 1) * SLOT + tonumber(A[11])))
             end
         end
     end
@@ -304,6 +305,53 @@ if op == 'count' then
     local nf = now
     if remaining == 0 then nf = next_free(read_window(wk, res, nb, false), used, max, 1, res, nb) end
     return { 1, max, used, remaining, nf, src }
+end
+
+if op == 'count' then
+    -- KEYS: as count's K; ARGV[4] mode, ARGV[5..] as count's A
+    return count(ARGV[4], KEYS, { unpack(ARGV, 5) })
+elseif op == 'batch' then
+    -- The operations one loop turn of a node issued (counters_redis_batch.c),
+    -- in order, each as its own call would run it, on one clock: the
+    -- EVALSHA, TIME and the AOF's MULTI/EXEC are paid once for all.
+    -- ARGV[4..]: operations one after the other, each its mode then
+    --   c|a: limit, subject, resolution, buckets, max, max_override, dir_max, n
+    --   r:   the same, then instance, reservation_timeout, margin
+    --   s:   instance, keep (< 0: all; a commit or a release)
+    -- Answers one element per operation: count's six, settle's two, or an
+    -- error of that operation alone (the others still ran).
+    local out, i, rd = {}, 4, P .. 'rd'
+    while i <= #ARGV do
+        local mode = ARGV[i]
+        local ok, r
+        if mode == 's' then
+            local inst, keep = ARGV[i + 1], tonumber(ARGV[i + 2])
+            i = i + 3
+            ok, r = pcall(function()
+                local kept, released = settle(rd, inst, tonumber(redis.call('ZSCORE', rd, inst)),
+                                              keep, nil)
+                return { kept, released }
+            end)
+        else
+            local l, sj = ARGV[i + 1], ARGV[i + 2]
+            local w = l .. ':' .. sj
+            local K = { P .. 'w:' .. w, P .. 'o:' .. w, P .. 't:' .. l }
+            local A = { ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],
+                        ARGV[i + 8], sj }
+            i = i + 9
+            if mode == 'r' then
+                K[4], K[5] = P .. 'r:' .. ARGV[i], rd
+                A[8], A[9], A[10], A[11] = ARGV[i], l .. '\t' .. sj, ARGV[i + 1], ARGV[i + 2]
+                i = i + 3
+            end
+            ok, r = pcall(count, mode, K, A)
+        end
+        if not ok then
+            r = type(r) == 'table' and r.err and r or { err = 'outpost: ' .. tostring(r) }
+        end
+        out[#out + 1] = r
+    end
+    return out
 elseif op == 'settle' then
     -- KEYS: instance, deadlines; ARGV[4] keep (< 0: all), ARGV[5] instance
     local d = redis.call('ZSCORE', KEYS[2], ARGV[5])
