@@ -175,7 +175,7 @@ for round in $(seq "$BENCH_ROUNDS"); do
                     r = $7 * (s + w) / s
                     printf "           redis-server: %d calls, %.1f us CPU per call (INFO commandstats usec_per_call %.1f); %.1f requests per call, %.1f us CPU per request\n",
                         $5 - $2, ($4 - $1) * 1e6 / hz / ($5 - $2), ($6 - $3) / ($5 - $2),
-                        r / ($5 - $2), r > 0 ? ($4 - $1) * 1e6 / hz / r : 0 }'
+                        r / ($5 - $2), (r > 0 ? ($4 - $1) * 1e6 / hz / r : 0) }'
             fi
         done
     done
