@@ -348,7 +348,8 @@ elseif op == 'batch' then
     --   s:   instance, keep (< 0: all; a commit or a release)
     -- Answers one element per operation: count's six, settle's two, or an
     -- error of that operation alone (the others still ran).
-    local out, i, rd = {}, 4, P .. 'rd'
+    -- K and A are filled again for each operation (count keeps neither)
+    local out, i, rd, K, A = {}, 4, P .. 'rd', {}, {}
     while i <= #ARGV do
         local mode = ARGV[i]
         local ok, r
@@ -363,9 +364,9 @@ elseif op == 'batch' then
         else
             local l, sj = ARGV[i + 1], ARGV[i + 2]
             local w = l .. ':' .. sj
-            local K = { P .. 'w:' .. w, P .. 'o:' .. w, P .. 't:' .. l }
-            local A = { ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],
-                        ARGV[i + 8], sj }
+            K[1], K[2], K[3] = P .. 'w:' .. w, P .. 'o:' .. w, P .. 't:' .. l
+            A[1], A[2], A[3], A[4], A[5], A[6], A[7] = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
+                ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], sj
             i = i + 9
             if mode == 'r' then
                 K[4], K[5] = P .. 'r:' .. ARGV[i], rd
