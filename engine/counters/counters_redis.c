@@ -1,8 +1,9 @@
 /* The Redis backend (backend.h): counters shared by every node that names
- * the same Redis (OP7).  Each operation is one call of one server-side
- * script (counters_redis.lua, built into the binary) on the connection of
- * counters_redis_conn.c; the script reads the window and writes in one
- * atomic step on the server, so nodes never admit more than the maximum
+ * the same Redis (OP7).  Each operation runs in one server-side script
+ * (counters_redis.lua, built into the binary) on the connection of
+ * counters_redis_conn.c, with the other requests' operations of the same
+ * loop turn in one call of it (counters_redis_batch.c); the script reads
+ * the window and writes in one atomic step on the server, so nodes never admit more than the maximum
  * between them, and an answer is given only once the server acknowledged
  * the write.  Misuse (an unknown limit, a bad argument) is answered at
  * once; everything else answers OP_COUNTERS_STARTED and completes from
