@@ -3,17 +3,21 @@
 127.0.0.1:PORT (empty, private), loads SCRIPT, makes OPEN transactions
 (reserve calls, never settled, as in make bench's load), then makes N more
 calls of MODE (r: reserve, a new transaction each; a: limit.add), pipelined
-64 at a time over 1,000 subjects, and prints what redis-server spent on
+64 at a time over 1,000 subjects (with BATCH > 1, as outpostd sends them:
+BATCH operations per call of the script's batch operation, 64 operations
+pipelined), and prints what redis-server spent on
 those N: CPU (/proc/PID/schedstat) or, with --callgrind, only switching
 callgrind's instrumentation on and off around them (the shell reads the
-count).  Usage: redis_script_cost.py PORT PID SCRIPT N OPEN MODE [--callgrind]"""
+count).  Usage: redis_script_cost.py PORT PID SCRIPT N OPEN MODE BATCH [--callgrind]
+Prints per operation (a reserve or an add), not per call."""
 import socket
 import subprocess
 import sys
 
-port, pid, script_path, n, n_open, mode = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3],
-                                           int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
-callgrind = '--callgrind' in sys.argv[7:]
+port, pid, script_path, n, n_open, mode, batch = (int(sys.argv[1]), int(sys.argv[2]),
+                                                  sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
+                                                  sys.argv[6], int(sys.argv[7]))
+callgrind = '--callgrind' in sys.argv[8:]
 sock = socket.create_connection(('127.0.0.1', port))
 rd = sock.makefile('rb')
 
@@ -60,11 +64,26 @@ def count(i):
                10000000, 10000000, -1, 1, u, inst, 'postout_rcpt\t' + u, 1800, 5400)
 
 
+def batched(ops):
+    # the script's batch operation, as counters_redis_batch.c builds it
+    args = ['EVALSHA', sha, 0, 'batch', 0, P]
+    for i in ops:
+        u = 'user%d@example.org' % (i % 1000)
+        args += [mode, 'postout_rcpt', u, 900, 96, 10000000, 10000000, -1, 1]
+        if mode == 'r':
+            args += ['inst%d' % i, 1800, 5400]
+    return enc(*args)
+
+
 def run(first, k):
     for b in range(first, first + k, 64):
-        batch = range(b, min(b + 64, first + k))
-        sock.sendall(b''.join(count(i) for i in batch))
-        for _ in batch:
+        ops = range(b, min(b + 64, first + k))
+        if batch > 1:
+            calls = [batched(ops[j:j + batch]) for j in range(0, len(ops), batch)]
+        else:
+            calls = [count(i) for i in ops]
+        sock.sendall(b''.join(calls))
+        for _ in calls:
             reply()
 
 
@@ -81,4 +100,4 @@ run(0, n)
 cpu1 = schedstat()
 if callgrind:
     subprocess.run(['callgrind_control', '-i', 'off', str(pid)], check=True, capture_output=True)
-print('cpu_us_per_call=%.2f keys=%s' % ((cpu1 - cpu0) / 1000 / n, call('DBSIZE').decode()))
+print('cpu_us_per_op=%.2f keys=%s' % ((cpu1 - cpu0) / 1000 / n, call('DBSIZE').decode()))

@@ -12,16 +12,20 @@
 #
 #   bench/redis_script_cost.sh [SCRIPT.lua ...]   (default: this tree's script)
 #   N (2000), OPEN (20000), MODE (r: reserve a new transaction; a: add),
-#   ROUNDS (1), CALLGRIND (unset), OUTPOST_PORT_BASE (port + 88)
+#   BATCH (1: one call of the script per operation; B > 1: B operations per
+#   call of its batch operation, as outpostd groups a loop turn's; the
+#   figures are then per operation), ROUNDS (1), CALLGRIND (unset),
+#   CALLGRIND_OUT (a file that keeps the last profile),
+#   OUTPOST_PORT_BASE (port + 88)
 #
 # Compare two versions: git show main:engine/counters/counters_redis.lua >/tmp/old.lua
 # then CALLGRIND=1 bench/redis_script_cost.sh /tmp/old.lua engine/counters/counters_redis.lua
 set -eu
 cd "$(dirname "$0")/.."
-N=${N:-2000} OPEN=${OPEN:-20000} MODE=${MODE:-r} ROUNDS=${ROUNDS:-1}
+N=${N:-2000} OPEN=${OPEN:-20000} MODE=${MODE:-r} ROUNDS=${ROUNDS:-1} BATCH=${BATCH:-1}
 PORT=$((${OUTPOST_PORT_BASE:-20000} + 88))
 [ $# -gt 0 ] || set -- engine/counters/counters_redis.lua
-for x in "$N" "$OPEN" "$ROUNDS"; do [[ $x =~ ^[0-9]+$ ]] || { echo "N, OPEN, ROUNDS: integers" >&2; exit 1; }; done
+for x in "$N" "$OPEN" "$ROUNDS" "$BATCH"; do [[ $x =~ ^[0-9]+$ ]] || { echo "N, OPEN, ROUNDS, BATCH: integers" >&2; exit 1; }; done
 [[ $MODE =~ ^[ra]$ ]] || { echo "MODE: r or a" >&2; exit 1; }
 if redis-cli -p "$PORT" PING >/dev/null 2>&1; then
     echo "redis_script_cost: 127.0.0.1:$PORT is taken (make bench's redis-server?)" >&2
@@ -53,16 +57,18 @@ for round in $(seq "$ROUNDS"); do
         fi
         PID=$!
         for _ in $(seq 300); do [ "$(redis-cli -p "$PORT" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
-        out=$(python3 bench/redis_script_cost.py "$PORT" "$PID" "$script" "$N" "$OPEN" "$MODE" "${opt[@]}")
+        out=$(python3 bench/redis_script_cost.py "$PORT" "$PID" "$script" "$N" "$OPEN" "$MODE" "$BATCH" "${opt[@]}")
         stop
-        line="round $round $script: MODE=$MODE N=$N OPEN=$OPEN load=$(cut -d' ' -f1 /proc/loadavg) $out"
+        line="round $round $script: MODE=$MODE BATCH=$BATCH N=$N OPEN=$OPEN load=$(cut -d' ' -f1 /proc/loadavg) $out"
         if [ -n "${CALLGRIND:-}" ]; then
             # the calls' own work (processCommand, inclusive: the script,
             # its commands, their AOF feed), without what the server did
             # meanwhile on its timers, which grows with valgrind's slowness
             ir=$(callgrind_annotate --inclusive=yes "$DIR/callgrind.out" 2>/dev/null |
                 awk '/:processCommand /{gsub(",", "", $1); print $1; exit}')
-            line="$line instructions_per_call=$((${ir:-0} / N))"
+            line="$line instructions_per_op=$((${ir:-0} / N))"
+            # CALLGRIND_OUT=FILE keeps the profile (callgrind_annotate FILE)
+            [ -z "${CALLGRIND_OUT:-}" ] || cp "$DIR/callgrind.out" "$CALLGRIND_OUT"
         fi
         echo "$line"
     done

@@ -167,9 +167,15 @@ for round in $(seq "$BENCH_ROUNDS"); do
             }'
             if [ "$t" = postout-redis ]; then
                 # redis-server's share: CPU per script call, and the script's own time in it
-                echo "$before $(redis_probe)" | awk -v hz="$(getconf CLK_TCK)" '$5 > $2 {
-                    printf "           redis-server: %d calls, %.1f us CPU per call (INFO commandstats usec_per_call %.1f)\n",
-                        $5 - $2, ($4 - $1) * 1e6 / hz / ($5 - $2), ($6 - $3) / ($5 - $2) }'
+                # (a call carries the operations of one loop turn of
+                # outpostd: per request, the CPU of warmup and run over the
+                # run's requests scaled to the warmup's length too)
+                echo "$before $(redis_probe) $(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")" |
+                    awk -v hz="$(getconf CLK_TCK)" -v s="$BENCH_SECONDS" -v w="$BENCH_WARMUP" '$5 > $2 {
+                    r = $7 * (s + w) / s
+                    printf "           redis-server: %d calls, %.1f us CPU per call (INFO commandstats usec_per_call %.1f); %.1f requests per call, %.1f us CPU per request\n",
+                        $5 - $2, ($4 - $1) * 1e6 / hz / ($5 - $2), ($6 - $3) / ($5 - $2),
+                        r / ($5 - $2), (r > 0 ? ($4 - $1) * 1e6 / hz / r : 0) }'
             fi
         done
     done

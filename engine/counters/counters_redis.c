@@ -1,8 +1,9 @@
 /* The Redis backend (backend.h): counters shared by every node that names
- * the same Redis (OP7).  Each operation is one call of one server-side
- * script (counters_redis.lua, built into the binary) on the connection of
- * counters_redis_conn.c; the script reads the window and writes in one
- * atomic step on the server, so nodes never admit more than the maximum
+ * the same Redis (OP7).  Each operation runs in one server-side script
+ * (counters_redis.lua, built into the binary) on the connection of
+ * counters_redis_conn.c, with the other requests' operations of the same
+ * loop turn in one call of it (counters_redis_batch.c); the script reads
+ * the window and writes in one atomic step on the server, so nodes never admit more than the maximum
  * between them, and an answer is given only once the server acknowledged
  * the write.  Misuse (an unknown limit, a bad argument) is answered at
  * once; everything else answers OP_COUNTERS_STARTED and completes from
@@ -139,6 +140,18 @@ static void on_count(op_rcmd_t *cmd, const redisReply *reply)
     call->cb(call);
 }
 
+/* The connection is down (backing off): the call fails now, as it would
+ * have without a batch, or, for on_error = accept, is admitted. */
+static int refuse(op_redis_t *r, const rlimit_t *l, const char *subject,
+                  op_counters_call_t *call)
+{
+    if (l != NULL && l->on_error == OP_LIMIT_ON_ERROR_ACCEPT) {
+        accept_uncounted(r, l, subject, &call->answer);
+        return 0;
+    }
+    return OP_COUNTERS_EIO;
+}
+
 static int start_count(op_redis_t *r, rkind_t kind, const char *limit, const char *subject,
                        const char *instance, int64_t n, int64_t dir_max, op_counters_call_t *call)
 {
@@ -147,48 +160,36 @@ static int start_count(op_redis_t *r, rkind_t kind, const char *limit, const cha
         return OP_COUNTERS_ENOLIMIT;
     if (!op__redis_key_ok(subject) || n < 0 || (instance != NULL && !op__redis_key_ok(instance)))
         return OP_COUNTERS_EINVAL;
+    if (!op_rconn_up(r->conn))
+        return refuse(r, l, subject, call);
     rop_t *o = op__redis_rop_new(r, kind);
     o->call = call;
     o->lim = *l;
     snprintf(o->subject, sizeof o->subject, "%s", subject);
-    op_rcmd_t *c = &o->cmd;
-    c->cb = on_count;
-    op__redis_nkeys(c, kind == R_RESERVE ? 5 : 3);
-    op__redis_key_arg(c, r, "w:", limit, subject);
-    op__redis_key_arg(c, r, "o:", limit, subject);
-    op__redis_key_arg(c, r, "t:", limit, NULL);
-    if (kind == R_RESERVE) {
-        op__redis_key_arg(c, r, "r:", instance, NULL);
-        op__redis_key_arg(c, r, "rd", NULL, NULL);
-    }
-    op__redis_argv_head(c, r, "count");
+    o->cmd.cb = on_count;
+    /* the script's batch reads: mode, limit, subject, resolution,
+     * buckets, max, max_override, dir_max, n [, instance, timeout, margin] */
+    op_rcmd_t *c = op__redis_batch_add(r, o, clock_arg(r));
     op_rcmd_str(c, kind == R_CHECK ? "c" : kind == R_ADD ? "a" : "r");
+    op_rcmd_str(c, limit);
+    op_rcmd_str(c, subject);
     op_rcmd_int(c, l->resolution);
     op_rcmd_int(c, l->nbuckets);
     op_rcmd_int(c, l->max);
     op_rcmd_int(c, l->max_override);
     op_rcmd_int(c, dir_max);
     op_rcmd_int(c, n);
-    op_rcmd_str(c, subject);
     if (kind == R_RESERVE) {
         int64_t timeout = (int64_t)(r->reservation_timeout + 0.999);
         op_rcmd_str(c, instance);
-        op__redis_pair_arg(c, limit, subject);
         op_rcmd_int(c, timeout);
         /* the record outlives its deadline by this much (a safety net: the
          * sweep settles it at its deadline), as the key of an older version
          * did (twice the timeout and an hour after it was made) */
         op_rcmd_int(c, timeout + 3600);
     }
-    int rc = op_rconn_send(r->conn, c);
-    if (rc == 0)
-        return OP_COUNTERS_STARTED;
-    op__redis_rop_free(o);
-    if (l->on_error == OP_LIMIT_ON_ERROR_ACCEPT) {
-        accept_uncounted(r, l, subject, &call->answer);
-        return 0;
-    }
-    return rc;
+    op__redis_batch_added(r);
+    return OP_COUNTERS_STARTED;
 }
 
 static int r_check(void *s, const char *limit, const char *subject, int64_t n, int64_t dir_max,
@@ -231,21 +232,17 @@ static int start_settle(op_redis_t *r, rkind_t kind, const char *instance, int64
     call->committed = call->released = 0;
     if (!op__redis_key_ok(instance))
         return OP_COUNTERS_EINVAL;
+    if (!op_rconn_up(r->conn))
+        return OP_COUNTERS_EIO;
     rop_t *o = op__redis_rop_new(r, kind);
     o->call = call;
-    op_rcmd_t *c = &o->cmd;
-    c->cb = on_settle;
-    op__redis_nkeys(c, 2);
-    op__redis_key_arg(c, r, "r:", instance, NULL);
-    op__redis_key_arg(c, r, "rd", NULL, NULL);
-    op__redis_argv_head(c, r, "settle");
-    op_rcmd_int(c, keep);
+    o->cmd.cb = on_settle;
+    op_rcmd_t *c = op__redis_batch_add(r, o, clock_arg(r));
+    op_rcmd_str(c, "s");
     op_rcmd_str(c, instance);
-    int rc = op_rconn_send(r->conn, c);
-    if (rc == 0)
-        return OP_COUNTERS_STARTED;
-    op__redis_rop_free(o);
-    return rc;
+    op_rcmd_int(c, keep);
+    op__redis_batch_added(r);
+    return OP_COUNTERS_STARTED;
 }
 
 static int r_commit(void *s, const char *instance, int64_t keep, op_counters_call_t *call)
@@ -279,6 +276,7 @@ static int64_t r_expire(void *s)
     op_redis_t *r = s;
     if (!op_rconn_up(r->conn))
         return 0;
+    op__redis_batch_flush(r); /* after what this turn's requests did */
     rop_t *o = op__redis_rop_new(r, R_EXPIRE);
     op_rcmd_t *c = &o->cmd;
     c->cb = on_expire;
@@ -401,6 +399,7 @@ static void *r_open(uv_loop_t *loop, const op_counters_conf_t *cfg, int private_
     if (private_state != OP_COUNTERS_READ_ONLY) /* a reader settles nothing */
         uv_timer_start(r->sweep, on_sweep, 1000, 1000);
     uv_unref((uv_handle_t *)r->sweep);
+    op__redis_batch_init(r);
     return r;
 }
 
@@ -417,6 +416,7 @@ static void free_handle(uv_handle_t *h)
 static void r_close(void *s)
 {
     op_redis_t *r = s;
+    op__redis_batch_close(r);
     op_rconn_free(r->conn);
     uv_close((uv_handle_t *)r->sweep, free_handle);
     for (size_t i = 0; i < r->nlimits; i++)

@@ -32,16 +32,44 @@
 --                      its expiry), or, older, a hash
 --                      LIMIT\tSUBJECT\tBUCKET\tEPOCH -> N.
 --   P rd               sorted set: instance -> deadline of its first reservation
-local op = ARGV[1]
-local now = tonumber(ARGV[2])
-if now == 0 then now = tonumber(redis.call('TIME')[1]) end
-local P = ARGV[3]
+-- Numbers cross between strings and Lua in both directions many times per
+-- operation, and in a batch the same few values recur across its
+-- operations (a limit's arguments, the current bucket, the clock): there
+-- each string is converted once per call (tonumber is glibc's strtod,
+-- about 700 instructions; a batched reservation spent 7% of its server
+-- time there before this cache, callgrind).  A call of one operation
+-- would only pay for the cache's table, so it converts directly.
 -- Integers go to redis.call as strings made here with %d: a Lua number is
 -- a double, which Redis 7.0 formats with snprintf("%.17g") and Lua's own
 -- concatenation with "%.14g", the slow path of printf (a reserve call
 -- spent about a tenth of its server time there, callgrind).
 local fmt = string.format
-local function S(v) return fmt('%d', v) end
+local N, S = tonumber, function(v) return fmt('%d', v) end
+if ARGV[1] == 'batch' and #ARGV > 16 then
+    local numc, strc = {}, {}
+    N = function(s)
+        if not s then return nil end
+        local v = numc[s]
+        if v == nil then
+            v = tonumber(s)
+            if v ~= nil then numc[s] = v end
+        end
+        return v
+    end
+    S = function(v)
+        local t = strc[v]
+        if t == nil then
+            t = fmt('%d', v)
+            strc[v] = t
+        end
+        return t
+    end
+end
+
+local op = ARGV[1]
+local now = N(ARGV[2])
+if now == 0 then now = N(redis.call('TIME')[1]) end
+local P = ARGV[3]
 
 local function bucket_of(t, res) return math.floor(t / res) end
 
@@ -52,8 +80,8 @@ local function read_window(wk, res, nb, prune)
     local bs, reserved, stale, oldest = {}, 0, {}, nil
     local first = bucket_of(now, res) - nb + 1
     for i = 1, #h, 2 do
-        local f, v = h[i], tonumber(h[i + 1])
-        local t = tonumber(f)
+        local f, v = h[i], N(h[i + 1])
+        local t = N(f)
         if f == 'r' then reserved = v
         elseif t then
             local b = bucket_of(t, res)
@@ -95,8 +123,8 @@ end
 local function effective(okey, max, max_override, dir_max, none)
     local o = not none and redis.call('HMGET', okey, 'max', 'until') or {}
     if o[1] then
-        local u = tonumber(o[2]) or 0
-        if u == 0 or u > now then return tonumber(o[1]), 2 end
+        local u = N(o[2]) or 0
+        if u == 0 or u > now then return N(o[1]), 2 end
     end
     if dir_max >= 0 then return math.min(dir_max, max_override), 1 end
     return max, 0
@@ -113,10 +141,10 @@ local function old_record(ik)
     local r = redis.pcall('GET', ik)
     if type(r) == 'table' and r.err then
         local h = redis.call('HGETALL', ik) -- the oldest version's hash
-        for i = 1, #h, 2 do out[#out + 1] = { h[i], tonumber(h[i + 1]) } end
+        for i = 1, #h, 2 do out[#out + 1] = { h[i], N(h[i + 1]) } end
         return out, true
     elseif r then
-        for f, n in string.gmatch(r, '([^\n]*)\t(%d+)\n') do out[#out + 1] = { f, tonumber(n) } end
+        for f, n in string.gmatch(r, '([^\n]*)\t(%d+)\n') do out[#out + 1] = { f, N(n) } end
         return out, true
     end
     return out, false
@@ -130,7 +158,7 @@ local function settle(rd, inst, deadline, keep, logs)
     local h = {}
     local line = deadline and redis.call('HGET', slot_key(deadline), inst)
     if line then
-        for f, n in string.gmatch(line, '([^\n]*)\t(%d+)\n') do h[#h + 1] = { f, tonumber(n) } end
+        for f, n in string.gmatch(line, '([^\n]*)\t(%d+)\n') do h[#h + 1] = { f, N(n) } end
         redis.call('HDEL', slot_key(deadline), inst)
     else
         local ik = P .. 'r:' .. inst
@@ -148,7 +176,7 @@ local function settle(rd, inst, deadline, keep, logs)
                 order[#order + 1] = g
             end
             local n = x[2]
-            table.insert(groups[g].items, { b = tonumber(b), f = b, e = tonumber(e), n = n })
+            table.insert(groups[g].items, { b = N(b), f = b, e = N(e), n = n })
             groups[g].total = groups[g].total + n
         end
     end
@@ -162,7 +190,7 @@ local function settle(rd, inst, deadline, keep, logs)
         if logs and give > 0 then logs[#logs + 1] = { x.l, x.s, give } end
         local wk = P .. 'w:' .. x.l .. ':' .. x.s
         local w = redis.call('HMGET', wk, 'e', 'r', 'u')
-        local epoch = tonumber(w[1] or '0')
+        local epoch = N(w[1] or '0')
         local settled, freed = 0, 0
         table.sort(x.items, function(a, b) return a.b > b.b end)
         for _, it in ipairs(x.items) do
@@ -170,7 +198,7 @@ local function settle(rd, inst, deadline, keep, logs)
             if it.e == epoch then
                 settled = settled + it.n
                 if g2 > 0 then
-                    local c = tonumber(redis.call('HGET', wk, it.f))
+                    local c = N(redis.call('HGET', wk, it.f))
                     if c then
                         if c - g2 > 0 then
                             redis.call('HINCRBY', wk, it.f, -g2)
@@ -195,23 +223,24 @@ local function settle(rd, inst, deadline, keep, logs)
     return kept, released
 end
 
-if op == 'count' then
-    -- KEYS: window, override, top [, the instance's record as an older version
-    --       named it (P r:INSTANCE), deadlines]
-    -- ARGV[4..]: mode (c|a|r), resolution, buckets, max, max_override, dir_max, n,
-    --            subject, instance, limit\tsubject, reservation_timeout,
-    --            the record's margin past its slot (seconds)
-    local mode, res, nb = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-    local n = tonumber(ARGV[10])
-    local wk = KEYS[1]
+-- A check (mode c), add (a) or reservation (r) of n for one subject:
+-- {ok, max, used, remaining, next_free, source}.  K: the window, override,
+-- top keys [, the instance's record as an older version named it (P
+-- r:INSTANCE), deadlines]; A: resolution, buckets, max, max_override,
+-- dir_max, n, subject, instance, limit\tsubject, reservation_timeout, the
+-- record's margin past its slot (seconds), all strings as sent.
+local function count(mode, K, A)
+    local res, nb = N(A[1]), N(A[2])
+    local n = N(A[6])
+    local wk = K[1]
     local cb = bucket_of(now, res)
     local cur = cb * res
     local curs = S(cur)
     local h = redis.call('HMGET', wk, 'u', 'b', 'e', 'r', curs, 'x')
     local none = h[6] == '1'
-    local max, src = effective(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), none)
-    local used, oldest = tonumber(h[1]), tonumber(h[2])
-    local epoch, reserved, here = tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+    local max, src = effective(K[2], N(A[3]), N(A[4]), N(A[5]), none)
+    local used, oldest = N(h[1]), N(h[2])
+    local epoch, reserved, here = N(h[3]) or 0, N(h[4]) or 0, N(h[5]) or 0
     local bs, recount, _
     -- The sum holds while the oldest bucket is in the window.  Else (a
     -- bucket left it, or no sum yet: a new subject, a reset, a window
@@ -269,25 +298,25 @@ if op == 'count' then
         else
             redis.call('EXPIREAT', wk, S(leaves), 'GT')
         end
-        redis.call('ZADD', KEYS[3], curs, ARGV[11])
-        redis.call('EXPIREAT', KEYS[3], S(leaves))
+        redis.call('ZADD', K[3], curs, A[7])
+        redis.call('EXPIREAT', K[3], S(leaves))
     end
     if mode == 'r' then
         -- A new transaction's record is a field of its deadline's slot
         -- hash, whose expiry its first record sets.  A transaction's next
         -- reservations are appended to its record, wherever it is.
-        local inst, f = ARGV[12], fmt('%s\t%s\t%d\t%d\n', ARGV[13], curs, epoch, n)
-        local deadline, line, open = now + tonumber(ARGV[14]), false, false
-        if redis.call('ZADD', KEYS[5], 'NX', S(deadline), inst) == 0 then
+        local inst, f = A[8], fmt('%s\t%s\t%d\t%d\n', A[9], curs, epoch, n)
+        local deadline, line, open = now + N(A[10]), false, false
+        if redis.call('ZADD', K[5], 'NX', S(deadline), inst) == 0 then
             open = true
-            deadline = tonumber(redis.call('ZSCORE', KEYS[5], inst))
+            deadline = N(redis.call('ZSCORE', K[5], inst))
             line = redis.call('HGET', slot_key(deadline), inst)
         end
-        if open and not line and redis.call('EXISTS', KEYS[4]) == 1 then
+        if open and not line and redis.call('EXISTS', K[4]) == 1 then
             -- an older version's record: a string of lines, or the oldest one's hash
-            local a = redis.pcall('APPEND', KEYS[4], f)
+            local a = redis.pcall('APPEND', K[4], f)
             if type(a) == 'table' and a.err then
-                redis.call('HINCRBY', KEYS[4], fmt('%s\t%s\t%d', ARGV[13], curs, epoch), S(n))
+                redis.call('HINCRBY', K[4], fmt('%s\t%s\t%d', A[9], curs, epoch), S(n))
             end
         else
             -- the field '' (no instance is empty) marks a slot hash made
@@ -296,7 +325,7 @@ if op == 'count' then
             -- redis.call costs about as much as the script's own work)
             local sk = slot_key(deadline)
             if redis.call('HSET', sk, inst, (line or '') .. f, '', '1') == 2 then
-                redis.call('EXPIREAT', sk, S((math.floor(deadline / SLOT) + 1) * SLOT + tonumber(ARGV[15])))
+                redis.call('EXPIREAT', sk, S((math.floor(deadline / SLOT) + 1) * SLOT + N(A[11])))
             end
         end
     end
@@ -304,19 +333,67 @@ if op == 'count' then
     local nf = now
     if remaining == 0 then nf = next_free(read_window(wk, res, nb, false), used, max, 1, res, nb) end
     return { 1, max, used, remaining, nf, src }
+end
+
+if op == 'count' then
+    -- KEYS: as count's K; ARGV[4] mode, ARGV[5..] as count's A
+    return count(ARGV[4], KEYS, { unpack(ARGV, 5) })
+elseif op == 'batch' then
+    -- The operations one loop turn of a node issued (counters_redis_batch.c),
+    -- in order, each as its own call would run it, on one clock: the
+    -- EVALSHA, TIME and the AOF's MULTI/EXEC are paid once for all.
+    -- ARGV[4..]: operations one after the other, each its mode then
+    --   c|a: limit, subject, resolution, buckets, max, max_override, dir_max, n
+    --   r:   the same, then instance, reservation_timeout, margin
+    --   s:   instance, keep (< 0: all; a commit or a release)
+    -- Answers one element per operation: count's six, settle's two, or an
+    -- error of that operation alone (the others still ran).
+    -- K and A are filled again for each operation (count keeps neither)
+    local out, i, rd, K, A = {}, 4, P .. 'rd', {}, {}
+    while i <= #ARGV do
+        local mode = ARGV[i]
+        local ok, r
+        if mode == 's' then
+            local inst, keep = ARGV[i + 1], N(ARGV[i + 2])
+            i = i + 3
+            ok, r = pcall(function()
+                local kept, released = settle(rd, inst, N(redis.call('ZSCORE', rd, inst)),
+                                              keep, nil)
+                return { kept, released }
+            end)
+        else
+            local l, sj = ARGV[i + 1], ARGV[i + 2]
+            local w = l .. ':' .. sj
+            K[1], K[2], K[3] = P .. 'w:' .. w, P .. 'o:' .. w, P .. 't:' .. l
+            A[1], A[2], A[3], A[4], A[5], A[6], A[7] = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
+                ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], sj
+            i = i + 9
+            if mode == 'r' then
+                K[4], K[5] = P .. 'r:' .. ARGV[i], rd
+                A[8], A[9], A[10], A[11] = ARGV[i], l .. '\t' .. sj, ARGV[i + 1], ARGV[i + 2]
+                i = i + 3
+            end
+            ok, r = pcall(count, mode, K, A)
+        end
+        if not ok then
+            r = type(r) == 'table' and r.err and r or { err = 'outpost: ' .. tostring(r) }
+        end
+        out[#out + 1] = r
+    end
+    return out
 elseif op == 'settle' then
     -- KEYS: instance, deadlines; ARGV[4] keep (< 0: all), ARGV[5] instance
     local d = redis.call('ZSCORE', KEYS[2], ARGV[5])
-    local kept, released = settle(KEYS[2], ARGV[5], tonumber(d), tonumber(ARGV[4]), nil)
+    local kept, released = settle(KEYS[2], ARGV[5], N(d), N(ARGV[4]), nil)
     return { kept, released }
 elseif op == 'expire' then
     -- KEYS: deadlines; ARGV[4] most instances per call
     local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0,
-                           tonumber(ARGV[4]))
+                           N(ARGV[4]))
     local out = {}
     for i = 1, #due, 2 do
         local inst, logs = due[i], {}
-        settle(KEYS[1], inst, tonumber(due[i + 1]), 0, logs)
+        settle(KEYS[1], inst, N(due[i + 1]), 0, logs)
         for _, x in ipairs(logs) do
             out[#out + 1] = inst
             out[#out + 1] = x[1]
@@ -327,18 +404,18 @@ elseif op == 'expire' then
     return out
 elseif op == 'show' then
     -- KEYS: window, override; ARGV[4..]: resolution, buckets, max, max_override
-    local res, nb = tonumber(ARGV[4]), tonumber(ARGV[5])
-    local max, src = effective(KEYS[2], tonumber(ARGV[6]), tonumber(ARGV[7]), -1)
+    local res, nb = N(ARGV[4]), N(ARGV[5])
+    local max, src = effective(KEYS[2], N(ARGV[6]), N(ARGV[7]), -1)
     local bs, reserved = read_window(KEYS[1], res, nb, false)
     local used = sum(bs)
     return { used + 1 <= max and 1 or 0, max, used, math.max(max - used, 0),
              next_free(bs, used, max, 1, res, nb), src, reserved }
 elseif op == 'reset' then
     -- KEYS: window, top; ARGV[4] window seconds, ARGV[5] subject
-    local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
+    local e = N(redis.call('HGET', KEYS[1], 'e') or '0')
     redis.call('DEL', KEYS[1])
     redis.call('HSET', KEYS[1], 'e', e + 1)
-    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+    redis.call('EXPIRE', KEYS[1], N(ARGV[4]))
     redis.call('ZREM', KEYS[2], ARGV[5])
     return 1
 elseif op == 'oset' then
@@ -377,8 +454,8 @@ elseif op == 'olist' then
     return out
 elseif op == 'top' then
     -- KEYS: top; ARGV[4..]: resolution, buckets, max, how many, limit
-    local res, nb, dmax, n, l = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
-        tonumber(ARGV[7]), ARGV[8]
+    local res, nb, dmax, n, l = N(ARGV[4]), N(ARGV[5]), N(ARGV[6]),
+        N(ARGV[7]), ARGV[8]
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', (bucket_of(now, res) - nb) * res)
     local all = {}
     for _, s in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do

@@ -215,6 +215,7 @@ int op__redis_admin(void *s, op_counters_admin_t *a)
         op_rcmd_str(c, a->limit);
         break;
     }
+    op__redis_batch_flush(r); /* the operator's call comes after this turn's requests */
     int rc = op_rconn_send(r->conn, c);
     if (rc == 0)
         return OP_COUNTERS_STARTED;

@@ -5,6 +5,7 @@
  * what is in flight.  Needs `spec/harness/harness.sh up`. */
 #include "counters/backend.h"
 #include "counters/counters_redis.h"
+#include "counters/counters_redis_store.h" /* RBATCH_MAX */
 #include "core/mem.h"
 #include "ctest.h"
 #include "ctest_loop.h"
@@ -293,6 +294,129 @@ CTEST(close_completes_what_is_in_flight)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+/* ---- one loop turn's operations in one call of the script ---- */
+
+typedef struct {
+    wait_t w;
+    int order, *next;
+} turn_t;
+
+static void on_turn_done(op_counters_call_t *call)
+{
+    turn_t *t = call->data;
+    t->w.done = 1;
+    t->order = (*t->next)++;
+}
+
+static long long evalsha_calls(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    long long n = 0;
+    const char *p = r != NULL && r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmdstat_evalsha:calls=") : NULL;
+    if (p != NULL)
+        n = atoll(p + strlen("cmdstat_evalsha:calls="));
+    freeReplyObject(r);
+    return n;
+}
+
+/* Started in one turn: 8 reservations of one subject racing for its 3
+ * slots (rcpt: 3 an hour), beside adds of a subject already over its limit
+ * and of one under it, a check, and an add whose window key is broken (a
+ * string: the script's HMGET fails).  They go as one EVALSHA per
+ * RBATCH_MAX of them (the sweep may add one more meanwhile), run in the order they were started, and
+ * each gets its own answer: exactly 3 of the 8 reservations, the full
+ * subject refused, the broken one alone failed (EIO), the others counted. */
+CTEST(one_turns_operations_go_as_one_call)
+{
+    setup(NULL);
+    char err[256];
+    op_counters_t *c = op_counters_open_private(&loop, &cfg, err, sizeof err);
+    CHECK(c != NULL);
+    wait_t w;
+    for (int i = 0; i < 3; i++)
+        RUN(w, op_counters_add(c, "rcpt", "full", 1, -1, &w.call)); /* warms the connection too */
+    CHECK_INT(w.call.answer.used, 3);
+    int port = atoi(strrchr(server, ':') + 1);
+    redisContext *rc = redisConnect("127.0.0.1", port);
+    CHECK(rc != NULL && rc->err == 0);
+    /* the private prefix: outpostd test's keys, found from the full subject's window */
+    redisReply *k = redisCommand(rc, "KEYS %stest-%d-*:w:rcpt:full", prefix, (int)getpid());
+    CHECK(k != NULL && k->type == REDIS_REPLY_ARRAY && k->elements == 1);
+    char broken[256];
+    snprintf(broken, sizeof broken, "%s", k->element[0]->str);
+    strcpy(strstr(broken, ":w:rcpt:full") + strlen(":w:rcpt:"), "broken");
+    freeReplyObject(k);
+    freeReplyObject(redisCommand(rc, "SET %s x EX 60", broken));
+    long long before = evalsha_calls(rc);
+
+    enum { NR = 8, NOPS = NR + 4 };
+    turn_t t[NOPS];
+    int next = 0;
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < NOPS; i++) {
+        t[i].w.call.cb = on_turn_done;
+        t[i].w.call.data = &t[i];
+        t[i].next = &next;
+    }
+    char inst[NR][16];
+    for (int i = 0; i < NR; i++) {
+        snprintf(inst[i], sizeof inst[i], "B%d", i);
+        CHECK_INT(op_counters_reserve(c, "rcpt", "race", inst[i], 1, -1, &t[i].w.call),
+                  OP_COUNTERS_STARTED);
+    }
+    CHECK_INT(op_counters_add(c, "rcpt", "full", 1, -1, &t[NR].w.call), OP_COUNTERS_STARTED);
+    CHECK_INT(op_counters_add(c, "rcpt", "under", 2, -1, &t[NR + 1].w.call), OP_COUNTERS_STARTED);
+    CHECK_INT(op_counters_add(c, "rcpt", "broken", 1, -1, &t[NR + 2].w.call), OP_COUNTERS_STARTED);
+    CHECK_INT(op_counters_check(c, "rcpt", "under", 2, -1, &t[NR + 3].w.call), OP_COUNTERS_STARTED);
+    for (int i = 0; i < NOPS; i++)
+        CHECK(ctest_run_until(&loop, &t[i].w.done, 5));
+    long long calls = evalsha_calls(rc) - before, batches = (NOPS + RBATCH_MAX - 1) / RBATCH_MAX;
+    CHECK(calls >= batches && calls <= batches + 1); /* not one per operation */
+    CHECK(batches < NOPS);
+    int won = 0;
+    for (int i = 0; i < NR; i++) {
+        CHECK_INT(t[i].order, i); /* answered in the order started */
+        CHECK_INT(t[i].w.call.rc, 0);
+        CHECK_INT(t[i].w.call.answer.ok, i < 3);
+        CHECK_INT(t[i].w.call.answer.used, i < 3 ? i + 1 : 3);
+        won += t[i].w.call.answer.ok;
+    }
+    CHECK_INT(won, 3);
+    CHECK_INT(t[NR].w.call.rc, 0);
+    CHECK_INT(t[NR].w.call.answer.ok, 0);
+    CHECK_INT(t[NR].w.call.answer.used, 3);
+    CHECK_INT(t[NR + 1].w.call.rc, 0);
+    CHECK_INT(t[NR + 1].w.call.answer.ok, 1);
+    CHECK_INT(t[NR + 1].w.call.answer.used, 2);
+    CHECK_INT(t[NR + 2].w.call.rc, OP_COUNTERS_EIO);
+    CHECK_INT(t[NR + 3].w.call.rc, 0);
+    CHECK_INT(t[NR + 3].w.call.answer.ok, 0); /* 2 more do not fit after the add of 2 */
+    CHECK_INT(t[NR + 3].w.call.answer.used, 2);
+
+    /* commits and releases of one turn, batched too: the winners commit,
+     * one releases; the race's subject keeps 2 */
+    memset(t, 0, sizeof t);
+    next = 0;
+    for (int i = 0; i < 3; i++) {
+        t[i].w.call.cb = on_turn_done;
+        t[i].w.call.data = &t[i];
+        t[i].next = &next;
+    }
+    CHECK_INT(op_counters_commit(c, inst[0], 1, &t[0].w.call), OP_COUNTERS_STARTED);
+    CHECK_INT(op_counters_release(c, inst[1], &t[1].w.call), OP_COUNTERS_STARTED);
+    CHECK_INT(op_counters_commit(c, inst[2], 1, &t[2].w.call), OP_COUNTERS_STARTED);
+    for (int i = 0; i < 3; i++)
+        CHECK(ctest_run_until(&loop, &t[i].w.done, 5));
+    CHECK_INT(t[0].w.call.committed, 1);
+    CHECK_INT(t[1].w.call.released, 1);
+    CHECK_INT(t[2].w.call.committed, 1);
+    RUN(w, op_counters_check(c, "rcpt", "race", 1, -1, &w.call));
+    CHECK_INT(w.call.answer.used, 2);
+    freeReplyObject(redisCommand(rc, "DEL %s", broken));
+    redisFree(rc);
+    finish(c);
 }
 
 /* ---- the window slides (the backend on its own, on a test clock) ---- */
