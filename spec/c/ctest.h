@@ -115,4 +115,43 @@ static inline int ctest_main(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
+/* The value of NAME in build/harness/env (the ports and paths of the
+ * harness's servers, written by `spec/harness/harness.sh up`), copied into
+ * BUF; a missing file or name ends the test binary with a message saying
+ * what to run. */
+static inline const char *ctest_harness_env(const char *name, char *buf, size_t size)
+{
+    FILE *f = fopen("build/harness/env", "r");
+    if (f == NULL) {
+        fprintf(stderr, "  build/harness/env missing: run spec/harness/harness.sh up\n");
+        exit(1);
+    }
+    char line[1024];
+    size_t n = strlen(name);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, name, n) == 0 && line[n] == '=') {
+            size_t len = strlen(line + n + 1);
+            if (len >= size)
+                len = size - 1; /* cut, as snprintf would */
+            memcpy(buf, line + n + 1, len);
+            buf[len] = '\0';
+            found = 1;
+        }
+    }
+    fclose(f);
+    if (!found || buf[0] == '\0') {
+        fprintf(stderr, "  build/harness/env has no %s: run spec/harness/harness.sh up\n", name);
+        exit(1);
+    }
+    return buf;
+}
+
+static inline int ctest_harness_port(const char *name)
+{
+    char v[16];
+    return atoi(ctest_harness_env(name, v, sizeof v));
+}
+
 #endif

@@ -25,18 +25,7 @@ static char *servers[1];
 
 static void setup(const char *addr)
 {
-    FILE *f = fopen("build/harness/env", "r");
-    int port = 0;
-    char line[256];
-    while (f != NULL && fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "REDIS_PORT=", 11) == 0)
-            port = atoi(line + 11);
-    if (f != NULL)
-        fclose(f);
-    if (port == 0) {
-        fprintf(stderr, "  build/harness/env has no REDIS_PORT: run spec/harness/harness.sh up\n");
-        exit(1);
-    }
+    int port = ctest_harness_port("REDIS_PORT");
     snprintf(server, sizeof server, "%s", addr != NULL ? addr : "");
     if (addr == NULL)
         snprintf(server, sizeof server, "127.0.0.1:%d", port);

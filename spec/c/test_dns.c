@@ -11,26 +11,10 @@ static char dns_port[16], silent_port[16], dns_log[512];
 
 static void load_env(void)
 {
-    FILE *f = fopen("build/harness/env", "r");
-    if (f == NULL) {
-        fprintf(stderr, "  build/harness/env missing: run spec/harness/harness.sh up\n");
-        exit(1);
-    }
-    char line[600];
-    while (fgets(line, sizeof line, f) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "DNS_PORT=", 9) == 0)
-            snprintf(dns_port, sizeof dns_port, "%.15s", line + 9);
-        else if (strncmp(line, "DNS_SILENT_PORT=", 16) == 0)
-            snprintf(silent_port, sizeof silent_port, "%.15s", line + 16);
-        else if (strncmp(line, "HARNESS_DIR=", 12) == 0)
-            snprintf(dns_log, sizeof dns_log, "%.480s/dns/unbound.log", line + 12);
-    }
-    fclose(f);
-    if (!dns_port[0] || !silent_port[0] || !dns_log[0]) {
-        fprintf(stderr, "  build/harness/env has no DNS_PORT/DNS_SILENT_PORT/HARNESS_DIR\n");
-        exit(1);
-    }
+    char dir[480];
+    ctest_harness_env("DNS_PORT", dns_port, sizeof dns_port);
+    ctest_harness_env("DNS_SILENT_PORT", silent_port, sizeof silent_port);
+    snprintf(dns_log, sizeof dns_log, "%s/dns/unbound.log", ctest_harness_env("HARNESS_DIR", dir, sizeof dir));
 }
 
 static uv_loop_t loop;

@@ -16,22 +16,7 @@ static char dns_port[16];
 
 static void load_env(void)
 {
-    FILE *f = fopen("build/harness/env", "r");
-    if (f == NULL) {
-        fprintf(stderr, "  build/harness/env missing: run spec/harness/harness.sh up\n");
-        exit(1);
-    }
-    char line[600];
-    while (fgets(line, sizeof line, f) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "DNS_PORT=", 9) == 0)
-            snprintf(dns_port, sizeof dns_port, "%.15s", line + 9);
-    }
-    fclose(f);
-    if (!dns_port[0]) {
-        fprintf(stderr, "  build/harness/env has no DNS_PORT\n");
-        exit(1);
-    }
+    ctest_harness_env("DNS_PORT", dns_port, sizeof dns_port);
 }
 
 static uv_loop_t loop;

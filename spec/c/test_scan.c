@@ -152,28 +152,11 @@ static uv_loop_t loop;
 
 static void load_env(void)
 {
-    FILE *f = fopen("build/harness/env", "r");
-    if (f == NULL) {
-        fprintf(stderr, "  build/harness/env missing: run spec/harness/harness.sh up\n");
-        exit(1);
-    }
-    char line[600], dir[600] = "";
-    while (fgets(line, sizeof line, f) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "CLAMD_PORT=", 11) == 0)
-            clamd_port = atoi(line + 11);
-        else if (strncmp(line, "RSPAMD_PORT=", 12) == 0)
-            rspamd_port = atoi(line + 12);
-        else if (strncmp(line, "HARNESS_DIR=", 12) == 0)
-            snprintf(dir, sizeof dir, "%s", line + 12);
-    }
-    fclose(f);
-    snprintf(clamd_sock, sizeof clamd_sock, "unix:%s/scan/clamd.sock", dir);
+    char dir[600];
+    clamd_port = ctest_harness_port("CLAMD_PORT");
+    rspamd_port = ctest_harness_port("RSPAMD_PORT");
+    snprintf(clamd_sock, sizeof clamd_sock, "unix:%s/scan/clamd.sock", ctest_harness_env("HARNESS_DIR", dir, sizeof dir));
     snprintf(marker, sizeof marker, "OUTPOST-TEST-VIRUS-MARKER-7f3a9c");
-    if (!clamd_port || !rspamd_port) {
-        fprintf(stderr, "  build/harness/env has no CLAMD_PORT/RSPAMD_PORT\n");
-        exit(1);
-    }
 }
 
 static op_scanner_conf_t conf(const char *address)

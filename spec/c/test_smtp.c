@@ -11,23 +11,8 @@ static op_smtp_t *smtp;
 
 static void load_env(void)
 {
-    FILE *f = fopen("build/harness/env", "r");
-    if (f == NULL) {
-        fprintf(stderr, "  build/harness/env missing: run spec/harness/harness.sh up\n");
-        exit(1);
-    }
-    char line[600];
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "SMTP_VERIFY_PORT=", 17) == 0)
-            verify_port = atoi(line + 17);
-        else if (strncmp(line, "SMTP_SLOW_PORT=", 15) == 0)
-            slow_port = atoi(line + 15);
-    }
-    fclose(f);
-    if (!verify_port || !slow_port) {
-        fprintf(stderr, "  build/harness/env has no SMTP_VERIFY_PORT/SMTP_SLOW_PORT\n");
-        exit(1);
-    }
+    verify_port = ctest_harness_port("SMTP_VERIFY_PORT");
+    slow_port = ctest_harness_port("SMTP_SLOW_PORT");
 }
 
 static op_smtp_conf_t conf = {.helo = "outpost-test.example.org", .connect_timeout = 1,
