@@ -397,8 +397,10 @@ CTEST(real_request_attr_pointers_into_buffer)
 /* ----------------------------------------------------------- pipelining */
 
 /* Parses every request in in[0..len), as a connection would with all bytes
- * at once; returns a description of the results. */
-static char *describe_all(const char *in, size_t len, const op_policy_limits_t *lim)
+ * at once (one parser throughout), or with a fresh parser per request (an
+ * empty name cache: the reference for the cache, which must change no
+ * result); returns a description of the results. */
+static char *describe_requests(const char *in, size_t len, const op_policy_limits_t *lim, int fresh)
 {
     op_policy_parser_t p;
     op_policy_parser_init(&p, lim);
@@ -423,10 +425,19 @@ static char *describe_all(const char *in, size_t len, const op_policy_limits_t *
             str_addz(&out, "\n");
         }
         off += (size_t)r;
+        if (fresh) {
+            op_policy_parser_free(&p);
+            op_policy_parser_init(&p, lim);
+        }
     }
     str_add(&out, "", 1);
     op_policy_parser_free(&p);
     return out.p;
+}
+
+static char *describe_all(const char *in, size_t len, const op_policy_limits_t *lim)
+{
+    return describe_requests(in, len, lim, 0);
 }
 
 CTEST(two_requests_in_one_buffer)
@@ -539,37 +550,9 @@ CTEST(three_requests_byte_by_byte)
 
 /* ------------------------------------------------------------ name cache */
 
-/* As describe_all, with a fresh parser (an empty name cache) per request:
- * the reference for the cache, which must change no result. */
 static char *describe_cold(const char *in, size_t len, const op_policy_limits_t *lim)
 {
-    str_t out = {0};
-    size_t off = 0;
-    for (;;) {
-        op_policy_parser_t p;
-        op_policy_parser_init(&p, lim);
-        ssize_t r = op_policy_parse(&p, in + off, len - off);
-        if (r <= 0) {
-            if (r < 0)
-                str_addf(&out, "E%zd\n", -r);
-            else
-                str_addf(&out, "P%zu\n", len - off);
-            op_policy_parser_free(&p);
-            break;
-        }
-        str_addf(&out, "R%zd\n", r);
-        const op_policy_attr_t *a = op_policy_attrs(&p);
-        for (size_t i = 0; i < op_policy_nattrs(&p); i++) {
-            str_add(&out, a[i].name, a[i].name_len);
-            str_addz(&out, "=");
-            str_add(&out, a[i].value, a[i].value_len);
-            str_addz(&out, "\n");
-        }
-        off += (size_t)r;
-        op_policy_parser_free(&p);
-    }
-    str_add(&out, "", 1);
-    return out.p;
+    return describe_requests(in, len, lim, 1);
 }
 
 /* in, parsed on one connection whole and byte by byte, gives want, and the
