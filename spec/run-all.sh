@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 total_passed=0
 total_failed=0
 summary=()
-# What a failing layer printed that says why: its "not ok" lines and its
-# last lines.  Printed just before the sum, so that a report which keeps
-# only the end of the output (CI's) still names the failure.
+# What a failing layer printed that says why: its last lines, then its "not
+# ok" lines (each with the four after it, where busted and the e2e tests say
+# why).  Printed just before the sum, so that a report which keeps only the
+# last twenty-odd lines of the output (CI's) still names the failure.
 failures=()
 
 run_layer() {
@@ -36,7 +37,8 @@ run_layer() {
         f=1
     fi
     if [ "$f" -ne 0 ]; then
-        failures+=("--- $name" "$(grep -E '^not ok' "$log" | head -n 10)" "$(tail -n 12 "$log")")
+        failures+=("--- $name: its last lines" "$(tail -n 6 "$log")"
+            "--- $name: its \"not ok\" lines" "$(grep -E -A4 '^not ok' "$log" | head -n 15)")
     fi
     rm -f "$log"
     total_passed=$((total_passed + p))
@@ -113,7 +115,7 @@ fi
 printf '\n=== summary\n'
 printf '%s\n' "${summary[@]}"
 if [ ${#failures[@]} -gt 0 ]; then
-    printf '\n=== what the failing layers printed (their "not ok" lines, then their last lines)\n'
+    printf '\n=== what the failing layers printed\n'
     printf '%s\n' "${failures[@]}"
 fi
 echo "$total_passed passed, $total_failed failed"
