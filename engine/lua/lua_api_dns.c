@@ -287,17 +287,7 @@ int luaopen_outpost_dns(lua_State *L)
         {NULL, NULL},
     };
     lua_createtable(L, 0, 8);
-    luaL_register(L, NULL, fns);
-    op_ffi_offer(L, "dns.a", l_dns_a);
-    lua_setfield(L, -2, "a");
-    op_ffi_offer(L, "dns.aaaa", l_dns_aaaa);
-    lua_setfield(L, -2, "aaaa");
-    op_ffi_offer(L, "dns.mx", l_dns_mx);
-    lua_setfield(L, -2, "mx");
-    op_ffi_offer(L, "dns.txt", l_dns_txt);
-    lua_setfield(L, -2, "txt");
-    op_ffi_offer(L, "dns.ptr", l_dns_ptr);
-    lua_setfield(L, -2, "ptr");
+    op_ffi_offer_fields(L, "dns", fns);
     if (luaL_loadbuffer(L, lua_api_dns_lua, sizeof lua_api_dns_lua - 1, "=engine/lua/lua_api_dns.lua") != 0)
         return lua_error(L);
     lua_pushvalue(L, -2);

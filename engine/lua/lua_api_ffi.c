@@ -3,6 +3,7 @@
 #include "core/request.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 
 /* engine/lua/lua_api_ffi.lua, turned into a C string by the Makefile. */
 #include "lua_api_ffi_lua.h"
@@ -92,4 +93,14 @@ int op_ffi_offer_with(lua_State *L, const char *name, lua_CFunction classic, int
     lua_replace(L, st); /* the chosen one where the state table was */
     lua_settop(L, st);
     return active;
+}
+
+void op_ffi_offer_fields(lua_State *L, const char *module, const luaL_Reg *fns)
+{
+    char name[64];
+    for (const luaL_Reg *f = fns; f->name != NULL; f++) {
+        snprintf(name, sizeof name, "%s.%s", module, f->name);
+        op_ffi_offer(L, name, f->func);
+        lua_setfield(L, -2, f->name);
+    }
 }

@@ -23,6 +23,7 @@
 #ifndef OP_LUA_API_FFI_H
 #define OP_LUA_API_FFI_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stddef.h>
 
@@ -132,5 +133,9 @@ int op_ffi_offer(lua_State *L, const char *name, lua_CFunction classic);
  * chunk's maker as its second argument (what else the fast function needs
  * of its module: lua_api_ldap.c's decoded answers). */
 int op_ffi_offer_with(lua_State *L, const char *name, lua_CFunction classic, int extra);
+/* op_ffi_offer for each of fns (NULL-ended), set as fields of the table on
+ * top of the stack: module "dns" and {"a", l_dns_a} offer "dns.a" as its
+ * field "a". */
+void op_ffi_offer_fields(lua_State *L, const char *module, const luaL_Reg *fns);
 
 #endif

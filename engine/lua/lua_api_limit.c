@@ -543,14 +543,15 @@ int luaopen_outpost_limit(lua_State *L)
         {"backend", l_limit_backend},
         {NULL, NULL},
     };
+    static const luaL_Reg offered[] = {
+        {"check", l_limit_check},
+        {"add", l_limit_add},
+        {"reserve", l_limit_reserve},
+        {NULL, NULL},
+    };
     make_keys(L);
     lua_createtable(L, 0, 6);
     luaL_register(L, NULL, fns);
-    op_ffi_offer(L, "limit.check", l_limit_check);
-    lua_setfield(L, -2, "check");
-    op_ffi_offer(L, "limit.add", l_limit_add);
-    lua_setfield(L, -2, "add");
-    op_ffi_offer(L, "limit.reserve", l_limit_reserve);
-    lua_setfield(L, -2, "reserve");
+    op_ffi_offer_fields(L, "limit", offered);
     return 1;
 }
